@@ -1,0 +1,3 @@
+"""atwh: the Allthings webhooks command line."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from atwh.cli import main
+
+main()

@@ -1,0 +1,430 @@
+"""The Webhooks API client: gql over httpx, with retries, re-authentication and paging.
+
+Nothing outside this module talks to the API. Every failure ends in an AtwhError.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from atwh import operations
+from atwh.auth import TokenProvider
+from atwh.config import DEFAULT_API_URL
+from atwh.deliveries import Delivery, Webhook, parse_delivery, parse_webhook
+from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError, printable
+
+log = logging.getLogger("atwh.api")
+
+PAGE_SIZE = 100
+MAX_EMPTY_PAGES = 5
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+PAGED_QUERY = "QueryWebhookDeliveriesPage"
+VENDOR_QUERY = "QueryWebhookDeliveries"
+# What the paged query asks for beyond the vendor's: a server that rejects one of these
+# (a validation error naming it) gets the vendor's query as published.
+_PAGING_NAMES = ("first", "after", "pageInfo", "hasNextPage", "endCursor", "enabled", "retry")
+_PAGING_REJECTED = re.compile(r"""["'`](""" + "|".join(_PAGING_NAMES) + r""")["'`]""")
+_AUTH_CODES = {"UNAUTHENTICATED", "UNAUTHORIZED"}
+_FORBIDDEN_CODES = {"FORBIDDEN"}
+
+
+@dataclass(slots=True)
+class RetryPolicy:
+    """Bounded retries with exponential back-off and full jitter."""
+
+    attempts: int = 4  # tries in all, the first included
+    base: float = 0.5
+    cap: float = 8.0
+    retry_after_cap: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds (a number, or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (now if now is not None else time.time())
+    if seconds != seconds:  # NaN
+        return None
+    return max(seconds, 0.0)
+
+
+@dataclass(slots=True)
+class Page:
+    webhook: Webhook
+    deliveries: list[Delivery]
+
+
+class _BearerAuth(httpx.Auth):
+    def __init__(self, provider: TokenProvider) -> None:
+        self.provider = provider
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.provider.token()}"
+        yield request
+
+
+class _PagingRejected(Exception):
+    pass
+
+
+def _error_messages(errors: list[Any]) -> list[str]:
+    out = []
+    for e in errors:
+        msg = e.get("message") if isinstance(e, dict) else e
+        out.append(printable(msg if msg is not None else e, 200))
+    return out
+
+
+def _error_codes(errors: list[Any]) -> set[str]:
+    codes = set()
+    for e in errors:
+        ext = e.get("extensions") if isinstance(e, dict) else None
+        code = ext.get("code") if isinstance(ext, dict) else None
+        if isinstance(code, str):
+            codes.add(code.upper())
+    return codes
+
+
+class ApiClient:
+    """One connection to the Webhooks API. Not shared between threads: make one each."""
+
+    def __init__(
+        self,
+        credentials: TokenProvider,
+        url: str = DEFAULT_API_URL,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        page_size: int = PAGE_SIZE,
+        warn: Callable[[str], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.url = url
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.page_size = page_size
+        self.warn = warn or (lambda message: log.warning("%s", message))
+        self.transport = transport
+        self.vendor_query_only = False
+        self._last: httpx.Response | None = None
+        self._session: Any = None
+        self._client: Any = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _remember(self, response: httpx.Response) -> None:
+        self._last = response
+
+    def _connect(self) -> Any:
+        if self._session is None:
+            from gql import Client
+            from gql.transport.httpx import HTTPXTransport
+
+            kwargs: dict[str, Any] = {}
+            if self.transport is not None:
+                kwargs["transport"] = self.transport
+            transport = HTTPXTransport(
+                url=self.url,
+                auth=_BearerAuth(self.credentials),
+                timeout=self.timeout,
+                headers={"User-Agent": _user_agent()},
+                event_hooks={"response": [self._remember]},
+                **kwargs,
+            )
+            self._client = Client(transport=transport, fetch_schema_from_transport=False)
+            self._session = self._client.connect_sync()
+        return self._session
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close_sync()
+            self._client = self._session = None
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one operation ------------------------------------------------------------------
+
+    def execute(self, operation: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Run one operation from `queries/`; its `data`. Errors beside data become warnings."""
+        data, errors = self._execute_with_retries(operation, variables)
+        if errors:
+            messages = _error_messages(errors)
+            if data is None:
+                raise ApiError(f"the API answered with an error: {messages[0]}")
+            self.warn(f"the API reported errors beside the data: {'; '.join(messages[:3])}")
+        if not isinstance(data, dict):
+            raise ApiError("the API answered without data")
+        return data
+
+    def _execute_with_retries(
+        self, operation: str, variables: dict[str, Any]
+    ) -> tuple[Any, list[Any] | None]:
+        from gql import GraphQLRequest
+
+        request = GraphQLRequest(operations.load(operation), variable_values=variables)
+        renewed = False
+        attempt = 0
+        while True:
+            outcome = self._execute_once(request)
+            status = self._last.status_code if self._last is not None else None
+            if isinstance(outcome, tuple):
+                data, errors = outcome
+                codes = _error_codes(errors or [])
+                if status == 401 or (codes & _AUTH_CODES and not data):
+                    if not renewed and self.credentials.renew():
+                        renewed = True
+                        continue
+                    raise AuthError(
+                        "the API refused the credentials (401 Unauthorized)",
+                        hint="check the token, or the OAuth client it came from",
+                    )
+                if status == 403 or (codes & _FORBIDDEN_CODES and not data):
+                    raise AuthError(
+                        "the API refused access (403 Forbidden): the token needs the "
+                        "edit-app permission"
+                    )
+                if status in RETRY_STATUSES:
+                    failure: Exception | None = None
+                else:
+                    if errors and data is None and self._rejects_paging(operation, errors):
+                        raise _PagingRejected()
+                    if status is not None and status >= 400 and data is None:
+                        detail = _error_messages(errors or [])[:1] or [""]
+                        raise ApiError(f"the API answered HTTP {status} {detail[0]}".rstrip())
+                    return data, errors
+            else:
+                failure = outcome
+                if isinstance(failure, ApiError) and status not in RETRY_STATUSES:
+                    if status in (401, 403):
+                        if status == 401 and not renewed and self.credentials.renew():
+                            renewed = True
+                            continue
+                        raise AuthError(f"the API refused the credentials (HTTP {status})")
+                    raise failure
+            attempt += 1
+            if attempt >= self.retry.attempts:
+                if failure is not None:
+                    raise failure
+                raise ApiError(
+                    f"the API kept answering HTTP {status}; gave up after {attempt} tries"
+                )
+            retry_after = None
+            if status == 429 and self._last is not None:
+                retry_after = parse_retry_after(self._last.headers.get("Retry-After"))
+            delay = self.retry.delay(attempt - 1, retry_after)
+            log.debug(
+                "retrying %s in %.2fs (try %d): %s",
+                operation,
+                delay,
+                attempt + 1,
+                failure or f"HTTP {status}",
+            )
+            self.retry.sleep(delay)
+
+    def _execute_once(self, request: Any) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
+        from gql.transport.exceptions import (
+            TransportConnectionFailed,
+            TransportError,
+            TransportProtocolError,
+            TransportQueryError,
+            TransportServerError,
+        )
+
+        self._last = None
+        try:
+            result = self._connect().execute(request, get_execution_result=True)
+            return result.data, None
+        except TransportQueryError as e:
+            return e.data, list(e.errors or [])
+        except TransportServerError as e:
+            return ApiError(f"the API answered HTTP {e.code}")
+        except TransportProtocolError:
+            return ApiError("the API answered with something that is not a GraphQL response")
+        except TransportConnectionFailed as e:
+            return _network_error(self.url, e.__cause__ or e)
+        except TransportError as e:
+            return ApiError(f"GraphQL transport error: {printable(e)}")
+        except httpx.HTTPError as e:
+            return _network_error(self.url, e)
+
+    def _rejects_paging(self, operation: str, errors: list[Any]) -> bool:
+        if operation != PAGED_QUERY:
+            return False
+        return any(_PAGING_REJECTED.search(m) for m in _error_messages(errors))
+
+    # -- deliveries ---------------------------------------------------------------------
+
+    def pages(self, webhook_id: str) -> Iterator[Page]:
+        """Every page of a webhook's deliveries, as the server sends them.
+
+        Follows `pageInfo` until `hasNextPage` is false; a server that rejects paging
+        gets the vendor's query as published (once per client). A repeated cursor, a
+        missing cursor or an endless run of empty pages ends in ApiError, never a loop.
+        """
+        after: str | None = None
+        seen: set[str] = set()
+        empty_run = 0
+        while True:
+            if self.vendor_query_only:
+                yield self._page(self.execute(VENDOR_QUERY, {"id": webhook_id}), webhook_id)[0]
+                return
+            variables: dict[str, Any] = {"id": webhook_id, "first": self.page_size}
+            if after is not None:
+                variables["after"] = after
+            try:
+                data = self.execute(PAGED_QUERY, variables)
+            except _PagingRejected:
+                if after is not None:
+                    raise ApiError("the API stopped accepting paging arguments mid-way") from None
+                log.debug("the API rejects paging; using the vendor's query as published")
+                self.vendor_query_only = True
+                continue
+            page, page_info = self._page(data, webhook_id)
+            if page_info is None or page_info.get("hasNextPage") is not True:
+                yield page
+                return
+            cursor = page_info.get("endCursor")
+            if not isinstance(cursor, str | int) or isinstance(cursor, bool) or cursor == "":
+                raise ApiError("the API says there are more deliveries but gave no cursor")
+            cursor = str(cursor)
+            if cursor in seen:
+                raise ApiError(f"the API repeated the page cursor {printable(cursor, 60)!r}")
+            seen.add(cursor)
+            empty_run = empty_run + 1 if not page.deliveries else 0
+            if empty_run >= MAX_EMPTY_PAGES:
+                raise ApiError(
+                    f"the API sent {empty_run} empty pages in a row, each saying more follow"
+                )
+            yield page
+            after = cursor
+
+    def _page(self, data: dict[str, Any], webhook_id: str) -> tuple[Page, dict[str, Any] | None]:
+        raw = data.get("webhook")
+        if not isinstance(raw, dict):
+            raise NotFoundError(
+                f"webhook {printable(webhook_id, 80)} not found",
+                hint="check the id, and that the token's app can see it",
+            )
+        connection = raw.get("deliveries")
+        connection = connection if isinstance(connection, dict) else {}
+        nodes = connection.get("nodes")
+        if not isinstance(nodes, list):
+            nodes = [e.get("node") for e in connection.get("edges") or [] if isinstance(e, dict)]
+        deliveries = [d for d in (parse_delivery(n, webhook_id) for n in nodes) if d is not None]
+        if len(deliveries) < len(nodes):
+            self.warn(f"skipped {len(nodes) - len(deliveries)} unreadable deliveries")
+        page_info = connection.get("pageInfo")
+        return Page(parse_webhook(raw, webhook_id), deliveries), (
+            page_info if isinstance(page_info, dict) else None
+        )
+
+    def deliveries(
+        self, webhook_id: str, on_page: Callable[[Page], None] | None = None
+    ) -> Iterator[Delivery]:
+        for page in self.pages(webhook_id):
+            if on_page is not None:
+                on_page(page)
+            yield from page.deliveries
+
+
+AtwhErrorLike = ApiError | NetworkError
+
+
+def _network_error(url: str, cause: BaseException) -> NetworkError:
+    host = httpx.URL(url).host or url
+    if isinstance(cause, httpx.TimeoutException):
+        return NetworkError(f"the API at {host} did not answer in time")
+    return NetworkError(f"cannot reach the API at {host}: {printable(cause, 160)}")
+
+
+def _user_agent() -> str:
+    from atwh import __version__
+
+    return f"atwh/{__version__}"
+
+
+def fetch_many(
+    webhook_ids: list[str],
+    make_client: Callable[[], ApiClient],
+    on_page: Callable[[Page], None] | None = None,
+) -> Iterator[Delivery]:
+    """The deliveries of several webhooks, fetched concurrently, one thread each.
+
+    Pages pass through a small bounded queue, so memory does not grow with the count.
+    The first error of any webhook stops them all and is raised here.
+    """
+    if len(webhook_ids) == 1:
+        with make_client() as client:
+            yield from client.deliveries(webhook_ids[0], on_page=on_page)
+        return
+
+    import queue
+    import threading
+
+    pages: queue.Queue[tuple[Page | None, BaseException | None]] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def put(item: tuple[Page | None, BaseException | None]) -> None:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work(webhook_id: str) -> None:
+        try:
+            with make_client() as client:
+                for page in client.pages(webhook_id):
+                    if stop.is_set():
+                        return
+                    put((page, None))
+            put((None, None))
+        except BaseException as e:  # handed to the consumer, raised there
+            put((None, e))
+
+    threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in webhook_ids]
+    for t in threads:
+        t.start()
+    try:
+        running = len(threads)
+        while running:
+            page, error = pages.get()
+            if error is not None:
+                raise error
+            if page is None:
+                running -= 1
+                continue
+            if on_page is not None:
+                on_page(page)
+            yield from page.deliveries
+    finally:
+        stop.set()

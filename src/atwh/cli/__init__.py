@@ -1,0 +1,134 @@
+"""The `atwh` command: one Typer app, one command module per noun, one error handler."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from atwh import __version__
+from atwh.errors import AtwhError, ExitStatus
+
+_state = {"debug": False}
+
+
+class AtwhGroup(TyperGroup):
+    """Runs the command and turns every error into one line on stderr and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        _state["debug"] = os.environ.get("ATWH_DEBUG", "") not in ("", "0")
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+        except AtwhError as e:
+            code = _fail(e.message, e.hint, e.exit_status, e)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx else "atwh"
+            code = _fail(e.format_message(), f"see '{where} --help'", ExitStatus.USAGE, e)
+        except click.ClickException as e:
+            code = _fail(e.format_message(), None, e.exit_code, e)
+        except (click.Abort, KeyboardInterrupt):
+            sys.stderr.write("\nInterrupted.\n")
+            code = ExitStatus.INTERRUPTED
+        except BrokenPipeError:
+            _silence_stdout()
+            code = ExitStatus.OK
+        except Exception as e:  # a bug: say so, in one line unless --debug
+            code = _fail(
+                f"unexpected {type(e).__name__}: {e}",
+                "this is a bug in atwh; run with --debug for the traceback",
+                70,
+                e,
+            )
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+def _fail(message: str, hint: str | None, code: int, exc: BaseException) -> int:
+    if _state["debug"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    line = f"Error: {message}"
+    if hint:
+        line += f" ({hint})"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    return int(code)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+app = typer.Typer(
+    cls=AtwhGroup,
+    name="atwh",
+    help="See, filter and export Allthings webhook deliveries, and find what failed and why.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"atwh {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="ATWH_DEBUG",
+            help="Log requests to stderr and show tracebacks on errors.",
+        ),
+    ] = False,
+) -> None:
+    """See, filter and export Allthings webhook deliveries, and find what failed and why."""
+    if debug:
+        _state["debug"] = True
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
+        )
+        logging.getLogger("gql.transport").setLevel(logging.INFO)
+
+
+def _register() -> None:
+    from atwh.cli import deliveries, failures
+
+    app.command("deliveries", no_args_is_help=True)(deliveries.deliveries)
+    app.command("failures")(failures.failures)
+
+
+_register()
+
+
+def main() -> None:
+    app(prog_name="atwh")

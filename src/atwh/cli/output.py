@@ -1,0 +1,127 @@
+"""What the commands share between fetching and rendering: connection, progress, writing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from atwh.errors import UsageError
+
+if TYPE_CHECKING:
+    from atwh.api import ApiClient, Page
+    from atwh.deliveries import Delivery
+    from atwh.filters import DeliveryFilter
+
+
+def warn(message: str) -> None:
+    typer.echo(f"Warning: {message}", err=True)
+
+
+def api_url_from(option: str | None) -> str:
+    """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
+    import httpx
+
+    from atwh.config import DEFAULT_API_URL, load_config
+
+    url = option or load_config().api_url or DEFAULT_API_URL
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"--api-url {url!r} is not an http(s) URL")
+    return url
+
+
+def client_factory(
+    api_url: str | None, token: str | None, timeout: float
+) -> Callable[[], ApiClient]:
+    """One ApiClient per caller (thread), all sharing one set of credentials."""
+    from atwh.api import ApiClient
+    from atwh.auth import credentials
+
+    url = api_url_from(api_url)
+    creds = credentials(token, timeout=timeout)
+    return lambda: ApiClient(creds, url=url, timeout=timeout, warn=warn)
+
+
+class Progress:
+    """A progress bar on stderr, only on a terminal and only once a fetch takes a moment."""
+
+    DELAY = 0.5
+
+    def __init__(self, label: str = "Fetching deliveries") -> None:
+        self.label = label
+        self.start = time.monotonic()
+        self.fetched = 0
+        self.total = 0
+        self._totals: dict[str, int] = {}
+        self._bar: Any = None
+        self._task: Any = None
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, page: Page) -> None:
+        self.fetched += len(page.deliveries)
+        if page.webhook.total_count is not None:
+            self._totals[page.webhook.id] = page.webhook.total_count
+            self.total = sum(self._totals.values())
+        if not self.enabled:
+            return
+        if self._bar is None and time.monotonic() - self.start >= self.DELAY:
+            from rich.console import Console
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(console=Console(stderr=True), transient=True)
+            self._task = self._bar.add_task(self.label, total=self.total or None)
+            self._bar.start()
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.fetched, total=self.total or None)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def write_export(deliveries: Iterable[Delivery], fmt: str, output: str | None) -> int:
+    """Stream deliveries to stdout or FILE as json, ndjson or csv; how many were written."""
+    from atwh.export import Exporter, open_output
+
+    with open_output(output) as stream:
+        exporter = Exporter(fmt, stream)
+        for d in deliveries:
+            exporter.write(d)
+        exporter.close()
+    return exporter.count
+
+
+def newest_first(deliveries: Iterable[Delivery]) -> list[Delivery]:
+    from datetime import UTC, datetime
+
+    floor = datetime.min.replace(tzinfo=UTC)
+    return sorted(deliveries, key=lambda d: d.created or floor, reverse=True)
+
+
+def print_rich(renderable: object, output: str | None) -> None:
+    """A table or panel to stdout, or plain into FILE."""
+    from atwh.export import open_output
+    from atwh.render import console
+
+    if output is None or output == "-":
+        console().print(renderable)
+        return
+    with open_output(output) as stream:
+        console(stream).print(renderable)
+
+
+def filtered(
+    stream: Iterable[Delivery], flt: DeliveryFilter, progress: Progress
+) -> Iterator[Delivery]:
+    try:
+        yield from flt.apply(stream)
+    finally:
+        progress.stop()

@@ -1,0 +1,70 @@
+"""Where atwh keeps its files, and the optional config file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atwh.errors import UsageError
+
+DEFAULT_API_URL = "https://webhooks.allthings.me/"
+DEFAULT_OAUTH_URL = "https://accounts.allthings.me"
+
+
+def _dir(env: str, kind: str) -> Path:
+    override = os.environ.get(env)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")("atwh", appauthor=False))
+
+
+def config_dir() -> Path:
+    return _dir("ATWH_CONFIG_DIR", "config")
+
+
+def cache_dir() -> Path:
+    return _dir("ATWH_CACHE_DIR", "cache")
+
+
+def data_dir() -> Path:
+    return _dir("ATWH_DATA_DIR", "data")
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("ATWH_CONFIG") or config_dir() / "config.toml")
+
+
+@dataclass(slots=True)
+class Config:
+    """The config file: `webhooks = ["id", …]` and `api_url = "…"`, both optional."""
+
+    webhooks: list[str] = field(default_factory=list)
+    api_url: str | None = None
+    path: Path | None = None
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config(path=path)
+    except OSError as e:
+        raise UsageError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+    webhooks = data.get("webhooks", [])
+    if isinstance(webhooks, str):
+        webhooks = [webhooks]
+    if not isinstance(webhooks, list) or not all(isinstance(w, str) for w in webhooks):
+        raise UsageError(f"config file {path}: 'webhooks' must be a list of webhook ids")
+    api_url = data.get("api_url")
+    if api_url is not None and not isinstance(api_url, str):
+        raise UsageError(f"config file {path}: 'api_url' must be a string")
+    return Config(webhooks=[w for w in webhooks if w.strip()], api_url=api_url, path=path)

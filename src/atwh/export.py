@@ -1,0 +1,158 @@
+"""Deliveries for programs: JSON, NDJSON and CSV, written one delivery at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from atwh.deliveries import Delivery, iso
+from atwh.errors import OutputError, UsageError
+
+FORMATS = ("table", "json", "ndjson", "csv")
+EXTENSIONS = {
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".csv": "csv",
+    ".txt": "table",
+}
+CSV_COLUMNS = (
+    "id",
+    "created_date",
+    "delivery_date",
+    "status",
+    "status_code",
+    "event_id",
+    "event_name",
+    "event_urn",
+    "message",
+    "response_body",
+    "webhook_id",
+    "failed",
+    "lag_ms",
+    "event_created_date",
+    "retry_id",
+)
+
+
+def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
+    """The output format: --json, else --format, else the --output extension, else table."""
+    if as_json:
+        if fmt not in (None, "json"):
+            raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+        return "json"
+    if fmt is not None:
+        fmt = fmt.lower()
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return fmt
+    if output and output != "-":
+        suffix = Path(output).suffix.lower()
+        if suffix not in EXTENSIONS:
+            raise UsageError(
+                f"cannot tell the format of {output!r} from its extension: "
+                f"use --format, or one of {', '.join(EXTENSIONS)}"
+            )
+        return EXTENSIONS[suffix]
+    return "table"
+
+
+@contextlib.contextmanager
+def open_output(output: str | None) -> Iterator[IO[str]]:
+    """stdout, or a file written under a temporary name and renamed into place on success,
+    so an interrupted export never leaves half a file under the name asked for."""
+    if output is None or output == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    if target.is_dir():
+        raise OutputError(f"cannot write {output}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}."
+        )
+    except OSError as e:
+        raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as e:
+        _unlink(tmp)
+        raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def csv_row(d: Delivery) -> list[object]:
+    r = d.result
+    lag = d.lag_seconds
+    return [
+        d.id,
+        iso(d.created),
+        iso(d.delivered),
+        d.status,
+        r.status_code if r else None,
+        d.event.id,
+        d.event.name,
+        d.event.urn,
+        r.message if r else None,
+        r.body if r else None,
+        d.webhook_id,
+        "true" if d.failed else "false",
+        round(lag * 1000) if lag is not None else None,
+        iso(d.event.created),
+        d.retry_id,
+    ]
+
+
+class Exporter:
+    """Writes deliveries in one format as they come; `close()` ends the document."""
+
+    def __init__(self, fmt: str, stream: IO[str]) -> None:
+        if fmt not in ("json", "ndjson", "csv"):
+            raise ValueError(fmt)
+        self.fmt = fmt
+        self.stream = stream
+        self.count = 0
+        self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(CSV_COLUMNS)
+        elif fmt == "json":
+            stream.write("[")
+
+    def write(self, d: Delivery) -> None:
+        if self._csv is not None:
+            self._csv.writerow(csv_row(d))
+        elif self.fmt == "ndjson":
+            self.stream.write(json.dumps(d.to_api(), ensure_ascii=False) + "\n")
+        else:
+            self.stream.write("\n" if self.count == 0 else ",\n")
+            self.stream.write(json.dumps(d.to_api(), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.stream.write("\n]\n" if self.count else "]\n")
+        self.stream.flush()

@@ -1,0 +1,231 @@
+"""Deliveries for people: rich tables and panels on stdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from atwh.deliveries import Delivery, Webhook
+from atwh.errors import printable
+from atwh.failures import FailureGroup
+
+
+def console(file: IO[str] | None = None) -> Console:
+    """stdout (colour only on a terminal, never with NO_COLOR), or a plain file."""
+    if file is None:
+        return Console(highlight=False)
+    return Console(file=file, highlight=False, no_color=True, width=200, force_terminal=False)
+
+
+def local_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "?"
+
+
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return ""
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    ahead = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 45:
+        return "in a moment" if ahead else "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"in {n}{unit}" if ahead else f"{n}{unit} ago"
+    return ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if abs(seconds) < 60:
+        return f"{seconds:.1f}s"
+    if abs(seconds) < 3600:
+        return f"{seconds / 60:.0f}m"
+    if abs(seconds) < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def code_text(code: int | None) -> Text:
+    if code is None:
+        return Text("—", style="red")
+    style = "green" if 200 <= code <= 299 else "red" if code >= 500 else "yellow"
+    return Text(str(code), style=style)
+
+
+def status_text(d: Delivery) -> Text:
+    label = (d.status or "?").upper()
+    if d.failed:
+        return Text(label, style="red")
+    return Text(label, style="green" if label == "SUCCESS" else "")
+
+
+def one_line(text: str | None) -> str:
+    return printable(text or "", 2000)
+
+
+def response_summary(d: Delivery) -> str:
+    if d.result is None:
+        if (d.status or "").upper() == "PENDING":
+            return "(pending)"
+        return f"(no answer: {one_line(d.cause)})"
+    return one_line(d.result.body) or one_line(d.result.message)
+
+
+def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what: str) -> Text:
+    lines = Text()
+    if webhook is not None:
+        lines.append(f"Webhook {printable(webhook.id, 100)}", style="bold")
+        if webhook.description:
+            lines.append(f"  {printable(webhook.description, 200)}")
+        lines.append("\n")
+        lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
+        enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
+        lines.append(f"Enabled  {enabled}\n")
+    count = f"{total} {what}" if total is not None else f"{what}"
+    lines.append(f"{count} ({shown} shown)", style="dim")
+    return lines
+
+
+def deliveries_table(deliveries: Sequence[Delivery], show_webhook: bool = False) -> Table:
+    now = datetime.now(UTC)
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("Created", no_wrap=True)
+    if show_webhook:
+        table.add_column("Webhook", no_wrap=True, overflow="ellipsis", max_width=14)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Code", no_wrap=True, justify="right")
+    table.add_column("Event", no_wrap=True, overflow="ellipsis")
+    table.add_column("Lag", no_wrap=True, justify="right")
+    table.add_column("Response", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
+    for d in deliveries:
+        created = Text(local_time(d.created))
+        created.append(f" {age(d.created, now)}", style="dim")
+        event = Text(printable(d.event.name or "?", 60))
+        event.append(f" {printable(d.event.id or '', 40)}", style="dim")
+        row: list[Text | str] = [created]
+        if show_webhook:
+            row.append(Text(printable(d.webhook_id or "", 40)))
+        row += [status_text(d), code_text(d.status_code), event, duration(d.lag_seconds)]
+        row.append(Text(response_summary(d)))
+        table.add_row(*row)
+    return table
+
+
+def _pretty(text: str | None) -> Syntax | Text:
+    if text is None:
+        return Text("(none)", style="dim")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return Text(printable(text, 20000) if not text.isprintable() else text)
+    return Syntax(json.dumps(value, indent=2, ensure_ascii=False), "json", word_wrap=True)
+
+
+def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("Delivery", escape(d.id))
+    if d.webhook_id:
+        facts.add_row("Webhook", escape(d.webhook_id))
+    facts.add_row("Status", status_text(d))
+    facts.add_row("HTTP code", code_text(d.status_code))
+    if d.result is not None and d.result.message:
+        facts.add_row("Message", escape(printable(d.result.message, 2000)))
+    elif d.result is None:
+        facts.add_row("Answer", "none (" + escape(d.cause) + ")")
+    facts.add_row("Created", f"{local_time(d.created)} ({age(d.created)})")
+    facts.add_row("Delivered", local_time(d.delivered) if d.delivered else "not yet")
+    facts.add_row("Lag", duration(d.lag_seconds) or "?")
+    if d.retry_id:
+        facts.add_row("Retried as", escape(d.retry_id))
+    parts: list[object] = [facts]
+
+    if d.result is not None:
+        headers = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
+        for h in d.result.headers:
+            headers.add_row(escape(printable(h.name, 200)), escape(printable(h.value or "", 2000)))
+        parts.append(Panel(headers, title="Response headers", title_align="left"))
+        parts.append(Panel(_pretty(d.result.body), title="Response body", title_align="left"))
+
+    event = Table.grid(padding=(0, 2))
+    event.add_column(style="bold")
+    event.add_column()
+    event.add_row("Event", escape(d.event.id or "?"))
+    event.add_row("Name", escape(d.event.name or "?"))
+    event.add_row("URN", escape(d.event.urn or "?"))
+    event.add_row("Created", local_time(d.event.created))
+    parts.append(
+        Panel(Group(event, Text(), _pretty(d.event.payload)), title="Event", title_align="left")
+    )
+
+    attempts = list(chain)
+    table = Table(
+        "#",
+        "Delivery",
+        "Created",
+        "Code",
+        "Status",
+        "Response",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
+    for i, a in enumerate(attempts, 1):
+        marker = " ◀" if a.id == d.id else ""
+        table.add_row(
+            str(i),
+            escape(a.id) + marker,
+            local_time(a.created),
+            code_text(a.status_code),
+            status_text(a),
+            Text(response_summary(a), overflow="ellipsis", no_wrap=True),
+        )
+    title = f"Attempts for this event ({len(attempts)})"
+    parts.append(Panel(table, title=title, title_align="left"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("Cause", overflow="ellipsis", max_width=40)
+    table.add_column("Event", overflow="ellipsis")
+    table.add_column("Failures", justify="right")
+    table.add_column("Events", justify="right")
+    table.add_column("Recovered", justify="right")
+    table.add_column("Still failing", justify="right")
+    table.add_column("First seen", no_wrap=True)
+    table.add_column("Last seen", no_wrap=True)
+    table.add_column("Example", no_wrap=True, overflow="ellipsis")
+    if show_webhook:
+        table.add_column("Webhooks", overflow="ellipsis")
+    for g in groups:
+        row: list[Text | str] = [
+            Text(printable(g.cause, 120), style="red"),
+            Text(printable(g.event_name, 80)),
+            str(g.count),
+            str(len(g.events)),
+            Text(str(g.recovered), style="green" if g.recovered else "dim"),
+            Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
+            f"{local_time(g.first)}",
+            f"{local_time(g.last)}",
+            Text(printable(g.example_id or "", 60)),
+        ]
+        if show_webhook:
+            row.append(Text(", ".join(sorted(printable(w, 40) for w in g.webhooks))))
+        table.add_row(*row)
+    return table
