@@ -205,8 +205,10 @@ def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
             for h in raw_result.get("headers") or []
             if isinstance(h, dict) and h.get("name") is not None
         ]
+        if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
+            code = None  # no HTTP answer (some servers say 0); the message says why
         result = Result(
-            status_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            status_code=code,
             body=_str(raw_result.get("body")),
             message=_str(raw_result.get("message")),
             headers=headers,

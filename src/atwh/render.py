@@ -78,10 +78,11 @@ def one_line(text: str | None) -> str:
 
 
 def response_summary(d: Delivery) -> str:
-    if d.result is None:
-        if (d.status or "").upper() == "PENDING":
-            return "(pending)"
+    if d.result is None and (d.status or "").upper() == "PENDING":
+        return "(pending)"
+    if d.status_code is None:
         return f"(no answer: {one_line(d.cause)})"
+    assert d.result is not None
     return one_line(d.result.body) or one_line(d.result.message)
 
 
