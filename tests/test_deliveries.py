@@ -96,8 +96,17 @@ def test_csv_columns_and_rows(atwh, hook):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert list(CSV_COLUMNS[:11]) == [
-        "id", "created_date", "delivery_date", "status", "status_code", "event_id",
-        "event_name", "event_urn", "message", "response_body", "webhook_id",
+        "id",
+        "created_date",
+        "delivery_date",
+        "status",
+        "status_code",
+        "event_id",
+        "event_name",
+        "event_urn",
+        "message",
+        "response_body",
+        "webhook_id",
     ]
     by_id = {r["id"]: r for r in rows}
     assert by_id["d2"]["status_code"] == "500"
@@ -166,7 +175,11 @@ def test_pages_are_followed(atwh, fake_api):
     result = atwh("deliveries", "w1", "--format", "ndjson")
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 250
-    assert [r["body"]["variables"].get("after") for r in fake_api.requests] == [None, "c100", "c200"]
+    assert [r["body"]["variables"].get("after") for r in fake_api.requests] == [
+        None,
+        "c100",
+        "c200",
+    ]
 
 
 def test_server_without_paging_gets_the_vendor_query(atwh, fake_api):

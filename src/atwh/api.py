@@ -272,6 +272,8 @@ class ApiClient:
             return _network_error(self.url, e.__cause__ or e)
         except TransportError as e:
             return ApiError(f"GraphQL transport error: {printable(e)}")
+        except AssertionError:  # gql's check for an answer with neither data nor errors
+            return ApiError("the API answered without data")
         except httpx.HTTPError as e:
             return _network_error(self.url, e)
 

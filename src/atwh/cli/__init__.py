@@ -9,7 +9,6 @@ import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -36,32 +35,41 @@ class AtwhGroup(TyperGroup):
             code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
         except AtwhError as e:
             code = _fail(e.message, e.hint, e.exit_status, e)
-        except click.UsageError as e:
-            where = e.ctx.command_path if e.ctx else "atwh"
-            code = _fail(e.format_message(), f"see '{where} --help'", ExitStatus.USAGE, e)
-        except click.ClickException as e:
-            code = _fail(e.format_message(), None, e.exit_code, e)
-        except (click.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt):
             sys.stderr.write("\nInterrupted.\n")
             code = ExitStatus.INTERRUPTED
         except BrokenPipeError:
             _silence_stdout()
             code = ExitStatus.OK
-        except Exception as e:  # a bug: say so, in one line unless --debug
-            code = _fail(
-                f"unexpected {type(e).__name__}: {e}",
-                "this is a bug in atwh; run with --debug for the traceback",
-                70,
-                e,
-            )
+        except Exception as e:
+            if _is_click_error(e):  # a bad option or argument, found by the parser
+                ctx = getattr(e, "ctx", None)
+                hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+                code = _fail(e.format_message(), hint, getattr(e, "exit_code", 2), e)  # type: ignore[attr-defined]
+            else:  # a bug: say so, in one line unless --debug
+                code = _fail(
+                    f"unexpected {type(e).__name__}: {e}",
+                    "this is a bug in atwh; run with --debug for the traceback",
+                    70,
+                    e,
+                )
         if not standalone_mode:
             return code
         sys.exit(code)
 
 
+def _is_click_error(e: BaseException) -> bool:
+    """Click's ClickException family, whether Typer vendors click (0.29+) or not."""
+    return any(
+        cls.__name__ == "ClickException" and "click" in cls.__module__ for cls in type(e).__mro__
+    )
+
+
 def _fail(message: str, hint: str | None, code: int, exc: BaseException) -> int:
     if _state["debug"]:
         traceback.print_exception(exc, file=sys.stderr)
+    if not message:  # the parser already showed the help instead
+        return int(code)
     line = f"Error: {message}"
     if hint:
         line += f" ({hint})"
@@ -123,7 +131,7 @@ def root(
 def _register() -> None:
     from atwh.cli import deliveries, failures
 
-    app.command("deliveries", no_args_is_help=True)(deliveries.deliveries)
+    app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
 
 

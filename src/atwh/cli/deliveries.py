@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def deliveries(
-    webhook_id: Annotated[str, typer.Argument(help="The webhook whose deliveries to show.")],
+    webhook_id: Annotated[
+        str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook whose deliveries to show.")
+    ],
     delivery_id: Annotated[
         str | None,
         typer.Option(

@@ -14,6 +14,7 @@ def failures(
     webhook_ids: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="WEBHOOK_ID",
             help="Webhooks to check [default: ATWH_WEBHOOK_ID, else the config file's 'webhooks']",
             show_default=False,
         ),

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The project's static checks: lint, formatting, types.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ruff check src tests bench
+ruff format --check src tests bench
+mypy

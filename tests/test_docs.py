@@ -1,0 +1,60 @@
+"""README.md tells the truth: every command is in it, and every command has help."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from atwh.cli import app
+from atwh.errors import ExitStatus
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+COMMAND = typer.main.get_command(app)
+NAMES = sorted(COMMAND.commands)  # type: ignore[attr-defined]
+
+
+def test_there_are_commands():
+    assert {"deliveries", "failures"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_command_has_help_and_is_in_the_readme(name):
+    command = COMMAND.commands[name]  # type: ignore[attr-defined]
+    assert command.help and len(command.help) > 40
+    assert f"### `atwh {name}" in README
+    assert re.search(rf"^atwh {name} ", README, re.M), f"no example of atwh {name}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_option_is_in_the_readme(name):
+    for param in COMMAND.commands[name].params:  # type: ignore[attr-defined]
+        if param.param_type_name == "option" and param.opts[0] != "--help":
+            assert f"`{param.opts[0]}" in README, f"{name} {param.opts[0]} not in README.md"
+
+
+def test_every_exit_code_is_in_the_readme():
+    for status in ExitStatus:
+        assert re.search(rf"^\| {int(status)} \|", README, re.M), status
+
+
+def test_readme_starts_with_the_two_commands():
+    blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    assert "pip install . && atwh" in blocks[0]
+    assert "pip install -e '.[test]' && python -m pytest" in blocks[1]
+
+
+def test_every_environment_variable_read_is_documented():
+    src = Path(__file__).resolve().parents[1] / "src"
+    names = set()
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        names |= set(
+            re.findall(r"""(?:envvar=|environ\.get\(|env\.get\()["']([A-Z_]+)["']""", text)
+        )
+        names |= set(re.findall(r"""_dir\(["'](ATWH_[A-Z_]+)["']""", text))
+    assert names
+    for name in names:
+        assert name in README, f"{name} is read but not documented"
