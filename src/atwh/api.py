@@ -20,7 +20,7 @@ from atwh import operations
 from atwh.auth import TokenProvider
 from atwh.config import DEFAULT_API_URL
 from atwh.deliveries import Delivery, Webhook, parse_delivery, parse_webhook
-from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError, printable
+from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.api")
 
@@ -269,6 +269,8 @@ class ApiClient:
         except TransportProtocolError:
             return ApiError("the API answered with something that is not a GraphQL response")
         except TransportConnectionFailed as e:
+            if isinstance(e.__cause__, AtwhError):  # from the token endpoint, via httpx auth
+                raise e.__cause__ from None
             return _network_error(self.url, e.__cause__ or e)
         except TransportError as e:
             return ApiError(f"GraphQL transport error: {printable(e)}")

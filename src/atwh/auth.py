@@ -84,8 +84,8 @@ class OAuthToken:
     def token(self) -> str:
         with self._lock:
             entry = self._entry or self._read_cache()
-            if entry and entry.get("expires_at", 0) - EXPIRY_MARGIN > time.time():
-                self._entry = entry
+            self._entry = entry
+            if entry and entry["expires_at"] - EXPIRY_MARGIN > time.time():
                 return str(entry["access_token"])
             refresh = entry.get("refresh_token") if entry else None
             new = None
@@ -93,7 +93,9 @@ class OAuthToken:
                 try:
                     new = self._request({"grant_type": "refresh_token", "refresh_token": refresh})
                 except AuthError:
-                    new = None  # the refresh token is gone too: start over
+                    # the refresh token is refused too: forget it and start over
+                    if self._entry is not None:
+                        self._entry.pop("refresh_token", None)
             if new is None:
                 new = self._grant()
             self._store(new)
@@ -202,9 +204,14 @@ class OAuthToken:
 
     def _read_cache(self) -> dict[str, Any] | None:
         entry = self._read_all().get(self.key)
-        if isinstance(entry, dict) and isinstance(entry.get("access_token"), str):
-            return entry
-        return None
+        if not isinstance(entry, dict) or not isinstance(entry.get("access_token"), str):
+            return None
+        expires = entry.get("expires_at")
+        if not isinstance(expires, int | float) or isinstance(expires, bool):
+            return None
+        if not isinstance(entry.get("refresh_token", ""), str):
+            entry.pop("refresh_token")
+        return entry
 
     def _write_cache(self, entry: dict[str, Any]) -> None:
         """Best effort: a cache that cannot be written costs a token request next time."""

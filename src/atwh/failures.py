@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from atwh.deliveries import Delivery
+
+EventKey = tuple[str | None, str]  # (webhook id, event id)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -16,25 +19,32 @@ class FailureGroup:
     first: datetime | None = None
     last: datetime | None = None
     example_id: str | None = None
-    events: set[tuple[str | None, str]] = field(default_factory=set)
+    # each event in the group, with the time of its latest failure here
+    events: dict[EventKey, datetime] = field(default_factory=dict)
     webhooks: set[str] = field(default_factory=set)
     recovered: int = 0
     still_failing: int = 0
 
 
 class FailureSummary:
-    """Feed it every delivery fetched (`observe`); it keeps the failed ones that matched."""
+    """Feed it every delivery fetched (`observe`); it keeps the failed ones that matched.
+
+    An event has recovered when an attempt to deliver it succeeded after its failure;
+    an event whose last attempt failed is still failing.
+    """
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str], FailureGroup] = {}
-        self._succeeded: set[tuple[str | None, str]] = set()
+        self._succeeded: dict[EventKey, datetime] = {}  # latest success of each event
         self.failed = 0
 
     def observe(self, d: Delivery, matched: bool) -> None:
         key = _event_key(d)
+        when = d.created or _NEVER
         if not d.failed:
             if key is not None and (d.status_code is not None or d.status == "SUCCESS"):
-                self._succeeded.add(key)
+                if when >= self._succeeded.get(key, _NEVER):
+                    self._succeeded[key] = when
             return
         if not matched:
             return
@@ -52,24 +62,32 @@ class FailureSummary:
                 group.example_id = d.id
         if group.example_id is None:
             group.example_id = d.id
-        if key is not None:
-            group.events.add(key)
+        if key is not None and when >= group.events.get(key, _NEVER):
+            group.events[key] = when
         if d.webhook_id:
             group.webhooks.add(d.webhook_id)
 
+    def _recovered(self, key: EventKey, failed_at: datetime) -> bool:
+        succeeded = self._succeeded.get(key)
+        return succeeded is not None and succeeded >= failed_at
+
     def groups(self) -> list[FailureGroup]:
-        """Largest first; `recovered` counts the group's events that later got a 2xx."""
+        """Largest first, with how many of each group's events recovered."""
         out = []
         for group in self._groups.values():
-            group.recovered = sum(1 for e in group.events if e in self._succeeded)
+            group.recovered = sum(self._recovered(k, t) for k, t in group.events.items())
             group.still_failing = len(group.events) - group.recovered
             out.append(group)
         return sorted(out, key=lambda g: (-g.count, g.cause, g.event_name))
 
     def still_failing_events(self) -> int:
-        failing = {e for g in self._groups.values() for e in g.events}
-        return len(failing - self._succeeded)
+        last_failure: dict[EventKey, datetime] = {}
+        for group in self._groups.values():
+            for key, when in group.events.items():
+                if when >= last_failure.get(key, _NEVER):
+                    last_failure[key] = when
+        return sum(not self._recovered(k, t) for k, t in last_failure.items())
 
 
-def _event_key(d: Delivery) -> tuple[str | None, str] | None:
+def _event_key(d: Delivery) -> EventKey | None:
     return (d.webhook_id, d.event.id) if d.event.id else None
