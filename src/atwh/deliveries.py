@@ -124,6 +124,10 @@ class Delivery:
         return self.result.status_code if self.result else None
 
     @property
+    def event_name(self) -> str | None:
+        return self.event.name
+
+    @property
     def failed(self) -> bool:
         return is_failure(self.status, self.status_code, self.result is not None)
 

@@ -57,6 +57,8 @@ class OutputError(AtwhError):
 def printable(text: object, limit: int = 300) -> str:
     """Untrusted text (server messages) made safe for one terminal line."""
     s = str(text)
+    if len(s) <= limit and s.isprintable() and "  " not in s and s == s.strip():
+        return s  # the common case, without a pass per character
     s = "".join(ch if ch.isprintable() else " " for ch in s)
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"

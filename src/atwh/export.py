@@ -8,9 +8,9 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 from atwh.deliveries import Delivery, iso
 from atwh.errors import OutputError, UsageError
@@ -127,24 +127,36 @@ def csv_row(d: Delivery) -> list[object]:
     ]
 
 
-class Exporter:
-    """Writes deliveries in one format as they come; `close()` ends the document."""
+class Exportable(Protocol):
+    def to_api(self) -> dict[str, Any]: ...
 
-    def __init__(self, fmt: str, stream: IO[str]) -> None:
+
+class Exporter:
+    """Writes records (deliveries, inbox records) in one format as they come;
+    `close()` ends the document."""
+
+    def __init__(
+        self,
+        fmt: str,
+        stream: IO[str],
+        columns: Sequence[str] = CSV_COLUMNS,
+        row: Callable[[Any], list[object]] = csv_row,
+    ) -> None:
         if fmt not in ("json", "ndjson", "csv"):
             raise ValueError(fmt)
         self.fmt = fmt
         self.stream = stream
         self.count = 0
+        self.row = row
         self._csv = csv.writer(stream, lineterminator="\n") if fmt == "csv" else None
         if self._csv is not None:
-            self._csv.writerow(CSV_COLUMNS)
+            self._csv.writerow(columns)
         elif fmt == "json":
             stream.write("[")
 
-    def write(self, d: Delivery) -> None:
+    def write(self, d: Exportable) -> None:
         if self._csv is not None:
-            self._csv.writerow(csv_row(d))
+            self._csv.writerow(self.row(d))
         elif self.fmt == "ndjson":
             self.stream.write(json.dumps(d.to_api(), ensure_ascii=False) + "\n")
         else:

@@ -7,10 +7,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
+from typing import TypeVar
 
 from atwh.deliveries import Delivery
 from atwh.errors import UsageError
+from atwh.inbox import InboxRecord
 
+T = TypeVar("T", Delivery, InboxRecord)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 DURATION_HELP = "a duration (90s, 15m, 2h, 7d, 1w, 1h30m) or an ISO date or datetime"
@@ -109,8 +112,8 @@ class DeliveryFilter:
         codes = [StatusCodeMatch.parse(part) for s in status_codes for part in s.split(",")]
         names = [part.strip() for e in events for part in e.split(",") if part.strip()]
         flt = cls(
-            since=parse_time(since, now) if since else None,
-            until=parse_time(until, now) if until else None,
+            since=parse_time(since, now) if since is not None else None,
+            until=parse_time(until, now) if until is not None else None,
             events=names,
             status_codes=codes,
             failed_only=failed_only,
@@ -120,7 +123,7 @@ class DeliveryFilter:
             raise UsageError("--since is after --until: nothing can match")
         return flt
 
-    def matches(self, d: Delivery) -> bool:
+    def matches(self, d: Delivery | InboxRecord) -> bool:
         if self.failed_only and not d.failed:
             return False
         if self.since is not None or self.until is not None:
@@ -130,13 +133,13 @@ class DeliveryFilter:
                 return False
             if self.until is not None and d.created > self.until:
                 return False
-        if self.events and not any(fnmatchcase(d.event.name or "", p) for p in self.events):
+        if self.events and not any(fnmatchcase(d.event_name or "", p) for p in self.events):
             return False
         if self.status_codes and not any(m.matches(d.status_code) for m in self.status_codes):
             return False
         return True
 
-    def apply(self, deliveries: Iterable[Delivery]) -> Iterator[Delivery]:
+    def apply(self, deliveries: Iterable[T]) -> Iterator[T]:
         """The matching deliveries, in the order given, at most `limit` of them."""
         if self.limit is not None and self.limit <= 0:
             return

@@ -17,6 +17,7 @@ from rich.text import Text
 from atwh.deliveries import Delivery, Webhook
 from atwh.errors import printable
 from atwh.failures import FailureGroup
+from atwh.inbox import InboxRecord
 
 
 def console(file: IO[str] | None = None) -> Console:
@@ -230,3 +231,98 @@ def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -
             row.append(Text(", ".join(sorted(printable(w, 40) for w in g.webhooks))))
         table.add_row(*row)
     return table
+
+
+_VERDICT_STYLES = {"verified": "green", "test": "cyan", "unverified": "yellow", "rejected": "red"}
+
+
+def verdict_text(verdict: str, reason: str | None, duplicates: int = 0) -> Text:
+    text = Text(verdict, style=_VERDICT_STYLES.get(verdict, ""))
+    if reason:
+        text.append(f" ({printable(reason, 60)})", style="dim")
+    if duplicates:
+        text.append(f" +{duplicates} dup", style="magenta")
+    return text
+
+
+def forward_text(status: str | None, attempts: int, code: int | None) -> Text:
+    if not status:
+        return Text("")
+    style = {"delivered": "green", "retrying": "yellow", "pending": "dim"}.get(status, "")
+    label = status if status != "delivered" else f"delivered {code or ''}".strip()
+    if attempts > 1 or status == "retrying":
+        label += f" ×{attempts}"
+    return Text(label, style=style)
+
+
+def inbox_table(records: Sequence[InboxRecord]) -> Table:
+    now = datetime.now(UTC)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("#", justify="right", no_wrap=True, min_width=2)
+    table.add_column("Received", no_wrap=True, min_width=19)
+    table.add_column("Verdict", overflow="fold", min_width=10)
+    table.add_column("Code", justify="right", no_wrap=True, min_width=4)
+    table.add_column("Event", overflow="fold", min_width=14)
+    table.add_column("Forward", no_wrap=True)
+    for r in records:
+        received = Text(local_time(r.received))
+        if (now - r.received).total_seconds() >= 3600:
+            received.append(f" {age(r.received, now)}", style="dim")
+        event = Text(printable(r.event_name or "-", 60))
+        event.append(f" {printable(r.event_id or '', 40)}", style="dim")
+        table.add_row(
+            str(r.id),
+            received,
+            verdict_text(r.verdict, r.reason, r.duplicates),
+            code_text(r.answer_code),
+            event,
+            forward_text(r.forward_status, r.forward_attempts, r.forward_code),
+        )
+    return table
+
+
+def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
+    from atwh import signature
+
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("Inbox id", str(r.id))
+    facts.add_row("Received", f"{local_time(r.received)} ({age(r.received)})")
+    facts.add_row("Request", escape(f"{r.method} {printable(r.path, 200)}"))
+    facts.add_row("Verdict", verdict_text(r.verdict, r.reason))
+    facts.add_row(
+        "Answer", Text.assemble(code_text(r.answer_code), " ", printable(r.answer_body, 500))
+    )
+    facts.add_row("Event", escape(f"{r.event_name or '?'} {r.event_id or ''}"))
+    if r.duplicates:
+        facts.add_row("Duplicates", f"{r.duplicates} more deliveries of this event, acknowledged")
+    if r.forward_status:
+        forward = forward_text(r.forward_status, r.forward_attempts, r.forward_code)
+        if r.forward_error:
+            forward.append(f"  last error: {printable(r.forward_error, 200)}", style="dim")
+        facts.add_row("Forward", forward)
+    headers = {n.lower(): v for n, v in r.headers}
+    if secret and signature.SIGNATURE_HEADER in headers:
+        schemes = signature.matching_schemes(
+            r.body,
+            headers[signature.SIGNATURE_HEADER],
+            headers.get(signature.TIMESTAMP_HEADER, ""),
+            secret,
+        )
+        verdict = (
+            f"matches the {' and '.join(schemes)} scheme"
+            if schemes
+            else "matches none of: body, timestamp.body, timestamp+body (wrong secret?)"
+        )
+        facts.add_row("Signature", escape(verdict))
+    parts: list[object] = [facts]
+    table = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
+    for n, v in r.headers:
+        table.add_row(escape(printable(n, 200)), escape(printable(v, 2000)))
+    parts.append(Panel(table, title="Request headers", title_align="left"))
+    raw = r.payload_text()
+    parts.append(Panel(Text(raw), title=f"Raw body ({len(r.body)} bytes)", title_align="left"))
+    if raw:
+        parts.append(Panel(_pretty(raw), title="Payload", title_align="left"))
+    return Group(*parts)  # type: ignore[arg-type]

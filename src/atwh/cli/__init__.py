@@ -129,10 +129,12 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, failures
+    from atwh.cli import deliveries, failures, inbox, serve
 
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
+    app.command("serve")(serve.serve)
+    app.add_typer(inbox.app, name="inbox")
 
 
 _register()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -87,13 +87,20 @@ class Progress:
             self._bar = None
 
 
-def write_export(deliveries: Iterable[Delivery], fmt: str, output: str | None) -> int:
-    """Stream deliveries to stdout or FILE as json, ndjson or csv; how many were written."""
-    from atwh.export import Exporter, open_output
+def write_export(
+    records: Iterable[Any],
+    fmt: str,
+    output: str | None,
+    columns: Sequence[str] | None = None,
+    row: Callable[[Any], list[object]] | None = None,
+) -> int:
+    """Stream deliveries (or other records) to stdout or FILE as json, ndjson or csv;
+    how many were written."""
+    from atwh.export import CSV_COLUMNS, Exporter, csv_row, open_output
 
     with open_output(output) as stream:
-        exporter = Exporter(fmt, stream)
-        for d in deliveries:
+        exporter = Exporter(fmt, stream, columns or CSV_COLUMNS, row or csv_row)
+        for d in records:
             exporter.write(d)
         exporter.close()
     return exporter.count

@@ -1,0 +1,155 @@
+"""`atwh inbox`: what `atwh serve` received, answered and forwarded."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from atwh.cli import options as o
+
+if TYPE_CHECKING:
+    from atwh.inbox import Inbox
+
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        show_default=False,
+        help="The inbox database [default: inbox.sqlite3 in the user data dir]",
+    ),
+]
+
+app = typer.Typer(
+    help="List what 'atwh serve' received: events, verdicts, answers, forwarding.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _open(db: str | None) -> Inbox:
+    from pathlib import Path
+
+    from atwh.inbox import Inbox, default_path
+
+    return Inbox(Path(db) if db else default_path(), create=False)
+
+
+@app.callback(invoke_without_command=True)
+def inbox(
+    ctx: typer.Context,
+    db: Db = None,
+    since: o.Since = None,
+    until: o.Until = None,
+    event: o.EventName = None,
+    status_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status-code",
+            "-c",
+            rich_help_panel=o.FILTERS,
+            metavar="CODE",
+            help="Only requests answered with these codes: 200, 4xx. Repeatable.",
+        ),
+    ] = None,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed",
+            rich_help_panel=o.FILTERS,
+            help="Only requests that were not acknowledged (answer not 2xx).",
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            min=1,
+            rich_help_panel=o.FILTERS,
+            help="At most N records, newest first.",
+        ),
+    ] = None,
+    fmt: o.Format = None,
+    as_json: o.Json = False,
+    output: o.Output = None,
+) -> None:
+    """List what 'atwh serve' received, newest first: verdict, event, answer, forwarding.
+
+    Examples:
+
+      atwh inbox --since 1h --event 'ticket.*'
+
+      atwh inbox --failed --json | jq '.[].reason'
+
+      atwh inbox show 42
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = db
+        return
+    from atwh.cli.output import print_rich, write_export
+    from atwh.export import resolve_format
+    from atwh.filters import DeliveryFilter
+    from atwh.inbox import InboxRecord
+
+    chosen = resolve_format(fmt, as_json, output)
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    with _open(db) as store:
+        records = flt.apply(store.records(newest_first=True))
+        if chosen != "table":
+            write_export(records, chosen, output, InboxRecord.CSV_COLUMNS, InboxRecord.csv_row)
+            return
+        rows = list(records)  # newest first already
+        total = store.count()
+        path = store.path
+
+    from rich.console import Group
+    from rich.text import Text
+
+    from atwh.render import inbox_table
+
+    head = Text(f"Inbox {path}\n", style="bold")
+    head.append(f"{total} requests ({len(rows)} shown)", style="dim")
+    print_rich(Group(head, inbox_table(rows)), output)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="The inbox id, or the event id.")],
+    db: Db = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+            show_default=False,
+            help="Check which signature scheme the stored request matches.",
+        ),
+    ] = None,
+    as_json: o.Json = False,
+) -> None:
+    """Show one stored request in full: headers, raw body, payload, verdict, answer, forwarding.
+
+    Example:
+
+      atwh inbox show 42 --secret "$SHARED_WEBHOOK_SECRET"
+    """
+    import json
+
+    from atwh.cli.output import print_rich
+    from atwh.errors import NotFoundError, printable
+
+    with _open(db or ctx.obj) as store:
+        record = store.get(record_id)
+    if record is None:
+        raise NotFoundError(f"nothing in the inbox with id or event id {printable(record_id, 80)}")
+    if as_json:
+        data = record.to_api()
+        data["body"] = record.payload_text()
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from atwh.render import inbox_detail
+
+    print_rich(inbox_detail(record, secret), None)

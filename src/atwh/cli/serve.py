@@ -1,0 +1,326 @@
+"""`atwh serve`: a local receiver that answers like the vendor's endpoint and keeps everything."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+
+RECEIVER = "Receiver"
+SIMULATE = "Simulated failures"
+FORWARD = "Forwarding"
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", "-p", envvar="PORT", help="Port to listen on (0: any free one)."),
+    ] = 8000,
+    path: Annotated[str, typer.Option("--path", help="Where webhooks are POSTed.")] = "/webhook",
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+            rich_help_panel=RECEIVER,
+            show_default=False,
+            help="The webhook's shared secret: verify every signed request.",
+        ),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            metavar="WEBHOOK_ID",
+            rich_help_panel=RECEIVER,
+            help="Read the secret of this webhook from the API (webhook.secret).",
+        ),
+    ] = None,
+    tolerance: Annotated[
+        str,
+        typer.Option(
+            "--tolerance",
+            metavar="DURATION",
+            rich_help_panel=RECEIVER,
+            help="Oldest signature timestamp accepted (30s of clock skew ahead is allowed too).",
+        ),
+    ] = "2m",
+    events: Annotated[
+        str | None,
+        typer.Option(
+            "--events",
+            metavar="A,B",
+            rich_help_panel=RECEIVER,
+            help="Event names accepted besides ticket.created and ticket.updated.",
+        ),
+    ] = None,
+    accept_any_event: Annotated[
+        bool,
+        typer.Option(
+            "--accept-any-event",
+            rich_help_panel=RECEIVER,
+            help="Accept every event name (else 400 Unexpected event type).",
+        ),
+    ] = False,
+    max_body: Annotated[
+        str,
+        typer.Option(
+            "--max-body",
+            metavar="SIZE",
+            rich_help_panel=RECEIVER,
+            help="Largest body accepted (bytes, or 512KiB, 1MiB); larger: 413.",
+        ),
+    ] = "1MiB",
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="PATH",
+            rich_help_panel=RECEIVER,
+            show_default=False,
+            help="The inbox database [default: inbox.sqlite3 in the user data dir]",
+        ),
+    ] = None,
+    fsync: Annotated[
+        bool,
+        typer.Option(
+            "--fsync/--no-fsync",
+            rich_help_panel=RECEIVER,
+            help="Flush every commit to disk (survives power loss, not only a crash of atwh).",
+        ),
+    ] = False,
+    respond: Annotated[
+        int | None,
+        typer.Option(
+            "--respond",
+            metavar="CODE",
+            min=100,
+            max=599,
+            rich_help_panel=SIMULATE,
+            help="Answer every accepted event with CODE.",
+        ),
+    ] = None,
+    fail_every: Annotated[
+        int | None,
+        typer.Option(
+            "--fail-every",
+            metavar="N",
+            min=1,
+            rich_help_panel=SIMULATE,
+            help="Answer every Nth accepted event with 500.",
+        ),
+    ] = None,
+    fail_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-rate",
+            metavar="P",
+            min=0.0,
+            max=1.0,
+            rich_help_panel=SIMULATE,
+            help="Answer accepted events with 500 with probability P.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", rich_help_panel=SIMULATE, help="Seed for --fail-rate, for repeatable runs."
+        ),
+    ] = None,
+    delay: Annotated[
+        str | None,
+        typer.Option(
+            "--delay",
+            metavar="DURATION",
+            rich_help_panel=SIMULATE,
+            help="Wait this long before every answer (e.g. 15s).",
+        ),
+    ] = None,
+    forward_to: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-to",
+            metavar="URL",
+            rich_help_panel=FORWARD,
+            help="Relay every accepted event to your app, retrying until it answers 2xx.",
+        ),
+    ] = None,
+    forward_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-secret",
+            rich_help_panel=FORWARD,
+            help="Re-sign forwarded events with this secret [default: --secret]",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show each payload, pretty-printed.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One NDJSON record per request on stdout.")
+    ] = False,
+    api_url: o.ApiUrl = None,
+    token: o.Token = None,
+    timeout: o.Timeout = 30.0,
+) -> None:
+    """Receive webhooks locally: answer like the vendor's endpoint, verify, keep everything.
+
+    Every request is committed to the inbox before it is answered; a 2xx is never sent
+    for an event that was not stored. See what arrived with 'atwh inbox'.
+
+    Examples:
+
+      atwh serve --port 8000 --secret "$SHARED_WEBHOOK_SECRET"
+
+      atwh serve --webhook 5f3a… --forward-to http://localhost:3000/webhook
+
+      atwh serve --fail-every 3 --delay 2s
+    """
+    from pathlib import Path
+
+    from atwh import server
+    from atwh.errors import UsageError
+    from atwh.filters import parse_duration
+    from atwh.inbox import Inbox, default_path
+    from atwh.live import LiveView
+    from atwh.receiver import DEFAULT_EVENTS, ReceiverSettings, create_app
+
+    if not path.startswith("/"):
+        raise UsageError(f"--path {path!r} must start with /")
+    if webhook is not None and secret is not None:
+        source = ctx.get_parameter_source("secret")
+        if source is not None and source.name == "COMMANDLINE":
+            raise UsageError("give --secret or --webhook, not both")
+    if webhook is not None:
+        secret = _secret_of(webhook, api_url, token, timeout)
+    names = [n.strip() for n in (events or "").split(",") if n.strip()]
+    settings = ReceiverSettings(
+        db=Path(db) if db else default_path(),
+        path=path,
+        secret=secret or None,
+        tolerance=_seconds("--tolerance", tolerance, parse_duration),
+        events=frozenset((*DEFAULT_EVENTS, *names)),
+        accept_any_event=accept_any_event,
+        max_body=parse_size(max_body),
+        respond=respond,
+        fail_every=fail_every,
+        fail_rate=fail_rate or None,
+        seed=seed,
+        delay=_seconds("--delay", delay, parse_duration) if delay else 0.0,
+        synchronous="FULL" if fsync else "NORMAL",
+        forward_to=_forward_url(forward_to) if forward_to else None,
+        forward_secret=forward_secret,
+    )
+    Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
+    sock = server.listen(host, port)
+    live = LiveView(as_json=as_json, verbose=verbose)
+    app = create_app(settings, on_request=live.request, on_notice=live.notice)
+    _banner(settings, server.url_of(sock, path), names)
+    server.run(app, sock)
+    typer.echo(f"Stopped after {app.answered} requests; inbox: {settings.db}", err=True)
+
+
+def _seconds(flag: str, text: str, parse: object) -> float:
+    from atwh.errors import UsageError
+
+    try:
+        return parse(text).total_seconds()  # type: ignore[operator]
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: give a duration such as 90s, 2m or 1h") from None
+
+
+def parse_size(text: str) -> int:
+    import re
+
+    from atwh.errors import UsageError
+
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1000,
+        "kb": 1000,
+        "kib": 1024,
+        "m": 1000**2,
+        "mb": 1000**2,
+        "mib": 1024**2,
+    }
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in units:
+        raise UsageError(f"--max-body {text!r}: give bytes, or a size such as 512KiB or 1MiB")
+    size = int(float(match.group(1)) * units[match.group(2).lower()])
+    if size < 1:
+        raise UsageError("--max-body must be at least 1 byte")
+    return size
+
+
+def _forward_url(url: str) -> str:
+    import httpx
+
+    from atwh.errors import UsageError
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"--forward-to {url!r} is not an http(s) URL")
+    return url
+
+
+def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout: float) -> str:
+    from atwh.cli.output import client_factory
+    from atwh.errors import NotFoundError, UsageError, printable
+
+    with client_factory(api_url, token, timeout)() as client:
+        data = client.execute("QueryWebhookSecret", {"id": webhook_id})
+    hook = data.get("webhook")
+    if not isinstance(hook, dict):
+        raise NotFoundError(f"webhook {printable(webhook_id, 80)} not found")
+    secret = hook.get("secret")
+    if not isinstance(secret, str) or not secret:
+        raise UsageError(
+            f"the API gives no secret for webhook {printable(webhook_id, 80)}",
+            hint="pass --secret instead",
+        )
+    return secret
+
+
+def _banner(settings: object, url: str, extra_events: list[str]) -> None:
+    from atwh.receiver import ReceiverSettings
+
+    assert isinstance(settings, ReceiverSettings)
+    s = settings
+    lines = [f"atwh serve: POST webhooks to {url}"]
+    if s.secret:
+        lines.append(f"  verifying: HMAC-SHA256 signatures, timestamps within {s.tolerance:g}s")
+    else:
+        lines.append(
+            "  NOT verifying: no secret given (--secret, ALLTHINGS_WEBHOOK_SECRET, "
+            "SHARED_WEBHOOK_SECRET or --webhook); signed requests are accepted "
+            "as unverified"
+        )
+    accepted = "every event name" if s.accept_any_event else ", ".join(sorted(s.events))
+    lines.append(f"  accepting: {accepted}")
+    lines.append(
+        f"  inbox:     {s.db}" + (" (fsync on every commit)" if s.synchronous == "FULL" else "")
+    )
+    if s.forward_to:
+        lines.append(f"  forwarding to {s.forward_to}")
+    simulated = []
+    if s.respond:
+        simulated.append(f"answering {s.respond}")
+    if s.fail_every:
+        simulated.append(f"500 every {s.fail_every}th event")
+    if s.fail_rate:
+        simulated.append(f"500 with probability {s.fail_rate:g}")
+    if s.delay:
+        simulated.append(f"{s.delay:g}s delay")
+    if simulated:
+        lines.append("  simulating: " + ", ".join(simulated))
+    lines.append("  health:    GET /health; stop with Ctrl-C")
+    typer.echo("\n".join(lines), err=True)

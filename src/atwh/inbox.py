@@ -1,0 +1,391 @@
+"""The receiver's inbox: every request `atwh serve` answered, in SQLite (WAL).
+
+A request that got a 2xx is committed before the answer goes out. An event id that was
+acknowledged once is stored once: a unique index over acknowledged event ids, and an
+upsert that counts the duplicate, never check-then-insert.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from atwh.config import data_dir
+from atwh.deliveries import iso
+from atwh.errors import UsageError
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT,
+    event_id TEXT,
+    event_name TEXT,
+    answer_code INTEGER NOT NULL,
+    answer_body TEXT NOT NULL,
+    acked INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    last_duplicate_at REAL,
+    forward_status TEXT,
+    forward_attempts INTEGER NOT NULL DEFAULT 0,
+    forward_next_at REAL,
+    forward_code INTEGER,
+    forward_error TEXT,
+    forwarded_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS requests_acked_event
+    ON requests(event_id) WHERE acked = 1 AND event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_forward_due
+    ON requests(forward_next_at) WHERE forward_status IN ('pending', 'retrying');
+"""
+_INSERT = """
+INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, event_id,
+    event_name, answer_code, answer_body, acked, forward_status, forward_next_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL
+DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
+RETURNING id, duplicates
+"""
+_COLUMNS = (
+    "id, received_at, method, path, headers, body, verdict, reason, event_id, event_name, "
+    "answer_code, answer_body, acked, duplicates, last_duplicate_at, "
+    "forward_status, forward_attempts, forward_next_at, forward_code, forward_error, forwarded_at"
+)
+
+
+def default_path() -> Path:
+    return data_dir() / "inbox.sqlite3"
+
+
+@dataclass(slots=True)
+class NewRequest:
+    """A request as the receiver answered it, about to be stored."""
+
+    received_at: float
+    method: str
+    path: str
+    headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]]  # as received
+    body: bytes
+    verdict: str  # verified | test | unverified | rejected
+    reason: str | None
+    event_id: str | None
+    event_name: str | None
+    answer_code: int
+    answer_body: str
+    forward: bool = False
+
+    @property
+    def acked(self) -> bool:
+        return 200 <= self.answer_code <= 299
+
+
+@dataclass(slots=True)
+class Stored:
+    id: int
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class InboxRecord:
+    id: int
+    received: datetime
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    verdict: str
+    reason: str | None
+    event_id: str | None
+    event_name: str | None
+    answer_code: int
+    answer_body: str
+    acked: bool
+    duplicates: int
+    forward_status: str | None
+    forward_attempts: int
+    forward_code: int | None
+    forward_error: str | None
+    forwarded_at: datetime | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # the names the delivery filters and exports use
+    @property
+    def created(self) -> datetime:
+        return self.received
+
+    @property
+    def status_code(self) -> int:
+        return self.answer_code
+
+    @property
+    def failed(self) -> bool:
+        return not self.acked
+
+    def payload_text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def payload_value(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return self.payload_text()
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "eventId": self.event_id,
+            "eventName": self.event_name,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "answerCode": self.answer_code,
+            "answerBody": self.answer_body,
+            "receivedAt": iso(self.received),
+            "duplicates": self.duplicates,
+            "forward": {
+                "status": self.forward_status,
+                "attempts": self.forward_attempts,
+                "code": self.forward_code,
+                "error": self.forward_error,
+                "forwardedAt": iso(self.forwarded_at),
+            }
+            if self.forward_status
+            else None,
+            "headers": [{"name": n, "value": v} for n, v in self.headers],
+            "payload": self.payload_value(),
+        }
+
+    CSV_COLUMNS = (
+        "id",
+        "received_at",
+        "verdict",
+        "reason",
+        "answer_code",
+        "event_id",
+        "event_name",
+        "duplicates",
+        "forward_status",
+        "forward_attempts",
+        "forward_code",
+        "body",
+    )
+
+    def csv_row(self) -> list[object]:
+        return [
+            self.id,
+            iso(self.received),
+            self.verdict,
+            self.reason,
+            self.answer_code,
+            self.event_id,
+            self.event_name,
+            self.duplicates,
+            self.forward_status,
+            self.forward_attempts,
+            self.forward_code,
+            self.payload_text(),
+        ]
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
+
+
+def _header_text(headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]]) -> str:
+    """Headers as received, one `name: value` a line (HTTP forbids CR and LF in both)."""
+    if headers and isinstance(headers[0][0], bytes):
+        return b"\r\n".join(b"%s: %s" % pair for pair in headers).decode("latin-1")  # type: ignore[str-format]
+    out = []
+    for name, value in headers:
+        n = name.decode("latin-1") if isinstance(name, bytes) else name
+        v = value.decode("latin-1") if isinstance(value, bytes) else value
+        out.append(f"{n}: {v}")
+    return "\r\n".join(out)
+
+
+def _record(row: Sequence[Any]) -> InboxRecord:
+    headers = []
+    for line in (row[4] or "").split("\r\n"):
+        name, sep, value = line.partition(": ")
+        if sep:
+            headers.append((name, value))
+    received = _dt(row[1])
+    assert received is not None
+    return InboxRecord(
+        id=row[0],
+        received=received,
+        method=row[2],
+        path=row[3],
+        headers=headers,
+        body=bytes(row[5]),
+        verdict=row[6],
+        reason=row[7],
+        event_id=row[8],
+        event_name=row[9],
+        answer_code=row[10],
+        answer_body=row[11],
+        acked=bool(row[12]),
+        duplicates=row[13],
+        forward_status=row[15],
+        forward_attempts=row[16],
+        forward_code=row[18],
+        forward_error=row[19],
+        forwarded_at=_dt(row[20]),
+    )
+
+
+class Inbox:
+    """One connection to the inbox database. Use one per thread."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        create: bool = True,
+        synchronous: str = "NORMAL",
+        busy_timeout_ms: int = 5000,
+        autocheckpoint: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise UsageError(f"no inbox at {self.path}", hint="start one with 'atwh serve'")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            if create:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute(f"PRAGMA synchronous = {synchronous}")
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise UsageError(f"{self.path} was written by a newer atwh")
+                self.conn.executescript(SCHEMA)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if not autocheckpoint:  # someone else calls checkpoint(), off the hot path
+                self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except sqlite3.Error as e:
+            raise UsageError(f"cannot open the inbox {self.path}: {e}") from None
+        except OSError as e:
+            raise UsageError(f"cannot open the inbox {self.path}: {e.strerror or e}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy committed pages from the WAL into the database file."""
+        self.conn.execute(f"PRAGMA wal_checkpoint({mode})")
+
+    def __enter__(self) -> Inbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def add_many(self, batch: Sequence[NewRequest]) -> list[Stored]:
+        """Store a batch in one transaction; raises sqlite3.Error if it did not commit."""
+        now = time.time()
+        out = []
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for r in batch:
+                forward = "pending" if r.forward and r.acked else None
+                row = conn.execute(
+                    _INSERT,
+                    (
+                        r.received_at,
+                        r.method,
+                        r.path,
+                        _header_text(r.headers),
+                        r.body,
+                        r.verdict,
+                        r.reason,
+                        r.event_id,
+                        r.event_name,
+                        r.answer_code,
+                        r.answer_body,
+                        1 if r.acked else 0,
+                        forward,
+                        now if forward else None,
+                    ),
+                ).fetchone()
+                out.append(Stored(row[0], row[1] > 0 and r.acked))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
+
+    def forward_due(self, now: float, limit: int = 16) -> list[InboxRecord]:
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM requests WHERE forward_status IN ('pending', 'retrying') "
+            "AND forward_next_at <= ? ORDER BY forward_next_at, id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def next_forward_at(self) -> float | None:
+        row = self.conn.execute(
+            "SELECT min(forward_next_at) FROM requests "
+            "WHERE forward_status IN ('pending', 'retrying')"
+        ).fetchone()
+        return row[0] if row else None
+
+    def forward_result(
+        self, record_id: int, code: int | None, error: str | None, next_at: float | None
+    ) -> None:
+        status = "delivered" if next_at is None else "retrying"
+        self.conn.execute(
+            "UPDATE requests SET forward_status = ?, forward_attempts = forward_attempts + 1, "
+            "forward_code = ?, forward_error = ?, forward_next_at = ?, "
+            "forwarded_at = CASE WHEN ? = 'delivered' THEN ? ELSE forwarded_at END "
+            "WHERE id = ?",
+            (status, code, error, next_at, status, time.time(), record_id),
+        )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def records(self, after_id: int = 0, newest_first: bool = False) -> Iterator[InboxRecord]:
+        order = "DESC" if newest_first else "ASC"
+        cur = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
+        )
+        while True:
+            rows = cur.fetchmany(500)
+            if not rows:
+                return
+            for row in rows:
+                yield _record(row)
+
+    def get(self, key: str) -> InboxRecord | None:
+        """A record by its row id, or by the event id it carried (the acknowledged one first)."""
+        row = None
+        if key.isdigit():
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (int(key),)
+            ).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM requests WHERE event_id = ? ORDER BY acked DESC, id DESC "
+                "LIMIT 1",
+                (key,),
+            ).fetchone()
+        return _record(row) if row else None
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM requests").fetchone()[0])

@@ -1,0 +1,125 @@
+"""The live view of `atwh serve`: one line per request, or one NDJSON record, on stdout.
+
+Lines are collected as requests are answered and written once per event-loop turn, so a
+slow terminal never delays an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from datetime import datetime
+from typing import IO
+
+from atwh.deliveries import iso
+from atwh.errors import printable
+from atwh.inbox import NewRequest, Stored
+
+_COLOURS = {"verified": "32", "test": "36", "unverified": "33", "rejected": "31"}
+
+
+class LiveView:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        as_json: bool = False,
+        verbose: bool = False,
+        colour: bool | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdout
+        self.as_json = as_json
+        self.verbose = verbose
+        if colour is None:
+            import os
+
+            colour = self.stream.isatty() and not os.environ.get("NO_COLOR")
+        self.colour = colour
+        self._lines: list[str] = []
+        self._second = -1
+        self._second_text = ""
+        self._scheduled = False
+
+    def request(self, r: NewRequest, stored: Stored | None, latency_ms: float) -> None:
+        duplicate = bool(stored and stored.duplicate)
+        if self.as_json:
+            record = {
+                "id": stored.id if stored else None,
+                "receivedAt": iso(datetime.fromtimestamp(r.received_at).astimezone()),
+                "verdict": r.verdict,
+                "reason": r.reason,
+                "eventId": r.event_id,
+                "eventName": r.event_name,
+                "answerCode": r.answer_code,
+                "duplicate": duplicate,
+                "latencyMs": round(latency_ms, 3),
+            }
+            if self.verbose:
+                try:
+                    record["payload"] = json.loads(r.body)
+                except ValueError:
+                    record["payload"] = r.body.decode("utf-8", errors="replace")
+            self._emit(json.dumps(record, ensure_ascii=False))
+            return
+        when = self._clock(r.received_at)
+        verdict = r.verdict
+        if r.reason:
+            verdict += f" ({r.reason})"
+        if duplicate:
+            verdict += " duplicate"
+        verdict = self._paint(f"{verdict:<22}", _COLOURS.get(r.verdict, "0"))
+        code = self._paint(str(r.answer_code), "32" if r.answer_code < 300 else "31")
+        name = printable(r.event_name or "-", 60)
+        event_id = printable(r.event_id or "-", 40)
+        line = f"{when}  {verdict} {name:<20} {event_id:<24} {code}  {latency_ms:.1f}ms"
+        if self.verbose and r.body:
+            try:
+                pretty = json.dumps(json.loads(r.body), indent=2, ensure_ascii=False)
+            except ValueError:
+                pretty = printable(r.body.decode("utf-8", errors="replace"), 4000)
+            line += "\n" + "\n".join("    " + p for p in pretty.splitlines())
+        self._emit(line)
+
+    def _clock(self, ts: float) -> str:
+        """HH:MM:SS.mmm local time; the formatted second is reused within the second."""
+        second = int(ts)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%H:%M:%S", time.localtime(second))
+        return f"{self._second_text}.{int((ts - second) * 1000):03d}"
+
+    def notice(self, message: str) -> None:
+        if self.as_json:
+            self._emit(json.dumps({"notice": message}, ensure_ascii=False))
+        else:
+            self._emit(
+                self._paint(f"{datetime.now().strftime('%H:%M:%S.%f')[:-3]}  {message}", "2")
+            )
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+    def _emit(self, line: str) -> None:
+        self._lines.append(line)
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = "\n".join(self._lines) + "\n"
+        self._lines.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass

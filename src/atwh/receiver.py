@@ -1,0 +1,597 @@
+"""The receiver behind `atwh serve`: an ASGI app that answers like the vendor's reference
+endpoint, verifies signatures, and commits every request to the inbox before answering.
+
+Built by `create_app(settings)`; the command only starts a server with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atwh import signature
+from atwh.inbox import Inbox, InboxRecord, NewRequest, Stored
+
+log = logging.getLogger("atwh.receiver")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+DEFAULT_EVENTS = ("ticket.created", "ticket.updated")
+MiB = 1024 * 1024
+
+
+@dataclass(slots=True)
+class ReceiverSettings:
+    db: Path
+    path: str = "/webhook"
+    secret: str | None = None
+    tolerance: float = signature.DEFAULT_TOLERANCE
+    future_skew: float = signature.DEFAULT_FUTURE_SKEW
+    events: frozenset[str] = frozenset(DEFAULT_EVENTS)
+    accept_any_event: bool = False
+    max_body: int = MiB
+    respond: int | None = None
+    fail_every: int | None = None
+    fail_rate: float | None = None
+    seed: int | None = None
+    delay: float = 0.0
+    synchronous: str = "NORMAL"
+    busy_timeout_ms: int = 100  # a locked inbox answers 503 after this, never blocks long
+    forward_to: str | None = None
+    forward_secret: str | None = None
+    forward_timeout: float = 10.0
+    forward_max_delay: float = 30.0
+
+
+@dataclass(slots=True)
+class Decision:
+    code: int
+    message: str
+    verdict: str  # verified | unverified | test | rejected
+    reason: str | None = None
+    event_id: str | None = None
+    event_name: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def answer(self) -> bytes:
+        key = (self.message, *self.extra.items())
+        body = _ANSWERS.get(key)
+        if body is None:
+            body = json.dumps({"message": self.message, **self.extra}).encode()
+            if len(_ANSWERS) < 256:
+                _ANSWERS[key] = body
+        return body
+
+
+_ANSWERS: dict[tuple[Any, ...], bytes] = {}
+
+
+def _event_of(obj: Any) -> tuple[str | None, str | None]:
+    event = obj.get("event") if isinstance(obj, dict) else None
+    if not isinstance(event, dict):
+        return None, None
+    eid, name = event.get("id"), event.get("name")
+    eid = str(eid) if isinstance(eid, str | int) and not isinstance(eid, bool) else None
+    return eid or None, name if isinstance(name, str) and name else None
+
+
+class Simulation:
+    """--respond, --fail-every and --fail-rate: which accepted events get a failure instead."""
+
+    def __init__(self, s: ReceiverSettings) -> None:
+        self.respond = s.respond
+        self.every = s.fail_every
+        self.rate = s.fail_rate
+        self.rng = random.Random(s.seed)
+        self.count = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.respond or self.every or self.rate)
+
+    def outcome(self) -> tuple[int, str] | None:
+        self.count += 1
+        if self.respond is not None:
+            return self.respond, f"--respond {self.respond}"
+        if self.every and self.count % self.every == 0:
+            return 500, f"--fail-every {self.every}"
+        if self.rate and self.rng.random() < self.rate:
+            return 500, f"--fail-rate {self.rate:g}"
+        return None
+
+
+def decide(
+    body: bytes,
+    sig: str | None,
+    timestamp: str | None,
+    s: ReceiverSettings,
+    simulation: Simulation | None = None,
+    now: float | None = None,
+) -> Decision:
+    """What the vendor's reference endpoint would answer, with verification added."""
+    if sig is None:
+        try:
+            eid, name = _event_of(json.loads(body))
+        except ValueError:
+            eid = name = None
+        return Decision(200, "Received test event.", "test", None, eid, name)
+    verdict = "unverified"
+    if s.secret:
+        rejection = signature.check(
+            body, sig, timestamp, s.secret, s.tolerance, s.future_skew, now=now
+        )
+        if rejection is not None:
+            return Decision(
+                401,
+                rejection.message,
+                "rejected",
+                rejection.reason,
+                extra={"reason": rejection.reason},
+            )
+        verdict = "verified"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Decision(400, "Body is not valid UTF-8", "rejected", "invalid_utf8")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return Decision(400, "Body is not valid JSON", "rejected", "invalid_json")
+    if not isinstance(obj, dict):
+        return Decision(400, "Body is not a JSON object", "rejected", "not_an_object")
+    eid, name = _event_of(obj)
+    if name is None:
+        return Decision(400, "No event.name in the body", "rejected", "no_event_name", eid)
+    if not (s.accept_any_event or name in s.events):
+        return Decision(400, "Unexpected event type", "rejected", "unexpected_event", eid, name)
+    if simulation:
+        failure = simulation.outcome()
+        if failure is not None:
+            code, why = failure
+            message = "success" if 200 <= code <= 299 else f"Simulated failure ({why})"
+            return Decision(code, message, verdict, f"simulated: {why}", eid, name)
+    return Decision(200, "success", verdict, None, eid, name)
+
+
+class StoreUnavailable(Exception):
+    pass
+
+
+class BatchWriter:
+    """Commits requests many per transaction (group commit).
+
+    `add` returns a future that resolves once the transaction holding the request has
+    committed, or fails with StoreUnavailable if it could not commit. Without fsync a
+    commit takes microseconds, so it runs on the event loop, once per loop turn, for
+    every request that arrived in that turn. With fsync it runs in a thread of its own,
+    so the loop goes on accepting (and batching) while the disk syncs.
+    """
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        loop: asyncio.AbstractEventLoop,
+        on_commit: Callable[[Sequence[NewRequest], Sequence[Stored]], None] | None = None,
+        threaded: bool = False,
+    ) -> None:
+        self.inbox = inbox
+        self.loop = loop
+        self.on_commit = on_commit
+        self._queue: deque[tuple[NewRequest, asyncio.Future[Stored]]] = deque()
+        self._closing = False
+        self._scheduled = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, name="atwh-inbox", daemon=True)
+            self._thread.start()
+
+    def add(self, request: NewRequest) -> asyncio.Future[Stored]:
+        future: asyncio.Future[Stored] = self.loop.create_future()
+        if self._closing:
+            future.set_exception(StoreUnavailable("the receiver is shutting down"))
+            return future
+        if self._thread is None:
+            self._queue.append((request, future))
+            if not self._scheduled:
+                self._scheduled = True
+                self.loop.call_soon(self._flush)
+            return future
+        with self._cond:
+            self._queue.append((request, future))
+            self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self._closing = True
+        if self._thread is None:
+            self._flush()
+            return
+        with self._cond:
+            self._cond.notify()
+        self._thread.join()
+
+    def _commit(
+        self, batch: list[tuple[NewRequest, asyncio.Future[Stored]]]
+    ) -> tuple[Sequence[Stored] | None, Exception | None]:
+        try:
+            return self.inbox.add_many([r for r, _ in batch]), None
+        except (sqlite3.Error, OSError) as e:
+            log.error("inbox commit failed: %s", e)
+            return None, StoreUnavailable(str(e))
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._queue:
+            batch = list(self._queue)
+            self._queue.clear()
+            self._resolve(batch, *self._commit(batch))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                batch = list(self._queue)
+                self._queue.clear()
+            if not batch:
+                return
+            stored, error = self._commit(batch)
+            try:
+                self.loop.call_soon_threadsafe(self._resolve, batch, stored, error)
+            except RuntimeError:  # the loop is gone: nobody waits for these answers
+                return
+
+    def _resolve(
+        self,
+        batch: list[tuple[NewRequest, asyncio.Future[Stored]]],
+        stored: Sequence[Stored] | None,
+        error: Exception | None,
+    ) -> None:
+        if stored is None:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error or StoreUnavailable("not stored"))
+            return
+        for (_, future), s in zip(batch, stored, strict=True):
+            if not future.done():
+                future.set_result(s)
+        if self.on_commit is not None:
+            self.on_commit([r for r, _ in batch], stored)
+
+
+class Checkpointer:
+    """Moves the WAL into the database file from a thread of its own, so that the loop
+    that answers requests never waits for it (and for its fsync)."""
+
+    def __init__(self, path: Path, interval: float = 0.5) -> None:
+        self.inbox = Inbox(path, create=False, busy_timeout_ms=1000)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="atwh-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.inbox.checkpoint()
+            except sqlite3.Error as e:
+                log.warning("inbox checkpoint failed: %s", e)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.inbox.checkpoint("TRUNCATE")
+        except sqlite3.Error as e:
+            log.warning("inbox checkpoint failed: %s", e)
+        self.inbox.close()
+
+
+class Forwarder:
+    """Relays acknowledged requests to the user's app, from the inbox, until each gets a 2xx."""
+
+    def __init__(self, s: ReceiverSettings, inbox: Inbox, notify: Callable[[str], None]) -> None:
+        self.s = s
+        self.inbox = inbox
+        self.notify = notify
+        self.wake = asyncio.Event()
+        self.in_flight: set[int] = set()
+        self.rng = random.Random()
+        self._client: Any = None
+
+    async def run(self) -> None:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
+            self._client = client
+            while True:
+                due = [
+                    r for r in self.inbox.forward_due(time.time(), 32) if r.id not in self.in_flight
+                ]
+                if due:
+                    for r in due:
+                        self.in_flight.add(r.id)
+                    await asyncio.gather(*(self._forward(r) for r in due))
+                    continue
+                next_at = self.inbox.next_forward_at()
+                wait = 1.0 if next_at is None else min(max(next_at - time.time(), 0.01), 1.0)
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    def headers(self, r: InboxRecord) -> dict[str, str]:
+        original = {n.lower(): v for n, v in r.headers}
+        secret = self.s.forward_secret or self.s.secret
+        headers = {"content-type": original.get("content-type", "application/json")}
+        if r.verdict == "test":  # forwarded as it came: a test delivery, unsigned
+            return headers
+        if secret:
+            headers.update(signature.headers_for(r.body, secret))
+        elif signature.SIGNATURE_HEADER in original:
+            headers[signature.SIGNATURE_HEADER] = original[signature.SIGNATURE_HEADER]
+            headers[signature.TIMESTAMP_HEADER] = str(int(time.time() * 1000))
+        headers["x-atwh-inbox-id"] = str(r.id)
+        return headers
+
+    async def _forward(self, r: InboxRecord) -> None:
+        import httpx
+
+        assert self.s.forward_to is not None
+        code: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client.post(
+                self.s.forward_to, content=r.body, headers=self.headers(r)
+            )
+            code = response.status_code
+            if not 200 <= code <= 299:
+                error = f"HTTP {code}"
+        except httpx.HTTPError as e:
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        attempt = r.forward_attempts + 1
+        next_at = None
+        if error is not None:
+            delay = min(self.s.forward_max_delay, 0.25 * 2 ** min(attempt, 20))
+            next_at = time.time() + self.rng.uniform(delay / 2, delay)
+        try:
+            self.inbox.forward_result(r.id, code, error, next_at)
+        except sqlite3.Error as e:
+            log.error("could not record a forward result: %s", e)
+        finally:
+            self.in_flight.discard(r.id)
+        if error is None:
+            self.notify(f"forwarded #{r.id} {r.event_name or ''} → {code} (attempt {attempt})")
+        else:
+            wait = (next_at or time.time()) - time.time()
+            self.notify(
+                f"forward of #{r.id} {r.event_name or ''} failed: {error} "
+                f"(attempt {attempt}, next in {wait:.1f}s)"
+            )
+
+
+_JSON = [(b"content-type", b"application/json")]
+
+
+async def _answer(
+    send: Send, code: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    await send({"type": "http.response.start", "status": code, "headers": [*_JSON, *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Receiver:
+    """The ASGI app."""
+
+    def __init__(
+        self,
+        settings: ReceiverSettings,
+        on_request: Callable[[NewRequest, Stored | None, float], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.s = settings
+        self.on_request = on_request
+        self.on_notice = on_notice or (lambda message: log.info("%s", message))
+        self.simulation = Simulation(settings)
+        self.writer: BatchWriter | None = None
+        self.inbox: Inbox | None = None
+        self.forward_inbox: Inbox | None = None
+        self.forwarder: Forwarder | None = None
+        self.checkpointer: Checkpointer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = time.time()
+        self.answered = 0
+
+    # -- lifespan -----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.inbox = Inbox(
+            self.s.db,
+            synchronous=self.s.synchronous,
+            busy_timeout_ms=self.s.busy_timeout_ms,
+            autocheckpoint=False,
+        )
+        self.checkpointer = Checkpointer(self.s.db)
+        self.writer = BatchWriter(
+            self.inbox, loop, self._committed, threaded=self.s.synchronous == "FULL"
+        )
+        if self.s.forward_to:
+            self.forward_inbox = Inbox(self.s.db, busy_timeout_ms=self.s.busy_timeout_ms)
+            self.forwarder = Forwarder(self.s, self.forward_inbox, self.on_notice)
+            self._tasks.append(asyncio.create_task(self.forwarder.run()))
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: S110
+                pass
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.close)
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.close)
+        for inbox in (self.inbox, self.forward_inbox):
+            if inbox is not None:
+                inbox.close()
+
+    def _committed(self, batch: Sequence[NewRequest], stored: Sequence[Stored]) -> None:
+        if self.forwarder is not None and any(r.forward and r.acked for r in batch):
+            self.forwarder.wake.set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as e:
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        received_at = time.time()
+        path, method = scope["path"], scope["method"]
+        if path == "/health":
+            if method not in ("GET", "HEAD"):
+                return await _answer(
+                    send, 405, b'{"message":"Method not allowed"}', ((b"allow", b"GET, HEAD"),)
+                )
+            body = json.dumps(
+                {
+                    "status": "ok",
+                    "path": self.s.path,
+                    "answered": self.answered,
+                    "verifying": bool(self.s.secret),
+                }
+            ).encode()
+            return await _answer(send, 200, body)
+        if path != self.s.path:
+            msg = json.dumps({"message": f"Not found: POST webhooks to {self.s.path}"}).encode()
+            return await _answer(send, 404, msg)
+        if method != "POST":
+            return await _answer(
+                send, 405, b'{"message":"Method not allowed: use POST"}', ((b"allow", b"POST"),)
+            )
+        headers = scope["headers"]
+        sig = stamp = length = None
+        for name, value in headers:
+            if name == b"x-allthings-signature":
+                sig = value.decode("latin-1")
+            elif name == b"x-allthings-signature-timestamp":
+                stamp = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        try:
+            body = await self._read(length, receive)
+        except _TooLarge:
+            decision = Decision(
+                413, f"Body larger than {self.s.max_body} bytes", "rejected", "too_large"
+            )
+            body = b""
+        except ValueError:
+            decision = Decision(400, "Unreadable Content-Length", "rejected", "bad_length")
+            body = b""
+        except _Disconnected:
+            return
+        else:
+            decision = decide(body, sig, stamp, self.s, self.simulation)
+
+        if self.s.delay > 0:  # --delay: a slow endpoint, for exercising a sender's timeouts
+            await asyncio.sleep(self.s.delay)
+        request = NewRequest(
+            received_at=received_at,
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            verdict=decision.verdict,
+            reason=decision.reason,
+            event_id=decision.event_id,
+            event_name=decision.event_name,
+            answer_code=decision.code,
+            answer_body=decision.answer().decode(),
+            forward=bool(self.s.forward_to),
+        )
+        assert self.writer is not None, "the app was not started (lifespan)"
+        try:
+            stored: Stored | None = await self.writer.add(request)
+        except StoreUnavailable as e:
+            stored = None
+            request.answer_code = 503
+            request.answer_body = json.dumps(
+                {"message": f"Inbox unavailable, not acknowledged: {e}"}
+            )
+            request.reason = "store_unavailable"
+        self.answered += 1
+        await _answer(send, request.answer_code, request.answer_body.encode())
+        if self.on_request is not None:
+            self.on_request(request, stored, (time.perf_counter() - start) * 1000)
+
+    async def _read(self, length: str | None, receive: Receive) -> bytes:
+        limit = self.s.max_body
+        if length is not None:
+            if not length.strip().isdigit():
+                raise ValueError(length)
+            if int(length) > limit:
+                raise _TooLarge()
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def create_app(
+    settings: ReceiverSettings,
+    on_request: Callable[[NewRequest, Stored | None, float], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
+) -> Receiver:
+    return Receiver(settings, on_request, on_notice)

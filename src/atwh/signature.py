@@ -1,0 +1,97 @@
+"""Allthings webhook signatures: hex HMAC-SHA256 of the raw body, and a ms timestamp.
+
+The vendor's prose says the timestamp is signed too; its example code (every revision)
+signs the body alone. Verification is body-only; `matching_schemes` can tell which
+variant a real captured delivery uses, for debugging, but nothing switches silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+SIGNATURE_HEADER = "x-allthings-signature"
+TIMESTAMP_HEADER = "x-allthings-signature-timestamp"
+DEFAULT_TOLERANCE = 120.0  # seconds: the vendor's current page (an earlier one said 5 minutes)
+DEFAULT_FUTURE_SKEW = 30.0  # seconds a sender's clock may run ahead of ours
+
+SCHEMES = ("body", "timestamp.body", "timestamp+body")
+
+
+def sign(body: bytes, secret: str | bytes) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def signed_message(scheme: str, body: bytes, timestamp: str) -> bytes:
+    if scheme == "body":
+        return body
+    if scheme == "timestamp.body":
+        return timestamp.encode() + b"." + body
+    if scheme == "timestamp+body":
+        return timestamp.encode() + body
+    raise ValueError(scheme)
+
+
+def signature_matches(body: bytes, signature: str, secret: str | bytes) -> bool:
+    """Constant-time comparison of a hex signature with the body's HMAC (case-insensitive)."""
+    expected = sign(body, secret)
+    given = signature.strip().lower().encode("ascii", "replace")
+    return hmac.compare_digest(expected.encode(), given)
+
+
+def matching_schemes(body: bytes, signature: str, timestamp: str, secret: str) -> list[str]:
+    """Which of the plausible schemes a captured delivery's signature matches."""
+    return [
+        s
+        for s in SCHEMES
+        if signature_matches(signed_message(s, body, timestamp), signature, secret)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str  # a stable code: no_timestamp, bad_timestamp, too_old, too_new, bad_signature
+    message: str
+
+
+def check(
+    body: bytes,
+    signature: str,
+    timestamp: str | None,
+    secret: str | bytes,
+    tolerance: float = DEFAULT_TOLERANCE,
+    future_skew: float = DEFAULT_FUTURE_SKEW,
+    now: float | None = None,
+) -> Rejection | None:
+    """None when the request is genuine and fresh; else why not."""
+    if timestamp is None or not timestamp.strip():
+        return Rejection("no_timestamp", f"missing {TIMESTAMP_HEADER} header")
+    text = timestamp.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 16:
+        return Rejection("bad_timestamp", f"unreadable {TIMESTAMP_HEADER}: expected milliseconds")
+    sent = int(text) / 1000
+    now = time.time() if now is None else now
+    if sent < now - tolerance:
+        return Rejection(
+            "too_old", f"timestamp is {now - sent:.0f}s old (tolerance {tolerance:g}s)"
+        )
+    if sent > now + future_skew:
+        return Rejection(
+            "too_new", f"timestamp is {sent - now:.0f}s in the future (allowed {future_skew:g}s)"
+        )
+    if not signature_matches(body, signature, secret):
+        return Rejection("bad_signature", "signature does not match the body")
+    return None
+
+
+def headers_for(body: bytes, secret: str | bytes, now_ms: int | None = None) -> dict[str, str]:
+    """The headers Allthings sends with a signed delivery."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: sign(body, secret),
+        TIMESTAMP_HEADER: str(ms),
+    }
