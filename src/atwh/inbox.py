@@ -2,7 +2,8 @@
 
 A request that got a 2xx is committed before the answer goes out. An event id that was
 acknowledged once is stored once: a unique index over acknowledged event ids, and an
-upsert that counts the duplicate, never check-then-insert.
+upsert that counts the duplicate, never check-then-insert. Unsigned test deliveries stay
+out of it, so a test request can never stand in for the signed event with its id.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from atwh.config import data_dir
 from atwh.deliveries import iso
 from atwh.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS requests (
     forwarded_at REAL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS requests_acked_event
-    ON requests(event_id) WHERE acked = 1 AND event_id IS NOT NULL;
+    ON requests(event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test';
 CREATE INDEX IF NOT EXISTS requests_forward_due
     ON requests(forward_next_at) WHERE forward_status IN ('pending', 'retrying');
 """
@@ -54,7 +55,7 @@ _INSERT = """
 INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, event_id,
     event_name, answer_code, answer_body, acked, forward_status, forward_next_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL
+ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test'
 DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
 RETURNING id, duplicates
 """
@@ -271,6 +272,8 @@ class Inbox:
                 version = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise UsageError(f"{self.path} was written by a newer atwh")
+                if version == 1:  # the duplicate index of 1 let test deliveries in
+                    self.conn.execute("DROP INDEX IF EXISTS requests_acked_event")
                 self.conn.executescript(SCHEMA)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if not autocheckpoint:  # someone else calls checkpoint(), off the hot path

@@ -7,7 +7,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-SCHEMA_FILE = "webhooks-schema.graphql"
+SCHEMA_FILE = "webhooks-schema.graphql"  # as the vendor published it
+EMULATOR_SCHEMA_FILE = "emulator-schema.graphql"  # what only the emulator adds to it
 
 
 def queries_dir() -> Traversable:
@@ -30,5 +31,5 @@ def operation_names() -> list[str]:
     return sorted(
         p.name.removesuffix(".graphql")
         for p in queries_dir().iterdir()
-        if p.name.endswith(".graphql") and p.name != SCHEMA_FILE
+        if p.name.endswith(".graphql") and not p.name.endswith("-schema.graphql")
     )

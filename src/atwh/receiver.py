@@ -87,6 +87,13 @@ def _event_of(obj: Any) -> tuple[str | None, str | None]:
     return eid or None, name if isinstance(name, str) and name else None
 
 
+def _peek_event(body: bytes) -> tuple[str | None, str | None]:
+    try:
+        return _event_of(json.loads(body))
+    except ValueError:
+        return None, None
+
+
 class Simulation:
     """--respond, --fail-every and --fail-rate: which accepted events get a failure instead."""
 
@@ -121,24 +128,24 @@ def decide(
 ) -> Decision:
     """What the vendor's reference endpoint would answer, with verification added."""
     if sig is None:
-        try:
-            eid, name = _event_of(json.loads(body))
-        except ValueError:
-            eid = name = None
-        return Decision(200, "Received test event.", "test", None, eid, name)
+        return Decision(200, "Received test event.", "test", None, *_peek_event(body))
     verdict = "unverified"
     if s.secret:
         rejection = signature.check(
             body, sig, timestamp, s.secret, s.tolerance, s.future_skew, now=now
         )
-        if rejection is not None:
+        if rejection is not None:  # the event named only for display: it is not trusted
+            eid, name = _peek_event(body)
             return Decision(
                 401,
                 rejection.message,
                 "rejected",
                 rejection.reason,
+                eid,
+                name,
                 extra={"reason": rejection.reason},
             )
+
         verdict = "verified"
     try:
         text = body.decode("utf-8")
