@@ -25,7 +25,7 @@ def test_every_command_has_help_and_is_in_the_readme(name):
     command = COMMAND.commands[name]  # type: ignore[attr-defined]
     assert command.help and len(command.help) > 40
     assert f"### `atwh {name}" in README
-    assert re.search(rf"^atwh {name} ", README, re.M), f"no example of atwh {name}"
+    assert re.search(rf"^atwh {name}( |$)", README, re.M), f"no example of atwh {name}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO
 
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -23,8 +24,21 @@ from atwh.inbox import InboxRecord
 def console(file: IO[str] | None = None) -> Console:
     """stdout (colour only on a terminal, never with NO_COLOR), or a plain file."""
     if file is None:
-        return Console(highlight=False)
+        out = Console(highlight=False)
+        if not out.is_terminal and not os.environ.get("COLUMNS"):
+            out.width = 160  # piped: rich's 80 columns would cut tables for no reader
+        return out
     return Console(file=file, highlight=False, no_color=True, width=200, force_terminal=False)
+
+
+def short_time(value: datetime | None, now: datetime) -> str:
+    """Local time, without the year when it is this year's."""
+    if value is None:
+        return "?"
+    local = value.astimezone()
+    if local.year == now.astimezone().year:
+        return local.strftime("%m-%d %H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def local_time(value: datetime | None) -> str:
@@ -82,7 +96,8 @@ def response_summary(d: Delivery) -> str:
     if d.result is None and (d.status or "").upper() == "PENDING":
         return "(pending)"
     if d.status_code is None:
-        return f"(no answer: {one_line(d.cause)})"
+        cause = one_line(d.cause)
+        return "(no answer)" if cause == "no answer" else f"(no answer: {cause})"
     assert d.result is not None
     return one_line(d.result.body) or one_line(d.result.message)
 
@@ -102,29 +117,55 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what:
     return lines
 
 
-def deliveries_table(deliveries: Sequence[Delivery], show_webhook: bool = False) -> Table:
-    now = datetime.now(UTC)
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    table.add_column("Created", no_wrap=True)
-    if show_webhook:
-        table.add_column("Webhook", no_wrap=True, overflow="ellipsis", max_width=14)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Code", no_wrap=True, justify="right")
-    table.add_column("Event", no_wrap=True, overflow="ellipsis")
-    table.add_column("Lag", no_wrap=True, justify="right")
-    table.add_column("Response", no_wrap=True, overflow="ellipsis", ratio=1, min_width=10)
-    for d in deliveries:
-        created = Text(local_time(d.created))
-        created.append(f" {age(d.created, now)}", style="dim")
-        event = Text(printable(d.event.name or "?", 60))
-        event.append(f" {printable(d.event.id or '', 40)}", style="dim")
-        row: list[Text | str] = [created]
+class _Fitted:
+    """A table built when rendered, at the width there is: rich would otherwise drop whole
+    columns (status, code) of a table that is too wide, rather than shorten long ones."""
+
+    def __init__(self, build: Callable[[int], Table]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
+
+
+def deliveries_table(deliveries: Sequence[Delivery], show_webhook: bool = False) -> _Fitted:
+    def build(width: int) -> Table:
+        now = datetime.now(UTC)
+        fixed = 22 + 7 + 4 + 6 + (14 if show_webhook else 0)
+        with_ids = width >= 100 + (16 if show_webhook else 0)  # else no room for the column
+        columns = 6 + show_webhook + with_ids
+        room = max(width - fixed - 2 * (columns - 1), 26)
+        delivery_w = min(36, max(8, room // 3)) if with_ids else 0
+        event_w = min(60, max(14, (room - delivery_w) * 45 // 100))
+        response_w = max(12, room - delivery_w - event_w)
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        table.add_column("Created", no_wrap=True, max_width=22)
         if show_webhook:
-            row.append(Text(printable(d.webhook_id or "", 40)))
-        row += [status_text(d), code_text(d.status_code), event, duration(d.lag_seconds)]
-        row.append(Text(response_summary(d)))
-        table.add_row(*row)
-    return table
+            table.add_column("Webhook", no_wrap=True, overflow="ellipsis", max_width=14)
+        table.add_column("Status", no_wrap=True, max_width=7)
+        table.add_column("Code", no_wrap=True, justify="right", max_width=4)
+        table.add_column("Event", no_wrap=True, overflow="ellipsis", max_width=event_w)
+        if with_ids:
+            table.add_column("Delivery", no_wrap=True, overflow="ellipsis", max_width=delivery_w)
+        table.add_column("Lag", no_wrap=True, justify="right", max_width=6)
+        table.add_column("Response", no_wrap=True, overflow="ellipsis", max_width=response_w)
+        for d in deliveries:
+            created = Text(short_time(d.created, now))
+            created.append(f" {age(d.created, now)}", style="dim")
+            event = Text(printable(d.event.name or "?", 60))
+            event.append(f" {printable(d.event.id or '', 40)}", style="dim")
+            row: list[Text | str] = [created]
+            if show_webhook:
+                row.append(Text(printable(d.webhook_id or "", 40)))
+            row += [status_text(d), code_text(d.status_code), event]
+            if with_ids:
+                row.append(Text(printable(d.id, 60), style="dim"))
+            row.append(duration(d.lag_seconds))
+            row.append(Text(response_summary(d)))
+            table.add_row(*row)
+        return table
+
+    return _Fitted(build)
 
 
 def _pretty(text: str | None) -> Syntax | Text:
@@ -204,17 +245,17 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
 
 def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Cause", overflow="ellipsis", max_width=40)
-    table.add_column("Event", overflow="ellipsis")
-    table.add_column("Failures", justify="right")
-    table.add_column("Events", justify="right")
-    table.add_column("Recovered", justify="right")
-    table.add_column("Still failing", justify="right")
-    table.add_column("First seen", no_wrap=True)
-    table.add_column("Last seen", no_wrap=True)
-    table.add_column("Example", no_wrap=True, overflow="ellipsis")
+    table.add_column("Cause", overflow="fold", min_width=8, max_width=40)
+    table.add_column("Event", overflow="fold", min_width=10)
+    table.add_column("Failures", justify="right", min_width=4)
+    table.add_column("Events", justify="right", min_width=4)
+    table.add_column("Recovered", justify="right", min_width=4)
+    table.add_column("Still failing", justify="right", min_width=4)
+    table.add_column("First seen", min_width=10)
+    table.add_column("Last seen", min_width=10)
+    table.add_column("Example", no_wrap=True, overflow="ellipsis", min_width=8)
     if show_webhook:
-        table.add_column("Webhooks", overflow="ellipsis")
+        table.add_column("Webhooks", overflow="fold", min_width=6)
     for g in groups:
         row: list[Text | str] = [
             Text(printable(g.cause, 120), style="red"),

@@ -129,12 +129,14 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, failures, inbox, serve
+    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve
 
+    app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
     app.command("serve")(serve.serve)
     app.add_typer(inbox.app, name="inbox")
+    app.add_typer(emulator.app, name="emulator")
 
 
 _register()

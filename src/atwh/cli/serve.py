@@ -185,7 +185,6 @@ def serve(
 
     from atwh import server
     from atwh.errors import UsageError
-    from atwh.filters import parse_duration
     from atwh.inbox import Inbox, default_path
     from atwh.live import LiveView
     from atwh.receiver import DEFAULT_EVENTS, ReceiverSettings, create_app
@@ -203,7 +202,7 @@ def serve(
         db=Path(db) if db else default_path(),
         path=path,
         secret=secret or None,
-        tolerance=_seconds("--tolerance", tolerance, parse_duration),
+        tolerance=seconds("--tolerance", tolerance),
         events=frozenset((*DEFAULT_EVENTS, *names)),
         accept_any_event=accept_any_event,
         max_body=parse_size(max_body),
@@ -211,7 +210,7 @@ def serve(
         fail_every=fail_every,
         fail_rate=fail_rate or None,
         seed=seed,
-        delay=_seconds("--delay", delay, parse_duration) if delay else 0.0,
+        delay=seconds("--delay", delay) if delay else 0.0,
         synchronous="FULL" if fsync else "NORMAL",
         forward_to=_forward_url(forward_to) if forward_to else None,
         forward_secret=forward_secret,
@@ -225,11 +224,13 @@ def serve(
     typer.echo(f"Stopped after {app.answered} requests; inbox: {settings.db}", err=True)
 
 
-def _seconds(flag: str, text: str, parse: object) -> float:
+def seconds(flag: str, text: str) -> float:
+    """A duration option (90s, 2m, 1h30m) in seconds, or one usage line."""
     from atwh.errors import UsageError
+    from atwh.filters import parse_duration
 
     try:
-        return parse(text).total_seconds()  # type: ignore[operator]
+        return parse_duration(text).total_seconds()
     except ValueError:
         raise UsageError(f"{flag} {text!r}: give a duration such as 90s, 2m or 1h") from None
 

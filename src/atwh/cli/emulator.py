@@ -1,0 +1,162 @@
+"""`atwh emulator`: a Webhooks API on this machine that really delivers, and `emit`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+
+app = typer.Typer(
+    help="Run a Webhooks API emulator that really delivers events; emit events to it.",
+    invoke_without_command=True,
+)
+
+
+@app.callback(invoke_without_command=True)
+def emulator(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (0: any free one).")
+    ] = 4000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            show_default=False,
+            help="The only bearer token accepted [default: any non-empty token]",
+        ),
+    ] = None,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=1.0,
+            metavar="N",
+            help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
+        ),
+    ] = 1.0,
+    attempt_timeout: Annotated[
+        str,
+        typer.Option(
+            "--attempt-timeout",
+            metavar="DURATION",
+            help="How long a delivery attempt waits for an answer.",
+        ),
+    ] = "10s",
+    history: Annotated[
+        int,
+        typer.Option(
+            "--history",
+            min=0,
+            metavar="N",
+            help="Start with N realistic deliveries over the last 30 days, on webhook wh-history.",
+        ),
+    ] = 0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for --history, for repeatable data.")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="PATH",
+            show_default=False,
+            help="Keep the state in SQLite across restarts [default: in memory]",
+        ),
+    ] = None,
+) -> None:
+    """Serve the Webhooks API on this machine: register webhooks, emit events, watch them
+    delivered with signatures and retried, then query deliveries as from Allthings.
+
+    Examples:
+
+      atwh emulator --port 4000 --time-scale 1000 --history 500 --seed 7
+
+      atwh emulator emit ticket.created --urn 'urn:allthings:app:a1:tickets' --data '{"id": 1}'
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pathlib import Path
+
+    from atwh import server
+    from atwh.cli.serve import seconds
+    from atwh.emulator import EmulatorSettings, create_app
+    from atwh.history import DEMO_WEBHOOK_ID
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    settings = EmulatorSettings(
+        token=token,
+        time_scale=time_scale,
+        attempt_timeout=seconds("--attempt-timeout", attempt_timeout),
+        db=Path(db) if db else None,
+        history=history,
+        seed=seed,
+        log=say,
+    )
+    sock = server.listen(host, port)
+    app_ = create_app(settings)
+    url = server.url_of(sock, "/")
+    lines = [
+        f"atwh emulator: the Webhooks API at {url}",
+        f"  token:     {'exactly --token' if token else 'any non-empty bearer token'}",
+        f"  state:     {settings.db or 'in memory'}",
+        "  retries:   7 days of back-off"
+        + (f", {time_scale:g}x faster" if time_scale != 1 else ""),
+    ]
+    if history:
+        lines.append(f"  history:   {history} deliveries on webhook {DEMO_WEBHOOK_ID}")
+    lines.append(
+        f"  try:       ATWH_API_URL={url} ATWH_TOKEN=dev atwh deliveries "
+        f"{DEMO_WEBHOOK_ID if history else '<webhook id>'}"
+    )
+    say("\n".join(lines))
+    server.run(app_, sock)
+
+
+@app.command("emit")
+def emit(
+    name: Annotated[str, typer.Argument(help="The event name, e.g. ticket.created.")],
+    urn: Annotated[
+        str, typer.Option("--urn", help="The event's URN, e.g. urn:allthings:app:<app id>:tickets.")
+    ],
+    data: Annotated[
+        str, typer.Option("--data", metavar="JSON", help="The event's data, a JSON value.")
+    ] = "{}",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the API's answer as JSON.")
+    ] = False,
+    api_url: o.ApiUrl = None,
+    token: o.Token = None,
+    timeout: o.Timeout = 30.0,
+) -> None:
+    """Emit an event on the emulator at --api-url: it is delivered to every enabled webhook
+    subscribed to its name and URN.
+
+    Example:
+
+      atwh emulator emit ticket.updated --urn 'urn:allthings:app:a1:tickets' --data '{"delta": {}}'
+    """
+    import json
+
+    from atwh.cli.output import client_factory
+    from atwh.errors import ApiError, UsageError
+
+    try:
+        value = json.loads(data)
+    except ValueError as e:
+        raise UsageError(f"--data is not JSON: {e}") from None
+    with client_factory(api_url, token, timeout)() as client:
+        answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
+    result = answer.get("emitEvent")
+    if not isinstance(result, dict):
+        raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    event = result.get("event") or {}
+    typer.echo(f"{event.get('name')} {event.get('id')}: {result.get('message')}")
