@@ -225,6 +225,7 @@ def test_health_answers_json(tmp_path):
             "status": "ok",
             "path": "/webhook",
             "answered": 0,
+            "in_flight": 0,
             "verifying": True,
         }
         body = event()
@@ -837,7 +838,8 @@ def test_requests_in_flight_at_shutdown_are_answered_and_stored(tmp_path, synchr
     settings = ReceiverSettings(
         db=tmp_path / "inbox.sqlite3", secret=SECRET, delay=0.5, synchronous=synchronous
     )
-    srv = BackgroundServer(create_app(settings))
+    app = create_app(settings)
+    srv = BackgroundServer(app)
     srv.__enter__()
     url = srv.url("/webhook")
     results: dict[int, Any] = {}
@@ -854,12 +856,15 @@ def test_requests_in_flight_at_shutdown_are_answered_and_stored(tmp_path, synchr
     threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()
-    time.sleep(0.2)  # all six are waiting for their answer
+    deadline = time.monotonic() + 5
+    while app.in_flight < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert app.in_flight == 6  # all six are waiting for their answer
     started = time.monotonic()
     srv.__exit__(None, None, None)
     for t in threads:
         t.join(timeout=10)
-    assert time.monotonic() - started >= 0.2  # it waited for them
+    assert time.monotonic() - started >= 0.1  # it waited for them
     assert results == dict.fromkeys(range(6), (200, SUCCESS))
     assert sorted(row["event_id"] for row in rows(settings.db)) == sorted(
         f"inflight-{i}" for i in range(6)

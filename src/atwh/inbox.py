@@ -57,7 +57,6 @@ INSERT INTO requests (received_at, method, path, headers, body, verdict, reason,
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test'
 DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
-RETURNING id, duplicates
 """
 _COLUMNS = (
     "id, received_at, method, path, headers, body, verdict, reason, event_id, event_name, "
@@ -203,6 +202,11 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
 
 
+def _unique_key(r: NewRequest) -> bool:
+    """Whether the request falls under the one-row-per-acknowledged-event index."""
+    return bool(r.event_id) and r.acked and r.verdict != "test"
+
+
 def _header_text(headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]]) -> str:
     """Headers as received, one `name: value` a line (HTTP forbids CR and LF in both)."""
     if headers and isinstance(headers[0][0], bytes):
@@ -299,16 +303,32 @@ class Inbox:
     # -- writing ------------------------------------------------------------------------
 
     def add_many(self, batch: Sequence[NewRequest]) -> list[Stored]:
-        """Store a batch in one transaction; raises sqlite3.Error if it did not commit."""
+        """Store a batch in one transaction; raises sqlite3.Error if it did not commit.
+
+        The unique index and the upsert keep an acknowledged event id to one row. Which
+        requests were duplicates, and the id each row got, is worked out for display
+        while the transaction holds the write lock: new rows take ids max(id)+1, … in
+        order, and a duplicate is an id seen before in the table or in the batch.
+        """
         now = time.time()
-        out = []
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for r in batch:
-                forward = "pending" if r.forward and r.acked else None
-                row = conn.execute(
-                    _INSERT,
+            last = conn.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
+            keys = list({r.event_id for r in batch if _unique_key(r)})
+            seen: dict[str, int] = {}
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                seen.update(
+                    conn.execute(
+                        "SELECT event_id, id FROM requests WHERE acked = 1 AND verdict <> 'test' "
+                        f"AND event_id IN ({','.join('?' * len(part))})",
+                        part,
+                    ).fetchall()
+                )
+            conn.executemany(
+                _INSERT,
+                [
                     (
                         r.received_at,
                         r.method,
@@ -322,16 +342,27 @@ class Inbox:
                         r.answer_code,
                         r.answer_body,
                         1 if r.acked else 0,
-                        forward,
-                        now if forward else None,
-                    ),
-                ).fetchone()
-                out.append(Stored(row[0], row[1] > 0 and r.acked))
+                        "pending" if r.forward and r.acked else None,
+                        now if r.forward and r.acked else None,
+                    )
+                    for r in batch
+                ],
+            )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        out = []
+        for r in batch:
+            key = r.event_id if _unique_key(r) else None
+            if key is not None and key in seen:
+                out.append(Stored(seen[key], True))
+                continue
+            last += 1
+            out.append(Stored(last, False))
+            if key is not None:
+                seen[key] = last
         return out
 
     def forward_due(self, now: float, limit: int = 16) -> list[InboxRecord]:

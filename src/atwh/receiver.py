@@ -65,17 +65,19 @@ class Decision:
     event_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
-    def answer(self) -> bytes:
-        key = (self.message, *self.extra.items())
-        body = _ANSWERS.get(key)
-        if body is None:
-            body = json.dumps({"message": self.message, **self.extra}).encode()
+    def answer(self) -> str:
+        """The JSON answer; the few common ones are built once."""
+        if self.extra:
+            return json.dumps({"message": self.message, **self.extra})
+        text = _ANSWERS.get(self.message)
+        if text is None:
+            text = json.dumps({"message": self.message})
             if len(_ANSWERS) < 256:
-                _ANSWERS[key] = body
-        return body
+                _ANSWERS[self.message] = text
+        return text
 
 
-_ANSWERS: dict[tuple[Any, ...], bytes] = {}
+_ANSWERS: dict[str, str] = {}
 
 
 def _event_of(obj: Any) -> tuple[str | None, str | None]:
@@ -426,6 +428,7 @@ class Receiver:
         self._tasks: list[asyncio.Task[None]] = []
         self.started = time.time()
         self.answered = 0
+        self.in_flight = 0  # requests to the webhook path not answered yet
 
     # -- lifespan -----------------------------------------------------------------------
 
@@ -504,6 +507,7 @@ class Receiver:
                     "status": "ok",
                     "path": self.s.path,
                     "answered": self.answered,
+                    "in_flight": self.in_flight,
                     "verifying": bool(self.s.secret),
                 }
             ).encode()
@@ -515,6 +519,16 @@ class Receiver:
             return await _answer(
                 send, 405, b'{"message":"Method not allowed: use POST"}', ((b"allow", b"POST"),)
             )
+        self.in_flight += 1
+        try:
+            await self._webhook(scope, receive, send, start, received_at)
+        finally:
+            self.in_flight -= 1
+
+    async def _webhook(
+        self, scope: Scope, receive: Receive, send: Send, start: float, received_at: float
+    ) -> None:
+        path, method = scope["path"], scope["method"]
         headers = scope["headers"]
         sig = stamp = length = None
         for name, value in headers:
@@ -552,7 +566,7 @@ class Receiver:
             event_id=decision.event_id,
             event_name=decision.event_name,
             answer_code=decision.code,
-            answer_body=decision.answer().decode(),
+            answer_body=decision.answer(),
             forward=bool(self.s.forward_to),
         )
         assert self.writer is not None, "the app was not started (lifespan)"
@@ -577,10 +591,15 @@ class Receiver:
                 raise ValueError(length)
             if int(length) > limit:
                 raise _TooLarge()
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body: bytes = message.get("body", b"")  # the usual case: one piece
+            if len(body) > limit:
+                raise _TooLarge()
+            return body
         chunks = []
         size = 0
         while True:
-            message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected()
             chunk = message.get("body", b"")
@@ -590,6 +609,7 @@ class Receiver:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+            message = await receive()
 
 
 class _Disconnected(Exception):

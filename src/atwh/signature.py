@@ -7,7 +7,6 @@ variant a real captured delivery uses, for debugging, but nothing switches silen
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ SCHEMES = ("body", "timestamp.body", "timestamp+body")
 
 def sign(body: bytes, secret: str | bytes) -> str:
     key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hmac.digest(key, body, "sha256").hex()  # the one-call C path of hmac
 
 
 def signed_message(scheme: str, body: bytes, timestamp: str) -> bytes:
