@@ -109,6 +109,7 @@ class State:
         self.events: dict[str, EventRec] = {}
         self.deliveries: dict[str, DeliveryRec] = {}
         self.by_webhook: dict[str, list[str]] = {}  # delivery ids, oldest first
+        self._unsorted: set[str] = set()
         self.conn: sqlite3.Connection | None = None
         if db is not None:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +127,7 @@ class State:
         for kind, _, data in self.conn.execute("SELECT kind, id, data FROM objects ORDER BY rowid"):
             rec = kinds[kind](**json.loads(data))
             self._put(rec, save=False)
-        for ids in self.by_webhook.values():
-            ids.sort(key=lambda i: (self.deliveries[i].created, i))
+        self._unsorted.update(self.by_webhook)
 
     def _save(self, rec: WebhookRec | EventRec | DeliveryRec) -> None:
         if self.conn is None:
@@ -147,12 +147,23 @@ class State:
             self.events[rec.id] = rec
         else:
             if rec.id not in self.deliveries:
-                self.by_webhook.setdefault(rec.webhook_id, []).append(rec.id)
+                ids = self.by_webhook.setdefault(rec.webhook_id, [])
+                ids.append(rec.id)
+                if len(ids) > 1 and self.deliveries[ids[-2]].created > rec.created:
+                    self._unsorted.add(rec.webhook_id)  # sorted when next read
             self.deliveries[rec.id] = rec
         if save:
             self._save(rec)
 
     put = _put
+
+    def delivery_ids(self, webhook_id: str) -> list[str]:
+        """A webhook's delivery ids, oldest first."""
+        ids = self.by_webhook.get(webhook_id, [])
+        if webhook_id in self._unsorted:
+            ids.sort(key=lambda i: (self.deliveries[i].created, i))
+            self._unsorted.discard(webhook_id)
+        return ids
 
     def remove_webhook(self, webhook_id: str) -> None:
         self.webhooks.pop(webhook_id, None)
@@ -255,7 +266,7 @@ class WebhookView:
         self.description = rec.description
 
     def deliveries(self, info: Any, first: int | None = None, after: str | None = None) -> dict:
-        ids = self._emu.state.by_webhook.get(self._rec.id, [])
+        ids = self._emu.state.delivery_ids(self._rec.id)
         newest_first = ids[::-1]
         start = 0
         if after is not None:
@@ -437,13 +448,16 @@ def _scalar(schema: Any, name: str, check: Callable[[Any], Any]) -> None:
     def parse_value(value: Any) -> Any:
         return check(value)
 
-    def parse_literal(node: Any, variables: Any = None) -> Any:
+    def parse_literal(node: Any, variables: Any = None, *_: Any) -> Any:
         from graphql import value_from_ast_untyped
 
         return check(value_from_ast_untyped(node, variables))
 
     scalar.parse_value = parse_value
     scalar.parse_literal = parse_literal
+    # graphql-core 3.3 coerces inputs through these instead of parse_value/parse_literal
+    scalar.coerce_input_value = parse_value
+    scalar.coerce_input_literal = parse_literal
 
 
 def _event_name(value: Any) -> str:
@@ -539,7 +553,7 @@ class Emulator:
         if events is not None or not partial:
             if not events:
                 return "A webhook needs at least one event."
-            unknown = [e for e in events if e not in known]
+            unknown = [str(e) for e in events if e not in known]
             if unknown:
                 return f"Not a registerable event: {', '.join(unknown)}."
         urns = webhook.get("urns")

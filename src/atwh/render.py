@@ -243,35 +243,45 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
-def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Cause", overflow="fold", min_width=8, max_width=40)
-    table.add_column("Event", overflow="fold", min_width=10)
-    table.add_column("Failures", justify="right", min_width=4)
-    table.add_column("Events", justify="right", min_width=4)
-    table.add_column("Recovered", justify="right", min_width=4)
-    table.add_column("Still failing", justify="right", min_width=4)
-    table.add_column("First seen", min_width=10)
-    table.add_column("Last seen", min_width=10)
-    table.add_column("Example", no_wrap=True, overflow="ellipsis", min_width=8)
-    if show_webhook:
-        table.add_column("Webhooks", overflow="fold", min_width=6)
-    for g in groups:
-        row: list[Text | str] = [
-            Text(printable(g.cause, 120), style="red"),
-            Text(printable(g.event_name, 80)),
-            str(g.count),
-            str(len(g.events)),
-            Text(str(g.recovered), style="green" if g.recovered else "dim"),
-            Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
-            f"{local_time(g.first)}",
-            f"{local_time(g.last)}",
-            Text(printable(g.example_id or "", 60)),
-        ]
+def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -> _Fitted:
+    def build(width: int) -> Table:
+        causes = [printable(g.cause, 120) for g in groups]
+        names = [printable(g.event_name, 80) for g in groups]
+        cause_w = min(40, max([5, *map(len, causes)]))
+        event_w = max([5, *map(len, names)])
+        # counts (8+6+9+13), two times (19 each), gaps (2 per column)
+        used = cause_w + event_w + 36 + 38 + 2 * (8 + show_webhook) + (20 if show_webhook else 0)
+        example_w = max(8, min(36, width - used))
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("Cause", overflow="fold", min_width=8, max_width=40)
+        table.add_column("Event", overflow="fold", min_width=10)
+        table.add_column("Failures", justify="right", min_width=4)
+        table.add_column("Events", justify="right", min_width=4)
+        table.add_column("Recovered", justify="right", min_width=4)
+        table.add_column("Still failing", justify="right", min_width=4)
+        table.add_column("First seen", min_width=10)
+        table.add_column("Last seen", min_width=10)
+        table.add_column("Example", no_wrap=True, overflow="ellipsis", max_width=example_w)
         if show_webhook:
-            row.append(Text(", ".join(sorted(printable(w, 40) for w in g.webhooks))))
-        table.add_row(*row)
-    return table
+            table.add_column("Webhooks", overflow="fold", min_width=6, max_width=20)
+        for g, cause, name in zip(groups, causes, names, strict=True):
+            row: list[Text | str] = [
+                Text(cause, style="red"),
+                Text(name),
+                str(g.count),
+                str(len(g.events)),
+                Text(str(g.recovered), style="green" if g.recovered else "dim"),
+                Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
+                f"{local_time(g.first)}",
+                f"{local_time(g.last)}",
+                Text(printable(g.example_id or "", 60)),
+            ]
+            if show_webhook:
+                row.append(Text(", ".join(sorted(printable(w, 40) for w in g.webhooks))))
+            table.add_row(*row)
+        return table
+
+    return _Fitted(build)
 
 
 _VERDICT_STYLES = {"verified": "green", "test": "cyan", "unverified": "yellow", "rejected": "red"}

@@ -1,0 +1,212 @@
+"""atwh serve against the vendor's reference endpoint (the Koa app), under wrk.
+
+Run by hand: `python bench/serve_bench.py [--conns 1,16,64] [--duration 5] [--rounds 2]`.
+Needs node/npm (the Koa app's packages are installed with npm into a temp dir) and wrk
+and taskset (Debian: `apt-get install -y wrk util-linux`). Everything listens on
+127.0.0.1 on ports the OS picks; every run is bounded by --duration.
+
+Both servers get the same unique, signed ~1 KB events. atwh serve verifies each signature
+and commits each event to its inbox before answering, live view on (sent to /dev/null);
+the Koa app verifies and stores nothing. Server on core 0, wrk on core 1, the two servers
+alternating, one fresh atwh inbox per run. Goal: atwh at least matches Koa's requests/s at
+16 and 64 connections, with p99 under 10 ms at 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT.parent / "shared" / "reference" / "build-a-webhook-endpoint.md"
+SECRET = "bench-secret"
+EVENTS = 400_000  # more than any run sends: every event is unique
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def koa_dir(work: Path) -> Path:
+    page = REFERENCE.read_text()
+    code = re.search(r"```js\n(.*?)```", page, re.S)
+    if code is None:
+        raise SystemExit(f"no JavaScript in {REFERENCE}")
+    d = work / "koa"
+    d.mkdir()
+    (d / "server.js").write_text(code.group(1))
+    subprocess.run(["npm", "init", "-y"], cwd=d, check=True, capture_output=True)
+    subprocess.run(
+        ["npm", "install", "--silent", "koa", "koa-bodyparser", "koa-logger", "koa-router"],
+        cwd=d, check=True, capture_output=True,
+    )
+    return d
+
+
+def requests_file(work: Path) -> Path:
+    path = work / "events.txt"
+    pad = "lorem ipsum dolor sit amet " * 24
+    with path.open("w") as f:
+        for i in range(EVENTS):
+            body = json.dumps(
+                {"event": {"id": f"evt-{i:08d}", "name": "ticket.created",
+                           "urn": "urn:allthings:app:bench:tickets",
+                           "createdDate": "2026-11-29T00:00:00.000Z",
+                           "data": {"id": i, "title": "Leaking tap", "description": pad}}},
+                separators=(",", ":"),
+            )
+            sig = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+            f.write(f"{sig} {body}\n")
+    return path
+
+
+LUA = """
+local sigs, bodies = {}, {}
+local nthreads, tid_next = %(threads)d, 0
+function setup(thread) thread:set("tid", tid_next); tid_next = tid_next + 1 end
+function init(args)
+  local i = 0
+  for line in io.lines("%(events)s") do
+    if i %% nthreads == tid then
+      sigs[#sigs + 1] = string.sub(line, 1, 64)
+      bodies[#bodies + 1] = string.sub(line, 66)
+    end
+    i = i + 1
+  end
+  counter = 0
+  wrk.method = "POST"
+  wrk.headers["content-type"] = "application/json"
+end
+function request()
+  counter = counter + 1
+  local i = (counter - 1) %% #bodies + 1
+  wrk.headers["x-allthings-signature"] = sigs[i]
+  wrk.headers["x-allthings-signature-timestamp"] = string.format("%%d", os.time() * 1000)
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def wrk(port: int, conns: int, duration: int, script: Path) -> dict[str, float]:
+    threads = min(conns, 2)
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
+         "--latency", "-s", str(script), f"http://127.0.0.1:{port}/webhook"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": p50, "p99": p99, "total": total,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "errors": 1 if errors else 0}
+
+
+def start(kind: str, port: int, work: Path, koa: Path) -> tuple[subprocess.Popen[bytes], Path | None]:
+    devnull = open(os.devnull, "wb")  # noqa: SIM115
+    db = None
+    if kind == "koa":
+        cmd = ["taskset", "-c", "0", "node", "server.js"]
+        proc = subprocess.Popen(cmd, cwd=koa, env={**os.environ, "PORT": str(port)},
+                                stdout=devnull, stderr=devnull)
+    else:
+        db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
+        atwh = Path(sys.executable).with_name("atwh")
+        cmd = ["taskset", "-c", "0", str(atwh), "serve", "--port", str(port), "--db", str(db),
+               "--secret", SECRET]
+        proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
+    wait_port(port)
+    return proc, db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conns", default="1,16,64")
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset", "node", "npm"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (see the docstring)")
+    work = Path(tempfile.mkdtemp(prefix="atwh-serve-bench-"))
+    try:
+        print("installing koa with npm, writing events …", file=sys.stderr)
+        koa = koa_dir(work)
+        events = requests_file(work)
+        results: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for conns in [int(c) for c in args.conns.split(",")]:
+            script = work / f"post-{conns}.lua"
+            script.write_text(LUA % {"threads": min(conns, 2), "events": events})
+            for _ in range(args.rounds):
+                for kind in ("koa", "atwh"):
+                    port = free_port()
+                    proc, db = start(kind, port, work, koa)
+                    try:
+                        wrk(port, conns, 1, script)  # warm-up
+                        r = wrk(port, conns, args.duration, script)
+                    finally:
+                        proc.send_signal(signal.SIGINT)
+                        proc.wait(timeout=30)
+                    if db is not None:
+                        with sqlite3.connect(db) as c:
+                            r["stored"] = c.execute(
+                                "SELECT count(*) FROM requests WHERE acked = 1").fetchone()[0]
+                    results.setdefault((kind, conns), []).append(r)
+                    print(f"  {kind:5s} c={conns:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms"
+                          f"  p99 {r['p99']:.2f} ms", file=sys.stderr)
+        print("\n| conns | server | req/s | p50 ms | p99 ms | atwh/koa req/s |")
+        print("|---|---|---|---|---|---|")
+        for conns in [int(c) for c in args.conns.split(",")]:
+            koa_rps = statistics.median(r["rps"] for r in results[("koa", conns)])
+            for kind in ("koa", "atwh"):
+                runs = results[(kind, conns)]
+                rps = statistics.median(r["rps"] for r in runs)
+                p50 = statistics.median(r["p50"] for r in runs)
+                p99 = statistics.median(r["p99"] for r in runs)
+                ratio = f"{rps / koa_rps:.2f}x" if kind == "atwh" else ""
+                print(f"| {conns} | {kind} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} |")
+        bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
+        print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")
+        stored = [r.get("stored") for r in results.get(("atwh", 64), [])]
+        print(f"atwh rows stored per 64-connection run (warm-up included): {stored}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
