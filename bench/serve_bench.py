@@ -65,7 +65,9 @@ def koa_dir(work: Path) -> Path:
     subprocess.run(["npm", "init", "-y"], cwd=d, check=True, capture_output=True)
     subprocess.run(
         ["npm", "install", "--silent", "koa", "koa-bodyparser", "koa-logger", "koa-router"],
-        cwd=d, check=True, capture_output=True,
+        cwd=d,
+        check=True,
+        capture_output=True,
     )
     return d
 
@@ -76,10 +78,15 @@ def requests_file(work: Path) -> Path:
     with path.open("w") as f:
         for i in range(EVENTS):
             body = json.dumps(
-                {"event": {"id": f"evt-{i:08d}", "name": "ticket.created",
-                           "urn": "urn:allthings:app:bench:tickets",
-                           "createdDate": "2026-11-29T00:00:00.000Z",
-                           "data": {"id": i, "title": "Leaking tap", "description": pad}}},
+                {
+                    "event": {
+                        "id": f"evt-{i:08d}",
+                        "name": "ticket.created",
+                        "urn": "urn:allthings:app:bench:tickets",
+                        "createdDate": "2026-11-29T00:00:00.000Z",
+                        "data": {"id": i, "title": "Leaking tap", "description": pad},
+                    }
+                },
                 separators=(",", ":"),
             )
             sig = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
@@ -122,9 +129,22 @@ def to_ms(text: str) -> float:
 def wrk(port: int, conns: int, duration: int, script: Path) -> dict[str, float]:
     threads = min(conns, 2)
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s",
-         "--latency", "-s", str(script), f"http://127.0.0.1:{port}/webhook"],
-        check=True, capture_output=True, text=True,
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/webhook",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -132,23 +152,42 @@ def wrk(port: int, conns: int, duration: int, script: Path) -> dict[str, float]:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50": p50, "p99": p99, "total": total,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "errors": 1 if errors else 0}
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "total": total,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": 1 if errors else 0,
+    }
 
 
-def start(kind: str, port: int, work: Path, koa: Path) -> tuple[subprocess.Popen[bytes], Path | None]:
+def start(
+    kind: str, port: int, work: Path, koa: Path
+) -> tuple[subprocess.Popen[bytes], Path | None]:
     devnull = open(os.devnull, "wb")  # noqa: SIM115
     db = None
     if kind == "koa":
         cmd = ["taskset", "-c", "0", "node", "server.js"]
-        proc = subprocess.Popen(cmd, cwd=koa, env={**os.environ, "PORT": str(port)},
-                                stdout=devnull, stderr=devnull)
+        proc = subprocess.Popen(
+            cmd, cwd=koa, env={**os.environ, "PORT": str(port)}, stdout=devnull, stderr=devnull
+        )
     else:
         db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
         atwh = Path(sys.executable).with_name("atwh")
-        cmd = ["taskset", "-c", "0", str(atwh), "serve", "--port", str(port), "--db", str(db),
-               "--secret", SECRET]
+        cmd = [
+            "taskset",
+            "-c",
+            "0",
+            str(atwh),
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--secret",
+            SECRET,
+        ]
         proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
     wait_port(port)
     return proc, db
@@ -185,10 +224,14 @@ def main() -> None:
                     if db is not None:
                         with sqlite3.connect(db) as c:
                             r["stored"] = c.execute(
-                                "SELECT count(*) FROM requests WHERE acked = 1").fetchone()[0]
+                                "SELECT count(*) FROM requests WHERE acked = 1"
+                            ).fetchone()[0]
                     results.setdefault((kind, conns), []).append(r)
-                    print(f"  {kind:5s} c={conns:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms"
-                          f"  p99 {r['p99']:.2f} ms", file=sys.stderr)
+                    print(
+                        f"  {kind:5s} c={conns:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms"
+                        f"  p99 {r['p99']:.2f} ms",
+                        file=sys.stderr,
+                    )
         print("\n| conns | server | req/s | p50 ms | p99 ms | atwh/koa req/s |")
         print("|---|---|---|---|---|---|")
         for conns in [int(c) for c in args.conns.split(",")]:
