@@ -21,20 +21,24 @@ def warn(message: str) -> None:
     typer.echo(f"Warning: {message}", err=True)
 
 
-def api_url_from(option: str | None) -> str:
-    """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
+def http_url(flag: str, url: str) -> str:
+    """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
     import httpx
 
-    from atwh.config import DEFAULT_API_URL, load_config
-
-    url = option or load_config().api_url or DEFAULT_API_URL
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError(f"--api-url {url!r} is not an http(s) URL")
+        raise UsageError(f"{flag} {url!r} is not an http(s) URL")
     return url
+
+
+def api_url_from(option: str | None) -> str:
+    """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
+    from atwh.config import DEFAULT_API_URL, load_config
+
+    return http_url("--api-url", option or load_config().api_url or DEFAULT_API_URL)
 
 
 def client_factory(

@@ -184,6 +184,7 @@ def serve(
     from pathlib import Path
 
     from atwh import server
+    from atwh.cli.output import http_url
     from atwh.errors import UsageError
     from atwh.inbox import Inbox, default_path
     from atwh.live import LiveView
@@ -212,7 +213,7 @@ def serve(
         seed=seed,
         delay=seconds("--delay", delay) if delay else 0.0,
         synchronous="FULL" if fsync else "NORMAL",
-        forward_to=_forward_url(forward_to) if forward_to else None,
+        forward_to=http_url("--forward-to", forward_to) if forward_to else None,
         forward_secret=forward_secret,
     )
     Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
@@ -257,20 +258,6 @@ def parse_size(text: str) -> int:
     if size < 1:
         raise UsageError("--max-body must be at least 1 byte")
     return size
-
-
-def _forward_url(url: str) -> str:
-    import httpx
-
-    from atwh.errors import UsageError
-
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError(f"--forward-to {url!r} is not an http(s) URL")
-    return url
 
 
 def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout: float) -> str:
