@@ -17,6 +17,15 @@ def parse_datetime(value: Any) -> datetime | None:
 
     Naive ISO values are taken as UTC. Anything else is None, never an exception.
     """
+    if value.__class__ is str and value[4:5] == "-":
+        # The usual form (`2026-11-01T12:00:00.000Z`): Python 3.11 reads it, `Z` included.
+        # A year then a dash is never epoch milliseconds, so this agrees with the path below.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -55,12 +64,14 @@ def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with milliseconds and `Z`, as JavaScript writes dates."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # what parse_datetime gives for `Z` and `+00:00`: no conversion
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _str(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or value.__class__ is str:
+        return value
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
@@ -78,14 +89,82 @@ class Header:
     value: str | None
 
 
-@dataclass(slots=True)
-class Result:
-    """The HTTP answer to one attempt."""
+def _parse_headers(raw: Any) -> list[Header]:
+    return [
+        Header(str(h.get("name")), _str(h.get("value")))
+        for h in raw or []
+        if isinstance(h, dict) and h.get("name") is not None
+    ]
 
-    status_code: int | None
-    body: str | None = None
-    message: str | None = None
-    headers: list[Header] = field(default_factory=list)
+
+class Result:
+    """The HTTP answer to one attempt.
+
+    A dataclass in all but name: the headers as the API sent them are read into Header
+    objects only when asked for (a CSV export never is), once.
+    """
+
+    __slots__ = ("status_code", "body", "message", "_headers", "_raw_headers")
+    __match_args__ = ("status_code", "body", "message", "headers")
+
+    def __init__(
+        self,
+        status_code: int | None,
+        body: str | None = None,
+        message: str | None = None,
+        headers: list[Header] | None = None,
+        *,
+        raw_headers: list[Any] | None = None,  # the API's list, read on first use instead
+    ) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.message = message
+        if raw_headers is None:
+            self._headers: list[Header] | None = headers if headers is not None else []
+            self._raw_headers: list[Any] | None = None
+        else:
+            self._headers = None
+            self._raw_headers = raw_headers
+
+    @property
+    def headers(self) -> list[Header]:
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = _parse_headers(self._raw_headers)
+            self._raw_headers = None
+        return headers
+
+    @headers.setter
+    def headers(self, value: list[Header]) -> None:
+        self._headers = value
+        self._raw_headers = None
+
+    def _header_dicts(self) -> list[dict[str, str | None]]:
+        """The headers as the API names their fields, without making Header objects."""
+        if self._headers is not None:
+            return [{"name": h.name, "value": h.value} for h in self._headers]
+        return [
+            {"name": str(h.get("name")), "value": _str(h.get("value"))}
+            for h in self._raw_headers or []
+            if isinstance(h, dict) and h.get("name") is not None
+        ]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.status_code, self.body, self.message, self.headers)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Result)
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # as a dataclass with eq=True
+
+    def __repr__(self) -> str:
+        return (
+            f"Result(status_code={self.status_code!r}, body={self.body!r}, "
+            f"message={self.message!r}, headers={self.headers!r})"
+        )
 
 
 @dataclass(slots=True)
@@ -118,6 +197,25 @@ class Delivery:
     event: Event
     retry_id: str | None = None
     webhook_id: str | None = None
+    # From parse_delivery: created, delivered and event.created, each followed by the API's
+    # text it was read from. iso_dates() hands that text out instead of formatting the date
+    # again while the date is still the one read from it, and iso() would give that text.
+    _api_dates: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def iso_dates(self) -> tuple[str | None, str | None, str | None]:
+        """iso() of created, delivered and event.created, without formatting the dates again
+        where the API already sent them in that form."""
+        created, delivered, event_created = self.created, self.delivered, self.event.created
+        api = self._api_dates
+        if api is None:
+            return iso(created), iso(delivered), iso(event_created)
+        return (
+            api[1] if api[0] is created and _is_iso_of(api[1], created) else iso(created),
+            api[3] if api[2] is delivered and _is_iso_of(api[3], delivered) else iso(delivered),
+            api[5]
+            if api[4] is event_created and _is_iso_of(api[5], event_created)
+            else iso(event_created),
+        )
 
     @property
     def status_code(self) -> int | None:
@@ -129,7 +227,10 @@ class Delivery:
 
     @property
     def failed(self) -> bool:
-        return is_failure(self.status, self.status_code, self.result is not None)
+        r = self.result
+        if r is None:
+            return is_failure(self.status, None, False)
+        return is_failure(self.status, r.status_code, True)
 
     @property
     def lag_seconds(self) -> float | None:
@@ -150,25 +251,28 @@ class Delivery:
     def to_api(self) -> dict[str, Any]:
         """The delivery with the API's own field names (the shape of `--json`)."""
         result = None
-        if self.result is not None:
+        r = self.result
+        if r is not None:
             result = {
-                "statusCode": self.result.status_code,
-                "body": self.result.body,
-                "message": self.result.message,
-                "headers": [{"name": h.name, "value": h.value} for h in self.result.headers],
+                "statusCode": r.status_code,
+                "body": r.body,
+                "message": r.message,
+                "headers": r._header_dicts(),
             }
+        event = self.event
+        created, delivered, event_created = self.iso_dates()
         data: dict[str, Any] = {
             "id": self.id,
-            "createdDate": iso(self.created),
-            "deliveryDate": iso(self.delivered),
+            "createdDate": created,
+            "deliveryDate": delivered,
             "status": self.status,
             "result": result,
             "event": {
-                "id": self.event.id,
-                "name": self.event.name,
-                "urn": self.event.urn,
-                "payload": self.event.payload,
-                "createdDate": iso(self.event.created),
+                "id": event.id,
+                "name": event.name,
+                "urn": event.urn,
+                "payload": event.payload,
+                "createdDate": event_created,
             },
             "retry": {"id": self.retry_id} if self.retry_id else None,
         }
@@ -183,6 +287,10 @@ def is_failure(status: str | None, status_code: int | None, answered: bool) -> b
     The answer decides first: a 2xx answer is a success unless the status says FAILED.
     The one exception to "no answer is a failure": a PENDING attempt not yet answered.
     """
+    if status == "FAILED":  # the usual spellings first, without normalizing
+        return True
+    if status == "SUCCESS":
+        return not answered or status_code is None or not 200 <= status_code <= 299
     normalized = (status or "").strip().upper()
     if normalized == "FAILED":
         return True
@@ -202,39 +310,78 @@ def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
     result = None
     if isinstance(raw_result, dict):
         code = raw_result.get("statusCode")
-        if isinstance(code, str) and code.strip().isdigit():
-            code = int(code)
-        headers = [
-            Header(str(h.get("name")), _str(h.get("value")))
-            for h in raw_result.get("headers") or []
-            if isinstance(h, dict) and h.get("name") is not None
-        ]
-        if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 599:
+        if code.__class__ is not int:
+            if isinstance(code, str) and code.strip().isdigit():
+                code = int(code)
+            if not isinstance(code, int) or isinstance(code, bool):
+                code = None
+        if code is not None and not 100 <= code <= 599:
             code = None  # no HTTP answer (some servers say 0); the message says why
-        result = Result(
-            status_code=code,
-            body=_str(raw_result.get("body")),
-            message=_str(raw_result.get("message")),
-            headers=headers,
-        )
-    event = _dict(node.get("event"))
+        raw_headers = raw_result.get("headers")
+        if raw_headers.__class__ is list:  # read when asked for (Result.headers)
+            result = Result(
+                code,
+                _str(raw_result.get("body")),
+                _str(raw_result.get("message")),
+                raw_headers=raw_headers,
+            )
+        else:
+            headers = _parse_headers(raw_headers)
+            result = Result(
+                code, _str(raw_result.get("body")), _str(raw_result.get("message")), headers
+            )
+    event = node.get("event")
+    if not isinstance(event, dict):
+        event = {}
     retry = node.get("retry")
     status = node.get("status")
-    return Delivery(
-        id=str(delivery_id),
-        created=parse_datetime(node.get("createdDate")),
-        delivered=parse_datetime(node.get("deliveryDate")),
-        status=str(status) if status is not None else None,
-        result=result,
-        event=Event(
-            id=_str(event.get("id")),
-            name=_str(event.get("name")),
-            urn=_str(event.get("urn")),
-            payload=_str(event.get("payload")),
-            created=parse_datetime(event.get("createdDate")),
+    raw_created = node.get("createdDate")
+    raw_delivered = node.get("deliveryDate")
+    raw_event_created = event.get("createdDate")
+    created = parse_datetime(raw_created)
+    delivered = parse_datetime(raw_delivered)
+    event_created = parse_datetime(raw_event_created)
+    delivery = Delivery(
+        delivery_id if delivery_id.__class__ is str else str(delivery_id),
+        created,
+        delivered,
+        status if status is None or status.__class__ is str else str(status),
+        result,
+        Event(
+            _str(event.get("id")),
+            _str(event.get("name")),
+            _str(event.get("urn")),
+            _str(event.get("payload")),
+            event_created,
         ),
-        retry_id=_str(retry.get("id")) if isinstance(retry, dict) else None,
-        webhook_id=webhook_id,
+        _str(retry.get("id")) if isinstance(retry, dict) else None,
+        webhook_id,
+    )
+    delivery._api_dates = (
+        created,
+        raw_created,
+        delivered,
+        raw_delivered,
+        event_created,
+        raw_event_created,
+    )
+    return delivery
+
+
+def _is_iso_of(text: Any, parsed: datetime | None) -> bool:
+    """Whether iso(parsed) is `text`, where parse_datetime(text) gave `parsed`.
+
+    It is when the text has iso()'s form, `2026-11-01T12:00:00.000Z`, and was read into a
+    date: parse_datetime then read it as it is (datetime.fromisoformat: ASCII digits only,
+    `Z` as UTC), and three decimals are whole milliseconds.
+    """
+    return (
+        parsed is not None
+        and text.__class__ is str
+        and len(text) == 24
+        and text[23] == "Z"
+        and text[19] == "."
+        and text[10] == "T"
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from atwh.deliveries import Delivery, iso
+from atwh.deliveries import Delivery
 from atwh.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "ndjson", "csv")
@@ -40,6 +40,38 @@ CSV_COLUMNS = (
     "event_created_date",
     "retry_id",
 )
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """json.dumps(record, ensure_ascii=False) for the records written, one encoder for all.
+
+    JSONEncoder.encode makes a new C encoder for every call; this makes it once (the way
+    JSONEncoder.iterencode does, less the check for circular references: records are
+    fresh trees of dicts and lists). Where the C encoder is missing, JSONEncoder.encode.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    try:
+        encode = make(
+            None,  # markers: no circular check
+            encoder.default,
+            json.encoder.encode_basestring,
+            None,  # indent
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            encoder.allow_nan,
+        )
+    except TypeError:  # another Python's signature
+        return encoder.encode
+    join = "".join
+    return lambda record: join(encode(record, 0))
+
+
+_to_json = _json_encoder()
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
@@ -107,22 +139,30 @@ def _unlink(path: str) -> None:
 
 def csv_row(d: Delivery) -> list[object]:
     r = d.result
-    lag = d.lag_seconds
+    event = d.event
+    created = d.created
+    delivered = d.delivered
+    created_text, delivered_text, event_created_text = d.iso_dates()
+    lag = (
+        round((delivered - created).total_seconds() * 1000)
+        if created is not None and delivered is not None
+        else None
+    )
     return [
         d.id,
-        iso(d.created),
-        iso(d.delivered),
+        created_text,
+        delivered_text,
         d.status,
-        r.status_code if r else None,
-        d.event.id,
-        d.event.name,
-        d.event.urn,
-        r.message if r else None,
-        r.body if r else None,
+        r.status_code if r is not None else None,
+        event.id,
+        event.name,
+        event.urn,
+        r.message if r is not None else None,
+        r.body if r is not None else None,
         d.webhook_id,
         "true" if d.failed else "false",
-        round(lag * 1000) if lag is not None else None,
-        iso(d.event.created),
+        lag,
+        event_created_text,
         d.retry_id,
     ]
 
@@ -158,10 +198,10 @@ class Exporter:
         if self._csv is not None:
             self._csv.writerow(self.row(d))
         elif self.fmt == "ndjson":
-            self.stream.write(json.dumps(d.to_api(), ensure_ascii=False) + "\n")
+            self.stream.write(_to_json(d.to_api()) + "\n")
         else:
             self.stream.write("\n" if self.count == 0 else ",\n")
-            self.stream.write(json.dumps(d.to_api(), ensure_ascii=False))
+            self.stream.write(_to_json(d.to_api()))
         self.count += 1
 
     def close(self) -> None:

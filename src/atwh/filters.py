@@ -7,13 +7,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from atwh.deliveries import Delivery
 from atwh.errors import UsageError
-from atwh.inbox import InboxRecord
 
-T = TypeVar("T", Delivery, InboxRecord)
+if TYPE_CHECKING:  # named for type checkers only: filtering deliveries needs no atwh.inbox
+    from atwh.deliveries import Delivery
+    from atwh.inbox import InboxRecord
+
+T = TypeVar("T", "Delivery", "InboxRecord")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 DURATION_HELP = "a duration (90s, 15m, 2h, 7d, 1w, 1h30m) or an ISO date or datetime"

@@ -1,0 +1,344 @@
+"""Export throughput and memory: `atwh failures` against a plain httpx + csv script.
+
+    python bench/export_bench.py [--counts 10000,100000] [--repeat 3]
+
+For each count N it starts bench/fake_api.py (a local GraphQL stand-in on 127.0.0.1, port
+picked by the OS, pages of 100 built up front, about half of them failures) and runs,
+alternating, --repeat times each:
+
+  baseline     python bench/baseline_export.py URL WEBHOOK OUT.csv   (httpx + csv, the floor)
+  atwh csv     atwh failures WEBHOOK --since 30d --format csv -o OUT.csv
+  atwh ndjson  atwh failures WEBHOOK --since 30d --format ndjson -o OUT.ndjson
+
+and prints the median wall time, the ratio to the baseline and each variant's peak RSS
+(the child's ru_maxrss, from os.wait4). Goals: atwh <= 1.3x the baseline's time; peak RSS
+< 100 MB, and about the same at 10k as at 100k (it streams page by page).
+
+Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use httpx).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import json
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+WEBHOOK_ID = "wh-bench-0001"
+TIME_GOAL = 1.3  # atwh / baseline, median wall time
+RSS_GOAL_MB = 100.0
+RSS_FLAT_GOAL = 1.2  # peak RSS at the largest N / at the smallest N
+VARIANTS = ("baseline", "atwh csv", "atwh ndjson")
+
+
+@dataclass
+class Runs:
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the child
+    rss_kib: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.rss_kib) / 1024
+
+
+class FakeApi:
+    """bench/fake_api.py in its own process, for one count of deliveries."""
+
+    def __init__(self, count: int, env: dict[str, str], startup_timeout: float = 300) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fake_api.py"), "--count", str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], startup_timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.startswith("PORT "):
+            self.close()
+            raise SystemExit(f"fake API did not start (got {line!r})")
+        parts = line.split()
+        self.port = int(parts[1])
+        self.pages = int(parts[3])
+        self.bytes = int(parts[5])
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def requests_served(self) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/stats")
+            return int(json.loads(conn.getresponse().read())["requests"])
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # this process only, by its own handle
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def run_measured(
+    cmd: list[str], env: dict[str, str], log: Path, timeout: float
+) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds (user + system), peak RSS (KiB) and exit code of one
+    child, killed after `timeout`."""
+    with open(log, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode
+
+
+def count_rows(path: Path, fmt: str) -> int:
+    with open(path, encoding="utf-8", newline="") as f:
+        if fmt == "csv":
+            return sum(1 for _ in csv.reader(f)) - 1
+        return sum(1 for line in f if line.strip())
+
+
+def child_env(base_dir: Path) -> dict[str, str]:
+    """The environment without proxies, user config or debug switches, and with bytecode
+    cached (as an installed atwh has it) under results/pycache, leaving src/ untouched."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().endswith("_PROXY") and not k.startswith(("ATWH_", "ALLTHINGS_"))
+    }
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["ATWH_CONFIG"] = str(base_dir / "no-config.toml")
+    env["ATWH_CACHE_DIR"] = str(base_dir / "cache")
+    env["ATWH_TOKEN"] = "bench"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(RESULTS / "pycache")
+    return env
+
+
+def warm_bytecode(env: dict[str, str]) -> None:
+    """Compile what the children import once, so no timed run pays for it."""
+    modules = (
+        "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.api, atwh.export, "
+        "atwh.filters, atwh.failures, gql, gql.transport.httpx, httpx, csv, json"
+    )
+    subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
+
+
+def bench_count(
+    n: int, repeat: int, atwh: str, work: Path, timeout: float, keep: bool
+) -> dict[str, Runs]:
+    env = child_env(work)
+    warm_bytecode(env)
+    print(f"\n[N={n:,}] building pages…", file=sys.stderr, flush=True)
+    api = FakeApi(n, env)
+    env["ATWH_API_URL"] = api.url
+    print(
+        f"[N={n:,}] fake API on {api.url}: {api.pages} pages, {api.bytes / 1e6:.1f} MB of JSON",
+        file=sys.stderr,
+        flush=True,
+    )
+    out = {
+        v: work / f"{n}-{v.replace(' ', '-')}.{'ndjson' if 'ndjson' in v else 'csv'}"
+        for v in VARIANTS
+    }
+    cmds = {
+        "baseline": [
+            sys.executable,
+            str(HERE / "baseline_export.py"),
+            api.url,
+            WEBHOOK_ID,
+            str(out["baseline"]),
+        ],
+        "atwh csv": [
+            atwh,
+            "failures",
+            WEBHOOK_ID,
+            "--since",
+            "30d",
+            "--format",
+            "csv",
+            "-o",
+            str(out["atwh csv"]),
+        ],
+        "atwh ndjson": [
+            atwh,
+            "failures",
+            WEBHOOK_ID,
+            "--since",
+            "30d",
+            "--format",
+            "ndjson",
+            "-o",
+            str(out["atwh ndjson"]),
+        ],
+    }
+    runs = {v: Runs() for v in VARIANTS}
+    try:
+        for i in range(repeat):
+            for v in VARIANTS:
+                log = work / f"{n}-{v.replace(' ', '-')}.stderr"
+                before = api.requests_served()
+                seconds, cpu, rss, code = run_measured(cmds[v], env, log, timeout)
+                served = api.requests_served() - before
+                if code != 0:
+                    sys.stderr.write(log.read_text(errors="replace")[-2000:])
+                    raise SystemExit(f"{v} exited {code} at N={n} (command: {' '.join(cmds[v])})")
+                rows = count_rows(out[v], "ndjson" if "ndjson" in v else "csv")
+                r = runs[v]
+                r.seconds.append(seconds)
+                r.cpu.append(cpu)
+                r.rss_kib.append(rss)
+                r.rows.append(rows)
+                r.requests.append(served)
+                print(
+                    f"[N={n:,}] run {i + 1}/{repeat} {v:<12} {seconds:7.2f}s  cpu {cpu:6.2f}s  "
+                    f"{rss / 1024:6.1f} MB  {rows:,} rows  {served} requests",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        same = out["baseline"].read_bytes() == out["atwh csv"].read_bytes()
+        print(f"[N={n:,}] atwh csv byte-identical to the baseline's: {same}", file=sys.stderr)
+        if keep:
+            print(f"[N={n:,}] outputs kept in {work}", file=sys.stderr)
+    finally:
+        api.close()
+    return runs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--counts",
+        default="10000,100000",
+        help="deliveries served, comma-separated (default: 10000,100000)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (default 3)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is killed")
+    parser.add_argument("--keep", action="store_true", help="keep the output files")
+    args = parser.parse_args()
+    counts = [int(c.replace("_", "")) for c in args.counts.split(",") if c.strip()]
+    if args.repeat < 1 or not counts or min(counts) < 1:
+        parser.error("--repeat and every count must be at least 1")
+
+    atwh = Path(sys.executable).parent / "atwh"
+    if not atwh.exists():
+        raise SystemExit(f"no atwh beside {sys.executable}: activate the dev venv first")
+
+    work = Path(tempfile.mkdtemp(prefix="atwh-bench-"))
+    results: dict[int, dict[str, Runs]] = {}
+    try:
+        for n in counts:
+            results[n] = bench_count(n, args.repeat, str(atwh), work, args.timeout, args.keep)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    print(
+        f"atwh failures export vs httpx+csv baseline (median of {args.repeat}; "
+        f"cpu = user+sys of the child; peak RSS = max over runs, MiB)"
+    )
+    print(
+        f"{'N':>8}  {'variant':<12} {'median s':>9} {'x base':>7} {'cpu s':>7} {'x base':>7} "
+        f"{'peak RSS MB':>12} "
+        f"{'rows':>8} {'requests':>8}"
+    )
+    ok = True
+    for n, runs in results.items():
+        base = runs["baseline"].median
+        base_cpu = runs["baseline"].cpu_median
+        for v in VARIANTS:
+            r = runs[v]
+            print(
+                f"{n:>8,}  {v:<12} {r.median:>9.2f} {r.median / base:>6.2f}x "
+                f"{r.cpu_median:>7.2f} {r.cpu_median / base_cpu:>6.2f}x "
+                f"{r.peak_mb:>12.1f} {r.rows[-1]:>8,} {r.requests[-1]:>8}"
+            )
+        if len(set(runs["baseline"].rows + runs["atwh csv"].rows)) != 1:
+            ok = False
+            print(
+                f"  ROW COUNT MISMATCH at N={n}: baseline {runs['baseline'].rows}, "
+                f"atwh csv {runs['atwh csv'].rows}"
+            )
+
+    print()
+    print(
+        f"Goals: atwh <= {TIME_GOAL}x baseline time; peak RSS < {RSS_GOAL_MB:.0f} MB, "
+        f"about the same at every N (largest/smallest <= {RSS_FLAT_GOAL}x)"
+    )
+    lo, hi = min(results), max(results)
+    for v in VARIANTS[1:]:
+        for n, runs in results.items():
+            ratio = runs[v].median / runs["baseline"].median
+            passed = ratio <= TIME_GOAL
+            ok &= passed
+            print(f"  {'PASS' if passed else 'MISS'}  {v} N={n:,}: {ratio:.2f}x time")
+        worst = max(results[n][v].peak_mb for n in results)
+        passed = worst < RSS_GOAL_MB
+        ok &= passed
+        print(f"  {'PASS' if passed else 'MISS'}  {v}: peak RSS {worst:.1f} MB")
+        if lo != hi:
+            growth = results[hi][v].peak_mb / results[lo][v].peak_mb
+            passed = growth <= RSS_FLAT_GOAL
+            ok &= passed
+            print(
+                f"  {'PASS' if passed else 'MISS'}  {v}: RSS at {hi:,} / at {lo:,} = {growth:.2f}x"
+            )
+
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record = {
+        "python": sys.version.split()[0],
+        "repeat": args.repeat,
+        "results": {
+            str(n): {
+                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
+                for v, r in runs.items()
+            }
+            for n, runs in results.items()
+        },
+    }
+    path = RESULTS / f"export-{stamp}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
