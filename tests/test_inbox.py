@@ -441,3 +441,35 @@ def test_what_a_receiver_stored_is_listed(atwh, tmp_path):
     assert shown["body"] == bodies[1].decode()
     f = facts(ok(atwh("inbox", "show", "r1", "--db", str(db), "--secret", SECRET)))
     assert f["Signature"] == "matches the body scheme"
+
+
+def test_json_export_of_a_payload_with_a_huge_integer(atwh, tmp_path):
+    """orjson stops at 64-bit integers; a received payload can hold any JSON number."""
+    from atwh.inbox import Inbox, NewRequest
+
+    db = tmp_path / "big.sqlite3"
+    body = (
+        b'{"event": {"id": "big", "name": "ticket.created", "n": 123456789012345678901234567890}}'
+    )
+    with Inbox(db) as inbox:
+        inbox.add_many(
+            [
+                NewRequest(
+                    time.time(),
+                    "POST",
+                    "/webhook",
+                    [],
+                    body,
+                    "verified",
+                    None,
+                    "big",
+                    "ticket.created",
+                    200,
+                    '{"message": "success"}',
+                )
+            ]
+        )
+    for fmt in ("json", "ndjson"):
+        result = atwh("inbox", "--db", str(db), "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert "123456789012345678901234567890" in result.stdout

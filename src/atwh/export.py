@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import orjson
+
 from atwh.deliveries import Delivery
 from atwh.errors import OutputError, UsageError
 
@@ -42,36 +44,13 @@ CSV_COLUMNS = (
 )
 
 
-def _json_encoder() -> Callable[[Any], str]:
-    """json.dumps(record, ensure_ascii=False) for the records written, one encoder for all.
-
-    JSONEncoder.encode makes a new C encoder for every call; this makes it once (the way
-    JSONEncoder.iterencode does, less the check for circular references: records are
-    fresh trees of dicts and lists). Where the C encoder is missing, JSONEncoder.encode.
-    """
-    encoder = json.JSONEncoder(ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return encoder.encode
+def _to_json(record: Any) -> str:
+    """One record as compact JSON text (orjson: several times faster than json.dumps on the
+    export path, where encoding was most of the cost of an NDJSON row)."""
     try:
-        encode = make(
-            None,  # markers: no circular check
-            encoder.default,
-            json.encoder.encode_basestring,
-            None,  # indent
-            encoder.key_separator,
-            encoder.item_separator,
-            encoder.sort_keys,
-            encoder.skipkeys,
-            encoder.allow_nan,
-        )
-    except TypeError:  # another Python's signature
-        return encoder.encode
-    join = "".join
-    return lambda record: join(encode(record, 0))
-
-
-_to_json = _json_encoder()
+        return orjson.dumps(record).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits in a received payload
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
