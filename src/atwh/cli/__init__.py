@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -67,6 +65,8 @@ def _is_click_error(e: BaseException) -> bool:
 
 def _fail(message: str, hint: str | None, code: int, exc: BaseException) -> int:
     if _state["debug"]:
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     if not message:  # the parser already showed the help instead
         return int(code)
@@ -92,6 +92,9 @@ app = typer.Typer(
     help="See, filter and export Allthings webhook deliveries, and find what failed and why.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: Typer's rich help imports a markdown parser and more, and alone took
+    # `atwh --help` from 1.3x to 2.7x the start-up of `import typer` (bench/startup.sh).
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -121,6 +124,8 @@ def root(
 ) -> None:
     """See, filter and export Allthings webhook deliveries, and find what failed and why."""
     if debug:
+        import logging
+
         _state["debug"] = True
         logging.basicConfig(
             level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"

@@ -14,7 +14,7 @@ def failures(
     webhook_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="WEBHOOK_ID",
+            metavar="WEBHOOK_ID...",
             help="Webhooks to check [default: ATWH_WEBHOOK_ID, else the config file's 'webhooks']",
             show_default=False,
         ),
@@ -27,7 +27,7 @@ def failures(
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
-    failed: o.Failed = True,
+    failed: o.Failed = False,  # always on here: failures lists nothing else
     limit: o.Limit = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
