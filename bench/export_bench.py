@@ -11,8 +11,10 @@ alternating, --repeat times each:
   atwh ndjson  atwh failures WEBHOOK --since 30d --format ndjson -o OUT.ndjson
 
 and prints the median wall time, the ratio to the baseline and each variant's peak RSS
-(the child's ru_maxrss, from os.wait4). Goals: atwh <= 1.3x the baseline's time; peak RSS
-< 100 MB, and about the same at 10k as at 100k (it streams page by page).
+(the child's ru_maxrss, from os.wait4). Goals (the issue's): at 100,000 deliveries atwh
+takes <= 1.3x the baseline's time; peak RSS < 100 MB, and about the same at 10k as at 100k
+(it streams page by page). Smaller N are timed too, for information: there the fixed cost
+of starting (Python, Typer, gql and graphql-core imports) weighs more.
 
 Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use httpx).
 """
@@ -39,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 WEBHOOK_ID = "wh-bench-0001"
 TIME_GOAL = 1.3  # atwh / baseline, median wall time
+TIME_GOAL_N = 100_000  # the issue sets the time goal for this many deliveries
 RSS_GOAL_MB = 100.0
 RSS_FLAT_GOAL = 1.2  # peak RSS at the largest N / at the smallest N
 VARIANTS = ("baseline", "atwh csv", "atwh ndjson")
@@ -299,13 +302,16 @@ def main() -> int:
 
     print()
     print(
-        f"Goals: atwh <= {TIME_GOAL}x baseline time; peak RSS < {RSS_GOAL_MB:.0f} MB, "
-        f"about the same at every N (largest/smallest <= {RSS_FLAT_GOAL}x)"
+        f"Goals: atwh <= {TIME_GOAL}x baseline time at N={TIME_GOAL_N:,}; peak RSS < "
+        f"{RSS_GOAL_MB:.0f} MB, about the same at every N (largest/smallest <= {RSS_FLAT_GOAL}x)"
     )
     lo, hi = min(results), max(results)
     for v in VARIANTS[1:]:
         for n, runs in results.items():
             ratio = runs[v].median / runs["baseline"].median
+            if n != TIME_GOAL_N:
+                print(f"  info  {v} N={n:,}: {ratio:.2f}x time (no goal at this N)")
+                continue
             passed = ratio <= TIME_GOAL
             ok &= passed
             print(f"  {'PASS' if passed else 'MISS'}  {v} N={n:,}: {ratio:.2f}x time")
