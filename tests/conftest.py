@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -173,3 +177,32 @@ def atwh(runner: CliRunner, monkeypatch) -> Callable[..., Any]:
         return runner.invoke(app, list(args), input=input, prog_name="atwh")
 
     return run
+
+
+# -- helpers the loopback tests share ------------------------------------------------------
+
+
+def hmac_hex(body: bytes, secret: str) -> str:
+    """The signature computed here, independently of atwh.signature."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed: connections are refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `check` until it is truthy; its value. Bounded: an AssertionError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)

@@ -5,15 +5,13 @@ engine against real receivers (`atwh serve` and a scripted one), and the real CL
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
 import json
 import re
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -39,6 +37,7 @@ from atwh import operations, signature
 from atwh.emulator import DeliveryRec, Emulator, EmulatorSettings, EventRec, State, WebhookRec
 from atwh.receiver import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
+from tests.conftest import free_port, hmac_hex, wait_for
 
 TOKEN = "emu-token"
 APP_URNS = ["urn:allthings:app:a1:*"]
@@ -94,24 +93,8 @@ query Deliveries($id: ID!, $first: Int, $after: ID) {
 # -- helpers -----------------------------------------------------------------------------
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
-
-
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def hmac_hex(body: bytes, secret: str) -> str:
-    """The signature computed here, independently of atwh.signature."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -296,15 +279,6 @@ def recorder(codes: list[int] | None = None) -> Iterator[Recorder]:
     with BackgroundServer(rec) as srv:
         rec.url = srv.url("/hook")
         yield rec
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed: connections are refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def emitted_id(stdout: str, name: str) -> str:

@@ -4,8 +4,6 @@ view, and the command that builds it."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import io
 import itertools
 import json
@@ -30,6 +28,7 @@ from atwh.inbox import Inbox, NewRequest
 from atwh.live import LiveView
 from atwh.receiver import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
+from tests.conftest import free_port, hmac_hex, wait_for
 
 SECRET = "s3cret-shared"
 SIG = "x-allthings-signature"
@@ -39,11 +38,6 @@ TEST_EVENT = {"message": "Received test event."}
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def hmac_hex(body: bytes, secret: str) -> str:
-    """The signature computed here, independently of atwh.signature."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def now_ms(offset_s: float = 0.0) -> int:
@@ -87,26 +81,6 @@ def last_id(db: Path) -> int:
         return int(conn.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0])
     finally:
         conn.close()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed: connections are refused)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @dataclass
