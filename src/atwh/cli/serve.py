@@ -216,8 +216,12 @@ def serve(
         forward_to=http_url("--forward-to", forward_to) if forward_to else None,
         forward_secret=forward_secret,
     )
-    Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
-    sock = server.listen(host, port)
+    sock = server.listen(host, port)  # before the inbox: a bad port creates no files
+    try:
+        Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
+    except BaseException:
+        sock.close()
+        raise
     live = LiveView(as_json=as_json, verbose=verbose)
     app = create_app(settings, on_request=live.request, on_notice=live.notice)
     _banner(settings, server.url_of(sock, path), names)
