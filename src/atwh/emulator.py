@@ -19,7 +19,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -525,7 +525,6 @@ class EmulatorSettings:
     seed: int | None = None
     log: Callable[[str], None] | None = None
     prune_every: float = 60.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Emulator:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,6 @@ class InboxRecord:
     forward_code: int | None
     forward_error: str | None
     forwarded_at: datetime | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # the names the delivery filters and exports use
     @property
