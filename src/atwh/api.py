@@ -196,40 +196,33 @@ class ApiClient:
         while True:
             outcome = self._execute_once(request)
             status = self._last.status_code if self._last is not None else None
-            if isinstance(outcome, tuple):
-                data, errors = outcome
-                codes = _error_codes(errors or [])
-                if status == 401 or (codes & _AUTH_CODES and not data):
-                    if not renewed and self.credentials.renew():
-                        renewed = True
-                        continue
-                    raise AuthError(
-                        "the API refused the credentials (401 Unauthorized)",
-                        hint="check the token, or the OAuth client it came from",
-                    )
-                if status == 403 or (codes & _FORBIDDEN_CODES and not data):
-                    raise AuthError(
-                        "the API refused access (403 Forbidden): the token needs the "
-                        "edit-app permission"
-                    )
-                if status in RETRY_STATUSES:
-                    failure: Exception | None = None
-                else:
-                    if errors and data is None and self._rejects_paging(operation, errors):
-                        raise _PagingRejected()
-                    if status is not None and status >= 400 and data is None:
-                        detail = _error_messages(errors or [])[:1] or [""]
-                        raise ApiError(f"the API answered HTTP {status} {detail[0]}".rstrip())
-                    return data, errors
-            else:
+            data, errors = outcome if isinstance(outcome, tuple) else (None, None)
+            codes = _error_codes(errors or [])
+            if status == 401 or (codes & _AUTH_CODES and not data):
+                if not renewed and self.credentials.renew():
+                    renewed = True
+                    continue
+                raise AuthError(
+                    "the API refused the credentials (401 Unauthorized)",
+                    hint="check the token, or the OAuth client it came from",
+                )
+            if status == 403 or (codes & _FORBIDDEN_CODES and not data):
+                raise AuthError(
+                    "the API refused access (403 Forbidden): the token needs the "
+                    "edit-app permission"
+                )
+            failure: Exception | None = None
+            if not isinstance(outcome, tuple):
                 failure = outcome
                 if isinstance(failure, ApiError) and status not in RETRY_STATUSES:
-                    if status in (401, 403):
-                        if status == 401 and not renewed and self.credentials.renew():
-                            renewed = True
-                            continue
-                        raise AuthError(f"the API refused the credentials (HTTP {status})")
                     raise failure
+            elif status not in RETRY_STATUSES:
+                if errors and data is None and self._rejects_paging(operation, errors):
+                    raise _PagingRejected()
+                if status is not None and status >= 400 and data is None:
+                    detail = _error_messages(errors or [])[:1] or [""]
+                    raise ApiError(f"the API answered HTTP {status} {detail[0]}".rstrip())
+                return data, errors
             attempt += 1
             if attempt >= self.retry.attempts:
                 if failure is not None:
