@@ -138,6 +138,42 @@ def fill(db: Path) -> Path:
     return db
 
 
+def test_a_batch_tells_new_rows_from_duplicates_of_older_rows_and_of_each_other(tmp_path):
+    def req(eid: str | None, code: int = 200, verdict: str = "verified") -> NewRequest:
+        return NewRequest(NOW, "POST", "/webhook", [], b"{}", verdict, None, eid, "t", code, "{}")
+
+    with Inbox(tmp_path / "inbox.sqlite3") as inbox:
+        assert [(s.id, s.duplicate) for s in inbox.add_many([req("old")])] == [(1, False)]
+        batch = [
+            req("a"),
+            req("old"),  # acknowledged before this batch
+            req(None, verdict="test"),
+            req("a"),  # earlier in this batch
+            req("a", code=500),  # not acknowledged: a row of its own
+            req("a", verdict="test"),  # a test delivery never counts as the event
+            req("b"),
+        ]
+        stored = inbox.add_many(batch)
+        assert [(s.id, s.duplicate) for s in stored] == [
+            (2, False),
+            (1, True),
+            (3, False),
+            (2, True),
+            (4, False),
+            (5, False),
+            (6, False),
+        ]
+        assert inbox.count() == 6
+        # a batch without duplicates takes consecutive ids
+        assert [s.id for s in inbox.add_many([req("c"), req(None, code=401)])] == [7, 8]
+        dups = dict(
+            inbox.conn.execute(
+                "SELECT event_id, duplicates FROM requests WHERE acked AND verdict <> 'test'"
+            )
+        )
+        assert dups["old"] == 1 and dups["a"] == 1 and dups["b"] == 0
+
+
 @pytest.fixture
 def db(tmp_path) -> Path:
     return fill(tmp_path / "inbox.sqlite3")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,21 @@ CREATE UNIQUE INDEX IF NOT EXISTS requests_acked_event
 CREATE INDEX IF NOT EXISTS requests_forward_due
     ON requests(forward_next_at) WHERE forward_status IN ('pending', 'retrying');
 """
-_INSERT = """
-INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, event_id,
-    event_name, answer_code, answer_body, acked, forward_status, forward_next_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_UPSERT = """
 ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test'
 DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
 """
+_INSERT = f"""
+INSERT INTO requests (received_at, method, path, headers, body, verdict, event_id,
+    event_name, answer_code, answer_body, acked, reason, forward_status, forward_next_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT}"""
+# The usual row has no reason and nothing to forward: each None bound costs sqlite3 a
+# lookup for an adapter (as bytes and bool do), so those rows leave the three columns out.
+_INSERT_USUAL = f"""
+INSERT INTO requests (received_at, method, path, headers, body, verdict, event_id,
+    event_name, answer_code, answer_body, acked)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT}"""
+_MAX_ID = "SELECT coalesce(max(id), 0) FROM requests"
 _COLUMNS = (
     "id, received_at, method, path, headers, body, verdict, reason, event_id, event_name, "
     "answer_code, answer_body, acked, duplicates, last_duplicate_at, "
@@ -201,15 +210,10 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
 
 
-def _unique_key(r: NewRequest) -> bool:
-    """Whether the request falls under the one-row-per-acknowledged-event index."""
-    return bool(r.event_id) and r.acked and r.verdict != "test"
-
-
 def _header_text(headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]]) -> str:
     """Headers as received, one `name: value` a line (HTTP forbids CR and LF in both)."""
     if headers and isinstance(headers[0][0], bytes):
-        return b"\r\n".join(b"%s: %s" % pair for pair in headers).decode("latin-1")  # type: ignore[str-format]
+        return b"\r\n".join([n + b": " + v for n, v in headers]).decode("latin-1")  # type: ignore[operator,misc]
     out = []
     for name, value in headers:
         n = name.decode("latin-1") if isinstance(name, bytes) else name
@@ -306,62 +310,71 @@ class Inbox:
 
         The unique index and the upsert keep an acknowledged event id to one row. Which
         requests were duplicates, and the id each row got, is worked out for display
-        while the transaction holds the write lock: new rows take ids max(id)+1, … in
-        order, and a duplicate is an id seen before in the table or in the batch.
+        while the transaction holds the write lock. New rows take ids max(id)+1, … in
+        order, so when max(id) grew by the size of the batch there was no duplicate (the
+        usual case, with no query per event id). Otherwise the event ids are looked up:
+        one whose row is older than the batch, or seen earlier in it, was a duplicate.
         """
         now = time.time()
+        rows = []
+        unique: list[str | None] = []  # per request: its event id, if under the unique index
+        for r in batch:
+            acked = 200 <= r.answer_code <= 299
+            key = r.event_id if acked and r.event_id and r.verdict != "test" else None
+            unique.append(key)
+            row: tuple[Any, ...] = (
+                r.received_at,
+                r.method,
+                r.path,
+                _header_text(r.headers),
+                r.body,
+                r.verdict,
+                r.event_id,
+                r.event_name,
+                r.answer_code,
+                r.answer_body,
+                1 if acked else 0,
+            )
+            if r.forward and acked:
+                row += (r.reason, "pending", now)
+            elif r.reason is not None:
+                row += (r.reason, None, None)
+            rows.append(row)
         conn = self.conn
+        ids: dict[str, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            last = conn.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()[0]
-            keys = list({r.event_id for r in batch if _unique_key(r)})
-            seen: dict[str, int] = {}
-            for i in range(0, len(keys), 500):
-                part = keys[i : i + 500]
-                seen.update(
-                    conn.execute(
-                        "SELECT event_id, id FROM requests WHERE acked = 1 AND verdict <> 'test' "
-                        f"AND event_id IN ({','.join('?' * len(part))})",
-                        part,
-                    ).fetchall()
-                )
-            conn.executemany(
-                _INSERT,
-                [
-                    (
-                        r.received_at,
-                        r.method,
-                        r.path,
-                        _header_text(r.headers),
-                        r.body,
-                        r.verdict,
-                        r.reason,
-                        r.event_id,
-                        r.event_name,
-                        r.answer_code,
-                        r.answer_body,
-                        1 if r.acked else 0,
-                        "pending" if r.forward and r.acked else None,
-                        now if r.forward and r.acked else None,
+            last = conn.execute(_MAX_ID).fetchone()[0]
+            for usual, run in groupby(rows, key=lambda row: len(row) == 11):  # in order
+                conn.executemany(_INSERT_USUAL if usual else _INSERT, run)
+            if conn.execute(_MAX_ID).fetchone()[0] - last < len(rows):
+                keys = list({k for k in unique if k is not None})
+                for i in range(0, len(keys), 500):
+                    part = keys[i : i + 500]
+                    ids.update(
+                        conn.execute(
+                            "SELECT event_id, id FROM requests WHERE acked = 1 "
+                            f"AND verdict <> 'test' AND event_id IN ({','.join('?' * len(part))})",
+                            part,
+                        ).fetchall()
                     )
-                    for r in batch
-                ],
-            )
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if not ids:
+            return [Stored(last + i, False) for i in range(1, len(rows) + 1)]
         out = []
-        for r in batch:
-            key = r.event_id if _unique_key(r) else None
-            if key is not None and key in seen:
-                out.append(Stored(seen[key], True))
+        new = set()
+        for key in unique:
+            if key is not None and (ids[key] <= last or key in new):
+                out.append(Stored(ids[key], True))
                 continue
             last += 1
             out.append(Stored(last, False))
             if key is not None:
-                seen[key] = last
+                new.add(key)
         return out
 
     def forward_due(self, now: float, limit: int = 16) -> list[InboxRecord]:
