@@ -521,6 +521,49 @@ def test_a_body_that_is_not_an_event_is_400(verifying, body, message, reason):
     assert bytes(row["body"]) == body
 
 
+def test_a_body_nested_too_deeply_is_400_not_a_crash(verifying):
+    r = verifying
+    mark = r.mark()
+    body = b'{"event": {"name": "ticket.created", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+    response = r.post(body, signed(body))
+    assert (response.status_code, response.json()) == (400, {"message": "Body is not valid JSON"})
+    (row,) = r.new_rows(mark)
+    assert (row["reason"], row["acked"]) == ("invalid_json", 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "event_id"),
+    [
+        (b'{"event": {"id": "e-nan", "name": "ticket.created", "data": NaN}}', "e-nan"),
+        (
+            b'{"event": {"id": 123456789012345678901234567890, "name": "ticket.created"}}',
+            "123456789012345678901234567890",
+        ),
+        (b'{"event": {"id": 42, "name": "ticket.created", "n": 1e400}}', "42"),
+        (b'{"event": {"id": "e-\\ud800", "name": "ticket.created"}}', "e-\\ud800"),
+    ],
+    ids=["nan", "huge-integer-id", "huge-float", "lone-surrogate-id"],
+)
+def test_json_that_python_reads_is_read_the_same_way(verifying, body, event_id):
+    """Bodies a strict parser refuses but json.loads (like the vendor's JSON.parse-free
+    example) reads: accepted, with the event id as written. An id holding a lone surrogate
+    is stored with it escaped, not lost to an encoding error."""
+    r = verifying
+    mark = r.mark()
+    response = r.post(body, signed(body))
+    assert (response.status_code, response.json()) == (200, SUCCESS)
+    (row,) = r.new_rows(mark)
+    assert (row["verdict"], row["event_id"]) == ("verified", event_id)
+    assert bytes(row["body"]) == body
+
+
+def test_answers_carry_a_content_length(verifying):
+    body = event()
+    for response in (r := verifying).post(body, signed(body)), r.post(b"[]", signed(b"[]")):
+        assert response.headers["content-length"] == str(len(response.content))
+        assert "transfer-encoding" not in response.headers
+
+
 # -- body size -----------------------------------------------------------------------------
 
 
@@ -802,6 +845,25 @@ def test_a_store_that_cannot_commit_answers_503_never_2xx(tmp_path, synchronous)
     assert [(x["event_id"], x["answer_code"], x["duplicates"]) for x in stored] == [
         ("e-locked", 200, 0)
     ]
+
+
+@MODES
+def test_an_unexpected_store_error_is_503_and_no_request_hangs(tmp_path, synchronous, caplog):
+    with receiver(tmp_path, secret=SECRET, synchronous=synchronous) as r:
+        assert r.app.writer is not None
+        real = r.app.writer.inbox.add_many
+
+        def broken(batch: Sequence[NewRequest]) -> Any:
+            raise RuntimeError("a bug in the store")
+
+        r.app.writer.inbox.add_many = broken  # type: ignore[method-assign]
+        body = event()
+        response = r.post(body, signed(body))
+        assert response.status_code == 503
+        assert "RuntimeError: a bug in the store" in response.json()["message"]
+        r.app.writer.inbox.add_many = real  # type: ignore[method-assign]
+        assert r.post(body, signed(body)).status_code == 200
+    assert "a bug in the store" in caplog.text
 
 
 # -- graceful shutdown ---------------------------------------------------------------------

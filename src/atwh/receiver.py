@@ -15,9 +15,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from atwh import signature
 from atwh.inbox import Inbox, InboxRecord, NewRequest, Stored
@@ -63,7 +65,7 @@ class Decision:
     reason: str | None = None
     event_id: str | None = None
     event_name: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] | None = None
 
     def answer(self) -> str:
         """The JSON answer; the few common ones are built once."""
@@ -80,18 +82,48 @@ class Decision:
 _ANSWERS: dict[str, str] = {}
 
 
+def _storable(text: str) -> str:
+    """JSON can carry lone surrogates (\\ud800), which UTF-8, and so SQLite, cannot hold;
+    they are kept escaped."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _event_of(obj: Any) -> tuple[str | None, str | None]:
     event = obj.get("event") if isinstance(obj, dict) else None
     if not isinstance(event, dict):
         return None, None
     eid, name = event.get("id"), event.get("name")
-    eid = str(eid) if isinstance(eid, str | int) and not isinstance(eid, bool) else None
-    return eid or None, name if isinstance(name, str) and name else None
+    if isinstance(eid, str):
+        eid = _storable(eid)
+    elif isinstance(eid, int) and not isinstance(eid, bool):
+        eid = str(eid)
+    else:
+        eid = None
+    return eid or None, _storable(name) if isinstance(name, str) and name else None
+
+
+def _load(body: bytes) -> Any:
+    """The body as JSON, as json.loads reads it; ValueError (UnicodeDecodeError included)
+    if it is not. orjson first, several times faster on the usual body; json for what
+    orjson reads differently or refuses (NaN, lone surrogates, integers beyond 64 bits)."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+    event = obj.get("event") if isinstance(obj, dict) else None
+    if isinstance(event, dict) and isinstance(event.get("id"), float):
+        return json.loads(body)  # orjson turns a huge integer id into a float
+    return obj
 
 
 def _peek_event(body: bytes) -> tuple[str | None, str | None]:
     try:
-        return _event_of(json.loads(body))
+        return _event_of(_load(body))
     except ValueError:
         return None, None
 
@@ -133,8 +165,8 @@ def decide(
         return Decision(200, "Received test event.", "test", None, *_peek_event(body))
     verdict = "unverified"
     if s.secret:
-        rejection = signature.check(
-            body, sig, timestamp, s.secret, s.tolerance, s.future_skew, now=now
+        rejection = signature.verifier(s.secret, s.tolerance, s.future_skew).check(
+            body, sig, timestamp, now
         )
         if rejection is not None:  # the event named only for display: it is not trusted
             eid, name = _peek_event(body)
@@ -150,11 +182,9 @@ def decide(
 
         verdict = "verified"
     try:
-        text = body.decode("utf-8")
+        obj = _load(body)
     except UnicodeDecodeError:
         return Decision(400, "Body is not valid UTF-8", "rejected", "invalid_utf8")
-    try:
-        obj = json.loads(text)
     except ValueError:
         return Decision(400, "Body is not valid JSON", "rejected", "invalid_json")
     if not isinstance(obj, dict):
@@ -240,6 +270,9 @@ class BatchWriter:
         except (sqlite3.Error, OSError) as e:
             log.error("inbox commit failed: %s", e)
             return None, StoreUnavailable(str(e))
+        except Exception as e:  # a bug: still no request may wait forever, or get a 2xx
+            log.exception("inbox commit failed")
+            return None, StoreUnavailable(f"{type(e).__name__}: {e}")
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -393,14 +426,41 @@ class Forwarder:
             )
 
 
-_JSON = [(b"content-type", b"application/json")]
+Message = dict[str, Any]
+
+
+def _messages(
+    code: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[Message, Message]:
+    """An answer as its two ASGI messages, with a Content-Length, so the server writes it
+    as it is rather than in chunks."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    return (
+        {"type": "http.response.start", "status": code, "headers": [*headers, *extra]},
+        {"type": "http.response.body", "body": body},
+    )
+
+
+_MESSAGES: dict[tuple[int, str], tuple[Message, Message]] = {}
+
+
+def _webhook_messages(code: int, text: str) -> tuple[Message, Message]:
+    """The messages of a webhook answer; the few common ones are built once (the server
+    only reads them)."""
+    messages = _MESSAGES.get((code, text))
+    if messages is None:
+        messages = _messages(code, text.encode())
+        if len(_MESSAGES) < 256:
+            _MESSAGES[(code, text)] = messages
+    return messages
 
 
 async def _answer(
     send: Send, code: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
 ) -> None:
-    await send({"type": "http.response.start", "status": code, "headers": [*_JSON, *extra]})
-    await send({"type": "http.response.body", "body": body})
+    start, end = _messages(code, body, extra)
+    await send(start)
+    await send(end)
 
 
 class _TooLarge(Exception):
@@ -472,7 +532,14 @@ class Receiver:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.http(scope, receive, send)
+            if scope["path"] == self.s.path and scope["method"] == "POST":
+                self.in_flight += 1
+                try:
+                    await self._webhook(scope, receive, send)
+                finally:
+                    self.in_flight -= 1
+            else:
+                await self.other(scope, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
@@ -493,9 +560,8 @@ class Receiver:
 
     # -- requests -----------------------------------------------------------------------
 
-    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = time.perf_counter()
-        received_at = time.time()
+    async def other(self, scope: Scope, send: Send) -> None:
+        """Everything but a POST to the webhook path."""
         path, method = scope["path"], scope["method"]
         if path == "/health":
             if method not in ("GET", "HEAD"):
@@ -515,20 +581,13 @@ class Receiver:
         if path != self.s.path:
             msg = json.dumps({"message": f"Not found: POST webhooks to {self.s.path}"}).encode()
             return await _answer(send, 404, msg)
-        if method != "POST":
-            return await _answer(
-                send, 405, b'{"message":"Method not allowed: use POST"}', ((b"allow", b"POST"),)
-            )
-        self.in_flight += 1
-        try:
-            await self._webhook(scope, receive, send, start, received_at)
-        finally:
-            self.in_flight -= 1
+        return await _answer(
+            send, 405, b'{"message":"Method not allowed: use POST"}', ((b"allow", b"POST"),)
+        )
 
-    async def _webhook(
-        self, scope: Scope, receive: Receive, send: Send, start: float, received_at: float
-    ) -> None:
-        path, method = scope["path"], scope["method"]
+    async def _webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        received_at = time.time()
         headers = scope["headers"]
         sig = stamp = length = None
         for name, value in headers:
@@ -556,18 +615,18 @@ class Receiver:
         if self.s.delay > 0:  # --delay: a slow endpoint, for exercising a sender's timeouts
             await asyncio.sleep(self.s.delay)
         request = NewRequest(
-            received_at=received_at,
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            verdict=decision.verdict,
-            reason=decision.reason,
-            event_id=decision.event_id,
-            event_name=decision.event_name,
-            answer_code=decision.code,
-            answer_body=decision.answer(),
-            forward=bool(self.s.forward_to),
+            received_at,
+            "POST",
+            self.s.path,
+            headers,
+            body,
+            decision.verdict,
+            decision.reason,
+            decision.event_id,
+            decision.event_name,
+            decision.code,
+            decision.answer(),
+            bool(self.s.forward_to),
         )
         assert self.writer is not None, "the app was not started (lifespan)"
         try:
@@ -580,7 +639,9 @@ class Receiver:
             )
             request.reason = "store_unavailable"
         self.answered += 1
-        await _answer(send, request.answer_code, request.answer_body.encode())
+        start_message, body_message = _webhook_messages(request.answer_code, request.answer_body)
+        await send(start_message)
+        await send(body_message)
         if self.on_request is not None:
             self.on_request(request, stored, (time.perf_counter() - start) * 1000)
 
