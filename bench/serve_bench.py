@@ -10,6 +10,10 @@ and commits each event to its inbox before answering, live view on (sent to /dev
 the Koa app verifies and stores nothing. Server on core 0, wrk on core 1, the two servers
 alternating, one fresh atwh inbox per run. Goal: atwh at least matches Koa's requests/s at
 16 and 64 connections, with p99 under 10 ms at 16.
+
+With --floor, a third server takes its turn: bench/floor_app.py, an ASGI app that verifies
+and parses and stores nothing, on the same server and settings as atwh serve. It is the
+most any app on that server could do here.
 """
 
 from __future__ import annotations
@@ -177,6 +181,10 @@ def start(
         proc = subprocess.Popen(
             cmd, cwd=koa, env={**os.environ, "PORT": str(port)}, stdout=devnull, stderr=devnull
         )
+    elif kind == "floor":
+        floor = Path(__file__).with_name("floor_app.py")
+        cmd = ["taskset", "-c", "0", sys.executable, str(floor), str(port), SECRET]
+        proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
     else:
         db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
         atwh = Path(sys.executable).with_name("atwh")
@@ -203,7 +211,9 @@ def main() -> None:
     parser.add_argument("--conns", default="1,16,64")
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--floor", action="store_true", help="also run bench/floor_app.py")
     args = parser.parse_args()
+    kinds = ("koa", "atwh", "floor") if args.floor else ("koa", "atwh")
     for tool in ("wrk", "taskset", "node", "npm"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed (see the docstring)")
@@ -217,7 +227,7 @@ def main() -> None:
             script = work / f"post-{conns}.lua"
             script.write_text(LUA % {"threads": min(conns, 2), "events": events})
             for _ in range(args.rounds):
-                for kind in ("koa", "atwh"):
+                for kind in kinds:
                     port = free_port()
                     proc, db = start(kind, port, work, koa)
                     try:
@@ -237,16 +247,16 @@ def main() -> None:
                         f"  p99 {r['p99']:.2f} ms",
                         file=sys.stderr,
                     )
-        print("\n| conns | server | req/s | p50 ms | p99 ms | atwh/koa req/s |")
+        print("\n| conns | server | req/s | p50 ms | p99 ms | req/s / koa's |")
         print("|---|---|---|---|---|---|")
         for conns in [int(c) for c in args.conns.split(",")]:
             koa_rps = statistics.median(r["rps"] for r in results[("koa", conns)])
-            for kind in ("koa", "atwh"):
+            for kind in kinds:
                 runs = results[(kind, conns)]
                 rps = statistics.median(r["rps"] for r in runs)
                 p50 = statistics.median(r["p50"] for r in runs)
                 p99 = statistics.median(r["p99"] for r in runs)
-                ratio = f"{rps / koa_rps:.2f}x" if kind == "atwh" else ""
+                ratio = f"{rps / koa_rps:.2f}x" if kind != "koa" else ""
                 print(f"| {conns} | {kind} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} |")
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")
