@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from atwh import server, signature
-from atwh.inbox import Inbox, NewRequest
+from atwh.inbox import Inbox, NewRequest, Stored
 from atwh.live import LiveView
-from atwh.receiver import Receiver, ReceiverSettings, create_app
+from atwh.receiver import BatchWriter, Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
 from tests.conftest import free_port, hmac_hex, wait_for
 
@@ -864,6 +864,61 @@ def test_an_unexpected_store_error_is_503_and_no_request_hangs(tmp_path, synchro
         r.app.writer.inbox.add_many = real  # type: ignore[method-assign]
         assert r.post(body, signed(body)).status_code == 200
     assert "a bug in the store" in caplog.text
+
+
+class _CountingInbox:
+    """An inbox that stores nothing and counts the size of each commit."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def add_many(self, batch: Sequence[NewRequest]) -> list[Stored]:
+        self.batches.append(len(batch))
+        return [Stored(i, False) for i in range(len(batch))]
+
+
+def _request() -> NewRequest:
+    return NewRequest(0.0, "POST", "/webhook", [], b"{}", "test", None, None, None, 200, "{}")
+
+
+def test_a_lone_request_is_committed_on_the_next_loop_turn():
+    async def main() -> None:
+        inbox = _CountingInbox()
+        writer = BatchWriter(inbox, asyncio.get_running_loop())  # type: ignore[arg-type]
+        future = writer.add(_request())
+        await asyncio.sleep(0)
+        assert future.done() and inbox.batches == [1]
+
+    asyncio.run(main())
+
+
+def _arrivals(per_turn: int, turns: int) -> list[int]:
+    """The size of each commit when `per_turn` requests reach the writer in each of
+    `turns` loop turns (as tasks do, after the flush scheduled in the turn before)."""
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        inbox = _CountingInbox()
+        writer = BatchWriter(inbox, loop)  # type: ignore[arg-type]
+        futures: list[asyncio.Future[Stored]] = []
+
+        def arrive(left: int) -> None:
+            futures.extend(writer.add(_request()) for _ in range(per_turn))
+            if left > 1:
+                loop.call_soon(arrive, left - 1)
+
+        loop.call_soon(arrive, turns)
+        while len(futures) < per_turn * turns or not all(f.done() for f in futures):
+            await asyncio.sleep(0)
+        return inbox.batches
+
+    return asyncio.run(main())
+
+
+def test_a_commit_waits_while_its_batch_grows_for_max_turns_at_most():
+    assert BatchWriter.MAX_TURNS == 3
+    assert _arrivals(per_turn=2, turns=10) == [6, 6, 6, 2]  # three turns' worth each
+    assert _arrivals(per_turn=1, turns=5) == [1] * 5  # one at a time: none waits
 
 
 # -- graceful shutdown ---------------------------------------------------------------------
