@@ -437,11 +437,10 @@ class Forwarder:
 
 
 Message = dict[str, Any]
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
-def _messages(
-    code: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
-) -> tuple[Message, Message]:
+def _messages(code: int, body: bytes, extra: Headers = ()) -> tuple[Message, Message]:
     """An answer as its two ASGI messages, with a Content-Length, so the server writes it
     as it is rather than in chunks."""
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
@@ -451,23 +450,7 @@ def _messages(
     )
 
 
-_MESSAGES: dict[tuple[int, str], tuple[Message, Message]] = {}
-
-
-def _webhook_messages(code: int, text: str) -> tuple[Message, Message]:
-    """The messages of a webhook answer; the few common ones are built once (the server
-    only reads them)."""
-    messages = _MESSAGES.get((code, text))
-    if messages is None:
-        messages = _messages(code, text.encode())
-        if len(_MESSAGES) < 256:
-            _MESSAGES[(code, text)] = messages
-    return messages
-
-
-async def _answer(
-    send: Send, code: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
-) -> None:
+async def _answer(send: Send, code: int, body: bytes, extra: Headers = ()) -> None:
     start, end = _messages(code, body, extra)
     await send(start)
     await send(end)
@@ -660,7 +643,7 @@ class Receiver:
             )
             request.reason = "store_unavailable"
         self.answered += 1
-        start_message, body_message = _webhook_messages(request.answer_code, request.answer_body)
+        start_message, body_message = _messages(request.answer_code, request.answer_body.encode())
         await send(start_message)
         await send(body_message)
         if self.on_request is not None:
