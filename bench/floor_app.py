@@ -28,12 +28,12 @@ def make_app(secret: bytes) -> Any:
                     return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
+        chunks, more = [], True
+        while more:
             message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
         given = dict(scope["headers"]).get(b"x-allthings-signature", b"")
         expected = hmac.new(secret, body, hashlib.sha256).hexdigest().encode()
         ok = hmac.compare_digest(expected, given)

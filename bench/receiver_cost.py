@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
-import json
 import re
 import subprocess
 import sys
@@ -29,28 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-SECRET = "bench-secret"
+from serve_bench import SECRET, event  # the same events, signed with the same secret
+
 MODES = ("harness", "full", "nolive", "nostore", "bare")
 
 
 def events(n: int) -> list[tuple[bytes, bytes]]:
-    pad = "lorem ipsum dolor sit amet " * 24  # as bench/serve_bench.py
-    out = []
-    for i in range(n):
-        body = json.dumps(
-            {
-                "event": {
-                    "id": f"evt-{i:08d}",
-                    "name": "ticket.created",
-                    "urn": "urn:allthings:app:bench:tickets",
-                    "createdDate": "2026-11-29T00:00:00.000Z",
-                    "data": {"id": i, "title": "Leaking tap", "description": pad},
-                }
-            },
-            separators=(",", ":"),
-        ).encode()
-        out.append((body, hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest().encode()))
-    return out
+    return [(body.encode(), sig.encode()) for body, sig in map(event, range(n))]
 
 
 async def drive(n: int, mode: str, db: Path) -> None:

@@ -76,24 +76,31 @@ def koa_dir(work: Path) -> Path:
     return d
 
 
+PAD = "lorem ipsum dolor sit amet " * 24
+
+
+def event(i: int) -> tuple[str, str]:
+    """The i-th unique ~1 KB event body, and its signature."""
+    body = json.dumps(
+        {
+            "event": {
+                "id": f"evt-{i:08d}",
+                "name": "ticket.created",
+                "urn": "urn:allthings:app:bench:tickets",
+                "createdDate": "2026-11-29T00:00:00.000Z",
+                "data": {"id": i, "title": "Leaking tap", "description": PAD},
+            }
+        },
+        separators=(",", ":"),
+    )
+    return body, hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
 def requests_file(work: Path) -> Path:
     path = work / "events.txt"
-    pad = "lorem ipsum dolor sit amet " * 24
     with path.open("w") as f:
         for i in range(EVENTS):
-            body = json.dumps(
-                {
-                    "event": {
-                        "id": f"evt-{i:08d}",
-                        "name": "ticket.created",
-                        "urn": "urn:allthings:app:bench:tickets",
-                        "createdDate": "2026-11-29T00:00:00.000Z",
-                        "data": {"id": i, "title": "Leaking tap", "description": pad},
-                    }
-                },
-                separators=(",", ":"),
-            )
-            sig = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
+            body, sig = event(i)
             f.write(f"{sig} {body}\n")
     return path
 
