@@ -131,6 +131,9 @@ def main() -> None:
                 asyncio.run(drive(n, mode, Path(tmp) / "inbox.sqlite3"))
         return
     modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown --modes {','.join(unknown)}; choose from {','.join(MODES)}")
     harness = per_request("harness")
     print(f"harness: {harness:,.0f} instructions a request (subtracted below)")
     print("| variant | instructions a request |\n|---|---|")

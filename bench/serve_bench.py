@@ -213,11 +213,28 @@ def start(
     return proc, db
 
 
+def at_least_1(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, at least 1")
+    return int(text)
+
+
+def connections(text: str) -> list[int]:
+    """--conns: a comma-separated list of connection counts, each at least 1."""
+    try:
+        counts = [int(c) for c in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give counts such as 1,16,64") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every count must be at least 1")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conns", default="1,16,64")
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--conns", type=connections, default="1,16,64")
+    parser.add_argument("--duration", type=at_least_1, default=5, help="seconds a run")
+    parser.add_argument("--rounds", type=at_least_1, default=2)
     parser.add_argument("--floor", action="store_true", help="also run bench/floor_app.py")
     args = parser.parse_args()
     kinds = ("koa", "atwh", "floor") if args.floor else ("koa", "atwh")
@@ -230,7 +247,7 @@ def main() -> None:
         koa = koa_dir(work)
         events = requests_file(work)
         results: dict[tuple[str, int], list[dict[str, float]]] = {}
-        for conns in [int(c) for c in args.conns.split(",")]:
+        for conns in args.conns:
             script = work / f"post-{conns}.lua"
             script.write_text(LUA % {"threads": min(conns, 2), "events": events})
             for _ in range(args.rounds):
@@ -256,7 +273,7 @@ def main() -> None:
                     )
         print("\n| conns | server | req/s | p50 ms | p99 ms | req/s / koa's |")
         print("|---|---|---|---|---|---|")
-        for conns in [int(c) for c in args.conns.split(",")]:
+        for conns in args.conns:
             koa_rps = statistics.median(r["rps"] for r in results[("koa", conns)])
             for kind in kinds:
                 runs = results[(kind, conns)]
