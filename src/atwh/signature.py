@@ -38,9 +38,13 @@ def signed_message(scheme: str, body: bytes, timestamp: str) -> bytes:
 
 def signature_matches(body: bytes, signature: str, secret: str | bytes) -> bool:
     """Constant-time comparison of a hex signature with the body's HMAC (case-insensitive)."""
-    expected = sign(body, secret)
-    given = signature.strip().lower().encode("ascii", "replace")
-    return hmac.compare_digest(expected.encode(), given)
+    return _hex_equal(sign(body, secret), signature)
+
+
+def _hex_equal(expected: str, given: str) -> bool:
+    """The expected hex digest against a received one, in constant time; the received one
+    may carry surrounding blanks and upper case."""
+    return hmac.compare_digest(expected.encode(), given.strip().lower().encode("ascii", "replace"))
 
 
 def matching_schemes(body: bytes, signature: str, timestamp: str, secret: str) -> list[str]:
@@ -112,8 +116,7 @@ class Verifier:
             )
         mac = self._keyed.copy()
         mac.update(body)
-        given = signature.strip().lower().encode("ascii", "replace")
-        if not hmac.compare_digest(mac.hexdigest().encode(), given):
+        if not _hex_equal(mac.hexdigest(), signature):
             return Rejection("bad_signature", "signature does not match the body")
         return None
 
