@@ -39,7 +39,6 @@ class LiveView:
         self._lines: list[str] = []
         self._second = -1
         self._second_text = ""
-        self._names: dict[str | None, str] = {}
         self._scheduled = False
 
     def request(self, r: NewRequest, stored: Stored | None, latency_ms: float) -> None:
@@ -63,31 +62,17 @@ class LiveView:
                     record["payload"] = r.body.decode("utf-8", errors="replace")
             self._emit(json.dumps(record, ensure_ascii=False))
             return
-        ts = r.received_at
-        second = int(ts)
-        if second != self._second:  # the formatted second is reused within the second
-            self._second = second
-            self._second_text = time.strftime("%H:%M:%S", time.localtime(second))
+        when = self._clock(r.received_at)
         verdict = r.verdict
         if r.reason:
             verdict += f" ({r.reason})"
         if duplicate:
             verdict += " duplicate"
-        verdict = f"{verdict:<22}"
-        code = str(r.answer_code)
-        if self.colour:
-            verdict = self._paint(verdict, _COLOURS.get(r.verdict, "0"))
-            code = self._paint(code, "32" if r.answer_code < 300 else "31")
-        name = self._names.get(r.event_name)
-        if name is None:
-            name = printable(r.event_name or "-", 60)
-            if len(self._names) < 1024:  # names repeat; the untrusted ones are bounded
-                self._names[r.event_name] = name
+        verdict = self._paint(f"{verdict:<22}", _COLOURS.get(r.verdict, "0"))
+        code = self._paint(str(r.answer_code), "32" if r.answer_code < 300 else "31")
+        name = printable(r.event_name or "-", 60)
         event_id = printable(r.event_id or "-", 40)
-        line = (
-            f"{self._second_text}.{int((ts - second) * 1000):03d}  {verdict} {name:<20} "
-            f"{event_id:<24} {code}  {latency_ms:.1f}ms"
-        )
+        line = f"{when}  {verdict} {name:<20} {event_id:<24} {code}  {latency_ms:.1f}ms"
         if self.verbose and r.body:
             try:
                 pretty = json.dumps(json.loads(r.body), indent=2, ensure_ascii=False)
@@ -95,6 +80,14 @@ class LiveView:
                 pretty = printable(r.body.decode("utf-8", errors="replace"), 4000)
             line += "\n" + "\n".join("    " + p for p in pretty.splitlines())
         self._emit(line)
+
+    def _clock(self, ts: float) -> str:
+        """HH:MM:SS.mmm local time; the formatted second is reused within the second."""
+        second = int(ts)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%H:%M:%S", time.localtime(second))
+        return f"{self._second_text}.{int((ts - second) * 1000):03d}"
 
     def notice(self, message: str) -> None:
         if self.as_json:
