@@ -56,16 +56,32 @@ _UPSERT = """
 ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test'
 DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
 """
-_INSERT = f"""
-INSERT INTO requests (received_at, method, path, headers, body, verdict, event_id,
-    event_name, answer_code, answer_body, acked, reason, forward_status, forward_next_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT}"""
 # The usual row has no reason and nothing to forward: each None bound costs sqlite3 a
-# lookup for an adapter (as bytes and bool do), so those rows leave the three columns out.
-_INSERT_USUAL = f"""
-INSERT INTO requests (received_at, method, path, headers, body, verdict, event_id,
-    event_name, answer_code, answer_body, acked)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT}"""
+# lookup for an adapter (as bytes and bool do), so those rows leave the last three out.
+_USUAL = (
+    "received_at",
+    "method",
+    "path",
+    "headers",
+    "body",
+    "verdict",
+    "event_id",
+    "event_name",
+    "answer_code",
+    "answer_body",
+    "acked",
+)
+_ALL = (*_USUAL, "reason", "forward_status", "forward_next_at")
+
+
+def _insert(columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO requests ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' * len(columns))}) {_UPSERT}"
+    )
+
+
+_INSERT, _INSERT_USUAL = _insert(_ALL), _insert(_USUAL)
 _MAX_ID = "SELECT coalesce(max(id), 0) FROM requests"
 _COLUMNS = (
     "id, received_at, method, path, headers, body, verdict, reason, event_id, event_name, "
@@ -322,7 +338,7 @@ class Inbox:
             acked = 200 <= r.answer_code <= 299
             key = r.event_id if acked and r.event_id and r.verdict != "test" else None
             unique.append(key)
-            row: tuple[Any, ...] = (
+            row: tuple[Any, ...] = (  # the columns of _USUAL, then of _ALL
                 r.received_at,
                 r.method,
                 r.path,
@@ -345,7 +361,7 @@ class Inbox:
         conn.execute("BEGIN IMMEDIATE")
         try:
             last = conn.execute(_MAX_ID).fetchone()[0]
-            for usual, run in groupby(rows, key=lambda row: len(row) == 11):  # in order
+            for usual, run in groupby(rows, key=lambda row: len(row) == len(_USUAL)):  # in order
                 conn.executemany(_INSERT_USUAL if usual else _INSERT, run)
             if conn.execute(_MAX_ID).fetchone()[0] - last < len(rows):
                 keys = list({k for k in unique if k is not None})
