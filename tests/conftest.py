@@ -187,6 +187,25 @@ def hmac_hex(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+async def request_body(scope: dict[str, Any], receive: Any, send: Any) -> bytes | None:
+    """For the small ASGI apps of the tests: answers the lifespan protocol (then None), or
+    reads a request's whole body."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return None
+    if scope["type"] != "http":
+        return None
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (bound, then closed: connections are refused)."""
     s = socket.socket()

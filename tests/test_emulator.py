@@ -37,7 +37,7 @@ from atwh import operations, signature
 from atwh.emulator import DeliveryRec, Emulator, EmulatorSettings, EventRec, State, WebhookRec
 from atwh.receiver import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
-from tests.conftest import free_port, hmac_hex, wait_for
+from tests.conftest import free_port, hmac_hex, request_body, wait_for
 
 TOKEN = "emu-token"
 APP_URNS = ["urn:allthings:app:a1:*"]
@@ -241,22 +241,9 @@ class Recorder:
         return [r for r in list(self.requests) if signature.SIGNATURE_HEADER in r[0]]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        body = await request_body(scope, receive, send)
+        if body is None:
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         code = 200
         if signature.SIGNATURE_HEADER in headers and self.codes:

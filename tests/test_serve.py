@@ -28,7 +28,7 @@ from atwh.inbox import Inbox, NewRequest, Stored
 from atwh.live import LiveView
 from atwh.receiver import BatchWriter, Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
-from tests.conftest import free_port, hmac_hex, wait_for
+from tests.conftest import free_port, hmac_hex, request_body, wait_for
 
 SECRET = "s3cret-shared"
 SIG = "x-allthings-signature"
@@ -985,20 +985,9 @@ class Target:
     hits: list[Hit] = field(default_factory=list)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         code = self.queued.popleft() if self.queued else self.status
         self.hits.append(Hit(time.time(), scope["path"], headers, body, code))
