@@ -213,6 +213,12 @@ def start(
     return proc, db
 
 
+def need(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed (see the docstring)")
+
+
 def at_least_1(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, at least 1")
@@ -238,9 +244,7 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="also run bench/floor_app.py")
     args = parser.parse_args()
     kinds = ("koa", "atwh", "floor") if args.floor else ("koa", "atwh")
-    for tool in ("wrk", "taskset", "node", "npm"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is needed (see the docstring)")
+    need("wrk", "taskset", "node", "npm")
     work = Path(tempfile.mkdtemp(prefix="atwh-serve-bench-"))
     try:
         print("installing koa with npm, writing events …", file=sys.stderr)

@@ -1,0 +1,93 @@
+"""Two checkouts of atwh serve against each other, at the same time on the same core.
+
+Run by hand: `python bench/serve_ab.py --b ../other-checkout [--a .] [--conns 16]
+[--duration 4] [--rounds 3]`. Needs wrk and taskset, like bench/serve_bench.py.
+
+Requests/s measured one server after the other swing by ±15-30 % here, because the
+machine's speed does, so a change of a few percent cannot be seen that way. This runs
+atwh serve from checkout A and from checkout B at once, both on core 0, each loaded by
+its own wrk on core 1 with the same kind of unique signed events. Both see the same
+machine at the same moment and share the core, so B's requests/s over A's tells which
+one costs less CPU per request: identical checkouts give 0.99-1.01 here. What it cannot
+show is time a server spends waiting (the other server fills it), so the throughput goal
+itself is measured by serve_bench.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from serve_bench import LUA, SECRET, at_least_1, free_port, need, requests_file, wait_port, wrk
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checkout(text: str) -> Path:
+    src = Path(text).resolve() / "src"
+    if not (src / "atwh" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r}: not an atwh checkout (no src/atwh)")
+    return src
+
+
+def serve(src: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "atwh", "serve"]
+    cmd += ["--port", str(port), "--db", str(db), "--secret", SECRET]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def one_round(a: Path, b: Path, conns: int, duration: int, script: Path, work: Path) -> float:
+    ports = free_port(), free_port()
+    dbs = [Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3" for _ in ports]
+    procs = [serve(src, port, db) for src, port, db in zip((a, b), ports, dbs, strict=True)]
+    try:
+        for port in ports:
+            wait_port(port)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda p: wrk(p, conns, 1, script), ports))  # warm-up
+            ra, rb = pool.map(lambda p: wrk(p, conns, duration, script), ports)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    bad = ra["non2xx"] + rb["non2xx"] + ra["errors"] + rb["errors"]
+    ratio = rb["rps"] / ra["rps"]
+    note = "  (non-2xx answers or socket errors)" if bad else ""
+    print(f"  A {ra['rps']:8.0f} req/s   B {rb['rps']:8.0f} req/s   B/A {ratio:.3f}{note}")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--a", type=checkout, default=str(ROOT), help="checkout A (this one)")
+    parser.add_argument("--b", type=checkout, required=True, help="checkout B")
+    parser.add_argument("--conns", type=at_least_1, default=16, help="connections per server")
+    parser.add_argument("--duration", type=at_least_1, default=4, help="seconds per round")
+    parser.add_argument("--rounds", type=at_least_1, default=3)
+    args = parser.parse_args()
+    need("wrk", "taskset")
+    with tempfile.TemporaryDirectory(prefix="atwh-serve-ab-") as tmp:
+        work = Path(tmp)
+        script = work / "post.lua"
+        script.write_text(LUA % {"threads": 2, "events": requests_file(work)})
+        print(f"A: {args.a}\nB: {args.b}\n{args.conns} connections each, {args.duration} s")
+        ratios = [
+            one_round(args.a, args.b, args.conns, args.duration, script, work)
+            for _ in range(args.rounds)
+        ]
+    print(
+        f"B/A median {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {len(ratios)} rounds)"
+    )
+
+
+if __name__ == "__main__":
+    main()
