@@ -73,7 +73,7 @@ class LiveView:
         code = r.answer_code
         line = _LINE % (
             self._clock(r.received_at),
-            self._paint("%-22s" % verdict, _COLOURS.get(r.verdict, "0")) if self.colour else verdict,
+            self._paint(f"{verdict:<22}", _COLOURS.get(r.verdict, "0")) if self.colour else verdict,
             printable(r.event_name or "-", 60),
             printable(r.event_id or "-", 40),
             self._paint(str(code), "32" if code < 300 else "31") if self.colour else code,
@@ -93,7 +93,7 @@ class LiveView:
         if second != self._second:
             self._second = second
             self._second_text = time.strftime("%H:%M:%S", time.localtime(second))
-        return "%s.%03d" % (self._second_text, (ts - second) * 1000)
+        return "%s.%03d" % (self._second_text, (ts - second) * 1000)  # noqa: UP031 (faster)
 
     def notice(self, message: str) -> None:
         if self.as_json:
