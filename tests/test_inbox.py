@@ -174,6 +174,20 @@ def test_a_batch_tells_new_rows_from_duplicates_of_older_rows_and_of_each_other(
         assert dups["old"] == 1 and dups["a"] == 1 and dups["b"] == 0
 
 
+def test_bodies_are_stored_as_blobs_byte_for_byte(tmp_path):
+    # bytes go through the identity adapter atwh.inbox registers with sqlite3
+    bodies = [b"{}", b'{"a": "\xff\x00"}', bytes(range(256))]
+    with Inbox(tmp_path / "inbox.sqlite3") as inbox:
+        inbox.add_many(
+            [
+                NewRequest(NOW, "POST", "/webhook", [], b, "test", None, None, None, 200, "{}")
+                for b in bodies
+            ]
+        )
+        rows = inbox.conn.execute("SELECT typeof(body), body FROM requests ORDER BY id")
+        assert list(rows) == [("blob", b) for b in bodies]
+
+
 @pytest.fixture
 def db(tmp_path) -> Path:
     return fill(tmp_path / "inbox.sqlite3")
