@@ -188,28 +188,11 @@ def bench_count(
             WEBHOOK_ID,
             str(out["baseline"]),
         ],
-        "atwh csv": [
-            atwh,
-            "failures",
-            WEBHOOK_ID,
-            "--since",
-            "30d",
-            "--format",
-            "csv",
-            "-o",
-            str(out["atwh csv"]),
-        ],
-        "atwh ndjson": [
-            atwh,
-            "failures",
-            WEBHOOK_ID,
-            "--since",
-            "30d",
-            "--format",
-            "ndjson",
-            "-o",
-            str(out["atwh ndjson"]),
-        ],
+        **{
+            f"atwh {fmt}": [atwh, "failures", WEBHOOK_ID, "--since", "30d"]
+            + ["--format", fmt, "-o", str(out[f"atwh {fmt}"])]
+            for fmt in ("csv", "ndjson")
+        },
     }
     runs = {v: Runs() for v in VARIANTS}
     try:
