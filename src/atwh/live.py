@@ -17,9 +17,9 @@ from atwh.deliveries import iso
 from atwh.errors import printable
 from atwh.inbox import NewRequest, Stored
 
-# time, verdict (padded before it is painted), event name, event id, answer code, latency:
-# one % format, which costs less than building the pieces with f-strings
-_LINE = "%s  %-22s %-20s %-24s %s  %.1fms"
+# time, verdict (padded to 22 before it is painted), event name, event id, answer code,
+# latency: one % format, which costs less than building the pieces with f-strings
+_LINE = "%s  %s %-20s %-24s %s  %.1fms"
 _COLOURS = {"verified": "32", "test": "36", "unverified": "33", "rejected": "31"}
 
 
@@ -73,10 +73,10 @@ class LiveView:
         code = r.answer_code
         line = _LINE % (
             self._clock(r.received_at),
-            self._paint(f"{verdict:<22}", _COLOURS.get(r.verdict, "0")) if self.colour else verdict,
+            self._paint(f"{verdict:<22}", _COLOURS.get(r.verdict, "0")),
             printable(r.event_name or "-", 60),
             printable(r.event_id or "-", 40),
-            self._paint(str(code), "32" if code < 300 else "31") if self.colour else code,
+            self._paint(str(code), "32" if code < 300 else "31"),
             latency_ms,
         )
         if self.verbose and r.body:
