@@ -24,7 +24,20 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from serve_bench import LUA, SECRET, at_least_1, free_port, need, requests_file, wait_port, wrk
+from serve_bench import (
+    LUA,
+    SECRET,
+    WARM_UP,
+    at_least_1,
+    events_needed,
+    free_port,
+    need,
+    requests_file,
+    threads_for,
+    wait_port,
+    warm_up_offset,
+    wrk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +64,8 @@ def one_round(a: Path, b: Path, conns: int, duration: int, script: Path, work: P
         for port in ports:
             wait_port(port)
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda p: wrk(p, conns, 1, script), ports))  # warm-up
+            warm = warm_up_offset(duration, threads_for(conns))
+            list(pool.map(lambda p: wrk(p, conns, WARM_UP, script, warm), ports))
             ra, rb = pool.map(lambda p: wrk(p, conns, duration, script), ports)
     finally:
         for proc in procs:
@@ -77,7 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="atwh-serve-ab-") as tmp:
         work = Path(tmp)
         script = work / "post.lua"
-        script.write_text(LUA % {"threads": 2, "events": requests_file(work)})
+        events = requests_file(work, events_needed(args.duration))
+        script.write_text(LUA % {"threads": threads_for(args.conns), "events": events})
         print(f"A: {args.a}\nB: {args.b}\n{args.conns} connections each, {args.duration} s")
         ratios = [
             one_round(args.a, args.b, args.conns, args.duration, script, work)

@@ -38,7 +38,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "build-a-webhook-endpoint.md"
 SECRET = "bench-secret"
-EVENTS = 200_000  # more than one run sends (its warm-up included): every event is unique
+MAX_RATE = 40_000  # requests/s, above what any server here reaches: sizes the event file
+WARM_UP = 1  # second
+
+
+def events_needed(duration: int) -> int:
+    """Enough events that a run and its warm-up never send one twice."""
+    return MAX_RATE * (duration + WARM_UP)
+
+
+def warm_up_offset(duration: int, threads: int) -> int:
+    """Where each wrk thread's warm-up starts in its share of the events: past what the
+    measured run can reach, so the measured run sends only events not seen before."""
+    return MAX_RATE * duration // threads
 
 
 def free_port() -> int:
@@ -96,10 +108,10 @@ def event(i: int) -> tuple[str, str]:
     return body, hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
 
 
-def requests_file(work: Path) -> Path:
+def requests_file(work: Path, count: int) -> Path:
     path = work / "events.txt"
     with path.open("w") as f:
-        for i in range(EVENTS):
+        for i in range(count):
             body, sig = event(i)
             f.write(f"{sig} {body}\n")
     return path
@@ -118,7 +130,7 @@ function init(args)
     end
     i = i + 1
   end
-  counter = 0
+  counter = tonumber(args[1] or "0")  -- where in this thread's events to start
   wrk.method = "POST"
   wrk.headers["content-type"] = "application/json"
 end
@@ -140,8 +152,13 @@ def to_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def wrk(port: int, conns: int, duration: int, script: Path) -> dict[str, float]:
-    threads = min(conns, 2)
+def threads_for(conns: int) -> int:
+    return min(conns, 2)
+
+
+def wrk(port: int, conns: int, duration: int, script: Path, offset: int = 0) -> dict[str, float]:
+    """wrk's figures; each of its threads starts `offset` events into its share."""
+    threads = threads_for(conns)
     out = subprocess.run(
         [
             "taskset",
@@ -155,6 +172,8 @@ def wrk(port: int, conns: int, duration: int, script: Path) -> dict[str, float]:
             "-s",
             str(script),
             f"http://127.0.0.1:{port}/webhook",
+            "--",
+            str(offset),
         ],
         check=True,
         capture_output=True,
@@ -249,26 +268,28 @@ def main() -> None:
     try:
         print("installing koa with npm, writing events …", file=sys.stderr)
         koa = koa_dir(work)
-        events = requests_file(work)
+        events = requests_file(work, events_needed(args.duration))
         results: dict[tuple[str, int], list[dict[str, float]]] = {}
         for conns in args.conns:
             script = work / f"post-{conns}.lua"
-            script.write_text(LUA % {"threads": min(conns, 2), "events": events})
+            script.write_text(LUA % {"threads": threads_for(conns), "events": events})
+            warm = warm_up_offset(args.duration, threads_for(conns))
             for _ in range(args.rounds):
                 for kind in kinds:
                     port = free_port()
                     proc, db = start(kind, port, work, koa)
                     try:
-                        wrk(port, conns, 1, script)  # warm-up
+                        wrk(port, conns, WARM_UP, script, warm)
                         r = wrk(port, conns, args.duration, script)
                     finally:
                         proc.send_signal(signal.SIGINT)
                         proc.wait(timeout=30)
                     if db is not None:
                         with sqlite3.connect(db) as c:
-                            r["stored"] = c.execute(
-                                "SELECT count(*) FROM requests WHERE acked = 1"
-                            ).fetchone()[0]
+                            r["stored"], r["duplicates"] = c.execute(
+                                "SELECT count(*), coalesce(sum(duplicates), 0) FROM requests"
+                                " WHERE acked = 1"
+                            ).fetchone()
                     results.setdefault((kind, conns), []).append(r)
                     print(
                         f"  {kind:5s} c={conns:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms"
@@ -288,8 +309,10 @@ def main() -> None:
                 print(f"| {conns} | {kind} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} |")
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")
-        stored = [r.get("stored") for r in results.get(("atwh", 64), [])]
-        print(f"atwh rows stored per 64-connection run (warm-up included): {stored}")
+        atwh = [r for (kind, _), rs in results.items() if kind == "atwh" for r in rs]
+        print(f"atwh rows stored per run (warm-up included): {[r['stored'] for r in atwh]}")
+        twice = sum(r["duplicates"] for r in atwh)
+        print(f"events atwh got twice (should be 0, every event sent is unique): {twice}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
