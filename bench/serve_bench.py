@@ -40,17 +40,23 @@ REFERENCE = ROOT.parent / "shared" / "reference" / "build-a-webhook-endpoint.md"
 SECRET = "bench-secret"
 MAX_RATE = 40_000  # requests/s, above what any server here reaches: sizes the event file
 WARM_UP = 1  # second
+MAX_THREADS = 2  # wrk threads: one per connection, two at most
+
+
+def threads_for(conns: int) -> int:
+    return min(conns, MAX_THREADS)
 
 
 def events_needed(duration: int) -> int:
     """Enough events that a run and its warm-up never send one twice."""
-    return MAX_RATE * (duration + WARM_UP)
+    return MAX_RATE * (duration + MAX_THREADS * WARM_UP)
 
 
 def warm_up_offset(duration: int, threads: int) -> int:
-    """Where each wrk thread's warm-up starts in its share of the events: past what the
-    measured run can reach, so the measured run sends only events not seen before."""
-    return MAX_RATE * duration // threads
+    """Where each wrk thread's warm-up starts in its share of the events (every threads-th
+    one): far enough from the end for the whole rate in one thread (wrk's threads are not
+    always even), and past anything the measured run, starting at 0, reaches."""
+    return events_needed(duration) // threads - MAX_RATE * WARM_UP
 
 
 def free_port() -> int:
@@ -150,10 +156,6 @@ def to_ms(text: str) -> float:
         raise SystemExit(f"cannot read wrk's latency {text!r}")
     value, unit = match.groups()
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-
-
-def threads_for(conns: int) -> int:
-    return min(conns, 2)
 
 
 def wrk(port: int, conns: int, duration: int, script: Path, offset: int = 0) -> dict[str, float]:
@@ -291,9 +293,10 @@ def main() -> None:
                                 " WHERE acked = 1"
                             ).fetchone()
                     results.setdefault((kind, conns), []).append(r)
+                    inbox = f"  stored {r['stored']}, twice {r['duplicates']}" if db else ""
                     print(
                         f"  {kind:5s} c={conns:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms"
-                        f"  p99 {r['p99']:.2f} ms",
+                        f"  p99 {r['p99']:.2f} ms{inbox}",
                         file=sys.stderr,
                     )
         print("\n| conns | server | req/s | p50 ms | p99 ms | req/s / koa's |")
