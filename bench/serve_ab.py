@@ -25,14 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from serve_bench import (
-    LUA,
     SECRET,
     WARM_UP,
     at_least_1,
     events_needed,
     free_port,
+    lua_script,
     need,
-    requests_file,
+    signatures_file,
     threads_for,
     wait_port,
     warm_up_offset,
@@ -90,9 +90,8 @@ def main() -> None:
     need("wrk", "taskset")
     with tempfile.TemporaryDirectory(prefix="atwh-serve-ab-") as tmp:
         work = Path(tmp)
-        script = work / "post.lua"
-        events = requests_file(work, events_needed(args.duration))
-        script.write_text(LUA % {"threads": threads_for(args.conns), "events": events})
+        signatures = signatures_file(work, events_needed(args.duration))
+        script = lua_script(work, args.conns, signatures)
         print(f"A: {args.a}\nB: {args.b}\n{args.conns} connections each, {args.duration} s")
         ratios = [
             one_round(args.a, args.b, args.conns, args.duration, script, work)
