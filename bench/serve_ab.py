@@ -16,18 +16,15 @@ itself is measured by serve_bench.py.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from serve_bench import (
-    SECRET,
     WARM_UP,
     at_least_1,
+    atwh_serve,
     events_needed,
     free_port,
     lua_script,
@@ -49,17 +46,9 @@ def checkout(text: str) -> Path:
     return src
 
 
-def serve(src: Path, port: int, db: Path) -> subprocess.Popen[bytes]:
-    cmd = ["taskset", "-c", "0", sys.executable, "-m", "atwh", "serve"]
-    cmd += ["--port", str(port), "--db", str(db), "--secret", SECRET]
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def one_round(a: Path, b: Path, conns: int, duration: int, script: Path, work: Path) -> float:
     ports = free_port(), free_port()
-    dbs = [Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3" for _ in ports]
-    procs = [serve(src, port, db) for src, port, db in zip((a, b), ports, dbs, strict=True)]
+    procs = [atwh_serve(port, work, src)[0] for src, port in zip((a, b), ports, strict=True)]
     try:
         for port in ports:
             wait_port(port)

@@ -201,6 +201,19 @@ def wrk(port: int, conns: int, duration: int, script: Path, offset: int = 0) -> 
     }
 
 
+def atwh_serve(
+    port: int, work: Path, src: Path | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`atwh serve` on core 0 with the secret and a fresh inbox; from the checkout whose
+    `src` is given, else the installed atwh."""
+    db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "atwh", "serve"]
+    cmd += ["--port", str(port), "--db", str(db), "--secret", SECRET]
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, db
+
+
 def start(
     kind: str, port: int, work: Path, koa: Path
 ) -> tuple[subprocess.Popen[bytes], Path | None]:
@@ -216,22 +229,7 @@ def start(
         cmd = ["taskset", "-c", "0", sys.executable, str(floor), str(port), SECRET]
         proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
     else:
-        db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
-        atwh = Path(sys.executable).with_name("atwh")
-        cmd = [
-            "taskset",
-            "-c",
-            "0",
-            str(atwh),
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--secret",
-            SECRET,
-        ]
-        proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
+        proc, db = atwh_serve(port, work)
     wait_port(port)
     return proc, db
 
