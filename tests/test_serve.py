@@ -1208,6 +1208,64 @@ def test_the_live_view_prints_one_line_per_request(tmp_path):
     assert "\x1b[" not in stream.getvalue()
 
 
+def test_each_live_line_shows_its_own_request_however_many_differ():
+    """The view keeps the painted verdicts and codes and the printable names it made (at
+    most 256 of each: names come from the network). Every line must still show its own
+    request's values, in colour or not, with names and ids made safe for one line."""
+    from atwh.errors import printable
+
+    rng = random.Random(7)
+    verdicts = [
+        ("verified", None),
+        ("unverified", None),
+        ("test", None),
+        ("rejected", "bad_signature"),
+        ("rejected", "unexpected_event"),
+    ]
+    colours = {"verified": "32", "test": "36", "unverified": "33", "rejected": "31"}
+    for colour in (False, True):
+        stream = io.StringIO()
+        live = LiveView(stream, colour=colour)
+        expected = []
+        for i in range(700):  # more names than the view keeps
+            verdict, reason = rng.choice(verdicts)
+            duplicate = rng.random() < 0.2
+            code = rng.choice([200, 200, 401, 400, 500, 503])
+            name = rng.choice(["ticket.created", f"ticket.\x1b[2J{i}\n", "x" * 70 + str(i), ""])
+            eid = rng.choice([f"e-{i}", f" lead  {i}", f"id  with\ttab {i}", "i" * 45 + str(i), ""])
+            ts = 1_700_000_000 + i * 0.0137
+            r = NewRequest(
+                ts,
+                "POST",
+                "/webhook",
+                [],
+                b"{}",
+                verdict,
+                reason,
+                eid or None,
+                name or None,
+                code,
+                "{}",
+            )
+            live.request(r, Stored(i, duplicate), i / 7)
+            text = (
+                verdict + (f" ({reason})" if reason else "") + (" duplicate" if duplicate else "")
+            )
+            shown_verdict, shown_code = f"{text:<22}", str(code)
+            if colour:
+                shown_verdict = f"\x1b[{colours[verdict]}m{shown_verdict}\x1b[0m"
+                shown_code = f"\x1b[{'32' if code < 300 else '31'}m{shown_code}\x1b[0m"
+            clock = time.strftime("%H:%M:%S", time.localtime(int(ts)))
+            millis = int((ts - int(ts)) * 1000)
+            expected.append(
+                f"{clock}.{millis:03d}  {shown_verdict} {printable(name or '-', 60):<20} "
+                f"{printable(eid or '-', 40):<24} {shown_code}  {i / 7:.1f}ms"
+            )
+        live.flush()
+        assert stream.getvalue().splitlines() == expected
+        assert len(live._names) <= 256 and len(live._painted) <= 256
+
+
 def test_the_live_view_as_ndjson(tmp_path):
     stream = io.StringIO()
     live = LiveView(stream, as_json=True)
