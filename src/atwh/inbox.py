@@ -339,10 +339,10 @@ class Inbox:
         now = time.time()
         rows = []
         unique: list[str | None] = []  # per request: its event id, if under the unique index
+        usual = True  # every row in _USUAL's columns: one executemany
         for r in batch:
             acked = 200 <= r.answer_code <= 299
-            key = r.event_id if acked and r.event_id and r.verdict != "test" else None
-            unique.append(key)
+            unique.append(r.event_id if acked and r.event_id and r.verdict != "test" else None)
             row: tuple[Any, ...] = (  # the columns of _USUAL, then of _ALL
                 r.received_at,
                 r.method,
@@ -358,16 +358,21 @@ class Inbox:
             )
             if r.forward and acked:
                 row += (r.reason, "pending", now)
+                usual = False
             elif r.reason is not None:
                 row += (r.reason, None, None)
+                usual = False
             rows.append(row)
         conn = self.conn
         ids: dict[str, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             last = conn.execute(_MAX_ID).fetchone()[0]
-            for usual, run in groupby(rows, key=lambda row: len(row) == len(_USUAL)):  # in order
-                conn.executemany(_INSERT_USUAL if usual else _INSERT, run)
+            if usual:
+                conn.executemany(_INSERT_USUAL, rows)
+            else:  # in order, each run of rows with its statement
+                for short, run in groupby(rows, key=lambda row: len(row) == len(_USUAL)):
+                    conn.executemany(_INSERT_USUAL if short else _INSERT, run)
             if conn.execute(_MAX_ID).fetchone()[0] - last < len(rows):
                 keys = list({k for k in unique if k is not None})
                 for i in range(0, len(keys), 500):

@@ -450,6 +450,28 @@ def _messages(code: int, body: bytes, extra: Headers = ()) -> tuple[Message, Mes
     )
 
 
+_ENCODED: dict[str, tuple[bytes, Headers]] = {}
+
+
+def _webhook_messages(code: int, answer: str) -> tuple[Message, Message]:
+    """_messages for a webhook answer. The few usual answers are encoded, and their
+    headers made, once; the messages themselves are new each time (the server owns them)."""
+    made = _ENCODED.get(answer)
+    if made is None:
+        body = answer.encode()
+        made = (
+            body,
+            ((b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))),
+        )
+        if len(_ENCODED) < 256:
+            _ENCODED[answer] = made
+    body, headers = made
+    return (
+        {"type": "http.response.start", "status": code, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
+
+
 async def _answer(send: Send, code: int, body: bytes, extra: Headers = ()) -> None:
     start, end = _messages(code, body, extra)
     await send(start)
@@ -495,7 +517,10 @@ class Receiver:
         )
         self.checkpointer = Checkpointer(self.s.db)
         self.writer = BatchWriter(
-            self.inbox, loop, self._committed, threaded=self.s.synchronous == "FULL"
+            self.inbox,
+            loop,
+            self._committed if self.s.forward_to else None,
+            threaded=self.s.synchronous == "FULL",
         )
         if self.s.forward_to:
             self.forward_inbox = Inbox(self.s.db, busy_timeout_ms=self.s.busy_timeout_ms)
@@ -582,14 +607,16 @@ class Receiver:
         start = time.perf_counter()
         received_at = time.time()
         headers = scope["headers"]
-        sig = stamp = length = None
-        for name, value in headers:
-            if name == b"x-allthings-signature":
-                sig = value.decode("latin-1")
-            elif name == b"x-allthings-signature-timestamp":
-                stamp = value.decode("latin-1")
-            elif name == b"content-length":
-                length = value.decode("latin-1")
+        named = dict(headers)  # a repeated header: the last one, as before
+        sig = named.get(b"x-allthings-signature")
+        if sig is not None:
+            sig = sig.decode("latin-1")
+        stamp = named.get(b"x-allthings-signature-timestamp")
+        if stamp is not None:
+            stamp = stamp.decode("latin-1")
+        length = named.get(b"content-length")
+        if length is not None:
+            length = length.decode("latin-1")
         limit = self.s.max_body
         try:
             if length is not None:  # declared: refused before reading
@@ -643,7 +670,7 @@ class Receiver:
             )
             request.reason = "store_unavailable"
         self.answered += 1
-        start_message, body_message = _messages(request.answer_code, request.answer_body.encode())
+        start_message, body_message = _webhook_messages(request.answer_code, request.answer_body)
         await send(start_message)
         await send(body_message)
         if self.on_request is not None:
