@@ -4,6 +4,8 @@ view, and the command that builds it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import io
 import itertools
 import json
@@ -412,6 +414,27 @@ def test_verification_is_over_the_raw_bytes(verifying):
     assert bytes(first["body"]) == body
     assert (first["verdict"], first["event_id"]) == ("verified", "e-raw")
     assert second["verdict"] == "rejected"
+
+
+@pytest.mark.parametrize("openssl_object", [True, False])
+def test_a_verifier_gives_the_same_verdicts_with_or_without_openssls_hmac_object(
+    monkeypatch, openssl_object
+):
+    """The Verifier copies OpenSSL's HMAC object when hmac.HMAC keeps one, else the
+    hmac.HMAC itself: a digest given as a Python function makes hmac.HMAC keep none."""
+    if not openssl_object:
+        sha256 = hashlib.sha256
+        monkeypatch.setattr(signature.hashlib, "sha256", lambda *a: sha256(*a))
+    v = signature.Verifier(SECRET, 120, 30)
+    assert isinstance(v._keyed, hmac.HMAC) is not openssl_object
+    body, stamp = b'{"event": {"name": "ticket.created"}}', str(now_ms())
+    good = hmac_hex(body, SECRET)
+    for _ in range(2):  # the keyed object is copied, never used up
+        assert v.check(body, good, stamp) is None
+        assert v.check(body, good.upper(), stamp) is None
+        assert v.check(body + b" ", good, stamp) == signature.Rejection(
+            "bad_signature", "signature does not match the body"
+        )
 
 
 def test_without_a_secret_signed_requests_are_unverified(trusting):
