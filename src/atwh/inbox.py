@@ -234,7 +234,7 @@ def _dt(ts: float | None) -> datetime | None:
 def _header_text(headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]]) -> str:
     """Headers as received, one `name: value` a line (HTTP forbids CR and LF in both)."""
     if headers and isinstance(headers[0][0], bytes):
-        return b"\r\n".join([n + b": " + v for n, v in headers]).decode("latin-1")  # type: ignore[operator,misc]
+        return b"\r\n".join(map(b": ".join, headers)).decode("latin-1")  # type: ignore[arg-type]
     out = []
     for name, value in headers:
         n = name.decode("latin-1") if isinstance(name, bytes) else name
