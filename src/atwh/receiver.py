@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -440,34 +441,18 @@ Message = dict[str, Any]
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
+@lru_cache(maxsize=256)
+def _json_headers(length: int) -> Headers:
+    """The headers of a JSON answer of this length, made once for each length."""
+    return ((b"content-type", b"application/json"), (b"content-length", b"%d" % length))
+
+
 def _messages(code: int, body: bytes, extra: Headers = ()) -> tuple[Message, Message]:
     """An answer as its two ASGI messages, with a Content-Length, so the server writes it
-    as it is rather than in chunks."""
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    as it is rather than in chunks. The messages are new each time: the server owns them."""
+    headers = _json_headers(len(body))
     return (
-        {"type": "http.response.start", "status": code, "headers": [*headers, *extra]},
-        {"type": "http.response.body", "body": body},
-    )
-
-
-_ENCODED: dict[str, tuple[bytes, Headers]] = {}
-
-
-def _webhook_messages(code: int, answer: str) -> tuple[Message, Message]:
-    """_messages for a webhook answer. The few usual answers are encoded, and their
-    headers made, once; the messages themselves are new each time (the server owns them)."""
-    made = _ENCODED.get(answer)
-    if made is None:
-        body = answer.encode()
-        made = (
-            body,
-            ((b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))),
-        )
-        if len(_ENCODED) < 256:
-            _ENCODED[answer] = made
-    body, headers = made
-    return (
-        {"type": "http.response.start", "status": code, "headers": headers},
+        {"type": "http.response.start", "status": code, "headers": headers + extra},
         {"type": "http.response.body", "body": body},
     )
 
@@ -670,7 +655,7 @@ class Receiver:
             )
             request.reason = "store_unavailable"
         self.answered += 1
-        start_message, body_message = _webhook_messages(request.answer_code, request.answer_body)
+        start_message, body_message = _messages(request.answer_code, request.answer_body.encode())
         await send(start_message)
         await send(body_message)
         if self.on_request is not None:
