@@ -437,7 +437,6 @@ class Forwarder:
             )
 
 
-Message = dict[str, Any]
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
@@ -447,20 +446,12 @@ def _json_headers(length: int) -> Headers:
     return ((b"content-type", b"application/json"), (b"content-length", b"%d" % length))
 
 
-def _messages(code: int, body: bytes, extra: Headers = ()) -> tuple[Message, Message]:
-    """An answer as its two ASGI messages, with a Content-Length, so the server writes it
+async def _answer(send: Send, code: int, body: bytes, extra: Headers = ()) -> None:
+    """An answer in its two ASGI messages, with a Content-Length, so the server writes it
     as it is rather than in chunks. The messages are new each time: the server owns them."""
     headers = _json_headers(len(body))
-    return (
-        {"type": "http.response.start", "status": code, "headers": headers + extra},
-        {"type": "http.response.body", "body": body},
-    )
-
-
-async def _answer(send: Send, code: int, body: bytes, extra: Headers = ()) -> None:
-    start, end = _messages(code, body, extra)
-    await send(start)
-    await send(end)
+    await send({"type": "http.response.start", "status": code, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -655,9 +646,7 @@ class Receiver:
             )
             request.reason = "store_unavailable"
         self.answered += 1
-        start_message, body_message = _messages(request.answer_code, request.answer_body.encode())
-        await send(start_message)
-        await send(body_message)
+        await _answer(send, request.answer_code, request.answer_body.encode())
         if self.on_request is not None:
             self.on_request(request, stored, (time.perf_counter() - start) * 1000)
 
