@@ -80,15 +80,13 @@ class LiveView:
         painted = self._painted.get(key)
         if painted is None:
             painted = self._paint_parts(*key)
-        name, eid = r.event_name, r.event_id
+        name = r.event_name
         line = _LINE % (
             self._second_text,
             (r.received_at - second) * 1000,
             painted[0],
             self._names.get(name) or self._name(name),
-            eid
-            if eid and len(eid) <= 40 and eid.isprintable() and " " not in eid
-            else printable(eid or "-", 40),
+            printable(r.event_id or "-", 40),
             painted[1],
             latency_ms,
         )
