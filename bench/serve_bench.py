@@ -8,8 +8,15 @@ and taskset (Debian: `apt-get install -y wrk util-linux`). Everything listens on
 Both servers get the same unique, signed ~1 KB events. atwh serve verifies each signature
 and commits each event to its inbox before answering, live view on (sent to /dev/null);
 the Koa app verifies and stores nothing. Server on core 0, wrk on core 1, the two servers
-alternating, one fresh atwh inbox per run. Goal: atwh at least matches Koa's requests/s at
-16 and 64 connections, with p99 under 10 ms at 16.
+alternating (koa first in one round, last in the next), one fresh atwh inbox per run.
+Goal: atwh at least matches Koa's requests/s at 16 and 64 connections, with p99 under
+10 ms at 16.
+
+Each round's runs are seconds apart, so the table gives atwh's requests/s over Koa's round
+by round: the median over the rounds, with a 95 % bootstrap interval for it, and in how
+many rounds atwh did at least as well. Here a server's requests/s swing by ±30 % from one
+run to the next (Koa's more than atwh's), so a few rounds cannot tell 0.9x from 1.1x: the
+interval says when more rounds are needed.
 
 With --floor, a third server takes its turn: bench/floor_app.py, an ASGI app that verifies
 and parses and stores nothing, on the same server and settings as atwh serve. It is the
@@ -22,6 +29,7 @@ import argparse
 import hashlib
 import hmac
 import os
+import random
 import re
 import shutil
 import signal
@@ -257,6 +265,43 @@ def connections(text: str) -> list[int]:
     return counts
 
 
+def bootstrap_median(values: list[float], resamples: int = 4000) -> tuple[float, float]:
+    """A 95 % interval for the median of values (percentile bootstrap, fixed seed)."""
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
+
+
+def summary(
+    results: dict[tuple[str, int], list[dict[str, float]]], conns: list[int], kinds: tuple[str, ...]
+) -> str:
+    """The table: each server's medians, and its requests/s over Koa's in the same round
+    (the two runs seconds apart), as the median over the rounds with a 95 % interval."""
+    lines = [
+        "\n| conns | server | req/s | p50 ms | p99 ms | req/s / koa's: median of rounds "
+        "[95 % interval] | rounds at or above koa |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in conns:
+        koa = [r["rps"] for r in results[("koa", c)]]
+        for kind in kinds:
+            runs = results[(kind, c)]
+            rps = statistics.median(r["rps"] for r in runs)
+            p50 = statistics.median(r["p50"] for r in runs)
+            p99 = statistics.median(r["p99"] for r in runs)
+            paired, above = "", ""
+            if kind != "koa":
+                ratios = [r["rps"] / k for r, k in zip(runs, koa, strict=True)]
+                low, high = bootstrap_median(ratios)
+                paired = f"{statistics.median(ratios):.2f}x [{low:.2f}-{high:.2f}]"
+                above = f"{sum(x >= 1 for x in ratios)}/{len(ratios)}"
+            row = f"| {c} | {kind} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {paired} | {above} |"
+            lines.append(row)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conns", type=connections, default="1,16,64")
@@ -275,8 +320,10 @@ def main() -> None:
         for conns in args.conns:
             script = lua_script(work, conns, signatures)
             warm = warm_up_offset(args.duration, threads_for(conns))
-            for _ in range(args.rounds):
-                for kind in kinds:
+            for round_ in range(args.rounds):
+                # koa, atwh, floor, then floor, atwh, koa: a drift of the machine's speed
+                # within a pair of rounds favours neither server
+                for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
                     port = free_port()
                     proc, db = start(kind, port, work, koa)
                     try:
@@ -298,17 +345,7 @@ def main() -> None:
                         f"  p99 {r['p99']:.2f} ms{inbox}",
                         file=sys.stderr,
                     )
-        print("\n| conns | server | req/s | p50 ms | p99 ms | req/s / koa's |")
-        print("|---|---|---|---|---|---|")
-        for conns in args.conns:
-            koa_rps = statistics.median(r["rps"] for r in results[("koa", conns)])
-            for kind in kinds:
-                runs = results[(kind, conns)]
-                rps = statistics.median(r["rps"] for r in runs)
-                p50 = statistics.median(r["p50"] for r in runs)
-                p99 = statistics.median(r["p99"] for r in runs)
-                ratio = f"{rps / koa_rps:.2f}x" if kind != "koa" else ""
-                print(f"| {conns} | {kind} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {ratio} |")
+        print(summary(results, args.conns, kinds))
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")
         atwh = [r for (kind, _), rs in results.items() if kind == "atwh" for r in rs]
