@@ -1,0 +1,36 @@
+"""The arithmetic of bench/serve_bench.py's table (the benchmark itself is run by hand)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import serve_bench  # noqa: E402
+
+
+def runs(*rps: float) -> list[dict[str, float]]:
+    return [{"rps": r, "p50": 1.0, "p99": 4.0} for r in rps]
+
+
+def test_the_ratio_is_taken_round_by_round() -> None:
+    # per round 1.10, 0.95 and 1.00: median 1.00; the ratio of the medians would be 0.95
+    results = {("koa", 16): runs(10, 20, 30), ("atwh", 16): runs(11, 19, 30)}
+    table = serve_bench.summary(results, [16], ("koa", "atwh"))
+    atwh = next(line for line in table.splitlines() if "| atwh |" in line)
+    assert atwh.startswith("| 16 | atwh | 19 | 1.00 | 4.00 | 1.00x [")
+    assert atwh.endswith("| 2/3 |")
+
+
+def test_the_interval_holds_the_median_and_stays_within_the_values() -> None:
+    values = [0.8, 0.9, 0.95, 1.0, 1.02, 1.05, 1.1, 1.3]
+    low, high = serve_bench.bootstrap_median(values)
+    assert min(values) <= low <= 0.985 <= high <= max(values)
+    assert low < high
+    assert serve_bench.bootstrap_median(values) == (low, high)  # a fixed seed
+
+
+def test_identical_rounds_give_an_interval_of_one_point() -> None:
+    assert serve_bench.bootstrap_median([1.2] * 5) == pytest.approx((1.2, 1.2))
