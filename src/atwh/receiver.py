@@ -454,6 +454,11 @@ async def _answer(send: Send, code: int, body: bytes, extra: Headers = ()) -> No
     await send({"type": "http.response.body", "body": body})
 
 
+def _text(value: bytes | None) -> str | None:
+    """A header's value as text (HTTP header bytes are latin-1), or None if it is absent."""
+    return None if value is None else value.decode("latin-1")
+
+
 class _TooLarge(Exception):
     pass
 
@@ -584,15 +589,9 @@ class Receiver:
         received_at = time.time()
         headers = scope["headers"]
         named = dict(headers)  # a repeated header: the last one, as before
-        sig = named.get(b"x-allthings-signature")
-        if sig is not None:
-            sig = sig.decode("latin-1")
-        stamp = named.get(b"x-allthings-signature-timestamp")
-        if stamp is not None:
-            stamp = stamp.decode("latin-1")
-        length = named.get(b"content-length")
-        if length is not None:
-            length = length.decode("latin-1")
+        sig = _text(named.get(b"x-allthings-signature"))
+        stamp = _text(named.get(b"x-allthings-signature-timestamp"))
+        length = _text(named.get(b"content-length"))
         limit = self.s.max_body
         try:
             if length is not None:  # declared: refused before reading
