@@ -1,7 +1,9 @@
 """Two checkouts of atwh serve against each other, at the same time on the same core.
 
 Run by hand: `python bench/serve_ab.py --b ../other-checkout [--a .] [--conns 16]
-[--duration 4] [--rounds 3]`. Needs wrk and taskset, like bench/serve_bench.py.
+[--duration 4] [--rounds 3] [--a-python PY] [--b-python PY]`. Needs wrk and taskset, like
+bench/serve_bench.py. --a-python and --b-python run a side with another interpreter (one
+with atwh's dependencies installed), to compare Python builds rather than checkouts.
 
 Requests/s measured one server after the other swing by ±15-30 % here, because the
 machine's speed does, so a change of a few percent cannot be seen that way. This runs
@@ -16,7 +18,10 @@ itself is measured by serve_bench.py.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,9 +51,33 @@ def checkout(text: str) -> Path:
     return src
 
 
-def one_round(a: Path, b: Path, conns: int, duration: int, script: Path, work: Path) -> float:
+def interpreter(text: str) -> str:
+    """--a-python/--b-python: a Python that can run atwh serve from a checkout's src."""
+    try:
+        done = subprocess.run(
+            [text, "-c", "import uvicorn, httptools, orjson"], capture_output=True, timeout=60
+        )
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot run it ({e.strerror})") from None
+    if done.returncode != 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: lacks atwh's dependencies (pip install uvicorn httptools uvloop orjson)"
+        )
+    return text
+
+
+def one_round(
+    sides: tuple[tuple[Path, str], tuple[Path, str]],
+    conns: int,
+    duration: int,
+    script: Path,
+    work: Path,
+) -> float:
     ports = free_port(), free_port()
-    procs = [atwh_serve(port, work, src)[0] for src, port in zip((a, b), ports, strict=True)]
+    procs = [
+        atwh_serve(port, work, src, python)[0]
+        for (src, python), port in zip(sides, ports, strict=True)
+    ]
     try:
         for port in ports:
             wait_port(port)
@@ -75,16 +104,20 @@ def main() -> None:
     parser.add_argument("--conns", type=at_least_1, default=16, help="connections per server")
     parser.add_argument("--duration", type=at_least_1, default=4, help="seconds per round")
     parser.add_argument("--rounds", type=at_least_1, default=3)
+    parser.add_argument("--a-python", type=interpreter, default=sys.executable, help="runs A")
+    parser.add_argument("--b-python", type=interpreter, default=sys.executable, help="runs B")
     args = parser.parse_args()
     need("wrk", "taskset")
     with tempfile.TemporaryDirectory(prefix="atwh-serve-ab-") as tmp:
         work = Path(tmp)
         signatures = signatures_file(work, events_needed(args.duration))
         script = lua_script(work, args.conns, signatures)
-        print(f"A: {args.a}\nB: {args.b}\n{args.conns} connections each, {args.duration} s")
+        print(f"A: {args.a} ({os.path.abspath(args.a_python)})")
+        print(f"B: {args.b} ({os.path.abspath(args.b_python)})")
+        print(f"{args.conns} connections each, {args.duration} s")
+        sides = (args.a, args.a_python), (args.b, args.b_python)
         ratios = [
-            one_round(args.a, args.b, args.conns, args.duration, script, work)
-            for _ in range(args.rounds)
+            one_round(sides, args.conns, args.duration, script, work) for _ in range(args.rounds)
         ]
     print(
         f"B/A median {statistics.median(ratios):.3f} "

@@ -210,12 +210,12 @@ def wrk(port: int, conns: int, duration: int, script: Path, offset: int = 0) -> 
 
 
 def atwh_serve(
-    port: int, work: Path, src: Path | None = None
+    port: int, work: Path, src: Path | None = None, python: str = sys.executable
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """`atwh serve` on core 0 with the secret and a fresh inbox; from the checkout whose
-    `src` is given, else the installed atwh."""
+    `src` is given, else the installed atwh; run by the given Python, else this one."""
     db = Path(tempfile.mkdtemp(dir=work)) / "inbox.sqlite3"
-    cmd = ["taskset", "-c", "0", sys.executable, "-m", "atwh", "serve"]
+    cmd = ["taskset", "-c", "0", python, "-m", "atwh", "serve"]
     cmd += ["--port", str(port), "--db", str(db), "--secret", SECRET]
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,6 +240,18 @@ def start(
         proc, db = atwh_serve(port, work)
     wait_port(port)
     return proc, db
+
+
+def versions() -> str:
+    """What ran the servers: the same code runs several percent faster on some Python
+    builds than on others (see bench/README.md), so the figures name theirs."""
+    from importlib.metadata import version
+
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"python {sys.version.split()[0]} ({sys.executable}), uvicorn {version('uvicorn')}, "
+        f"uvloop {version('uvloop')}, httptools {version('httptools')}, node {node}"
+    )
 
 
 def need(*tools: str) -> None:
@@ -345,6 +357,7 @@ def main() -> None:
                         f"  p99 {r['p99']:.2f} ms{inbox}",
                         file=sys.stderr,
                     )
+        print(f"\n{versions()}")
         print(summary(results, args.conns, kinds))
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")

@@ -34,3 +34,18 @@ def test_the_interval_holds_the_median_and_stays_within_the_values() -> None:
 
 def test_identical_rounds_give_an_interval_of_one_point() -> None:
     assert serve_bench.bootstrap_median([1.2] * 5) == pytest.approx((1.2, 1.2))
+
+
+def test_serve_ab_takes_a_python_that_can_run_atwh_serve(tmp_path: Path) -> None:
+    import argparse
+
+    import serve_ab
+
+    assert serve_ab.interpreter(sys.executable) == sys.executable
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot run it"):
+        serve_ab.interpreter(str(tmp_path / "no-such-python"))
+    bare = tmp_path / "python"  # runs, but imports nothing
+    bare.write_text("#!/bin/sh\nexit 1\n")
+    bare.chmod(0o755)
+    with pytest.raises(argparse.ArgumentTypeError, match="lacks atwh's dependencies"):
+        serve_ab.interpreter(str(bare))
