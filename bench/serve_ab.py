@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from serve_bench import (
+    IDS,
     WARM_UP,
     at_least_1,
     atwh_serve,
@@ -34,6 +35,7 @@ from serve_bench import (
     free_port,
     lua_script,
     need,
+    serve_log,
     signatures_file,
     threads_for,
     wait_port,
@@ -74,13 +76,14 @@ def one_round(
     work: Path,
 ) -> float:
     ports = free_port(), free_port()
-    procs = [
-        atwh_serve(port, work, src, python)[0]
+    started = [
+        atwh_serve(port, work, src, python)
         for (src, python), port in zip(sides, ports, strict=True)
     ]
+    procs = [proc for proc, _ in started]
     try:
-        for port in ports:
-            wait_port(port)
+        for port, (proc, db) in zip(ports, started, strict=True):
+            wait_port(port, proc, serve_log(db))
         with ThreadPoolExecutor(2) as pool:
             warm = warm_up_offset(duration, threads_for(conns))
             list(pool.map(lambda p: wrk(p, conns, WARM_UP, script, warm), ports))
@@ -106,15 +109,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=at_least_1, default=3)
     parser.add_argument("--a-python", type=interpreter, default=sys.executable, help="runs A")
     parser.add_argument("--b-python", type=interpreter, default=sys.executable, help="runs B")
+    parser.add_argument("--ids", choices=IDS, default="sequential", help="the events' ids")
     args = parser.parse_args()
     need("wrk", "taskset")
     with tempfile.TemporaryDirectory(prefix="atwh-serve-ab-") as tmp:
         work = Path(tmp)
-        signatures = signatures_file(work, events_needed(args.duration))
-        script = lua_script(work, args.conns, signatures)
+        signatures = signatures_file(work, events_needed(args.duration), args.ids)
+        script = lua_script(work, args.conns, signatures, args.ids)
         print(f"A: {args.a} ({os.path.abspath(args.a_python)})")
         print(f"B: {args.b} ({os.path.abspath(args.b_python)})")
-        print(f"{args.conns} connections each, {args.duration} s")
+        print(f"{args.conns} connections each, {args.duration} s, {args.ids} event ids")
         sides = (args.a, args.a_python), (args.b, args.b_python)
         ratios = [
             one_round(sides, args.conns, args.duration, script, work) for _ in range(args.rounds)

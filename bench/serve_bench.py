@@ -72,15 +72,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_port(port: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+    """Until the server listens. A server that exits first ends the benchmark, with the
+    last line of its stderr, when that went to the file `log` (atwh serve's does)."""
+    deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
+            if proc.poll() is None:
+                time.sleep(0.05)
+                continue
+        command = " ".join(map(str, proc.args))  # type: ignore[arg-type]
+        last = log.read_text(errors="replace").strip().splitlines()[-1:] if log else []
+        raise SystemExit(f"{command} exited with {proc.returncode}: {''.join(last)}")
+    proc.kill()
+    raise SystemExit(f"nothing listens on {port} after 15 s")
+
+
+def serve_log(db: Path) -> Path:
+    """Where atwh serve's stderr goes: its banner, or why it did not start."""
+    return db.with_name("stderr.txt")
 
 
 def koa_dir(work: Path) -> Path:
@@ -102,29 +115,52 @@ def koa_dir(work: Path) -> Path:
 
 
 PAD = "lorem ipsum dolor sit amet " * 24
-# The event body, with its number twice (as the event id and as the ticket's); wrk's Lua
-# script fills it in the same way, so only the signatures need a file.
+# The event body, with its id and its number (the ticket's id); wrk's Lua script fills it
+# in the same way, so only the signatures need a file.
 BODY = (
-    '{"event":{"id":"evt-%08d","name":"ticket.created","urn":"urn:allthings:app:bench:tickets",'
+    '{"event":{"id":"%s","name":"ticket.created","urn":"urn:allthings:app:bench:tickets",'
     '"createdDate":"2026-11-29T00:00:00.000Z","data":{"id":%d,"title":"Leaking tap",'
     '"description":"' + PAD + '"}}}'
 )
+# Allthings does not publish the form of its event ids. "sequential" ids (evt-00000001, …)
+# each land at the end of the inbox's unique index; "scattered" ones, shaped like UUIDs and
+# in no order, each land on a page of their own, as random ids would. Each is written here
+# and, the same way, in Lua (ID_LUA): a difference would show as 401s in the run.
+IDS = ("sequential", "scattered")
+_M1, _M2, _M3 = 2654435761, 2246822519, 3266489917  # odd: n -> n*M mod 2^32 is one-to-one
 
 
-def event(i: int) -> tuple[str, str]:
+def event_id(n: int, ids: str = "sequential") -> str:
+    if ids == "sequential":
+        return f"evt-{n:08d}"
+    h1, h2, h3 = (n * m % 2**32 for m in (_M1, _M2, _M3))
+    return f"{h1:08x}-{h2 // 65536:04x}-4{h2 % 4096:03x}-8{h3 % 4096:03x}-{h3 // 65536:04x}{h2:08x}"
+
+
+ID_LUA = {
+    "sequential": 'return string.format("evt-%08d", n)',
+    "scattered": f"""local h1 = (n * {_M1}) % 4294967296
+  local h2 = (n * {_M2}) % 4294967296
+  local h3 = (n * {_M3}) % 4294967296
+  return string.format("%08x-%04x-4%03x-8%03x-%04x%08x",
+    h1, math.floor(h2 / 65536), h2 % 4096, h3 % 4096, math.floor(h3 / 65536), h2)""",
+}
+
+
+def event(i: int, ids: str = "sequential") -> tuple[str, str]:
     """The i-th unique ~1 KB event body, and its signature."""
-    body = BODY % (i, i)
+    body = BODY % (event_id(i, ids), i)
     return body, hmac.new(SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
 
 
-def signatures_file(work: Path, count: int) -> Path:
+def signatures_file(work: Path, count: int, ids: str = "sequential") -> Path:
     """The signatures of events 0 to count-1, one a line. wrk's threads read it before
     they start, and a thread can start sending before the next one has read it: with the
     ~1 KB bodies in the file too, that took seconds and inflated wrk's requests/s."""
     path = work / "signatures.txt"
     with path.open("w") as f:
         for i in range(count):
-            f.write(event(i)[1] + "\n")
+            f.write(event(i, ids)[1] + "\n")
     return path
 
 
@@ -133,6 +169,9 @@ local sigs = {}
 local nthreads, tid_next = %(threads)d, 0
 local body_format = [[%(body)s]]
 function setup(thread) thread:set("tid", tid_next); tid_next = tid_next + 1 end
+function event_id(n)
+  %(event_id)s
+end
 function init(args)
   local i = 0
   for line in io.lines("%(signatures)s") do
@@ -149,14 +188,15 @@ function request()
   local n = k * nthreads + tid
   wrk.headers["x-allthings-signature"] = sigs[k + 1]
   wrk.headers["x-allthings-signature-timestamp"] = string.format("%%d", os.time() * 1000)
-  return wrk.format(nil, nil, nil, string.format(body_format, n, n))
+  return wrk.format(nil, nil, nil, string.format(body_format, event_id(n), n))
 end
 """
 
 
-def lua_script(work: Path, conns: int, signatures: Path) -> Path:
+def lua_script(work: Path, conns: int, signatures: Path, ids: str = "sequential") -> Path:
     script = work / f"post-{conns}.lua"
-    script.write_text(LUA % {"threads": threads_for(conns), "body": BODY, "signatures": signatures})
+    values = {"threads": threads_for(conns), "body": BODY, "signatures": signatures}
+    script.write_text(LUA % {**values, "event_id": ID_LUA[ids]})
     return script
 
 
@@ -218,7 +258,8 @@ def atwh_serve(
     cmd = ["taskset", "-c", "0", python, "-m", "atwh", "serve"]
     cmd += ["--port", str(port), "--db", str(db), "--secret", SECRET]
     env = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with serve_log(db).open("wb") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
     return proc, db
 
 
@@ -238,7 +279,7 @@ def start(
         proc = subprocess.Popen(cmd, stdout=devnull, stderr=devnull)
     else:
         proc, db = atwh_serve(port, work)
-    wait_port(port)
+    wait_port(port, proc, serve_log(db) if db else None)
     return proc, db
 
 
@@ -320,6 +361,7 @@ def main() -> None:
     parser.add_argument("--duration", type=at_least_1, default=5, help="seconds a run")
     parser.add_argument("--rounds", type=at_least_1, default=2)
     parser.add_argument("--floor", action="store_true", help="also run bench/floor_app.py")
+    parser.add_argument("--ids", choices=IDS, default="sequential", help="the events' ids")
     args = parser.parse_args()
     kinds = ("koa", "atwh", "floor") if args.floor else ("koa", "atwh")
     need("wrk", "taskset", "node", "npm")
@@ -327,10 +369,10 @@ def main() -> None:
     try:
         print("installing koa with npm, writing events …", file=sys.stderr)
         koa = koa_dir(work)
-        signatures = signatures_file(work, events_needed(args.duration))
+        signatures = signatures_file(work, events_needed(args.duration), args.ids)
         results: dict[tuple[str, int], list[dict[str, float]]] = {}
         for conns in args.conns:
-            script = lua_script(work, conns, signatures)
+            script = lua_script(work, conns, signatures, args.ids)
             warm = warm_up_offset(args.duration, threads_for(conns))
             for round_ in range(args.rounds):
                 # koa, atwh, floor, then floor, atwh, koa: a drift of the machine's speed
@@ -357,7 +399,7 @@ def main() -> None:
                         f"  p99 {r['p99']:.2f} ms{inbox}",
                         file=sys.stderr,
                     )
-        print(f"\n{versions()}")
+        print(f"\n{versions()}; {args.ids} event ids")
         print(summary(results, args.conns, kinds))
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")

@@ -49,3 +49,31 @@ def test_serve_ab_takes_a_python_that_can_run_atwh_serve(tmp_path: Path) -> None
     bare.chmod(0o755)
     with pytest.raises(argparse.ArgumentTypeError, match="lacks atwh's dependencies"):
         serve_ab.interpreter(str(bare))
+
+
+def test_scattered_ids_are_unique_unordered_and_shaped_like_uuids() -> None:
+    import bisect
+    import re
+    import statistics
+    import uuid
+
+    ids = [serve_bench.event_id(n, "scattered") for n in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}")
+    assert all(shape.fullmatch(i) for i in ids)
+    assert uuid.UUID(ids[7]).version == 4
+    # new ids land all over the index, where sequential ones all land at its end
+    known = sorted(ids[:19_000])
+    where = [bisect.bisect(known, i) / len(known) for i in ids[19_000:]]
+    assert min(where) < 0.01 and max(where) > 0.99 and 0.45 < statistics.mean(where) < 0.55
+    sequential = [serve_bench.event_id(n) for n in range(20_000)]
+    assert sequential == sorted(sequential) and sequential[7] == "evt-00000007"
+    known = sequential[:19_000]
+    assert all(bisect.bisect(known, i) == len(known) for i in sequential[19_000:])
+
+
+def test_the_lua_script_fills_in_the_ids_the_signatures_were_made_for(tmp_path: Path) -> None:
+    for ids in serve_bench.IDS:
+        script = serve_bench.lua_script(tmp_path, 16, tmp_path / "sigs.txt", ids).read_text()
+        assert serve_bench.ID_LUA[ids] in script
+        assert "string.format(body_format, event_id(n), n)" in script
