@@ -54,17 +54,18 @@ def checkout(text: str) -> Path:
 
 
 def interpreter(text: str) -> str:
-    """--a-python/--b-python: a Python that can run atwh serve from a checkout's src."""
+    """--a-python/--b-python: a Python 3.11 or newer. If it lacks a package atwh needs,
+    the first round stops with atwh serve's own word on which."""
     try:
         done = subprocess.run(
-            [text, "-c", "import uvicorn, httptools, orjson"], capture_output=True, timeout=60
+            [text, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+            capture_output=True,
+            timeout=60,
         )
-    except OSError as e:
-        raise argparse.ArgumentTypeError(f"{text!r}: cannot run it ({e.strerror})") from None
+    except (OSError, subprocess.SubprocessError) as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot run it ({e})") from None
     if done.returncode != 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: lacks atwh's dependencies (pip install uvicorn httptools uvloop orjson)"
-        )
+        raise argparse.ArgumentTypeError(f"{text!r}: not a Python 3.11 or newer")
     return text
 
 

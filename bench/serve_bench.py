@@ -86,7 +86,8 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path | None = None)
                 continue
         command = " ".join(map(str, proc.args))  # type: ignore[arg-type]
         last = log.read_text(errors="replace").strip().splitlines()[-1:] if log else []
-        raise SystemExit(f"{command} exited with {proc.returncode}: {''.join(last)}")
+        said = f": {last[0]}" if last else ""
+        raise SystemExit(f"{command} exited with {proc.returncode}{said}")
     proc.kill()
     raise SystemExit(f"nothing listens on {port} after 15 s")
 
