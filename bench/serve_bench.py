@@ -366,6 +366,7 @@ def main() -> None:
     args = parser.parse_args()
     kinds = ("koa", "atwh", "floor") if args.floor else ("koa", "atwh")
     need("wrk", "taskset", "node", "npm")
+    ran_with = f"{versions()}; {args.ids} event ids"  # before the runs: it cannot fail after
     work = Path(tempfile.mkdtemp(prefix="atwh-serve-bench-"))
     try:
         print("installing koa with npm, writing events …", file=sys.stderr)
@@ -400,7 +401,7 @@ def main() -> None:
                         f"  p99 {r['p99']:.2f} ms{inbox}",
                         file=sys.stderr,
                     )
-        print(f"\n{versions()}; {args.ids} event ids")
+        print(f"\n{ran_with}")
         print(summary(results, args.conns, kinds))
         bad = [r for rs in results.values() for r in rs if r["non2xx"] or r["errors"]]
         print(f"\nruns with non-2xx answers or socket errors: {len(bad)}")

@@ -1,4 +1,5 @@
-"""The arithmetic of bench/serve_bench.py's table (the benchmark itself is run by hand)."""
+"""The parts of bench/serve_bench.py and serve_ab.py that need no server: the table's
+arithmetic, the event ids, the check of another Python (the benchmarks are run by hand)."""
 
 from __future__ import annotations
 
