@@ -157,8 +157,8 @@ def child_env(base_dir: Path) -> dict[str, str]:
 def warm_bytecode(env: dict[str, str]) -> None:
     """Compile what the children import once, so no timed run pays for it."""
     modules = (
-        "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.api, atwh.export, "
-        "atwh.filters, atwh.failures, gql, gql.transport.httpx, httpx, csv, json"
+        "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.client.api, atwh.output.export, "
+        "atwh.client.filters, atwh.client.failures, gql, gql.transport.httpx, httpx, csv, json"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 

@@ -2,7 +2,7 @@
 
 Run by hand: `python bench/receiver_cost.py` (needs valgrind: `apt-get install -y valgrind`).
 
-The receiver app (atwh.receiver.create_app, the live view writing to /dev/null, a fresh
+The receiver app (atwh.receiver.app.create_app, the live view writing to /dev/null, a fresh
 inbox) is driven in-process with the same signed ~1 KB events that bench/serve_bench.py
 sends, 32 at a time, and counted with `valgrind --tool=callgrind`: instructions are the
 same from run to run whatever else the machine does, unlike wall time here (±30 %), so a
@@ -36,9 +36,9 @@ def events(n: int) -> list[tuple[bytes, bytes]]:
 
 
 async def drive(n: int, mode: str, db: Path) -> None:
-    from atwh.inbox import Stored
-    from atwh.live import LiveView
-    from atwh.receiver import ReceiverSettings, create_app
+    from atwh.receiver.app import ReceiverSettings, create_app
+    from atwh.receiver.inbox import Stored
+    from atwh.receiver.live import LiveView
 
     todo = events(n)
     live = LiveView(stream=open("/dev/null", "w"))  # noqa: SIM115

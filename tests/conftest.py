@@ -17,8 +17,8 @@ import pytest
 import respx
 from typer.testing import CliRunner
 
-from atwh import api as api_module
 from atwh.cli import app
+from atwh.client import api as api_module
 
 API_URL = "https://webhooks.allthings.me/"
 NOW = datetime.now(UTC)

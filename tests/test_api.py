@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
-from atwh.api import ApiClient, RetryPolicy, parse_retry_after
-from atwh.auth import StaticToken
+from atwh.client.api import ApiClient, RetryPolicy, parse_retry_after
+from atwh.client.auth import StaticToken
 from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError
 from tests.conftest import API_URL, node
 

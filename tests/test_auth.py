@@ -16,8 +16,8 @@ import httpx
 import pytest
 import respx
 
-from atwh import auth
-from atwh.auth import OAuthToken, StaticToken, credentials
+from atwh.client import auth
+from atwh.client.auth import OAuthToken, StaticToken, credentials
 from atwh.errors import AuthError, ExitStatus, NetworkError
 from tests.conftest import node
 
@@ -122,7 +122,7 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    """The time atwh.auth sees (for expiry), moved by hand."""
+    """The time atwh.client.auth sees (for expiry), moved by hand."""
     c = Clock()
     monkeypatch.setattr(auth, "time", c)
     return c

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from atwh.export import CSV_COLUMNS
+from atwh.output.export import CSV_COLUMNS
 from tests.conftest import node
 
 

@@ -33,9 +33,10 @@ from graphql import (
     get_introspection_query,
 )
 
-from atwh import operations, signature
-from atwh.emulator import DeliveryRec, Emulator, EmulatorSettings, EventRec, State, WebhookRec
-from atwh.receiver import Receiver, ReceiverSettings, create_app
+from atwh import signature
+from atwh.client import queries
+from atwh.emulator.app import DeliveryRec, Emulator, EmulatorSettings, EventRec, State, WebhookRec
+from atwh.receiver.app import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
 from tests.conftest import free_port, hmac_hex, request_body, wait_for
 
@@ -341,7 +342,7 @@ def endpoint() -> Iterator[Recorder]:
 def test_introspection_matches_the_published_schema_type_by_type(shared):
     answer = shared.data(get_introspection_query(descriptions=True))
     served = describe(build_client_schema(answer))
-    published = describe(build_schema(operations.load(operations.SCHEMA_FILE)))
+    published = describe(build_schema(queries.load(queries.SCHEMA_FILE)))
 
     assert set(served) - set(published) == {"EmitEventResult"}
     assert set(published) <= set(served)

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import respx
 
-from atwh.export import CSV_COLUMNS
+from atwh.output.export import CSV_COLUMNS
 from tests.conftest import API_URL, NOW, FakeApi, node
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from atwh.inbox import Inbox, NewRequest
-from atwh.receiver import ReceiverSettings, create_app
+from atwh.receiver.app import ReceiverSettings, create_app
+from atwh.receiver.inbox import Inbox, NewRequest
 from atwh.server import BackgroundServer
 
 SECRET = "inbox-secret"
@@ -175,7 +175,7 @@ def test_a_batch_tells_new_rows_from_duplicates_of_older_rows_and_of_each_other(
 
 
 def test_bodies_are_stored_as_blobs_byte_for_byte(tmp_path):
-    # bytes go through the identity adapter atwh.inbox registers with sqlite3
+    # bytes go through the identity adapter atwh.receiver.inbox registers with sqlite3
     bodies = [b"{}", b'{"a": "\xff\x00"}', bytes(range(256))]
     with Inbox(tmp_path / "inbox.sqlite3") as inbox:
         inbox.add_many(
@@ -495,7 +495,7 @@ def test_what_a_receiver_stored_is_listed(atwh, tmp_path):
 
 def test_json_export_of_a_payload_with_a_huge_integer(atwh, tmp_path):
     """orjson stops at 64-bit integers; a received payload can hold any JSON number."""
-    from atwh.inbox import Inbox, NewRequest
+    from atwh.receiver.inbox import Inbox, NewRequest
 
     db = tmp_path / "big.sqlite3"
     body = (

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atwh.deliveries import is_failure, parse_datetime, parse_delivery
+from atwh.client.filters import DeliveryFilter, StatusCodeMatch, parse_duration, parse_time
+from atwh.client.model import is_failure, parse_datetime, parse_delivery
 from atwh.errors import UsageError
-from atwh.filters import DeliveryFilter, StatusCodeMatch, parse_duration, parse_time
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -12,36 +12,36 @@ from pathlib import Path
 import pytest
 from graphql import build_schema, parse, validate
 
-from atwh import operations
+from atwh.client import queries
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
 def schema(emulator: bool = False):
-    sdl = operations.load(operations.SCHEMA_FILE)
+    sdl = queries.load(queries.SCHEMA_FILE)
     if emulator:
-        sdl += "\n" + operations.load(operations.EMULATOR_SCHEMA_FILE)
+        sdl += "\n" + queries.load(queries.EMULATOR_SCHEMA_FILE)
     return build_schema(sdl)
 
 
-@pytest.mark.parametrize("name", operations.operation_names())
+@pytest.mark.parametrize("name", queries.operation_names())
 def test_every_operation_is_valid_against_the_published_schema(name):
     """Operations for the real API against the published schema alone; the emulator's
     own operations (named Emulator…) against it plus what only the emulator adds."""
-    errors = validate(schema(name.startswith("Emulator")), parse(operations.load(name)))
+    errors = validate(schema(name.startswith("Emulator")), parse(queries.load(name)))
     assert errors == []
 
 
 def test_only_emulator_operations_use_the_emulator_extension():
-    for name in operations.operation_names():
+    for name in queries.operation_names():
         if not name.startswith("Emulator"):
-            assert "emitEvent" not in operations.load(name)
+            assert "emitEvent" not in queries.load(name)
 
 
 def test_the_operations_the_commands_need_are_there():
     assert {"QueryWebhookDeliveries", "QueryWebhookDeliveriesPage"} <= set(
-        operations.operation_names()
+        queries.operation_names()
     )
 
 
@@ -65,7 +65,7 @@ def test_vendor_query_is_as_published_but_for_the_id_variable():
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference is not beside the checkout")
 def test_schema_is_the_published_one():
-    ours = (ROOT / "queries" / operations.SCHEMA_FILE).read_text()
+    ours = (ROOT / "queries" / queries.SCHEMA_FILE).read_text()
     assert ours == (REFERENCE / "webhooks-schema.graphql").read_text()
 
 
@@ -108,7 +108,7 @@ def test_queries_ship_inside_the_installed_wheel(tmp_path):
         text=True,
     ).stdout.strip()
     code = (
-        "import atwh.operations as o, json; "
+        "import atwh.client.queries as o, json; "
         "print(json.dumps([str(o.queries_dir()), o.operation_names(), "
         "len(o.load('QueryWebhookDeliveries'))]))"
     )
@@ -125,5 +125,5 @@ def test_queries_ship_inside_the_installed_wheel(tmp_path):
     where, names, length = json.loads(out)
     assert where.startswith(site) and where.endswith(os.path.join("atwh", "queries"))
     assert str(ROOT) not in where
-    assert names == operations.operation_names()
+    assert names == queries.operation_names()
     assert length > 100

@@ -26,9 +26,9 @@ import httpx
 import pytest
 
 from atwh import server, signature
-from atwh.inbox import Inbox, NewRequest, Stored
-from atwh.live import LiveView
-from atwh.receiver import BatchWriter, Receiver, ReceiverSettings, create_app
+from atwh.receiver.app import BatchWriter, Receiver, ReceiverSettings, create_app
+from atwh.receiver.inbox import Inbox, NewRequest, Stored
+from atwh.receiver.live import LiveView
 from atwh.server import BackgroundServer
 from tests.conftest import free_port, hmac_hex, request_body, wait_for
 

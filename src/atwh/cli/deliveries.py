@@ -9,8 +9,8 @@ import typer
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
-    from atwh.api import Page
-    from atwh.deliveries import Delivery
+    from atwh.client.api import Page
+    from atwh.client.model import Delivery
 
 
 def deliveries(
@@ -56,8 +56,8 @@ def deliveries(
         print_rich,
         write_export,
     )
-    from atwh.export import resolve_format
-    from atwh.filters import DeliveryFilter
+    from atwh.client.filters import DeliveryFilter
+    from atwh.output.export import resolve_format
 
     chosen = resolve_format(fmt, as_json, output)
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
@@ -82,7 +82,7 @@ def deliveries(
 
     from rich.console import Group
 
-    from atwh.render import deliveries_table, webhook_header
+    from atwh.output.tables import deliveries_table, webhook_header
 
     webhook = pages[0].webhook if pages else None
     total = webhook.total_count if webhook and webhook.total_count is not None else progress.fetched
@@ -96,9 +96,9 @@ def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str |
     import json
 
     from atwh.cli.output import print_rich, write_export
-    from atwh.deliveries import attempts_of
+    from atwh.client.model import attempts_of
     from atwh.errors import NotFoundError, printable
-    from atwh.export import open_output
+    from atwh.output.export import open_output
 
     match = next((d for d in fetched if d.id == delivery_id), None)
     if match is None:
@@ -112,6 +112,6 @@ def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str |
     elif fmt != "table":
         write_export([match], fmt, output)
     else:
-        from atwh.render import delivery_detail
+        from atwh.output.tables import delivery_detail
 
         print_rich(delivery_detail(match, attempts_of(match, fetched)), output)

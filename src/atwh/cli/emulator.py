@@ -83,8 +83,8 @@ def emulator(
 
     from atwh import server
     from atwh.cli.serve import seconds
-    from atwh.emulator import EmulatorSettings, create_app
-    from atwh.history import DEMO_WEBHOOK_ID
+    from atwh.emulator.app import EmulatorSettings, create_app
+    from atwh.emulator.history import DEMO_WEBHOOK_ID
 
     def say(line: str) -> None:
         typer.echo(line, err=True)

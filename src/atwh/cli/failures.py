@@ -50,11 +50,11 @@ def failures(
 
       atwh failures 5f3a… 8c1d… --format ndjson -o failures.ndjson
     """
-    from atwh.api import fetch_many
     from atwh.cli.output import Progress, client_factory, filtered, print_rich, write_export
-    from atwh.export import resolve_format
-    from atwh.failures import FailureSummary
-    from atwh.filters import DeliveryFilter
+    from atwh.client.api import fetch_many
+    from atwh.client.failures import FailureSummary
+    from atwh.client.filters import DeliveryFilter
+    from atwh.output.export import resolve_format
 
     chosen = resolve_format(fmt, as_json, output)
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], True, limit)
@@ -80,7 +80,7 @@ def failures(
     from rich.text import Text
 
     from atwh.cli.output import newest_first
-    from atwh.render import deliveries_table, failures_table
+    from atwh.output.tables import deliveries_table, failures_table
 
     groups = summary.groups()
     shown = newest_first(rows)[: limit or None]
@@ -107,7 +107,7 @@ def failures(
 
 
 def _webhook_ids(given: list[str]) -> list[str]:
-    from atwh.config import load_config
+    from atwh.client.config import load_config
     from atwh.errors import UsageError
 
     ids = [i.strip() for i in given if i.strip()]

@@ -9,7 +9,7 @@ import typer
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
-    from atwh.inbox import Inbox
+    from atwh.receiver.inbox import Inbox
 
 Db = Annotated[
     str | None,
@@ -31,7 +31,7 @@ app = typer.Typer(
 def _open(db: str | None) -> Inbox:
     from pathlib import Path
 
-    from atwh.inbox import Inbox, default_path
+    from atwh.receiver.inbox import Inbox, default_path
 
     return Inbox(Path(db) if db else default_path(), create=False)
 
@@ -89,9 +89,9 @@ def inbox(
         ctx.obj = db
         return
     from atwh.cli.output import print_rich, write_export
-    from atwh.export import resolve_format
-    from atwh.filters import DeliveryFilter
-    from atwh.inbox import InboxRecord
+    from atwh.client.filters import DeliveryFilter
+    from atwh.output.export import resolve_format
+    from atwh.receiver.inbox import InboxRecord
 
     chosen = resolve_format(fmt, as_json, output)
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
@@ -107,7 +107,7 @@ def inbox(
     from rich.console import Group
     from rich.text import Text
 
-    from atwh.render import inbox_table
+    from atwh.output.tables import inbox_table
 
     head = Text(f"Inbox {path}\n", style="bold")
     head.append(f"{total} requests ({len(rows)} shown)", style="dim")
@@ -150,6 +150,6 @@ def show(
         data["body"] = record.payload_text()
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    from atwh.render import inbox_detail
+    from atwh.output.tables import inbox_detail
 
     print_rich(inbox_detail(record, secret), None)

@@ -12,9 +12,9 @@ import typer
 from atwh.errors import UsageError
 
 if TYPE_CHECKING:
-    from atwh.api import ApiClient, Page
-    from atwh.deliveries import Delivery
-    from atwh.filters import DeliveryFilter
+    from atwh.client.api import ApiClient, Page
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import Delivery
 
 
 def warn(message: str) -> None:
@@ -36,7 +36,7 @@ def http_url(flag: str, url: str) -> str:
 
 def api_url_from(option: str | None) -> str:
     """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
-    from atwh.config import DEFAULT_API_URL, load_config
+    from atwh.client.config import DEFAULT_API_URL, load_config
 
     return http_url("--api-url", option or load_config().api_url or DEFAULT_API_URL)
 
@@ -45,8 +45,8 @@ def client_factory(
     api_url: str | None, token: str | None, timeout: float
 ) -> Callable[[], ApiClient]:
     """One ApiClient per caller (thread), all sharing one set of credentials."""
-    from atwh.api import ApiClient
-    from atwh.auth import credentials
+    from atwh.client.api import ApiClient
+    from atwh.client.auth import credentials
 
     url = api_url_from(api_url)
     creds = credentials(token, timeout=timeout)
@@ -100,7 +100,7 @@ def write_export(
 ) -> int:
     """Stream deliveries (or other records) to stdout or FILE as json, ndjson or csv;
     how many were written."""
-    from atwh.export import CSV_COLUMNS, Exporter, csv_row, open_output
+    from atwh.output.export import CSV_COLUMNS, Exporter, csv_row, open_output
 
     with open_output(output) as stream:
         exporter = Exporter(fmt, stream, columns or CSV_COLUMNS, row or csv_row)
@@ -119,8 +119,8 @@ def newest_first(deliveries: Iterable[Delivery]) -> list[Delivery]:
 
 def print_rich(renderable: object, output: str | None) -> None:
     """A table or panel to stdout, or plain into FILE."""
-    from atwh.export import open_output
-    from atwh.render import console
+    from atwh.output.export import open_output
+    from atwh.output.tables import console
 
     if output is None or output == "-":
         console().print(renderable)

@@ -186,9 +186,9 @@ def serve(
     from atwh import server
     from atwh.cli.output import http_url
     from atwh.errors import UsageError
-    from atwh.inbox import Inbox, default_path
-    from atwh.live import LiveView
-    from atwh.receiver import DEFAULT_EVENTS, ReceiverSettings, create_app
+    from atwh.receiver.app import DEFAULT_EVENTS, ReceiverSettings, create_app
+    from atwh.receiver.inbox import Inbox, default_path
+    from atwh.receiver.live import LiveView
 
     if not path.startswith("/"):
         raise UsageError(f"--path {path!r} must start with /")
@@ -231,8 +231,8 @@ def serve(
 
 def seconds(flag: str, text: str) -> float:
     """A duration option (90s, 2m, 1h30m) in seconds, or one usage line."""
+    from atwh.client.filters import parse_duration
     from atwh.errors import UsageError
-    from atwh.filters import parse_duration
 
     try:
         return parse_duration(text).total_seconds()
@@ -283,7 +283,7 @@ def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout:
 
 
 def _banner(settings: object, url: str, extra_events: list[str]) -> None:
-    from atwh.receiver import ReceiverSettings
+    from atwh.receiver.app import ReceiverSettings
 
     assert isinstance(settings, ReceiverSettings)
     s = settings

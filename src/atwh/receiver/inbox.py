@@ -18,8 +18,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from atwh.config import data_dir
-from atwh.deliveries import iso
+from atwh.client.config import data_dir
+from atwh.client.model import iso
 from atwh.errors import UsageError
 
 SCHEMA_VERSION = 2

@@ -15,10 +15,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from atwh.deliveries import Delivery, Webhook
+from atwh.client.failures import FailureGroup
+from atwh.client.model import Delivery, Webhook
 from atwh.errors import printable
-from atwh.failures import FailureGroup
-from atwh.inbox import InboxRecord
+from atwh.receiver.inbox import InboxRecord
 
 
 def console(file: IO[str] | None = None) -> Console:

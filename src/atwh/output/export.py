@@ -14,7 +14,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from atwh.deliveries import Delivery
+from atwh.client.model import Delivery
 from atwh.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "ndjson", "csv")

@@ -25,9 +25,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from atwh import operations, signature
+from atwh import signature
+from atwh.client import queries
 
-log = logging.getLogger("atwh.emulator")
+log = logging.getLogger("atwh.emulator.app")
 
 DAY = 86400.0
 RETRY_HORIZON = 7 * DAY
@@ -482,7 +483,7 @@ def _url(value: Any) -> str:
 
 
 def _datetime(value: Any) -> str:
-    from atwh.deliveries import parse_datetime
+    from atwh.client.model import parse_datetime
 
     if parse_datetime(value) is None:
         raise TypeError(f"DateTime must be ISO 8601: {value!r}")
@@ -492,11 +493,7 @@ def _datetime(value: Any) -> str:
 def build_schema() -> Any:
     import graphql
 
-    sdl = (
-        operations.load(operations.SCHEMA_FILE)
-        + "\n"
-        + operations.load(operations.EMULATOR_SCHEMA_FILE)
-    )
+    sdl = queries.load(queries.SCHEMA_FILE) + "\n" + queries.load(queries.EMULATOR_SCHEMA_FILE)
     schema = graphql.build_schema(sdl)
     _scalar(schema, "EventName", _event_name)
     _scalar(schema, "Urn", _urn)
@@ -540,7 +537,7 @@ class Emulator:
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         if settings.history:
-            from atwh.history import populate
+            from atwh.emulator.history import populate
 
             populate(self.state, settings.history, settings.seed)
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from atwh.config import DEFAULT_OAUTH_URL, cache_dir
+from atwh.client.config import DEFAULT_OAUTH_URL, cache_dir
 from atwh.errors import AuthError, NetworkError, printable
 
 EXPIRY_MARGIN = 60  # seconds before expiry at which a cached token counts as expired

@@ -13,9 +13,9 @@ import time
 from datetime import datetime
 from typing import IO
 
-from atwh.deliveries import iso
+from atwh.client.model import iso
 from atwh.errors import printable
-from atwh.inbox import NewRequest, Stored
+from atwh.receiver.inbox import NewRequest, Stored
 
 # time (the second, then its milliseconds), verdict (padded to 22, then painted), event
 # name, event id, answer code, latency: one % format, which costs less than building the

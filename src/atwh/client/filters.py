@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from atwh.errors import UsageError
 
-if TYPE_CHECKING:  # named for type checkers only: filtering deliveries needs no atwh.inbox
-    from atwh.deliveries import Delivery
-    from atwh.inbox import InboxRecord
+if TYPE_CHECKING:  # named for type checkers only: filtering deliveries needs no atwh.receiver.inbox
+    from atwh.client.model import Delivery
+    from atwh.receiver.inbox import InboxRecord
 
 T = TypeVar("T", "Delivery", "InboxRecord")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 
-from atwh import operations
-from atwh.auth import TokenProvider
-from atwh.config import DEFAULT_API_URL
-from atwh.deliveries import Delivery, Webhook, parse_delivery, parse_webhook
+from atwh.client import queries
+from atwh.client.auth import TokenProvider
+from atwh.client.config import DEFAULT_API_URL
+from atwh.client.model import Delivery, Webhook, parse_delivery, parse_webhook
 from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
-log = logging.getLogger("atwh.api")
+log = logging.getLogger("atwh.client.api")
 
 PAGE_SIZE = 100
 MAX_EMPTY_PAGES = 5
@@ -374,7 +374,7 @@ def _prepared(operation: str) -> tuple[Any, str]:
     (gql would parse the text for every request and print the document back for each)."""
     from graphql import Source, parse, print_ast
 
-    document = parse(Source(operations.load(operation), "GraphQL request"))
+    document = parse(Source(queries.load(operation), "GraphQL request"))
     return document, print_ast(document)
 
 

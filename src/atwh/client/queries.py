@@ -16,7 +16,7 @@ def queries_dir() -> Traversable:
     installed = resources.files("atwh") / "queries"
     if installed.is_dir():
         return installed
-    return Path(__file__).resolve().parents[2] / "queries"
+    return Path(__file__).resolve().parents[3] / "queries"
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from atwh.deliveries import Delivery
+from atwh.client.model import Delivery
 
 EventKey = tuple[str | None, str]  # (webhook id, event id)
 _NEVER = datetime.min.replace(tzinfo=UTC)

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 
 from atwh import signature
-from atwh.inbox import Inbox, InboxRecord, NewRequest, Stored
+from atwh.receiver.inbox import Inbox, InboxRecord, NewRequest, Stored
 
-log = logging.getLogger("atwh.receiver")
+log = logging.getLogger("atwh.receiver.app")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

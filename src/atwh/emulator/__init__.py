@@ -1,0 +1,1 @@
+"""`atwh emulator`: a Webhooks API on this machine that really delivers."""

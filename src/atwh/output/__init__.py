@@ -1,0 +1,1 @@
+"""What atwh shows: rich tables for people, JSON, NDJSON and CSV for programs."""
