@@ -186,9 +186,10 @@ def serve(
     from atwh import server
     from atwh.cli.output import http_url
     from atwh.errors import UsageError
-    from atwh.receiver.app import DEFAULT_EVENTS, ReceiverSettings, create_app
+    from atwh.receiver.app import ReceiverSettings, create_app
     from atwh.receiver.inbox import Inbox, default_path
     from atwh.receiver.live import LiveView
+    from atwh.receiver.settings import DEFAULT_EVENTS
 
     if not path.startswith("/"):
         raise UsageError(f"--path {path!r} must start with /")

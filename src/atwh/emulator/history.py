@@ -9,7 +9,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atwh.emulator.app import State
+    from atwh.emulator.state import State
 
 DEMO_WEBHOOK_ID = "wh-history"
 APP_URN = "urn:allthings:app:5d8a3c2e1f0b4a6c9e7d2b1a:*"
@@ -47,7 +47,7 @@ _STORIES: list[tuple[int, list[int | None]]] = [
 
 def populate(state: State, count: int, seed: int | None = None, now: float | None = None) -> str:
     """Add a webhook with `count` deliveries spread over the last 30 days; its id."""
-    from atwh.emulator.app import DeliveryRec, EventRec, WebhookRec, retry_delay
+    from atwh.emulator.state import DeliveryRec, EventRec, WebhookRec, retry_delay
 
     rng = random.Random(seed)
     now = time.time() if now is None else now
@@ -108,7 +108,7 @@ def _ids(rng: random.Random) -> Any:
 
 
 def _payload(rng: random.Random, event_id: str, name: str, created: float) -> dict[str, Any]:
-    from atwh.emulator.app import iso_now
+    from atwh.emulator.state import iso_now
 
     data: dict[str, Any] = {
         "id": f"{rng.getrandbits(48):012x}",

@@ -10,52 +10,25 @@ import asyncio
 import json
 import logging
 import random
-import sqlite3
-import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from atwh import signature
-from atwh.receiver.inbox import Inbox, InboxRecord, NewRequest, Stored
+from atwh.receiver.forward import Forwarder
+from atwh.receiver.inbox import Inbox, NewRequest, Stored
+from atwh.receiver.settings import ReceiverSettings
+from atwh.receiver.store import BatchWriter, Checkpointer, StoreUnavailable
 
 log = logging.getLogger("atwh.receiver.app")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-DEFAULT_EVENTS = ("ticket.created", "ticket.updated")
-MiB = 1024 * 1024
-
-
-@dataclass(slots=True)
-class ReceiverSettings:
-    db: Path
-    path: str = "/webhook"
-    secret: str | None = None
-    tolerance: float = signature.DEFAULT_TOLERANCE
-    future_skew: float = signature.DEFAULT_FUTURE_SKEW
-    events: frozenset[str] = frozenset(DEFAULT_EVENTS)
-    accept_any_event: bool = False
-    max_body: int = MiB
-    respond: int | None = None
-    fail_every: int | None = None
-    fail_rate: float | None = None
-    seed: int | None = None
-    delay: float = 0.0
-    synchronous: str = "NORMAL"
-    busy_timeout_ms: int = 100  # a locked inbox answers 503 after this, never blocks long
-    forward_to: str | None = None
-    forward_secret: str | None = None
-    forward_timeout: float = 10.0
-    forward_max_delay: float = 30.0
 
 
 @dataclass(slots=True)
@@ -202,239 +175,6 @@ def decide(
             message = "success" if 200 <= code <= 299 else f"Simulated failure ({why})"
             return Decision(code, message, verdict, f"simulated: {why}", eid, name)
     return Decision(200, "success", verdict, None, eid, name)
-
-
-class StoreUnavailable(Exception):
-    pass
-
-
-class BatchWriter:
-    """Commits requests many per transaction (group commit).
-
-    `add` returns a future that resolves once the transaction holding the request has
-    committed, or fails with StoreUnavailable if it could not commit. Without fsync a
-    commit takes microseconds, so it runs on the event loop. It waits while the batch
-    still grows from one loop turn to the next (at most MAX_TURNS turns): a lone request
-    is committed at once, and under load each commit, whose cost is mostly fixed, holds
-    more requests (measured under wrk: 13 instead of 5.5 at 16 connections, 51 instead of
-    19 at 64). With fsync it runs in a thread of its own, so the loop goes on accepting
-    (and batching) while the disk syncs.
-    """
-
-    MAX_TURNS = 3
-
-    def __init__(
-        self,
-        inbox: Inbox,
-        loop: asyncio.AbstractEventLoop,
-        on_commit: Callable[[Sequence[NewRequest], Sequence[Stored]], None] | None = None,
-        threaded: bool = False,
-    ) -> None:
-        self.inbox = inbox
-        self.loop = loop
-        self.on_commit = on_commit
-        self._queue: deque[tuple[NewRequest, asyncio.Future[Stored]]] = deque()
-        self._closing = False
-        self._scheduled = False
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._run, name="atwh-inbox", daemon=True)
-            self._thread.start()
-
-    def add(self, request: NewRequest) -> asyncio.Future[Stored]:
-        future: asyncio.Future[Stored] = self.loop.create_future()
-        if self._closing:
-            future.set_exception(StoreUnavailable("the receiver is shutting down"))
-            return future
-        if self._thread is None:
-            self._queue.append((request, future))
-            if not self._scheduled:
-                self._scheduled = True
-                self.loop.call_soon(self._flush, 1, 1)
-            return future
-        with self._cond:
-            self._queue.append((request, future))
-            self._cond.notify()
-        return future
-
-    def close(self) -> None:
-        """Commit what is queued, then stop."""
-        self._closing = True
-        if self._thread is None:
-            self._flush()
-            return
-        with self._cond:
-            self._cond.notify()
-        self._thread.join()
-
-    def _commit(
-        self, batch: list[tuple[NewRequest, asyncio.Future[Stored]]]
-    ) -> tuple[Sequence[Stored] | None, Exception | None]:
-        try:
-            return self.inbox.add_many([r for r, _ in batch]), None
-        except (sqlite3.Error, OSError) as e:
-            log.error("inbox commit failed: %s", e)
-            return None, StoreUnavailable(str(e))
-        except Exception as e:  # a bug: still no request may wait forever, or get a 2xx
-            log.exception("inbox commit failed")
-            return None, StoreUnavailable(f"{type(e).__name__}: {e}")
-
-    def _flush(self, turn: int = MAX_TURNS, size_before: int = 0) -> None:
-        size = len(self._queue)
-        if size > size_before and turn < self.MAX_TURNS and not self._closing:
-            self.loop.call_soon(self._flush, turn + 1, size)  # still growing: one more turn
-            return
-        self._scheduled = False
-        if self._queue:
-            batch = list(self._queue)
-            self._queue.clear()
-            self._resolve(batch, *self._commit(batch))
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._closing:
-                    self._cond.wait()
-                batch = list(self._queue)
-                self._queue.clear()
-            if not batch:
-                return
-            stored, error = self._commit(batch)
-            try:
-                self.loop.call_soon_threadsafe(self._resolve, batch, stored, error)
-            except RuntimeError:  # the loop is gone: nobody waits for these answers
-                return
-
-    def _resolve(
-        self,
-        batch: list[tuple[NewRequest, asyncio.Future[Stored]]],
-        stored: Sequence[Stored] | None,
-        error: Exception | None,
-    ) -> None:
-        if stored is None:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error or StoreUnavailable("not stored"))
-            return
-        for (_, future), s in zip(batch, stored, strict=True):
-            if not future.done():
-                future.set_result(s)
-        if self.on_commit is not None:
-            self.on_commit([r for r, _ in batch], stored)
-
-
-class Checkpointer:
-    """Moves the WAL into the database file from a thread of its own, so that the loop
-    that answers requests never waits for it (and for its fsync). Often (every 0.1 s), so
-    that each one is short: on a busy single core a long one shows in the p99 latency."""
-
-    def __init__(self, path: Path, interval: float = 0.1) -> None:
-        self.inbox = Inbox(path, create=False, busy_timeout_ms=1000)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="atwh-checkpoint", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.inbox.checkpoint()
-            except sqlite3.Error as e:
-                log.warning("inbox checkpoint failed: %s", e)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        try:
-            self.inbox.checkpoint("TRUNCATE")
-        except sqlite3.Error as e:
-            log.warning("inbox checkpoint failed: %s", e)
-        self.inbox.close()
-
-
-class Forwarder:
-    """Relays acknowledged requests to the user's app, from the inbox, until each gets a 2xx."""
-
-    def __init__(self, s: ReceiverSettings, inbox: Inbox, notify: Callable[[str], None]) -> None:
-        self.s = s
-        self.inbox = inbox
-        self.notify = notify
-        self.wake = asyncio.Event()
-        self.in_flight: set[int] = set()
-        self.rng = random.Random()
-        self._client: Any = None
-
-    async def run(self) -> None:
-        import httpx
-
-        async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
-            self._client = client
-            while True:
-                due = [
-                    r for r in self.inbox.forward_due(time.time(), 32) if r.id not in self.in_flight
-                ]
-                if due:
-                    for r in due:
-                        self.in_flight.add(r.id)
-                    await asyncio.gather(*(self._forward(r) for r in due))
-                    continue
-                next_at = self.inbox.next_forward_at()
-                wait = 1.0 if next_at is None else min(max(next_at - time.time(), 0.01), 1.0)
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
-
-    def headers(self, r: InboxRecord) -> dict[str, str]:
-        original = {n.lower(): v for n, v in r.headers}
-        secret = self.s.forward_secret or self.s.secret
-        headers = {"content-type": original.get("content-type", "application/json")}
-        if r.verdict == "test":  # forwarded as it came: a test delivery, unsigned
-            return headers
-        if secret:
-            headers.update(signature.headers_for(r.body, secret))
-        elif signature.SIGNATURE_HEADER in original:
-            headers[signature.SIGNATURE_HEADER] = original[signature.SIGNATURE_HEADER]
-            headers[signature.TIMESTAMP_HEADER] = str(int(time.time() * 1000))
-        headers["x-atwh-inbox-id"] = str(r.id)
-        return headers
-
-    async def _forward(self, r: InboxRecord) -> None:
-        import httpx
-
-        assert self.s.forward_to is not None
-        code: int | None = None
-        error: str | None = None
-        try:
-            response = await self._client.post(
-                self.s.forward_to, content=r.body, headers=self.headers(r)
-            )
-            code = response.status_code
-            if not 200 <= code <= 299:
-                error = f"HTTP {code}"
-        except httpx.HTTPError as e:
-            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        attempt = r.forward_attempts + 1
-        next_at = None
-        if error is not None:
-            delay = min(self.s.forward_max_delay, 0.25 * 2 ** min(attempt, 20))
-            next_at = time.time() + self.rng.uniform(delay / 2, delay)
-        try:
-            self.inbox.forward_result(r.id, code, error, next_at)
-        except sqlite3.Error as e:
-            log.error("could not record a forward result: %s", e)
-        finally:
-            self.in_flight.discard(r.id)
-        if error is None:
-            self.notify(f"forwarded #{r.id} {r.event_name or ''} → {code} (attempt {attempt})")
-        else:
-            wait = (next_at or time.time()) - time.time()
-            self.notify(
-                f"forward of #{r.id} {r.event_name or ''} failed: {error} "
-                f"(attempt {attempt}, next in {wait:.1f}s)"
-            )
 
 
 Headers = tuple[tuple[bytes, bytes], ...]
