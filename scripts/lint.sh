@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's static checks: lint, formatting, types.
+# The project's static checks: lint, formatting, types, import contracts (pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ruff check src tests bench
 ruff format --check src tests bench
 mypy
+lint-imports

@@ -58,3 +58,20 @@ def test_every_environment_variable_read_is_documented():
     assert names
     for name in names:
         assert name in README, f"{name} is read but not documented"
+
+
+def test_every_module_says_what_it_is_for():
+    """The layout's rule: a module's first line says what it is for."""
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    for path in src.rglob("*.py"):
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        assert doc and doc.strip(), f"{path.relative_to(src)} has no docstring"
+
+
+def test_the_layout_in_the_readme_names_every_package():
+    src = Path(__file__).resolve().parents[1] / "src" / "atwh"
+    for package in src.iterdir():
+        if (package / "__init__.py").exists():
+            assert f"  {package.name}/" in README, package.name

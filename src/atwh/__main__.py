@@ -1,3 +1,5 @@
+"""`python -m atwh`: the same command as `atwh`."""
+
 from atwh.cli import main
 
 main()

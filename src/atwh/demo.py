@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atwh.client.api import ApiClient
-from atwh.client.auth import StaticToken
-from atwh.emulator.app import DeliveryRec, Emulator, EmulatorSettings
-from atwh.receiver.app import Receiver, ReceiverSettings, create_app
+from atwh.client import ApiClient, StaticToken
+from atwh.emulator import Emulator, EmulatorSettings
+from atwh.emulator.state import DeliveryRec
+from atwh.receiver import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
 
 TOKEN = "demo"

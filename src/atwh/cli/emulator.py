@@ -83,7 +83,7 @@ def emulator(
 
     from atwh import server
     from atwh.cli.serve import seconds
-    from atwh.emulator.app import EmulatorSettings, create_app
+    from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
 
     def say(line: str) -> None:

@@ -186,7 +186,7 @@ def serve(
     from atwh import server
     from atwh.cli.output import http_url
     from atwh.errors import UsageError
-    from atwh.receiver.app import ReceiverSettings, create_app
+    from atwh.receiver import ReceiverSettings, create_app
     from atwh.receiver.inbox import Inbox, default_path
     from atwh.receiver.live import LiveView
     from atwh.receiver.settings import DEFAULT_EVENTS
@@ -284,7 +284,7 @@ def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout:
 
 
 def _banner(settings: object, url: str, extra_events: list[str]) -> None:
-    from atwh.receiver.app import ReceiverSettings
+    from atwh.receiver import ReceiverSettings
 
     assert isinstance(settings, ReceiverSettings)
     s = settings

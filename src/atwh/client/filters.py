@@ -7,15 +7,25 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 from atwh.errors import UsageError
 
-if TYPE_CHECKING:  # named for type checkers only: filtering deliveries needs no atwh.receiver.inbox
-    from atwh.client.model import Delivery
-    from atwh.receiver.inbox import InboxRecord
 
-T = TypeVar("T", "Delivery", "InboxRecord")
+class Filterable(Protocol):
+    """What a filter reads: a delivery from the API, or a request in `atwh serve`'s inbox."""
+
+    @property
+    def failed(self) -> bool: ...
+    @property
+    def created(self) -> datetime | None: ...
+    @property
+    def event_name(self) -> str | None: ...
+    @property
+    def status_code(self) -> int | None: ...
+
+
+T = TypeVar("T", bound=Filterable)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 DURATION_HELP = "a duration (90s, 15m, 2h, 7d, 1w, 1h30m) or an ISO date or datetime"
@@ -125,7 +135,7 @@ class DeliveryFilter:
             raise UsageError("--since is after --until: nothing can match")
         return flt
 
-    def matches(self, d: Delivery | InboxRecord) -> bool:
+    def matches(self, d: Filterable) -> bool:
         if self.failed_only and not d.failed:
             return False
         if self.since is not None or self.until is not None:

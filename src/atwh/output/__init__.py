@@ -1,1 +1,2 @@
-"""What atwh shows: rich tables for people, JSON, NDJSON and CSV for programs."""
+"""What atwh shows: rich tables and panels for people (tables), JSON, NDJSON and CSV for
+programs (export)."""

@@ -14,7 +14,7 @@ from graphql import build_schema, parse, validate
 
 from atwh.client import queries
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
