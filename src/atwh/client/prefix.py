@@ -1,4 +1,4 @@
-"""Ids given by a unique prefix, as git takes commits: `atwh deliveries W --id 3f2a` and the like."""
+"""Ids given by a unique prefix, as git takes commits: `atwh deliveries W --id 3f2a`."""
 
 from __future__ import annotations
 
