@@ -66,11 +66,13 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            min=1,
+            metavar="N",
             rich_help_panel=o.FILTERS,
-            help="At most N records, newest first.",
+            help="At most N records, newest first [default: 50 in a table, all in an export]",
+            show_default=False,
         ),
     ] = None,
+    show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -88,36 +90,71 @@ def inbox(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    from atwh.cli.output import print_rich, write_export
-    from atwh.client.filters import DeliveryFilter
-    from atwh.output.export import resolve_format
+    from atwh.cli.output import (
+        listing_mode,
+        note,
+        rows_wanted,
+        say_more,
+        show_listing,
+        why_empty,
+        write_export,
+    )
+    from atwh.client.filters import DeliveryFilter, select_newest
     from atwh.receiver.inbox import InboxRecord
 
-    chosen = resolve_format(fmt, as_json, output)
+    mode = listing_mode(fmt, as_json, output)
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    given = {
+        "--since": since,
+        "--until": until,
+        "--event": event,
+        "--status-code": status_code,
+        "--failed": failed,
+    }
     with _open(db) as store:
-        records = flt.apply(store.records(newest_first=True))
-        if chosen != "table":
-            write_export(records, chosen, output, InboxRecord.CSV_COLUMNS, InboxRecord.csv_row)
-            return
-        rows = list(records)  # newest first already
-        total = store.count()
         path = store.path
+        total = store.count()
+        nothing = f"The inbox {path} is empty: nothing received yet (start 'atwh serve')"
+        if mode not in ("table", "tsv"):
+            written = write_export(
+                flt.apply(store.records(newest_first=True)),
+                mode,
+                output,
+                InboxRecord.CSV_COLUMNS,
+                InboxRecord.csv_row,
+            )
+            if not written:
+                note(why_empty("requests", "request", total, None, flt, given, nothing))
+            return
+        picked = select_newest(
+            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+        )
+    if not picked.rows:
+        note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
+        return
+    more = picked.more
+    if more is None and not flt.narrows():
+        more = total - len(picked.rows)
 
-    from rich.console import Group
     from rich.text import Text
 
-    from atwh.output.tables import inbox_table
+    from atwh.output.tables import inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{total} requests ({len(rows)} shown)", style="dim")
-    print_rich(Group(head, inbox_table(rows)), output)
+    head.append(f"{total} requests ({len(picked.rows)} shown)", style="dim")
+    show_listing(inbox_columns(), picked.rows, mode, output, head)
+    say_more(len(picked.rows), more, "requests")
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    record_id: Annotated[str, typer.Argument(metavar="ID", help="The inbox id, or the event id.")],
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+        ),
+    ],
     db: Db = None,
     secret: Annotated[
         str | None,
@@ -139,12 +176,23 @@ def show(
     import json
 
     from atwh.cli.output import print_rich
-    from atwh.errors import NotFoundError, printable
+    from atwh.client.prefix import resolve_prefix
+    from atwh.errors import NotFoundError, UsageError, printable
 
+    if secret is not None and not secret.strip():
+        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
     with _open(db or ctx.obj) as store:
-        record = store.get(record_id)
+        record = store.get(record_id) if record_id.isdigit() else None
+        if record is None:
+            candidates = store.event_ids(record_id)
+            if not candidates:
+                raise NotFoundError(
+                    f"ID {printable(record_id, 80)!r}: nothing in the inbox has that id, "
+                    "or an event id starting with it"
+                )
+            record = store.get(resolve_prefix(record_id, candidates, "event", "ID"))
     if record is None:
-        raise NotFoundError(f"nothing in the inbox with id or event id {printable(record_id, 80)}")
+        raise NotFoundError(f"ID {printable(record_id, 80)!r}: not in the inbox")
     if as_json:
         data = record.to_api()
         data["body"] = record.payload_text()

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+FORMATS = ("table", "json", "ndjson", "csv")  # as atwh.output.export.FORMATS, without rich
+
 CONNECTION = "Connection"
 FILTERS = "Filters"
 OUTPUT = "Output"
@@ -15,6 +17,7 @@ ApiUrl = Annotated[
     typer.Option(
         "--api-url",
         envvar="ATWH_API_URL",
+        metavar="URL",
         rich_help_panel=CONNECTION,
         help="Webhooks API endpoint [default: https://webhooks.allthings.me/]",
         show_default=False,
@@ -25,6 +28,7 @@ Token = Annotated[
     typer.Option(
         "--token",
         envvar="ATWH_TOKEN",
+        metavar="TOKEN",
         rich_help_panel=CONNECTION,
         help="Bearer access token; without it, OAuth with ALLTHINGS_OAUTH_* variables.",
         show_default=False,
@@ -36,9 +40,10 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
-        min=0.1,
+        metavar="SECONDS",
         rich_help_panel=CONNECTION,
-        help="Seconds to wait for each API answer.",
+        help="Seconds to wait for each API answer [default: 30]",
+        show_default=False,
     ),
 ]
 Since = Annotated[
@@ -93,9 +98,19 @@ Limit = Annotated[
     typer.Option(
         "--limit",
         "-n",
-        min=1,
+        metavar="N",
         rich_help_panel=FILTERS,
-        help="At most N deliveries (the first N the API sends that match).",
+        help="At most N: the newest N in a table [default: 50]; the first N the API "
+        "sends that match in an export [default: all].",
+        show_default=False,
+    ),
+]
+All = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        rich_help_panel=FILTERS,
+        help="Show every match in the table, not only the newest 50.",
     ),
 ]
 Format = Annotated[
@@ -105,6 +120,7 @@ Format = Annotated[
         "-f",
         rich_help_panel=OUTPUT,
         metavar="FORMAT",
+        autocompletion=lambda: list(FORMATS),
         help="table, json, ndjson or csv [default: from --output's extension, else table]",
         show_default=False,
     ),
