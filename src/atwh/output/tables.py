@@ -130,15 +130,16 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what:
 
 
 # Importance of the columns (`keep`): what goes first when the width runs out is the
-# response text, then the lag, the event id, the age beside the time, the time, the event
-# name and the webhook; never the status, the HTTP code or the delivery id (`--id` takes it).
+# response text, then the lag, the event id, the age beside the time, the time, the
+# webhook and the event name; never the status, the HTTP code or the delivery id (`--id`
+# takes it). At 80 columns: age, status, code, delivery id and event name.
 def delivery_columns(
     show_webhook: bool = False, now: datetime | None = None
 ) -> list[Column[Delivery]]:
     """The columns of a deliveries listing (`deliveries`, `failures`)."""
     now = now or datetime.now(UTC)
     columns: list[Column[Delivery]] = [
-        Column("Created", lambda d: when(d.created, now), keep=65, tsv=lambda d: d.iso_dates()[0]),
+        Column("Created", lambda d: when(d.created, now), keep=60, tsv=lambda d: d.iso_dates()[0]),
         Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=40, piped=False),
     ]
     if show_webhook:
@@ -153,7 +154,7 @@ def delivery_columns(
             tsv=lambda d: d.status_code,
         ),
         Column("Delivery", lambda d: printable(d.id, 100), keep=ALWAYS),
-        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=60),
+        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70),
         Column("Event id", lambda d: Text(printable(d.event.id or "", 100), style="dim"), keep=20),
         Column(
             "Lag",
