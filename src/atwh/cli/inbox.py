@@ -66,7 +66,7 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            metavar="N",
+            click_type=o.Number("N"),
             rich_help_panel=o.FILTERS,
             help="At most N records, newest first [default: 50 in a table, all in an export]",
             show_default=False,
@@ -146,7 +146,7 @@ def inbox(
     say_more(len(picked.rows), more, "requests")
 
 
-@app.command("show")
+@app.command("show", cls=o.Command)
 def show(
     ctx: typer.Context,
     record_id: Annotated[
@@ -160,6 +160,7 @@ def show(
         str | None,
         typer.Option(
             "--secret",
+            metavar="SECRET",
             envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
             show_default=False,
             help="Check which signature scheme the stored request matches.",

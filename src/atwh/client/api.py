@@ -446,7 +446,8 @@ def _network_error(url: str, cause: BaseException) -> NetworkError:
         host = f"[{host}]:{parsed.port}" if ":" in host else f"{host}:{parsed.port}"
     if isinstance(cause, httpx.TimeoutException):
         return NetworkError(f"the API at {host} did not answer in time")
-    return NetworkError(f"cannot reach the API at {host}: {printable(cause, 160)}")
+    why = re.sub(r"^\[Errno -?\d+\]\s*", "", printable(cause, 160))  # as a person says it
+    return NetworkError(f"cannot reach the API at {host}: {why[:1].lower()}{why[1:]}")
 
 
 def _user_agent() -> str:
