@@ -128,27 +128,27 @@ def test_failures_summary_fits_with_cause_and_counts(width):
 
 
 def _record(i: int, **extra) -> InboxRecord:
-    fields = dict(
-        id=i,
-        received=datetime.now(UTC) - timedelta(minutes=i),
-        method="POST",
-        path="/webhook",
-        headers=[],
-        body=b"{}",
-        verdict="rejected" if i % 2 else "verified",
-        reason="bad_signature" if i % 2 else None,
-        answer_code=401 if i % 2 else 200,
-        answer_body="",
-        event_id=uuid(i),
-        event_name="ticket.created",
-        duplicates=i % 3,
-        forward_status="delivered" if i % 2 == 0 else None,
-        forward_attempts=1,
-        forward_code=200,
-        forward_error=None,
-        acked=i % 2 == 0,
-        forwarded_at=None,
-    )
+    fields = {
+        "id": i,
+        "received": datetime.now(UTC) - timedelta(minutes=i),
+        "method": "POST",
+        "path": "/webhook",
+        "headers": [],
+        "body": b"{}",
+        "verdict": "rejected" if i % 2 else "verified",
+        "reason": "bad_signature" if i % 2 else None,
+        "answer_code": 401 if i % 2 else 200,
+        "answer_body": "",
+        "event_id": uuid(i),
+        "event_name": "ticket.created",
+        "duplicates": i % 3,
+        "forward_status": "delivered" if i % 2 == 0 else None,
+        "forward_attempts": 1,
+        "forward_code": 200,
+        "forward_error": None,
+        "acked": i % 2 == 0,
+        "forwarded_at": None,
+    }
     fields.update(extra)
     return InboxRecord(**fields)
 
