@@ -54,7 +54,10 @@ def _to_json(record: Any) -> str:
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
-    """The output format: --json, else --format, else the --output extension, else table."""
+    """The output format: --json, else --format, else the --output extension, else table.
+    An --output that is a directory is an OutputError here, before anything is fetched."""
+    if output and output != "-" and Path(output).is_dir():
+        raise OutputError(f"cannot write {output}: it is a directory")
     if as_json:
         if fmt not in (None, "json"):
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
