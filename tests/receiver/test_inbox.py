@@ -529,3 +529,51 @@ def test_json_export_of_a_payload_with_a_huge_integer(atwh, tmp_path):
         result = atwh("inbox", "--db", str(db), "--format", fmt)
         assert result.exit_code == 0, result.output
         assert "123456789012345678901234567890" in result.stdout
+
+
+# -- ids by a prefix, empty results ------------------------------------------------------------
+
+
+def test_show_takes_a_unique_prefix_of_an_event_id(atwh, tmp_path):
+    db = tmp_path / "prefix.sqlite3"
+    with Inbox(db) as inbox:
+        inbox.add_many(
+            [
+                NewRequest(
+                    received_at=NOW - 60,
+                    method="POST",
+                    path="/webhook",
+                    headers=[],
+                    body=f'{{"event": {{"id": "{eid}", "name": "ticket.created"}}}}'.encode(),
+                    verdict="test",
+                    reason=None,
+                    event_id=eid,
+                    event_name="ticket.created",
+                    answer_code=200,
+                    answer_body="{}",
+                    forward=False,
+                )
+                for eid in ("3f2a1c-aaaa", "3f2a9e-bbbb", "77-cccc")
+            ]
+        )
+    shown = json.loads(ok(atwh("inbox", "show", "3f2a1", "--db", str(db), "--json")))
+    assert shown["eventId"] == "3f2a1c-aaaa"
+    line = one_error_line(atwh("inbox", "show", "3f2a", "--db", str(db)), 2)
+    assert line.startswith("Error: ID '3f2a' is ambiguous: 2 event ids start with it")
+    assert "3f2a1c-aaaa" in line and "3f2a9e-bbbb" in line
+
+
+def test_an_empty_inbox_says_so_on_stderr(atwh, tmp_path):
+    db = tmp_path / "empty.sqlite3"
+    Inbox(db).close()
+    result = atwh("inbox", "--db", str(db))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == (
+        f"The inbox {db} is empty: nothing received yet (start 'atwh serve')\n"
+    )
+
+
+def test_an_inbox_filtered_to_nothing_says_why(atwh, db):
+    result = atwh("inbox", "--db", str(db), "--event", "ticket", "--format", "table")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.startswith("No requests match --event 'ticket' (names are matched whole")
