@@ -192,3 +192,16 @@ def test_a_prefix_that_matches_nothing_is_not_found(atwh, uuids):
     result = atwh("deliveries", "w1", "--id", "ffff")
     assert result.exit_code == 4
     assert result.stderr == "Error: --id 'ffff': no delivery id starts with it\n"
+
+
+def test_one_is_singular_everywhere(atwh, fake_api):
+    fake_api.add("w1", [node(1, code=200), node(2, code=200, age=timedelta(hours=2))])
+    one = atwh("deliveries", "w1", "--limit", "1", "--format", "table")
+    assert "2 deliveries (1 shown)" in one.stdout
+    assert one.stderr == "1 of 2 deliveries shown (--limit N or --all for more)\n"
+    filtered = atwh("deliveries", "w1", "--limit", "1", "--event", "ticket.*")
+    assert (
+        filtered.stderr == "The newest delivery shown; more match (--limit N or --all for more)\n"
+    )
+    fake_api.add("w2", [node(1, code=200)])
+    assert "1 delivery (1 shown)" in atwh("deliveries", "w2", "--format", "table").stdout

@@ -124,9 +124,9 @@ def deliveries(
     from atwh.output.tables import delivery_columns, webhook_header
 
     total = webhook.total_count if webhook and webhook.total_count is not None else None
-    head = webhook_header(webhook, total, len(picked.rows), "deliveries")
+    head = webhook_header(webhook, total, len(picked.rows))
     show_listing(delivery_columns(), picked.rows, mode, output, head)
-    say_more(len(picked.rows), more, "deliveries")
+    say_more(len(picked.rows), more, "delivery", "deliveries")
 
 
 class _Newest:

@@ -129,7 +129,7 @@ def failures(
     if mode == "tsv":
         note(f"{headline}; {plural(still, 'event')} still failing")
         show_listing(delivery_columns(multi), shown, mode)
-        say_more(len(shown), len(rows) - len(shown), "failed attempts")
+        say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
         return 1 if exit_code else 0
 
     from rich.console import Group
@@ -146,7 +146,7 @@ def failures(
         output,
         Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
     )
-    say_more(len(shown), len(rows) - len(shown), "failed attempts")
+    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
     return 1 if exit_code else 0
 
 

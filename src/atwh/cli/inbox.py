@@ -93,6 +93,7 @@ def inbox(
     from atwh.cli.output import (
         listing_mode,
         note,
+        plural,
         rows_wanted,
         say_more,
         show_listing,
@@ -141,9 +142,9 @@ def inbox(
     from atwh.output.tables import inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{total} requests ({len(picked.rows)} shown)", style="dim")
+    head.append(f"{plural(total, 'request')} ({len(picked.rows)} shown)", style="dim")
     show_listing(inbox_columns(), picked.rows, mode, output, head)
-    say_more(len(picked.rows), more, "requests")
+    say_more(len(picked.rows), more, "request", "requests")
 
 
 @app.command("show", cls=o.Command)

@@ -196,14 +196,16 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def say_more(shown: int, more: int | None, what: str) -> None:
-    """`50 of 1234 deliveries shown (--limit N or --all for more)`, when rows were left out."""
+def say_more(shown: int, more: int | None, one: str, many: str) -> None:
+    """`50 of 1234 deliveries shown (--limit N or --all for more)`, when rows were left out;
+    `one` and `many` name one row and several (`delivery`, `deliveries`)."""
     if more == 0:
         return
     if more is None:
-        note(f"The newest {shown} {what} shown; more match (--limit N or --all for more)")
+        newest = f"The newest {one}" if shown == 1 else f"The newest {shown} {many}"
+        note(f"{newest} shown; more match (--limit N or --all for more)")
     else:
-        note(f"{shown} of {shown + more} {what} shown (--limit N or --all for more)")
+        note(f"{shown} of {shown + more} {many} shown (--limit N or --all for more)")
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:

@@ -114,7 +114,7 @@ def response_summary(d: Delivery) -> str:
     return one_line(d.result.body) or one_line(d.result.message)
 
 
-def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what: str) -> Text:
+def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Text:
     lines = Text()
     if webhook is not None:
         lines.append(f"Webhook {printable(webhook.id, 100)}", style="bold")
@@ -124,8 +124,8 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what:
         lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
         enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
         lines.append(f"Enabled  {enabled}\n")
-    count = f"{total} {what}" if total is not None else f"{what}"
-    lines.append(f"{count} ({shown} shown)", style="dim")
+    count = f"{total} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
+    lines.append(f"{count} ({shown} shown)".lstrip(), style="dim")
     return lines
 
 
