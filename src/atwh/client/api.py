@@ -153,6 +153,7 @@ class ApiClient:
                 kwargs["transport"] = self.transport
             transport = HTTPXTransport(
                 url=self.url,
+                json_deserialize=_decode_json,
                 auth=_BearerAuth(self.credentials),
                 timeout=self.timeout,
                 headers={"User-Agent": _user_agent()},
@@ -437,6 +438,20 @@ def _request(operation: str, variables: dict[str, Any]) -> Any:
     """The gql request for one operation from `queries/` with these variables."""
     document, text = _prepared(operation)
     return _request_class()(document, text, variables)
+
+
+def _decode_json(content: bytes | str) -> Any:
+    """An answer's JSON: orjson (a page decodes about 3x faster than with the json module,
+    the largest cost of an export), else the json module for what orjson refuses (an
+    integer beyond 64 bits), so both read the same answers."""
+    import orjson
+
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        import json
+
+        return json.loads(content)
 
 
 def _network_error(url: str, cause: BaseException) -> NetworkError:
