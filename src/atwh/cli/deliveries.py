@@ -58,6 +58,7 @@ def deliveries(
         Progress,
         client_factory,
         filtered,
+        listing_filter,
         listing_mode,
         note,
         rows_wanted,
@@ -69,14 +70,8 @@ def deliveries(
     from atwh.client.filters import DeliveryFilter, select_newest
 
     mode = listing_mode(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
-    given = {
-        "--since": since,
-        "--until": until,
-        "--event": event,
-        "--status-code": status_code,
-        "--failed": failed,
-    }
+    flt, given = listing_filter(since, until, event, status_code, failed, limit)
+    given["--failed"] = failed
     progress = Progress()
     pages: list[Page] = []
 

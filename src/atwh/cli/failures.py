@@ -54,6 +54,7 @@ def failures(
         Progress,
         client_factory,
         filtered,
+        listing_filter,
         listing_mode,
         newest_first,
         note,
@@ -69,8 +70,7 @@ def failures(
     from atwh.client.filters import DeliveryFilter
 
     mode = listing_mode(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], True, limit)
-    given = {"--since": since, "--until": until, "--event": event, "--status-code": status_code}
+    flt, given = listing_filter(since, until, event, status_code, True, limit)
     ids = _webhook_ids(webhook_ids or [])
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()

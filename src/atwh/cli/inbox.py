@@ -91,6 +91,7 @@ def inbox(
         ctx.obj = db
         return
     from atwh.cli.output import (
+        listing_filter,
         listing_mode,
         note,
         plural,
@@ -100,18 +101,12 @@ def inbox(
         why_empty,
         write_export,
     )
-    from atwh.client.filters import DeliveryFilter, select_newest
+    from atwh.client.filters import select_newest
     from atwh.receiver.inbox import InboxRecord
 
     mode = listing_mode(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
-    given = {
-        "--since": since,
-        "--until": until,
-        "--event": event,
-        "--status-code": status_code,
-        "--failed": failed,
-    }
+    flt, given = listing_filter(since, until, event, status_code, failed, limit)
+    given["--failed"] = failed
     with _open(db) as store:
         path = store.path
         total = store.count()

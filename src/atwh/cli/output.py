@@ -147,6 +147,23 @@ def filtered(
 DEFAULT_ROWS = 50  # rows a table shows without --limit or --all
 
 
+def listing_filter(
+    since: str | None,
+    until: str | None,
+    event: list[str] | None,
+    status_code: list[str] | None,
+    failed: bool,
+    limit: int | None,
+) -> tuple[DeliveryFilter, dict[str, Any]]:
+    """The filter the options ask for, and the options as given (option → value), which
+    `why_empty` quotes back when nothing matches."""
+    from atwh.client.filters import DeliveryFilter
+
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    given = {"--since": since, "--until": until, "--event": event, "--status-code": status_code}
+    return flt, given
+
+
 def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
     """`table` (rich), `tsv` (stdout is not a terminal and no --format or --output asked for
     anything), or an export format: json, ndjson, csv."""
