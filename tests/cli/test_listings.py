@@ -9,11 +9,17 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import node
+from tests.conftest import NOW, node
 
 
 def newest_first(count: int, step: timedelta = timedelta(minutes=10)) -> list[dict]:
     return [node(i, age=step * (i + 1)) for i in range(count)]
+
+
+def since_119_minutes() -> str:
+    """--since as an absolute time: 119 of `newest_first(…, step=1 minute)` fall after it,
+    however long the test run has taken since conftest's NOW."""
+    return (NOW - timedelta(minutes=119, seconds=30)).isoformat()
 
 
 def test_piped_without_format_is_tsv_with_a_header(atwh, fake_api):
@@ -109,7 +115,7 @@ def test_an_empty_result_is_one_line_on_stderr_saying_why(atwh, fake_api, args, 
 
 def test_since_stops_paging_after_a_page_older_than_the_window(atwh, fake_api):
     fake_api.add("w1", newest_first(1000, step=timedelta(minutes=1)))  # 10 pages, ~16 hours
-    result = atwh("deliveries", "w1", "--since", "2h", "--format", "ndjson")
+    result = atwh("deliveries", "w1", "--since", since_119_minutes(), "--format", "ndjson")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 119  # created 1 to 119 minutes ago
     # pages of 100: 1-100 and 101-200 minutes ago hold matches, 201-300 is wholly older
@@ -120,7 +126,7 @@ def test_since_reads_every_page_when_the_order_is_not_newest_first(atwh, fake_ap
     nodes = newest_first(1000, step=timedelta(minutes=1))
     random.Random(5).shuffle(nodes)
     fake_api.add("w1", nodes)
-    result = atwh("deliveries", "w1", "--since", "2h", "--format", "ndjson")
+    result = atwh("deliveries", "w1", "--since", since_119_minutes(), "--format", "ndjson")
     assert len(result.stdout.splitlines()) == 119
     assert len(fake_api.requests) == 10
 
@@ -129,7 +135,7 @@ def test_since_reads_every_page_when_a_later_page_breaks_the_order(atwh, fake_ap
     nodes = newest_first(1000, step=timedelta(minutes=1))
     nodes[950], nodes[5] = nodes[5], nodes[950]  # one recent delivery on the last page
     fake_api.add("w1", nodes)
-    result = atwh("deliveries", "w1", "--since", "2h", "--format", "ndjson")
+    result = atwh("deliveries", "w1", "--since", since_119_minutes(), "--format", "ndjson")
     assert len(result.stdout.splitlines()) == 119
     assert len(fake_api.requests) == 10  # page 1 is out of order itself
 
@@ -140,7 +146,8 @@ def test_failures_headline_counts_only_the_deliveries_in_the_window(atwh, fake_a
         for i in range(500)
     ]  # one every 10 minutes: 11 in the last 2 hours, 4 of them failed
     fake_api.add("w1", nodes)
-    result = atwh("failures", "w1", "--since", "115m", "--format", "table")
+    since = (NOW - timedelta(minutes=115)).isoformat()  # not moved by the length of the run
+    result = atwh("failures", "w1", "--since", since, "--format", "table")
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]
     assert first.startswith("4 failed attempts in 11 deliveries of 1 webhook;"), first
