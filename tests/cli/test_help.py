@@ -159,3 +159,31 @@ def test_a_signature_timestamp_in_seconds_is_spotted():
     )
     assert rejection is not None and rejection.reason == "too_old"
     assert "looks like seconds" in rejection.message and "milliseconds" in rejection.message
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--id", "d1", "--since", "2h"], "Error: --id shows one delivery: --since would do"),
+        (
+            ["--id", "d1", "--failed", "-n", "3"],
+            "Error: --id shows one delivery: --failed, --limit",
+        ),
+        (["--limit", "5", "--all"], "Error: --limit 5 and --all disagree: give one of them"),
+    ],
+)
+def test_options_that_would_do_nothing_together_are_refused(atwh, fake_api, args, said):
+    fake_api.add("w1", [])
+    assert one_error(atwh("deliveries", "w1", *args), 2).startswith(said)
+
+
+def test_every_example_in_readme_can_be_pasted():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
+    inline = re.findall(r"`(atwh [^`]*)`", readme)
+    commands = [line for block in blocks for line in block.splitlines()] + inline
+    assert len(commands) > 20
+    for command in commands:
+        assert "…" not in command, command

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from atwh.cli import options as o
-from atwh.errors import NotFoundError, printable
+from atwh.errors import NotFoundError, UsageError, printable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -92,6 +92,12 @@ def deliveries(
             "(Allthings keeps them for 30 days)",
         )
 
+    if delivery_id is not None:
+        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
+        if ignored:
+            raise UsageError(
+                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
+            )
     with client_factory(api_url, token, timeout)() as client:
         if delivery_id is not None:
             stream = client.deliveries(webhook_id, on_page=on_page)

@@ -178,6 +178,8 @@ def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
 def rows_wanted(mode: str, limit: int | None, show_all: bool) -> int | None:
     """How many rows to show: --limit, else everything with --all or in an export, else
     DEFAULT_ROWS in a table (on a terminal or piped as TSV)."""
+    if limit is not None and show_all:
+        raise UsageError(f"--limit {limit} and --all disagree: give one of them")
     if limit is not None:
         return limit
     if show_all or mode not in ("table", "tsv"):
