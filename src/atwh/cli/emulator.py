@@ -8,6 +8,8 @@ import typer
 
 from atwh.cli import options as o
 
+DEFAULT_EMULATOR_URL = "http://127.0.0.1:4000/"
+
 app = typer.Typer(
     help="Run a Webhooks API emulator that really delivers events; emit events to it.",
     invoke_without_command=True,
@@ -79,6 +81,7 @@ def emulator(
     """
     if ctx.invoked_subcommand is not None:
         return
+    import shlex
     from pathlib import Path
 
     from atwh import server
@@ -110,9 +113,13 @@ def emulator(
     ]
     if history:
         lines.append(f"  history:   {history} deliveries on webhook {DEMO_WEBHOOK_ID}")
+    env = f"ATWH_API_URL={url} ATWH_TOKEN={shlex.quote(token) if token else 'dev'}"
+    if url != DEFAULT_EMULATOR_URL:  # where `atwh emulator emit` looks
+        env += f" ATWH_EMULATOR_URL={url}"
+    lines.append(f"  try:       export {env}")
     lines.append(
-        f"  try:       ATWH_API_URL={url} ATWH_TOKEN=dev atwh deliveries "
-        f"{DEMO_WEBHOOK_ID if history else '<webhook id>'}"
+        "             atwh webhooks events; atwh deliveries "
+        + (DEMO_WEBHOOK_ID if history else "<webhook id>")
     )
     say("\n".join(lines))
     server.run(app_, sock)
@@ -130,12 +137,21 @@ def emit(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the API's answer as JSON.")
     ] = False,
-    api_url: o.ApiUrl = None,
+    emulator_url: Annotated[
+        str,
+        typer.Option(
+            "--emulator-url",
+            "--api-url",
+            envvar="ATWH_EMULATOR_URL",
+            show_envvar=True,
+            help="The emulator to emit on (never the real API).",
+        ),
+    ] = DEFAULT_EMULATOR_URL,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:
-    """Emit an event on the emulator at --api-url: it is delivered to every enabled webhook
-    subscribed to its name and URN.
+    """Emit an event on the local emulator (--emulator-url, default http://127.0.0.1:4000/):
+    it is delivered to every enabled webhook subscribed to its name and URN.
 
     Example:
 
@@ -144,13 +160,13 @@ def emit(
     import json
 
     from atwh.cli.output import client_factory
-    from atwh.errors import ApiError, UsageError
+    from atwh.errors import ApiError, UsageError, printable
 
     try:
         value = json.loads(data)
     except ValueError as e:
         raise UsageError(f"--data is not JSON: {e}") from None
-    with client_factory(api_url, token, timeout)() as client:
+    with client_factory(emulator_url, token, timeout)() as client:
         answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
     result = answer.get("emitEvent")
     if not isinstance(result, dict):
@@ -159,4 +175,32 @@ def emit(
         typer.echo(json.dumps(result, indent=2))
         return
     event = result.get("event") or {}
-    typer.echo(f"{event.get('name')} {event.get('id')}: {result.get('message')}")
+    typer.echo(
+        f"{printable(event.get('name'), 100)} {printable(event.get('id'), 100)}: "
+        f"{printable(result.get('message'), 200)}"
+    )
+    if result.get("webhooks") == 0:
+        typer.echo(_nobody_subscribes(name, urn, emulator_url), err=True)
+
+
+def _nobody_subscribes(name: str, urn: str, emulator_url: str) -> str:
+    """Says that no webhook got the event, and the `atwh webhooks create` that would."""
+    import os
+    import re
+    import shlex
+
+    from atwh.errors import printable
+
+    app = re.match(r"^(urn:allthings:app:[^:]+:)", urn)
+    wanted = app.group(1) + "*" if app else urn
+    command = [
+        "atwh webhooks create --url http://127.0.0.1:8000/webhook",
+        f"--event {shlex.quote(name)} --urn {shlex.quote(wanted)}",
+    ]
+    if os.environ.get("ATWH_API_URL") != emulator_url:
+        command.append(f"--api-url {shlex.quote(emulator_url)}")
+    return (
+        f"No enabled webhook subscribes to {printable(name, 100)} on {printable(urn, 200)}: "
+        "the event was recorded and delivered nowhere. This would subscribe one (with "
+        "'atwh serve' running):\n  " + " ".join(command)
+    )
