@@ -31,7 +31,7 @@ VENDOR_EVENTS = [
     ("community-article", "community-article.published", "A community article went live."),
 ]
 # Plausible names the vendor never published: the emulator's own, and described as such.
-EMULATOR_ADDITION = " (the emulator's own addition; not attested by Allthings)"
+EMULATOR_ADDITION = " (emulator's own addition, not attested by Allthings)"
 EMULATOR_EVENTS = [
     ("ticket", "ticket.deleted", "A ticket was deleted."),
     ("ticket", "ticket-comment.created", "Someone commented on a ticket."),
