@@ -244,6 +244,23 @@ def test_show_a_null_webhook_is_not_found(atwh, api):
     assert result.stderr.startswith("Error: webhook nope not found")
 
 
+def test_an_id_prefix_resolves_within_the_app(atwh, api, monkeypatch):
+    api.hooks = {h: hook(0, id=h) for h in ("5f3a0c7e", "5f3b9d21", "8c1d44a0")}
+    assert atwh("webhooks", "show", "8c1d").exit_code == 4  # no app known: ids only
+    monkeypatch.setenv("ATWH_APP_ID", "a1")
+    shown = atwh("webhooks", "show", "8c1d", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["id"] == "8c1d44a0"
+    ambiguous = atwh("webhooks", "show", "5f3")
+    assert ambiguous.exit_code == 2
+    assert "5f3a0c7e, 5f3b9d21" in ambiguous.stderr
+    assert atwh("webhooks", "show", "zz").exit_code == 4
+    removed = atwh("webhooks", "remove", "5f3b", "--yes")
+    assert removed.exit_code == 0, removed.stderr
+    assert api.variables("RemoveWebhook") == {"id": "5f3b9d21"}
+    assert "Removed webhook 5f3b9d21." in removed.stdout
+
+
 # -- create ---------------------------------------------------------------------------------
 
 
@@ -552,7 +569,7 @@ def test_remove_without_a_terminal_needs_yes(atwh, api):
     assert api.calls == []
     done = atwh("webhooks", "remove", "wh-1", "--yes")
     assert done.exit_code == 0, done.stderr
-    assert api.names() == ["RemoveWebhook"] and "wh-1" not in api.hooks
+    assert api.names() == ["QueryWebhook", "RemoveWebhook"] and "wh-1" not in api.hooks
     assert "Removed webhook wh-1." in done.stdout
 
 
@@ -576,12 +593,14 @@ def test_remove_refused(atwh, api):
     api.answers["removeWebhook"] = {
         "code": "NOT_FOUND",
         "success": False,
-        "message": "No webhook wh-7.",
+        "message": "No webhook wh-1.",
         "webhook": None,
     }
-    result = atwh("webhooks", "remove", "wh-7", "--yes")
+    result = atwh("webhooks", "remove", "wh-1", "--yes")
     assert result.exit_code == 4
-    assert result.stderr == "Error: the API refused: NOT_FOUND: No webhook wh-7.\n"
+    assert result.stderr == "Error: the API refused: NOT_FOUND: No webhook wh-1.\n"
+    gone = atwh("webhooks", "remove", "wh-7", "--yes")
+    assert gone.exit_code == 4 and gone.stderr.startswith("Error: webhook wh-7 not found")
 
 
 # -- events ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import typer
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
-    from atwh.client.webhooks import EventType, Webhooks
+    from atwh.client.webhooks import EventType, WebhookInfo, Webhooks
     from atwh.errors import AtwhError
 
 app = typer.Typer(
@@ -23,7 +23,13 @@ app = typer.Typer(
 
 SCOPE = "Which webhooks"
 
-WebhookId = Annotated[str, typer.Argument(metavar="ID", help="The webhook's id.")]
+WebhookId = Annotated[
+    str,
+    typer.Argument(
+        help="The webhook's id, or a unique prefix of one when ATWH_APP_ID, ATWH_PROJECT_ID "
+        "or the config file names the app or project."
+    ),
+]
 AppId = Annotated[
     str | None,
     typer.Option(
@@ -142,6 +148,25 @@ def scope(
     return found
 
 
+def find(hooks: Webhooks, webhook_id: str) -> WebhookInfo:
+    """The webhook with this id; failing that, when the app or project is known (env or
+    config file), the one whose id starts with it, as git takes commits."""
+    from atwh.client.prefix import resolve_prefix
+    from atwh.errors import NotFoundError
+
+    try:
+        return hooks.get(webhook_id)
+    except NotFoundError:
+        app_id, project_id = scope(None, None, required=False)
+        if not (app_id or project_id) or not webhook_id.strip():
+            raise
+        ids = [h.id for h in hooks.matching(app_id, project_id)]
+        full = resolve_prefix(webhook_id, ids, "webhook", "ID")
+        if full == webhook_id:
+            raise
+    return hooks.get(full)
+
+
 def _catalogue(hooks: Webhooks) -> list[EventType] | None:
     """The registerable events, or None (with a warning) when the API does not say."""
     from atwh.cli.output import warn
@@ -214,7 +239,7 @@ def show(
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
-        hook = hooks.get(webhook_id)
+        hook = find(hooks, webhook_id)
     if as_json:
         _echo_json(hook.as_json(show_secret))
         return
@@ -245,10 +270,10 @@ def create(
 
     Examples:
 
-      atwh webhooks create --url https://example.com/hook --event ticket.created --app a1
+      atwh webhooks create --url https://example.com/hook -e ticket.created --app a1
 
-      atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created,ticket.updated
-      --urn 'urn:allthings:app:a1:*' --description 'ticket sync'
+      atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created
+      -e ticket.updated --urn 'urn:allthings:app:a1:*' -d 'ticket sync'
     """
     from atwh.cli.output import print_rich
     from atwh.client.webhooks import check_url, registration, split_names
@@ -359,7 +384,7 @@ def _update(
     from atwh.output.tables import change_lines, console
 
     with _webhooks(api_url, token, timeout) as hooks:
-        before = hooks.get(webhook_id)
+        before = find(hooks, webhook_id)
         wants_events = given.get("events") or given.get("add_events") or given.get("remove_events")
         catalogue = _catalogue(hooks) if wants_events else None
         outcome = hooks.update(before.id, update_input(before, catalogue, **given))
@@ -521,18 +546,18 @@ def remove(
             "(no terminal to ask for confirmation)"
         )
     with _webhooks(api_url, token, timeout) as hooks:
+        hook = find(hooks, webhook_id)
         if not yes:
-            hook = hooks.get(webhook_id)
             what = ", ".join(printable(p, 200) for p in (hook.description, hook.url) if p)
             question = f"Remove webhook {printable(hook.id, 80)}" + (f" ({what})" if what else "")
             if not typer.confirm(question + "?", default=False, err=True):
                 _say(f"Kept webhook {printable(hook.id, 80)}; nothing was removed.")
                 return
-        outcome = hooks.remove(webhook_id)
+        outcome = hooks.remove(hook.id)
     if as_json:
         _echo_json(outcome.as_json())
         return
-    typer.echo(f"Removed webhook {printable(webhook_id, 80)}.")
+    typer.echo(f"Removed webhook {printable(hook.id, 80)}.")
 
 
 @app.command("events")
@@ -599,7 +624,7 @@ def ping(
     if url is None:
         assert webhook_id is not None
         with _webhooks(api_url, token, timeout) as hooks:
-            hook = hooks.get(webhook_id)
+            hook = find(hooks, webhook_id)
         if not hook.url:
             raise UsageError(f"the API gives no URL for webhook {hook.id}")
         url = hook.url
