@@ -123,9 +123,35 @@ def test_emit_with_no_subscriber_shows_the_create_that_would(tmp_path, atwh):
             args = suggested.group(1).split()[1:]
             args[args.index("--url") + 1] = rcv.url
             args[args.index("--urn") + 1] = "urn:allthings:app:zz:*"
-            assert atwh(*args).exit_code == 0
+            created = atwh(*args)
+            assert created.exit_code == 0, created.stderr
+            hook_id = created_id(created.stderr)
             again = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--api-url", emu.url)
             assert "1 webhook" in again.stdout and "No enabled webhook" not in again.stderr
+
+            def suggestion(event: str) -> list[str]:
+                emitted = atwh("emulator", "emit", event, "--urn", urn, "--api-url", emu.url)
+                assert "Delivering to 0 webhooks" in emitted.stdout, emitted.stderr
+                line = re.search(r"^  atwh (.*)$", emitted.stderr, re.M)
+                assert line, emitted.stderr
+                return line.group(1).split()
+
+            assert suggestion("ticket.updated") == [
+                "webhooks", "update", hook_id, "--add-event", "ticket.updated",
+                "--api-url", emu.url,
+            ]  # fmt: skip
+            assert atwh(*suggestion("ticket.updated")).exit_code == 0
+            assert atwh("webhooks", "disable", hook_id, "--api-url", emu.url).exit_code == 0
+            assert suggestion("ticket.updated") == [
+                "webhooks",
+                "enable",
+                hook_id,
+                "--api-url",
+                emu.url,
+            ]
+            assert atwh(*suggestion("ticket.updated")).exit_code == 0
+            last = atwh("emulator", "emit", "ticket.updated", "--urn", urn, "--api-url", emu.url)
+            assert "1 webhook" in last.stdout, last.stderr
 
 
 def test_emit_goes_to_the_local_emulator_by_default(atwh, monkeypatch):

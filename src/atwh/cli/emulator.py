@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atwh.cli import options as o
+
+if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
 
 DEFAULT_EMULATOR_URL = "http://127.0.0.1:4000/"
 
@@ -168,39 +171,59 @@ def emit(
         raise UsageError(f"--data is not JSON: {e}") from None
     with client_factory(emulator_url, token, timeout)() as client:
         answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
-    result = answer.get("emitEvent")
-    if not isinstance(result, dict):
-        raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
+        result = answer.get("emitEvent")
+        if not isinstance(result, dict):
+            raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
+        nobody = result.get("webhooks") == 0
+        note = _nobody_subscribes(client, name, urn, emulator_url) if nobody else None
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-        return
-    event = result.get("event") or {}
-    typer.echo(
-        f"{printable(event.get('name'), 100)} {printable(event.get('id'), 100)}: "
-        f"{printable(result.get('message'), 200)}"
-    )
-    if result.get("webhooks") == 0:
-        typer.echo(_nobody_subscribes(name, urn, emulator_url), err=True)
+    else:
+        event = result.get("event") or {}
+        typer.echo(
+            f"{printable(event.get('name'), 100)} {printable(event.get('id'), 100)}: "
+            f"{printable(result.get('message'), 200)}"
+        )
+    if note:
+        typer.echo(note, err=True)
 
 
-def _nobody_subscribes(name: str, urn: str, emulator_url: str) -> str:
-    """Says that no webhook got the event, and the `atwh webhooks create` that would."""
+def _nobody_subscribes(client: ApiClient, name: str, urn: str, emulator_url: str) -> str:
+    """Says that no webhook got the event, and the command that would change that: enable
+    the app's webhook that subscribes, add the event to one that covers the URN, or create
+    one."""
     import os
     import re
     import shlex
+    from fnmatch import fnmatchcase
 
-    from atwh.errors import printable
+    from atwh.client.webhooks import Webhooks
+    from atwh.errors import AtwhError, printable
 
-    app = re.match(r"^(urn:allthings:app:[^:]+:)", urn)
-    wanted = app.group(1) + "*" if app else urn
-    command = [
-        "atwh webhooks create --url http://127.0.0.1:8000/webhook",
-        f"--event {shlex.quote(name)} --urn {shlex.quote(wanted)}",
-    ]
-    if os.environ.get("ATWH_API_URL") != emulator_url:
-        command.append(f"--api-url {shlex.quote(emulator_url)}")
+    app = re.match(r"^urn:allthings:app:([^:]+):", urn)
+    wanted = f"urn:allthings:app:{app.group(1)}:*" if app else urn
+    api_url = [] if os.environ.get("ATWH_API_URL") == emulator_url else ["--api-url", emulator_url]
+    hooks = []
+    if app:
+        try:
+            hooks = list(Webhooks(client).matching(app_id=app.group(1)))
+        except AtwhError:
+            pass  # suggest a new webhook, then
+    covering = [h for h in hooks if any(fnmatchcase(urn, u) for u in h.urns)]
+    disabled = [h for h in covering if name in h.events and h.enabled is False]
+    lacking = [h for h in covering if name not in h.events]
+    if disabled:
+        why = f"webhook {printable(disabled[0].id, 80)} subscribes to it but is disabled"
+        command = ["atwh", "webhooks", "enable", disabled[0].id, *api_url]
+    elif lacking:
+        why = f"webhook {printable(lacking[0].id, 80)} covers the URN but not the event"
+        command = ["atwh", "webhooks", "update", lacking[0].id, "--add-event", name, *api_url]
+    else:
+        why = "this would subscribe one (with 'atwh serve' running)"
+        command = ["atwh", "webhooks", "create", "--url", "http://127.0.0.1:8000/webhook"]
+        command += ["--event", name, "--urn", wanted, *api_url]
     return (
         f"No enabled webhook subscribes to {printable(name, 100)} on {printable(urn, 200)}: "
-        "the event was recorded and delivered nowhere. This would subscribe one (with "
-        "'atwh serve' running):\n  " + " ".join(command)
+        f"the event was recorded and delivered nowhere; {why}:\n  "
+        + " ".join(shlex.quote(printable(part, 300)) for part in command)
     )
