@@ -173,10 +173,14 @@ def _catalogue(hooks: Webhooks) -> list[EventType] | None:
     from atwh.errors import ApiError
 
     try:
-        return hooks.events()
+        found = hooks.events()
     except ApiError as e:
         warn(f"could not read the registerable events to check the names: {e.message}")
         return None
+    if not found:
+        warn("the API lists no registerable events; sending the names unchecked")
+        return None
+    return found
 
 
 # -- commands -------------------------------------------------------------------------------
