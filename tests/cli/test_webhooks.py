@@ -314,6 +314,15 @@ def test_create_disabled_and_the_app_urn(atwh, api):
     assert "atwh serve --webhook wh-99 --port 8123 --path /hooks\n" in result.stderr
 
 
+def test_create_at_ipv6_loopback_prints_serve_on_it(atwh, api):
+    result = atwh(
+        "webhooks", "create", "--url", "http://[::1]:9000/webhook", "-e", "ticket.created",
+        "--app", "a1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "  atwh serve --webhook wh-99 --host ::1 --port 9000\n" in result.stderr
+
+
 def test_create_on_the_defaults_of_serve_prints_the_bare_command(atwh, api):
     result = atwh(
         "webhooks",

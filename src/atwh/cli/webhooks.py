@@ -343,6 +343,8 @@ def _local_receiver_options(url: str) -> list[str] | None:
 
     parsed = httpx.URL(url)
     options: list[str] = []
+    if parsed.host.strip("[]") == "::1":  # serve listens on 127.0.0.1 unless told
+        options += ["--host", "::1"]
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     if port != 8000:
         options += ["--port", str(port)]
