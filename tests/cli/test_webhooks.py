@@ -181,6 +181,15 @@ def test_list_falls_back_when_the_api_rejects_paging(atwh, api):
     assert api.names() == ["QueryWebhooks", "QueryWebhooksUnpaged"]
 
 
+def test_list_skips_a_null_webhook_with_a_warning(atwh, api):
+    api.hooks["wh-2"] = None  # type: ignore[assignment]
+    api._public = lambda h: h if h is None else {k: v for k, v in h.items() if k != "secret"}  # type: ignore[method-assign]
+    result = atwh("webhooks", "list", "--app", "a1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [h["id"] for h in json.loads(result.stdout)] == ["wh-1", "wh-3"]
+    assert "Warning: skipped 1 unreadable webhooks" in result.stderr
+
+
 def test_list_stops_on_a_repeated_cursor(atwh, api):
     api.repeat_cursor = True
     result = atwh("webhooks", "list", "--app", "a1")
