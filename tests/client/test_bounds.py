@@ -16,6 +16,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -24,104 +25,13 @@ from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
 from atwh.client.transport import TooLarge
 from atwh.errors import ApiError, NetworkError
-
-Handler = Callable[[socket.socket, bytes], None]
-
-
-class RawServer:
-    """An HTTP server that answers each request with `handler(conn, request)`, raw."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests = 0
-        self.finished = 0  # answers sent to the end (the client read them whole)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
-
-    def _one(self, conn: socket.socket) -> None:
-        conn.settimeout(60)
-        with conn:
-            while not self.stopped.is_set():
-                try:
-                    request = read_request(conn)
-                except OSError:
-                    return
-                if request is None:
-                    return
-                self.requests += 1
-                try:
-                    self.handler(conn, request)
-                except OSError:  # the client hung up: it gave up on the answer
-                    return
-                self.finished += 1
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.sock.close()
-
-
-def read_request(conn: socket.socket) -> bytes | None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        body += chunk
-    return body
-
-
-def answer(status: int, body: bytes, *extra: str) -> bytes:
-    head = [f"HTTP/1.1 {status} X", "Content-Type: application/json"]
-    head += [*extra, f"Content-Length: {len(body)}", "", ""]
-    return "\r\n".join(head).encode() + body
-
-
-def json_answer(data: Any, status: int = 200) -> Handler:
-    def handler(conn: socket.socket, request: bytes) -> None:
-        conn.sendall(answer(status, json.dumps(data).encode()))
-
-    return handler
+from tests.hostile import Request, answer, json_answer, raw_server, trickle
 
 
 @pytest.fixture
 def serve():
-    servers: list[RawServer] = []
-
-    def start(handler: Handler) -> RawServer:
-        servers.append(RawServer(handler))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.close()
+    with ExitStack() as stack:
+        yield lambda handler: stack.enter_context(raw_server(handler))
 
 
 def bounded(fn: Callable[[], Any], seconds: float = 30.0) -> Any:
@@ -169,16 +79,12 @@ def delivery(i: int) -> dict[str, Any]:
 # -- 14: --timeout bounds a request's whole time -------------------------------------------
 
 
-def trickle_body(conn: socket.socket, request: bytes) -> None:
+def trickle_body(conn: socket.socket, request: Request) -> None:
     """Headers at once, then the body a byte at a time: 25 s for the whole answer."""
-    body = b" " * 99 + b"{}"
-    conn.sendall(answer(200, body)[: -len(body)])
-    for i in range(len(body)):
-        time.sleep(0.25)
-        conn.sendall(body[i : i + 1])
+    trickle(conn, b" " * 99 + b"{}", every=0.25)
 
 
-def trickle_head(conn: socket.socket, request: bytes) -> None:
+def trickle_head(conn: socket.socket, request: Request) -> None:
     """Even the status line a byte at a time."""
     whole = answer(200, b'{"data": {"webhook": null}}')
     for i in range(len(whole)):
@@ -304,7 +210,7 @@ def test_a_gzip_bomb_through_the_command_keeps_memory_bounded(serve):
 def test_endless_pages_with_fresh_cursors_stop_past_twice_the_total_count(serve):
     served = {"pages": 0}
 
-    def endless(conn: socket.socket, request: bytes) -> None:
+    def endless(conn: socket.socket, request: Request) -> None:
         served["pages"] += 1
         n = served["pages"]
         more = n < 500  # a bound for the test: the old client read all 500 pages
@@ -318,8 +224,8 @@ def test_endless_pages_with_fresh_cursors_stop_past_twice_the_total_count(serve)
 
 
 def test_deliveries_made_while_paging_are_not_mistaken_for_a_runaway(serve):
-    def growing(conn: socket.socket, request: bytes) -> None:
-        after = json.loads(request)["variables"].get("after")
+    def growing(conn: socket.socket, request: Request) -> None:
+        after = json.loads(request.body)["variables"].get("after")
         n = int(after[1:]) if after else 0
         nodes = [delivery(n * 100 + i) for i in range(100)]
         # 250 when the first page was sent; 100 more arrive meanwhile
@@ -355,12 +261,12 @@ PASSWORD = 'pa ss&word!with"quote'
 TOKEN = "tok-1234567890"
 
 
-def echo_form(conn: socket.socket, request: bytes) -> None:
+def echo_form(conn: socket.socket, request: Request) -> None:
     """A token endpoint that echoes the form it got, raw and decoded, in its error."""
     from urllib.parse import parse_qs
 
-    form = {k: v[0] for k, v in parse_qs(request.decode()).items()}
-    text = f"bad request {request.decode()} {form} {json.dumps(form)}"
+    form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+    text = f"bad request {request.body.decode()} {form} {json.dumps(form)}"
     body = {"error": "invalid_grant", "error_description": text}
     conn.sendall(answer(400, json.dumps(body).encode()))
 
