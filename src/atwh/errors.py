@@ -63,9 +63,13 @@ def printable(text: object, limit: int = 300) -> str:
     s = redact(str(text))
     if len(s) <= limit and s.isprintable() and "  " not in s and s == s.strip():
         return s  # the common case, without a pass per character
-    s = "".join(ch if ch.isprintable() else " " for ch in s)
-    s = " ".join(s.split())
+    s = redact(_one_line(s))  # a credential with a tab or two spaces, now one line too
     return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _one_line(s: str) -> str:
+    s = "".join(ch if ch.isprintable() else " " for ch in s)
+    return " ".join(s.split())
 
 
 # -- credentials never shown -------------------------------------------------------------
@@ -82,7 +86,12 @@ def keep_secret(value: str | None) -> None:
     A server may echo it in any spelling it received: as is, form-encoded, JSON-escaped."""
     if not value or len(value) < MIN_SECRET:
         return
-    forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+    forms = {value, json.dumps(value)[1:-1], _one_line(value)}  # the last as `printable` shows it
+    try:  # an environment variable may hold undecodable bytes, kept as lone surrogates
+        raw = value.encode("utf-8", "surrogateescape")
+        forms.update((quote(raw, safe=""), quote_plus(raw)))
+    except UnicodeEncodeError:
+        pass
     _secrets.update(f for f in forms if len(f) >= MIN_SECRET)
 
 

@@ -20,11 +20,21 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
 from atwh.client.transport import TooLarge
-from atwh.errors import ApiError, NetworkError
+from atwh.errors import (
+    MIN_SECRET,
+    REDACTED,
+    ApiError,
+    NetworkError,
+    forget_secrets,
+    keep_secret,
+    printable,
+)
 from tests.hostile import Request, answer, json_answer, raw_server, trickle
 
 
@@ -315,3 +325,27 @@ def test_an_api_error_echoing_the_token_never_shows_it(serve, atwh):
     assert result.stderr.strip() == (
         "Error: the API answered HTTP 400 token [redacted] is not valid here"
     )
+
+
+@given(
+    # not "[", "]", "…": a secret that overlaps the marker [redacted] or the cut's "…"
+    secret=st.text(st.characters(blacklist_characters="[]…"), min_size=4, max_size=30),
+    before=st.text(max_size=300),
+    after=st.text(max_size=300),
+    limit=st.integers(min_value=1, max_value=400),
+)
+def test_printable_never_shows_a_kept_secret_or_a_piece_of_one(secret, before, after, limit):
+    forget_secrets()
+    keep_secret(secret)
+    shown = printable(before + secret + after, limit)
+    visible = " ".join("".join(c if c.isprintable() else " " for c in secret).split())
+    assume(len(visible) >= MIN_SECRET and visible not in before + after + REDACTED)
+    assert visible not in shown
+    assert secret not in shown
+    forget_secrets()
+
+
+def test_short_values_are_not_redacted():
+    keep_secret("abc")
+    assert printable("abcdef") == "abcdef"
+    assert ApiError("abc").message == "abc"

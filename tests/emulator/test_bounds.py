@@ -183,3 +183,26 @@ def test_the_cli_pages_within_the_limits(atwh):
         result = atwh("deliveries", DEMO_WEBHOOK_ID, "--api-url", emu.url, "--json")
     assert result.exit_code == 0, result.stderr
     assert len(json.loads(result.stdout)) == 250
+
+
+def test_an_answer_past_the_size_limit_is_an_error_and_never_made():
+    """Aliases can ask for the same 900 KB payload 50 times: 45 MB of JSON from 250 fields."""
+    one = 'p%d: webhook(id:"ID"){deliveries(first:1){nodes{event{payload}}}}'
+    query = "{" + " ".join(one % i for i in range(50)).replace("ID", "HOOK") + "}"
+    with recorder() as rec, emulator(attempt_timeout=5) as emu:
+        hook = emu.register(rec.url)
+        event = emu.emit("ticket.created", URN, {"blob": "x" * 900_000})["event"]
+        wait_for(lambda: emu.delivered(event["id"]), what="the delivery")
+        answer = post(emu, query.replace("HOOK", hook["id"]))
+        assert answer["errors"][0]["message"].startswith(
+            f"The answer would be larger than {limits.MAX_ANSWER_BYTES >> 20} MiB"
+        )
+        small = post(emu, "{" + (one % 0).replace("ID", hook["id"]) + "}")
+    assert len(small["data"]["p0"]["deliveries"]["nodes"][0]["event"]["payload"]) > 900_000
+
+
+def test_the_size_estimate_is_close_to_the_json():
+    answer = {"data": {"a": ["x" * 1000, {"b": 12, "c": None}], "d": "é" * 10}}
+    made = len(json.dumps(answer))
+    assert limits.larger_than(answer, made - 50)
+    assert not limits.larger_than(answer, made + 50)

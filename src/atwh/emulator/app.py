@@ -143,14 +143,13 @@ async def _send_json(send: Any, code: int, data: Any) -> None:
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    body = json.dumps(data).encode()
-    if len(body) > limits.MAX_ANSWER_BYTES:
+    if limits.larger_than(data, limits.MAX_ANSWER_BYTES):
         message = (
             f"The answer would be larger than {limits.MAX_ANSWER_BYTES >> 20} MiB; "
             "ask for smaller pages (first) or fewer fields."
         )
-        body = json.dumps({"errors": [{"message": message}]}).encode()
-    await send({"type": "http.response.body", "body": body})
+        data = {"errors": [{"message": message}]}
+    await send({"type": "http.response.body", "body": json.dumps(data).encode()})
 
 
 def create_app(settings: EmulatorSettings) -> Emulator:

@@ -34,7 +34,7 @@ from atwh.emulator.state import DEFAULT_PAGE, MAX_PAGE
 MAX_DEPTH = 20  # the standard introspection query is 15 deep, counted this way
 MAX_FIELDS = 10_000  # a full page of deliveries with every field is under 2,500
 MAX_TOKENS = 10_000  # parsing stops here (the introspection query has under 400)
-MAX_ANSWER_BYTES = 32 * 1024 * 1024  # what the limits above let through stays far under
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # JSON, estimated before it is made (`larger_than`)
 
 
 class _TooMuch(Exception):
@@ -141,3 +141,29 @@ class _Walk:
         if not isinstance(value, int) or isinstance(value, bool):
             return MAX_PAGE
         return max(min(value, MAX_PAGE), 1)
+
+
+def larger_than(answer: Any, limit: int) -> bool:
+    """Whether `answer` as JSON would pass `limit` bytes, found without making it: the
+    same string (an event's payload of up to 1 MiB) may be asked for thousands of times
+    under aliases, and the JSON of that would not fit in memory. An estimate: the JSON's
+    length in characters, escapes aside."""
+    size = 0
+    stack = [answer]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 3
+        elif isinstance(item, dict):
+            size += 2 + len(item)
+            for key, value in item.items():
+                size += len(key) + 4
+                stack.append(value)
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 8
+        if size > limit:
+            return True
+    return False
