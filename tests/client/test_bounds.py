@@ -349,3 +349,18 @@ def test_short_values_are_not_redacted():
     keep_secret("abc")
     assert printable("abcdef") == "abcdef"
     assert ApiError("abc").message == "abc"
+
+
+def test_the_token_endpoint_is_bounded_in_time_and_size(serve, tmp_path):
+    from atwh.client.auth import OAuthToken
+
+    slow = serve(lambda conn, request: trickle(conn, b" " * 99 + b"{}", every=0.25))
+    token = OAuthToken("cid", "a-client-secret", oauth_url=slow.url, timeout=1.0)
+    with pytest.raises(NetworkError, match="timed out"):
+        bounded(token.token, seconds=20)
+    huge = b'{"access_token": "' + b"x" * (2 << 20) + b'"}'
+    big = serve(lambda conn, request: conn.sendall(answer(200, huge)))
+    token = OAuthToken("cid", "a-client-secret", oauth_url=big.url, cache_file=tmp_path / "t")
+    with pytest.raises(TooLarge, match="the token endpoint's answer is larger than 1 MiB"):
+        bounded(token.token)
+    assert big.requests == 1
