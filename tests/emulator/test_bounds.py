@@ -53,7 +53,7 @@ def test_slow_receivers_do_not_starve_a_healthy_webhook():
     with (
         raw_server(trickle_signed) as slow,
         recorder() as healthy,
-        emulator(time_scale=1, attempt_timeout=3) as emu,
+        emulator(time_scale=1, attempt_timeout=5) as emu,
     ):
         emu.register(slow.url, events=["ticket.created"])
         good = emu.register(healthy.url, events=["ticket.updated"])
