@@ -100,7 +100,7 @@ class DemoRun:
         self,
         say: Callable[[str], None],
         time_scale: float = 100_000,
-        attempt_timeout: float = 0.5,
+        attempt_timeout: float = 1.5,  # generous: a loaded machine must not time out more
         workdir: Path | None = None,
     ) -> None:
         self.say = say

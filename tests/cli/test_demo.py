@@ -164,7 +164,7 @@ def test_at_80_columns_one_screen_shows_the_whole_story(demo_at_80):
         ("SUCCESS", "200", "ticket.created"),
         ("SUCCESS", "200", "ticket.created"),
         ("FAILED", "400", "community-article.published"),
-    ]
+    ], out
     assert all(re.fullmatch(r"[0-9a-f-]{36}", r[2]) for r in rows)  # ids whole
     assert len(table.splitlines()) <= 24
     assert all(len(line) <= 80 for line in out.splitlines())

@@ -149,7 +149,7 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve
+    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, webhooks
     from atwh.cli.options import Command
 
     # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
@@ -172,6 +172,7 @@ def _register() -> None:
     app.add_typer(
         emulator.app, name="emulator", short_help="Run a Webhooks API emulator that delivers."
     )
+    app.add_typer(webhooks.app, name="webhooks", short_help="List and manage webhooks.")
 
 
 _register()

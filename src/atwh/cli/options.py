@@ -88,7 +88,8 @@ Timeout = Annotated[
         envvar="ATWH_TIMEOUT",
         click_type=Number("SECONDS", whole=False),
         rich_help_panel=CONNECTION,
-        help="Seconds to wait for each API answer [default: 30]",
+        help="Seconds each API request may take in all, answer included (up to 4 tries) "
+        "[default: 30]",
         show_default=False,
     ),
 ]
