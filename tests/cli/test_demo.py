@@ -187,7 +187,8 @@ def test_kept_with_keep(demo):
     assert (kept / "inbox.sqlite3").exists()
 
 
-def test_ctrl_c_removes_what_it_created(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_removes_what_it_created(tmp_path, signame):
     import signal
 
     proc = subprocess.Popen(
@@ -204,7 +205,7 @@ def test_ctrl_c_removes_what_it_created(tmp_path):
             if "Registered webhook" in line:
                 break
         assert list(tmp_path.glob("atwh-demo-*")), "the demo made no directory"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -18,7 +18,8 @@ def demo(
     """Try atwh with no account: an emulated Webhooks API delivers a mix of events (some
     fail) to 'atwh serve'; then see what 'atwh deliveries' and 'atwh failures' show.
 
-    Everything it creates is removed when it ends, Ctrl-C included, unless --keep.
+    Everything it creates is removed when it ends, Ctrl-C and SIGTERM included, unless
+    --keep.
 
     Examples:
 
@@ -28,6 +29,7 @@ def demo(
     """
     import shlex
     import shutil
+    import signal
     import time
 
     from rich.console import Console
@@ -53,6 +55,10 @@ def demo(
             if code:
                 raise typer.Exit(code)
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     say("Starting the Webhooks API emulator and 'atwh serve' on free loopback ports")
     run = DemoRun(say)
     try:
