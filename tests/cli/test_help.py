@@ -94,6 +94,9 @@ def one_error(result, code: int) -> str:
         (["--limit", "0"], "Error: --limit 0: give a whole number of at least 1"),
         (["--limit", "many"], "Error: Invalid value for '--limit' / '-n': 'many' is not a whole"),
         (["--timeout", "0"], "Error: --timeout 0: give a number of seconds above 0"),
+        (["--format", "xml"], "Error: --format 'xml' is not a format: use one of table, json"),
+        (["-o", "out.xml"], "Error: --output 'out.xml': cannot tell the format from its"),
+        (["--status-code", "abc"], "Error: --status-code 'abc': use a code (500), a class"),
     ],
 )
 def test_errors_name_the_option_and_the_value(atwh, fake_api, args, said):
