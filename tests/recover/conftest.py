@@ -34,9 +34,9 @@ class Loop:
     client: ApiClient
 
     def emit(self, name: str = "ticket.created", **data: object) -> str:
-        answer = self.client.execute(
-            "EmulatorEmitEvent", {"name": name, "urn": URN, "data": data}
-        )["emitEvent"]
+        answer = self.client.execute("EmulatorEmitEvent", {"name": name, "urn": URN, "data": data})[
+            "emitEvent"
+        ]
         time.sleep(0.003)  # distinct millisecond timestamps: the order is the emit order
         return str(answer["event"]["id"])
 

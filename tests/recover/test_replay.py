@@ -58,7 +58,9 @@ def test_a_partial_success_then_only_what_is_left(loop, atwh):
     first = atwh("replay", *loop.args("--since", "1h", "--event-id", failed[1][:10]))
     assert first.exit_code == 1, first.output  # sent, answered 500: still failing
     loop.receiver.simulation.respond = None
-    second = atwh("replay", *loop.args("--since", "1h", "--delivery", loop.attempts(failed[0])[-1].id))
+    second = atwh(
+        "replay", *loop.args("--since", "1h", "--delivery", loop.attempts(failed[0])[-1].id)
+    )
     assert second.exit_code == 0
     rest = atwh("replay", *loop.args("--since", "1h", "--json"))
     report = {r["eventId"]: r for r in json.loads(rest.stdout)}
@@ -67,10 +69,14 @@ def test_a_partial_success_then_only_what_is_left(loop, atwh):
     assert report[failed[2]]["result"] == "fixed"
     history = atwh("replay", "--history", "--json")
     runs = json.loads(history.stdout)
-    assert [(r["sent"], r["fixed"], r["failing"]) for r in runs] == [(2, 2, 0), (1, 1, 0), (1, 0, 1)]
+    assert [(r["sent"], r["fixed"], r["failing"]) for r in runs] == [
+        (2, 2, 0),
+        (1, 1, 0),
+        (1, 0, 1),
+    ]
 
 
-def test_all_failed_takes_recovered_events_and_all_takes_every_event(loop, atwh):
+def test_all_takes_every_event_and_a_dry_run_sends_nothing(loop, atwh):
     failed, ok = outage(loop, failing=1)
     dry = atwh("replay", *loop.args("--all", "--dry-run", "--json"))
     assert dry.exit_code == 0
@@ -78,3 +84,58 @@ def test_all_failed_takes_recovered_events_and_all_takes_every_event(loop, atwh)
     assert {r["result"] for r in json.loads(dry.stdout)} == {"would send"}
     assert loop.replays() == []  # a dry run sends nothing
     assert "2 to send to " + loop.receiver_url in dry.stderr
+
+
+def test_all_failed_also_takes_events_that_recovered(loop, atwh):
+    failed, _ = outage(loop, failing=1)
+    loop.receiver.simulation.respond = None
+    loop.receiver.simulation.every = 2  # every 2nd answer is a 500: the first try fails...
+    loop.receiver.simulation.count = 1
+    recovered = loop.emit(id="T-99")
+    loop.settled(recovered)
+    loop.receiver.simulation.every = None
+    assert [a.status for a in loop.attempts(recovered)] == ["FAILED", "SUCCESS"]
+    default = json.loads(atwh("replay", *loop.args("--dry-run", "--json")).stdout)
+    assert [r["eventId"] for r in default] == failed
+    taken = json.loads(atwh("replay", *loop.args("--all-failed", "--dry-run", "--json")).stdout)
+    assert [r["eventId"] for r in taken] == [*failed, recovered]
+
+
+def test_ctrl_c_stops_sending_finishes_in_flight_and_keeps_the_ledger_consistent(loop, tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_for
+
+    failed, _ = outage(loop, failing=6)
+    loop.settings.delay = 0.4  # each answer takes a while: Ctrl-C lands mid-way
+    ledger = tmp_path / "ledger.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atwh", "replay", *loop.args("--ledger", str(ledger), "--json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        wait_for(lambda: len(loop.replays()) >= 1, timeout=30, what="the first replay")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    report = json.loads(out)
+    fixed = [r["eventId"] for r in report if r["result"] == "fixed"]
+    assert 1 <= len(fixed) < len(failed)
+    assert fixed == failed[: len(fixed)]  # in order, the in-flight one finished
+    assert {r["detail"] for r in report if r["result"] == "skipped"} == {"not sent: interrupted"}
+    assert [r.event_id for r in loop.replays()] == fixed
+    assert b"Interrupted" in err and b"Traceback" not in err
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT event_key, ok, finished_at FROM attempts ORDER BY id").fetchall()
+        (interrupted,) = db.execute("SELECT interrupted FROM runs").fetchone()
+    assert [(k, ok) for k, ok, _ in rows] == [(e, 1) for e in fixed]
+    assert all(done is not None for _, _, done in rows) and interrupted == 1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -15,28 +16,67 @@ from atwh.recover.replay import FAILING, FIXED, SKIPPED, Report
 _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
 
 
-def replay_table(report: Report) -> Table:
+class _AtWidth:
+    """A table built when rendered, at the width there is, so that it drops whole columns
+    of less use (the original delivery, the time) rather than cut an event id."""
+
+    def __init__(self, build: Callable[[int], Table]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
+
+
+def replay_table(report: Report) -> _AtWidth:
     """One row per event, in the order sent: result, code, event, the original, the answer."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Result", no_wrap=True)
-    table.add_column("Code", justify="right", no_wrap=True)
-    table.add_column("Event", no_wrap=True, overflow="ellipsis", min_width=20)
-    table.add_column("Replay of", no_wrap=True, overflow="ellipsis", min_width=8)
-    table.add_column("Time", justify="right", no_wrap=True)
-    table.add_column("Answer", overflow="ellipsis", no_wrap=True, min_width=12)
-    for o in report.outcomes:
-        c = o.candidate
-        event = Text(printable(c.event_name or "?", 60))
-        event.append(f" {printable(c.event_id or c.key, 40)}", style="dim")
-        table.add_row(
-            Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
-            code_text(o.code) if o.sent else Text(""),
-            event,
-            Text(printable(c.origin, 60), style="dim"),
-            duration(o.seconds),
-            Text(printable(o.detail or "", 300)),
+
+    def build(width: int) -> Table:
+        events = [
+            (
+                printable(o.candidate.event_name or "?", 60),
+                printable(o.candidate.event_id or o.candidate.key, 60),
+            )
+            for o in report.outcomes
+        ]
+        event_w = max([5, *(len(n) + 1 + len(i) for n, i in events)])
+        origin_w = max([9, *(len(printable(o.candidate.origin, 60)) for o in report.outcomes)])
+        used = 13 + 4 + event_w + 3 * 2
+        with_time = width - used >= 8 + 20
+        used += 8 if with_time else 0
+        with_origin = width - used >= origin_w + 2 + 20
+        used += origin_w + 2 if with_origin else 0
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("Result", no_wrap=True, min_width=13)
+        table.add_column("Code", justify="right", no_wrap=True, min_width=4)
+        table.add_column("Event", no_wrap=True, overflow="ellipsis", min_width=min(event_w, 80))
+        if with_origin:
+            table.add_column("Replay of", no_wrap=True, min_width=origin_w)
+        if with_time:
+            table.add_column("Time", justify="right", no_wrap=True, min_width=6)
+        table.add_column(
+            "Answer",
+            overflow="ellipsis",
+            no_wrap=True,
+            min_width=6,
+            max_width=max(6, width - used - 2),
         )
-    return table
+        for o, (name, event_id) in zip(report.outcomes, events, strict=True):
+            event = Text(name)
+            event.append(f" {event_id}", style="dim")
+            row: list[Text | str] = [
+                Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
+                code_text(o.code) if o.sent else Text(""),
+                event,
+            ]
+            if with_origin:
+                row.append(Text(printable(o.candidate.origin, 60), style="dim"))
+            if with_time:
+                row.append(duration(o.seconds))
+            row.append(Text(printable(o.detail or "", 300)))
+            table.add_row(*row)
+        return table
+
+    return _AtWidth(build)
 
 
 def totals_line(report: Report) -> str:
