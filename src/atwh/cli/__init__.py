@@ -134,13 +134,14 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, replay, serve
+    from atwh.cli import deliveries, demo, emulator, failures, inbox, reconcile, replay, serve
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
     app.command("serve")(serve.serve)
     app.command("replay")(replay.replay)
+    app.command("reconcile")(reconcile.reconcile)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -252,6 +252,27 @@ def replay(
 def send(
     candidates: list[Candidate],
     *,
+    fmt: str,
+    output: str | None,
+    **how: Any,
+) -> int:
+    """What `replay` and `inbox replay` share once the events are chosen: sending (see
+    `deliver`), then the report; the exit code."""
+    report = deliver(candidates, **how)
+    if report is None:
+        return 0
+    code = _show(report, fmt, output)
+    return _interrupted() if report.interrupted else code
+
+
+def _interrupted() -> int:
+    typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
+    return 130
+
+
+def deliver(
+    candidates: list[Candidate],
+    *,
     target: str,
     secret: str | None,
     source: str,
@@ -264,40 +285,30 @@ def send(
     ledger_path: str | None,
     save: str | None,
     as_: str | None,
-    fmt: str,
-    output: str | None,
     nothing: str,
-) -> int:
-    """What `replay`, `inbox replay` and `reconcile --replay` share once the events are
-    chosen: the ledger, dry run, fixtures, confirmation, sending, the report; the exit code."""
+) -> Report | None:
+    """The ledger, dry run, fixtures, confirmation, sending: the report, or None when
+    nothing was to be sent (or it was written down instead, with --save or --as curl)."""
     from pathlib import Path
 
     from atwh import __version__
     from atwh.cli.output import warn
     from atwh.recover import fixtures
     from atwh.recover.ledger import Ledger
-    from atwh.recover.replay import (
-        ReplayOptions,
-        needs_confirmation,
-        skip_replayed,
-    )
-    from atwh.recover.replay import (
-        dry_run as plan,
-    )
-    from atwh.recover.replay import (
-        replay as run,
-    )
+    from atwh.recover.replay import ReplayOptions, needs_confirmation, skip_replayed
+    from atwh.recover.replay import dry_run as plan
+    from atwh.recover.replay import replay as run
 
     if not candidates:
         typer.echo(f"Nothing to replay: {nothing}", err=True)
-        return 0
+        return None
     with Ledger(Path(ledger_path) if ledger_path else None) as book:
         if not force:
             skip_replayed(candidates, book, source, target)
         if save is not None:
             written = fixtures.save(candidates, target, secret, Path(save))
             typer.echo(f"Wrote {len(written) // 2} requests into {save} (nothing sent).", err=True)
-            return 0
+            return None
         if as_ is not None:
             for command in fixtures.curl_commands(candidates, target, secret):
                 typer.echo(command)
@@ -306,13 +317,13 @@ def send(
                 "older than its tolerance (2 minutes by default).",
                 err=True,
             )
-            return 0
+            return None
         if dry_run:
-            return _show(plan(candidates, target), fmt, output)
+            return plan(candidates, target)
         to_send = sum(c.skip is None for c in candidates)
         if to_send and needs_confirmation(target, to_send) and not yes:
             _confirm(to_send, target)
-        if not secret:
+        if to_send and not secret:
             warn("no secret: the events go out unsigned")
         opts = ReplayOptions(
             target=target,
@@ -322,14 +333,8 @@ def send(
             timeout=timeout,
             user_agent=f"atwh/{__version__} (replay)",
         )
-        report = run(
-            candidates, opts, book, source, _progress_line if sys.stderr.isatty() else None
-        )
-    code = _show(report, fmt, output)
-    if report.interrupted:
-        typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
-        return 130
-    return code
+        on_outcome = _progress_line if sys.stderr.isatty() else None
+        return run(candidates, opts, book, source, on_outcome)
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:

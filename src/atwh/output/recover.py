@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from atwh.errors import printable
 from atwh.output.tables import code_text, duration, local_time
 from atwh.recover.ledger import RunSummary
+from atwh.recover.reconcile import (
+    CATEGORIES,
+    DUPLICATED,
+    LOST,
+    NOT_DELIVERED,
+    OK,
+    UNKNOWN,
+    Reconciliation,
+)
 from atwh.recover.replay import FAILING, FIXED, SKIPPED, Report
 
 _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
@@ -124,3 +133,68 @@ def history_table(runs: Sequence[RunSummary]) -> Table:
             "; ".join(notes),
         )
     return table
+
+
+_CATEGORY_STYLES = {
+    LOST: "bold red",
+    NOT_DELIVERED: "red",
+    UNKNOWN: "yellow",
+    DUPLICATED: "magenta",
+    OK: "green",
+}
+_CATEGORY_NOTES = {
+    LOST: "the log shows a 2xx, the store does not have it: acknowledged and dropped",
+    NOT_DELIVERED: "no attempt succeeded and the store does not have it: replay candidates",
+    UNKNOWN: "stored, not in the log: test events, other webhooks, older than the window",
+    DUPLICATED: "stored more than once",
+}
+
+
+def reconcile_view(result: Reconciliation) -> Group:
+    """The summary by category and event name, then the events of each category but ok."""
+    head = Text("Compared ", style="bold")
+    since = local_time(result.since) if result.since else "the start of the log"
+    head.append(f"the log since {since} with {printable(result.store, 300)}")
+    summary = Table(box=None, header_style="bold", pad_edge=False)
+    summary.add_column("Category", no_wrap=True)
+    summary.add_column("Event", overflow="fold")
+    summary.add_column("Events", justify="right")
+    for category, name, count in result.summary():
+        summary.add_row(
+            Text(category, style=_CATEGORY_STYLES[category]), printable(name, 80), str(count)
+        )
+    parts: list[object] = [head, Text(), summary]
+    for category in CATEGORIES[:-1]:
+        entries = [e for e in result.entries if e.category == category]
+        if not entries:
+            continue
+        parts += [
+            Text(),
+            Text.assemble(
+                (f"{category.capitalize()} ({len(entries)})", _CATEGORY_STYLES[category]),
+                (f"  {_CATEGORY_NOTES[category]}", "dim"),
+            ),
+        ]
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("Event id", no_wrap=True)
+        table.add_column("Name", overflow="fold")
+        table.add_column("Created", no_wrap=True)
+        table.add_column("Attempts", justify="right")
+        table.add_column("Last code", justify="right")
+        table.add_column("Stored", justify="right")
+        for e in entries:
+            name = printable(e.event_name or "?", 60)
+            table.add_row(
+                printable(e.event_id, 80),
+                name + (" (backfilled)" if e.backfilled else ""),
+                local_time(e.created) if e.created else "",
+                str(e.attempts) if e.attempts else "",
+                code_text(e.last_code) if e.attempts else Text(""),
+                str(e.stored),
+            )
+        parts.append(table)
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def reconcile_totals(result: Reconciliation) -> str:
+    return ", ".join(f"{n} {c}" for c, n in result.totals().items())
