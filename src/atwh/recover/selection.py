@@ -80,7 +80,12 @@ class EventLog:
         with_payload = next((d for d in reversed(attempts) if d.event.payload is not None), last)
         event = with_payload.event
         created = event.created or attempts[0].created
-        body = event.payload.encode("utf-8") if event.payload is not None else None
+        body, skip = None, "the log has no payload for this event"
+        if event.payload is not None:
+            try:
+                body, skip = event.payload.encode("utf-8"), None
+            except UnicodeEncodeError:  # a lone surrogate, from a JSON escape: not UTF-8
+                skip = "the payload in the log is not valid Unicode"
         return Candidate(
             key=key,
             event_id=event.id,
@@ -91,7 +96,7 @@ class EventLog:
             attempts=len(attempts),
             last_code=last.status_code,
             last_cause=last.cause if last.failed else None,
-            skip=None if body is not None else "the log has no payload for this event",
+            skip=skip,
         )
 
     def select(
