@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,36 @@ Db = Annotated[
         metavar="PATH",
         show_default=False,
         help="The inbox database [default: inbox.sqlite3 in the user data dir]",
+    ),
+]
+
+
+def _secret(help: str) -> Any:
+    """--secret, from the environment variables the vendor's example and `serve` read."""
+    return typer.Option(
+        "--secret",
+        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        show_default=False,
+        help=help,
+    )
+
+
+AnswerCode = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status-code",
+        "-c",
+        rich_help_panel=o.FILTERS,
+        metavar="CODE",
+        help="Only requests answered with these codes: 200, 4xx. Repeatable.",
+    ),
+]
+NotAcked = Annotated[
+    bool,
+    typer.Option(
+        "--failed",
+        rich_help_panel=o.FILTERS,
+        help="Only requests that were not acknowledged (answer not 2xx).",
     ),
 ]
 
@@ -44,24 +74,8 @@ def inbox(
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
-    status_code: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--status-code",
-            "-c",
-            rich_help_panel=o.FILTERS,
-            metavar="CODE",
-            help="Only requests answered with these codes: 200, 4xx. Repeatable.",
-        ),
-    ] = None,
-    failed: Annotated[
-        bool,
-        typer.Option(
-            "--failed",
-            rich_help_panel=o.FILTERS,
-            help="Only requests that were not acknowledged (answer not 2xx).",
-        ),
-    ] = False,
+    status_code: AnswerCode = None,
+    failed: NotAcked = False,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -121,13 +135,7 @@ def show(
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The inbox id, or the event id.")],
     db: Db = None,
     secret: Annotated[
-        str | None,
-        typer.Option(
-            "--secret",
-            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
-            show_default=False,
-            help="Check which signature scheme the stored request matches.",
-        ),
+        str | None, _secret("Check which signature scheme the stored request matches.")
     ] = None,
     as_json: o.Json = False,
 ) -> None:
@@ -175,36 +183,14 @@ def replay(
         ),
     ] = ...,  # type: ignore[assignment]
     secret: Annotated[
-        str | None,
-        typer.Option(
-            "--secret",
-            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
-            show_default=False,
-            help="Re-sign each body with this secret [default: sent unsigned]",
-        ),
+        str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
     ] = None,
     db: Db = None,
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
-    status_code: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--status-code",
-            "-c",
-            rich_help_panel=o.FILTERS,
-            metavar="CODE",
-            help="Only requests answered with these codes: 200, 4xx. Repeatable.",
-        ),
-    ] = None,
-    failed: Annotated[
-        bool,
-        typer.Option(
-            "--failed",
-            rich_help_panel=o.FILTERS,
-            help="Only requests that were not acknowledged (answer not 2xx).",
-        ),
-    ] = False,
+    status_code: AnswerCode = None,
+    failed: NotAcked = False,
     concurrency: r.Concurrency = 1,
     rate: r.Rate = None,
     dry_run: r.DryRun = False,
@@ -247,21 +233,8 @@ def replay(
     with _open(db or ctx.obj) as store:
         path = store.path.resolve()
         candidates = from_inbox(store.records(), flt, r._split(ids))
-    return r.send(
-        candidates,
-        fmt=chosen,
-        output=output,
-        target=target,
-        secret=secret,
-        source=f"inbox:{path}",
-        concurrency=concurrency,
-        rate=per_second,
-        timeout=timeout,
-        dry_run=dry_run,
-        yes=yes,
-        force=force,
-        ledger_path=ledger,
-        save=save,
-        as_=as_,
-        nothing=f"no stored request matches in {path}",
-    )
+    how = r.Sending(
+        target, secret, f"inbox:{path}", concurrency, per_second, timeout,
+        dry_run, yes, force, ledger, save, as_,
+    )  # fmt: skip
+    return r.send(candidates, how, f"no stored request matches in {path}", chosen, output)

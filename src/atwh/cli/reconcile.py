@@ -82,13 +82,13 @@ def reconcile(
     """
     from pathlib import Path
 
-    from atwh.cli.output import Progress, client_factory, print_rich
+    from atwh.cli.output import client_factory, print_rich
     from atwh.client.filters import parse_time
+    from atwh.client.secret import webhook_secret
     from atwh.errors import UsageError, printable
     from atwh.output.export import open_output, resolve_format
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
-    from atwh.recover.webhook import fetch_log, webhook_secret
 
     chosen = resolve_format(fmt, as_json, output)
     if chosen not in ("table", "json"):
@@ -111,11 +111,7 @@ def reconcile(
         store = rec.stored_in_file(Path(stored))
 
     with client_factory(api_url, token, timeout)() as client:
-        progress = Progress()
-        try:
-            webhook, log = fetch_log(client, webhook_id, progress)
-        finally:
-            progress.stop()
+        webhook, log = r.fetch(client, webhook_id)
         result = rec.reconcile(log, store, window)
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
@@ -130,22 +126,9 @@ def reconcile(
 
     report = None
     if replay:
-        report = r.deliver(
-            candidates,
-            target=target or "",
-            secret=secret,
-            source=f"webhook:{webhook_id}",
-            concurrency=concurrency,
-            rate=per_second,
-            timeout=timeout,
-            dry_run=False,
-            yes=yes,
-            force=force,
-            ledger_path=ledger,
-            save=None,
-            as_=None,
-            nothing="nothing lost or not delivered",
-        )
+        how = r.Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, per_second)
+        how.timeout, how.yes, how.force, how.ledger = timeout, yes, force, ledger
+        report = r.deliver(candidates, how, "nothing lost or not delivered")
     if chosen == "json":
         import json
 

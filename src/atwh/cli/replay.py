@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
+    from atwh.client.model import Webhook
     from atwh.recover.replay import Report
-    from atwh.recover.selection import Candidate
+    from atwh.recover.selection import Candidate, EventLog
 
 SEND = "Sending"
 
@@ -215,50 +218,59 @@ def replay(
     target = _target(to)
     _check_as(as_)
 
-    from atwh.cli.output import Progress, client_factory
-    from atwh.recover.webhook import fetch_log, webhook_secret
+    from atwh.cli.output import client_factory
+    from atwh.client.secret import webhook_secret
 
     with client_factory(api_url, token, timeout)() as client:
-        progress = Progress()
-        try:
-            webhook, log = fetch_log(client, webhook_id, progress)
-        finally:
-            progress.stop()
+        webhook, log = fetch(client, webhook_id)
         candidates = log.select(flt, mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
         need_secret = not dry_run and secret is None
         if need_secret:
             secret = webhook_secret(client, webhook_id)
-    return send(
-        candidates,
-        target=target,
-        secret=secret,
-        source=f"webhook:{webhook_id}",
-        concurrency=concurrency,
-        rate=per_second,
-        timeout=timeout,
-        dry_run=dry_run,
-        yes=yes,
-        force=force,
-        ledger_path=ledger,
-        save=save,
-        as_=as_,
-        fmt=chosen,
-        output=output,
-        nothing=_nothing_hint(mode, since, len(log)),
-    )
+    how = Sending(
+        target, secret, f"webhook:{webhook_id}", concurrency, per_second, timeout,
+        dry_run, yes, force, ledger, save, as_,
+    )  # fmt: skip
+    return send(candidates, how, _nothing_hint(mode, since, len(log)), chosen, output)
+
+
+def fetch(client: ApiClient, webhook_id: str) -> tuple[Webhook, EventLog]:
+    """The webhook and its log, with a progress bar on a terminal while it comes."""
+    from atwh.cli.output import Progress
+    from atwh.recover.webhook import fetch_log
+
+    progress = Progress()
+    try:
+        return fetch_log(client, webhook_id, progress)
+    finally:
+        progress.stop()
+
+
+@dataclass(slots=True)
+class Sending:
+    """How to send: what `replay`, `inbox replay` and `reconcile --replay` were told."""
+
+    target: str
+    secret: str | None
+    source: str  # the ledger's name for where the events come from
+    concurrency: int = 1
+    rate: float | None = None
+    timeout: float = 30.0
+    dry_run: bool = False
+    yes: bool = False
+    force: bool = False
+    ledger: str | None = None
+    save: str | None = None
+    as_: str | None = None
 
 
 def send(
-    candidates: list[Candidate],
-    *,
-    fmt: str,
-    output: str | None,
-    **how: Any,
+    candidates: list[Candidate], how: Sending, nothing: str, fmt: str, output: str | None
 ) -> int:
     """What `replay` and `inbox replay` share once the events are chosen: sending (see
     `deliver`), then the report; the exit code."""
-    report = deliver(candidates, **how)
+    report = deliver(candidates, how, nothing)
     if report is None:
         return 0
     code = _show(report, fmt, output)
@@ -270,23 +282,7 @@ def _interrupted() -> int:
     return 130
 
 
-def deliver(
-    candidates: list[Candidate],
-    *,
-    target: str,
-    secret: str | None,
-    source: str,
-    concurrency: int,
-    rate: float | None,
-    timeout: float,
-    dry_run: bool,
-    yes: bool,
-    force: bool,
-    ledger_path: str | None,
-    save: str | None,
-    as_: str | None,
-    nothing: str,
-) -> Report | None:
+def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report | None:
     """The ledger, dry run, fixtures, confirmation, sending: the report, or None when
     nothing was to be sent (or it was written down instead, with --save or --as curl)."""
     from pathlib import Path
@@ -302,15 +298,17 @@ def deliver(
     if not candidates:
         typer.echo(f"Nothing to replay: {nothing}", err=True)
         return None
-    with Ledger(Path(ledger_path) if ledger_path else None) as book:
-        if not force:
-            skip_replayed(candidates, book, source, target)
-        if save is not None:
-            written = fixtures.save(candidates, target, secret, Path(save))
-            typer.echo(f"Wrote {len(written) // 2} requests into {save} (nothing sent).", err=True)
+    with Ledger(Path(how.ledger) if how.ledger else None) as book:
+        if not how.force:
+            skip_replayed(candidates, book, how.source, how.target)
+        if how.save is not None:
+            written = fixtures.save(candidates, how.target, how.secret, Path(how.save))
+            typer.echo(
+                f"Wrote {len(written) // 2} requests into {how.save} (nothing sent).", err=True
+            )
             return None
-        if as_ is not None:
-            for command in fixtures.curl_commands(candidates, target, secret):
+        if how.as_ is not None:
+            for command in fixtures.curl_commands(candidates, how.target, how.secret):
                 typer.echo(command)
             typer.echo(
                 "Note: each command carries a timestamp from now; the receiver rejects it once "
@@ -318,23 +316,23 @@ def deliver(
                 err=True,
             )
             return None
-        if dry_run:
-            return plan(candidates, target)
+        if how.dry_run:
+            return plan(candidates, how.target)
         to_send = sum(c.skip is None for c in candidates)
-        if to_send and needs_confirmation(target, to_send) and not yes:
-            _confirm(to_send, target)
-        if to_send and not secret:
+        if to_send and needs_confirmation(how.target, to_send) and not how.yes:
+            _confirm(to_send, how.target)
+        if to_send and not how.secret:
             warn("no secret: the events go out unsigned")
         opts = ReplayOptions(
-            target=target,
-            secret=secret,
-            concurrency=concurrency,
-            rate=rate,
-            timeout=timeout,
+            target=how.target,
+            secret=how.secret,
+            concurrency=how.concurrency,
+            rate=how.rate,
+            timeout=how.timeout,
             user_agent=f"atwh/{__version__} (replay)",
         )
         on_outcome = _progress_line if sys.stderr.isatty() else None
-        return run(candidates, opts, book, source, on_outcome)
+        return run(candidates, opts, book, how.source, on_outcome)
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:

@@ -80,7 +80,8 @@ class EventLog:
         with_payload = next((d for d in reversed(attempts) if d.event.payload is not None), last)
         event = with_payload.event
         created = event.created or attempts[0].created
-        body, skip = None, "the log has no payload for this event"
+        body: bytes | None = None
+        skip: str | None = "the log has no payload for this event"
         if event.payload is not None:
             try:
                 body, skip = event.payload.encode("utf-8"), None

@@ -1,4 +1,4 @@
-"""What the API says about one webhook for a replay: its delivery log, its URL, its secret."""
+"""What the API says about one webhook for a replay: its delivery log and its URL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from atwh.client.api import ApiClient, Page
 from atwh.client.model import Webhook
-from atwh.errors import NotFoundError, UsageError, printable
 from atwh.recover.selection import EventLog
 
 
@@ -26,19 +25,3 @@ def fetch_log(
     log.extend(client.deliveries(webhook_id, on_page=page))
     assert webhook is not None  # the client yields at least one page, or raises
     return webhook, log
-
-
-def webhook_secret(client: ApiClient, webhook_id: str) -> str:
-    """The webhook's shared secret, read from the API (`webhook.secret`)."""
-    data = client.execute("QueryWebhookSecret", {"id": webhook_id})
-    hook = data.get("webhook")
-    if not isinstance(hook, dict):
-        raise NotFoundError(f"webhook {printable(webhook_id, 80)} not found")
-    secret = hook.get("secret")
-    if not isinstance(secret, str) or not secret:
-        raise UsageError(
-            f"the API gives no secret for webhook {printable(webhook_id, 80)}, "
-            "so atwh cannot sign the events",
-            hint="pass --secret",
-        )
-    return secret
