@@ -320,7 +320,9 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
             return plan(candidates, how.target)
         to_send = sum(c.skip is None for c in candidates)
         if to_send and needs_confirmation(how.target, to_send) and not how.yes:
-            _confirm(to_send, how.target)
+            if not _confirm(to_send, how.target):
+                typer.echo("Nothing sent.", err=True)
+                return None
         if to_send and not how.secret:
             warn("no secret: the events go out unsigned")
         opts = ReplayOptions(
@@ -361,7 +363,7 @@ def _progress_line(outcome: object) -> None:
     )
 
 
-def _confirm(count: int, target: str) -> None:
+def _confirm(count: int, target: str) -> bool:
     from atwh.errors import UsageError, printable
 
     where = printable(target, 200)
@@ -370,8 +372,7 @@ def _confirm(count: int, target: str) -> None:
             f"about to send {count} events to {where}, not a loopback host",
             hint="confirm with --yes",
         )
-    if not typer.confirm(f"Send {count} events to {where}?", default=False, err=True):
-        raise typer.Abort()
+    return typer.confirm(f"Send {count} events to {where}?", default=False, err=True)
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:
