@@ -74,9 +74,17 @@ class Loop:
 
 
 @pytest.fixture
-def loop(tmp_path: Path) -> Iterator[Loop]:
+def loop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Loop]:
+    """Retries time-scaled so that all seven days pass in about a second. A test can ask for
+    another scale: `@pytest.mark.parametrize("loop", [{"time_scale": 1}], indirect=True)`."""
+    settings_of_emulator = {"time_scale": 1e6, **getattr(request, "param", {})}
     emulator = Emulator(
-        EmulatorSettings(token=TOKEN, time_scale=1e6, attempt_timeout=2, log=lambda line: None)
+        EmulatorSettings(
+            token=TOKEN,
+            attempt_timeout=2,
+            log=lambda line: None,
+            **settings_of_emulator,
+        )
     )
     settings = ReceiverSettings(db=tmp_path / "inbox.sqlite3")
     receiver = create_app(settings)

@@ -70,3 +70,6 @@ def test_curl_sends_any_body_byte_for_byte():
         for command in curl_commands(candidates, srv.url("/hook"), "s"):
             subprocess.run(["bash", "-c", command], capture_output=True, timeout=30, check=True)
     assert got == [(b, signature.sign(b, "s")) for b in bodies]
+    # what a terminal shows of the commands holds no control character
+    shown = "\n".join(curl_commands(candidates, "http://127.0.0.1:9/x", "s"))
+    assert shown.replace("\n", "").isprintable()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from tests.conftest import wait_for
 from tests.recover.conftest import Loop
 
 
@@ -139,3 +142,24 @@ def test_ctrl_c_stops_sending_finishes_in_flight_and_keeps_the_ledger_consistent
         (interrupted,) = db.execute("SELECT interrupted FROM runs").fetchone()
     assert [(k, ok) for k, ok, _ in rows] == [(e, 1) for e in fixed]
     assert all(done is not None for _, _, done in rows) and interrupted == 1
+
+
+@pytest.mark.parametrize("loop", [{"time_scale": 1}], indirect=True)
+def test_replay_while_the_emulator_still_retries(loop, atwh):
+    """The first retry is a minute away: the events are still failing, and replay fixes them."""
+    loop.receiver.simulation.respond = 500
+    failed = [loop.emit(id=f"T-{i}") for i in range(2)]
+
+    def retry_scheduled() -> bool:
+        return all(
+            (a := loop.attempts(e)) and a[-1].status == "FAILED" and a[-1].next_retry_at
+            for e in failed
+        )
+
+    wait_for(retry_scheduled, timeout=30, what="a failed first attempt of each event")
+    loop.receiver.simulation.respond = None
+    result = atwh("replay", *loop.args("--since", "1h", "--json"))
+    assert result.exit_code == 0, result.output
+    assert [r["result"] for r in json.loads(result.stdout)] == ["fixed", "fixed"]
+    assert [r.event_id for r in loop.replays()] == failed
+    assert all(r.verdict == "verified" for r in loop.replays())

@@ -54,8 +54,9 @@ def save(
 def curl_commands(
     candidates: Sequence[Candidate], target: str, secret: str | None
 ) -> Iterator[str]:
-    """One shell command per event; the body goes in as a quoted argument, byte for byte
-    (a body that is not UTF-8 or holds a NUL is passed through printf's octal escapes)."""
+    """One shell command per event; the body goes in as a quoted argument, byte for byte.
+    A body that is not UTF-8, or holds control characters (which a terminal would act on),
+    goes through printf's octal escapes instead."""
     for c in candidates:
         if c.skip is not None:
             continue
@@ -65,7 +66,9 @@ def curl_commands(
             parts += ["-H", shlex.quote(f"{name}: {value}")]
         try:
             text = c.body.decode("utf-8")
-            plain = "\0" not in text and not text.startswith("@")  # curl reads @FILE
+            # printable only (a terminal shows it as it is), and not curl's @FILE
+            plain = text.replace("\n", "").replace("\t", "").isprintable()
+            plain = plain and not text.startswith("@")
         except UnicodeDecodeError:
             plain = False
         if plain:

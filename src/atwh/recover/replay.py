@@ -206,7 +206,11 @@ class _Run:
         )
         try:
             async with httpx.AsyncClient(
-                timeout=self.opts.timeout, limits=limits, follow_redirects=False
+                timeout=self.opts.timeout,
+                limits=limits,
+                follow_redirects=False,
+                # answers are read raw, a few KiB at most: no compressed ones to inflate
+                headers={"accept-encoding": "identity"},
             ) as client:
                 self.workers = [
                     asyncio.ensure_future(self._work(client))
