@@ -118,8 +118,6 @@ def history_table(runs: Sequence[RunSummary]) -> Table:
         notes = []
         if r.interrupted:
             notes.append("interrupted")
-        if r.unknown:
-            notes.append(f"{r.unknown} without an answer recorded")
         if r.finished is None:
             notes.append("did not finish")
         table.add_row(

@@ -1,9 +1,10 @@
 """The replay ledger: every replay attempt, recorded locally in SQLite.
 
-A row is written when a request starts and completed when its answer (or error) comes, each
-in its own transaction, so an interrupted run leaves the ledger consistent: a row without an
-answer is a request whose outcome is unknown, never counted as delivered. A later run skips
-the events already answered 2xx at the same target, from the same source.
+Each request is written when its answer (or its network error) comes, in one transaction,
+so an interrupted run leaves the ledger consistent: what it holds was answered as it says. A
+request cut off by a crash is not there, so a later run sends it again: an event is never
+skipped on a guess. A later run skips the events already answered 2xx at the same target,
+from the same source.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class RunSummary:
     sent: int
     fixed: int
     failing: int
-    unknown: int  # started, with no answer recorded (the process was killed)
 
     def to_api(self) -> dict[str, object]:
         from atwh.client.model import iso
@@ -79,7 +79,6 @@ class RunSummary:
             "sent": self.sent,
             "fixed": self.fixed,
             "failing": self.failing,
-            "unknown": self.unknown,
         }
 
 
@@ -151,7 +150,7 @@ class Ledger:
             (time.time(), int(interrupted), run_id),
         )
 
-    def started(
+    def record(
         self,
         run_id: int,
         source: str,
@@ -159,27 +158,36 @@ class Ledger:
         event_name: str | None,
         origin: str | None,
         target: str,
-    ) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
-            "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, source, key, event_name, origin, target, time.time()),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
-    def answered(self, attempt_id: int, code: int | None, error: str | None, ok: bool) -> None:
+        started_at: float,
+        code: int | None,
+        error: str | None,
+    ) -> None:
+        """One answered request (or one that failed on the network), in its own transaction."""
+        ok = code is not None and 200 <= code <= 299
         self.conn.execute(
-            "UPDATE attempts SET finished_at = ?, status_code = ?, error = ?, ok = ? WHERE id = ?",
-            (time.time(), code, error, int(ok), attempt_id),
+            "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
+            "started_at, finished_at, status_code, error, ok) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                source,
+                key,
+                event_name,
+                origin,
+                target,
+                started_at,
+                time.time(),
+                code,
+                None if ok else error,
+                int(ok),
+            ),
         )
 
     def history(self, limit: int | None = None) -> list[RunSummary]:
         """Past runs, newest first, with what each sent."""
         rows = self.conn.execute(
             "SELECT r.id, r.started_at, r.finished_at, r.source, r.target, r.interrupted, "
-            "count(a.id), coalesce(sum(a.ok = 1), 0), coalesce(sum(a.ok = 0), 0), "
-            "coalesce(sum(a.ok IS NULL AND a.id IS NOT NULL), 0) "
+            "count(a.id), coalesce(sum(a.ok = 1), 0), coalesce(sum(a.ok = 0), 0) "
             "FROM runs r LEFT JOIN attempts a ON a.run_id = r.id "
             "GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
             (limit if limit is not None else -1,),
@@ -199,7 +207,6 @@ class Ledger:
                     row[6],
                     row[7],
                     row[8],
-                    row[9],
                 )
             )
         return out
