@@ -168,3 +168,28 @@ def test_nothing_to_replay_says_why(mock, atwh):
     result = atwh("replay", "w1")
     assert result.exit_code == 0
     assert "Nothing to replay: no event is still failing" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent_count", "says"), [("n\n", 0, "Nothing sent."), ("y\n", 21, "21 fixed")]
+)
+def test_on_a_terminal_many_events_to_a_remote_host_ask_first(
+    mock, atwh, monkeypatch, answer, sent_count, says
+):
+    import atwh.cli.replay as command
+
+    fake, router = mock
+    with_secret(fake, "w1", failing(21))
+    sent = router.post(TARGET).respond(200)
+    monkeypatch.setattr(command, "_on_terminal", lambda: True)
+    result = atwh("replay", "w1", input=answer)
+    assert result.exit_code == 0, result.output
+    assert "Send 21 events to https://example.com/webhook? [y/N]" in result.stderr
+    assert says in result.stderr and sent.call_count == sent_count
+
+
+def test_twenty_events_or_loopback_need_no_confirmation(mock, atwh):
+    fake, router = mock
+    with_secret(fake, "w1", failing(20))
+    sent = router.post(TARGET).respond(200)
+    assert atwh("replay", "w1").exit_code == 0 and sent.call_count == 20

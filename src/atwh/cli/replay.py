@@ -363,11 +363,16 @@ def _progress_line(outcome: object) -> None:
     )
 
 
+def _on_terminal() -> bool:
+    """Whether someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
 def _confirm(count: int, target: str) -> bool:
     from atwh.errors import UsageError, printable
 
     where = printable(target, 200)
-    if not sys.stdin.isatty():
+    if not _on_terminal():
         raise UsageError(
             f"about to send {count} events to {where}, not a loopback host",
             hint="confirm with --yes",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
@@ -18,6 +19,7 @@ from atwh.recover.reconcile import (
     NOT_DELIVERED,
     OK,
     UNKNOWN,
+    Entry,
     Reconciliation,
 )
 from atwh.recover.replay import FAILING, FIXED, SKIPPED, Report
@@ -173,25 +175,47 @@ def reconcile_view(result: Reconciliation) -> Group:
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("Event id", no_wrap=True)
-        table.add_column("Name", overflow="fold")
-        table.add_column("Created", no_wrap=True)
-        table.add_column("Attempts", justify="right")
-        table.add_column("Last code", justify="right")
-        table.add_column("Stored", justify="right")
-        for e in entries:
-            name = printable(e.event_name or "?", 60)
-            table.add_row(
-                printable(e.event_id, 80),
-                name + (" (backfilled)" if e.backfilled else ""),
-                local_time(e.created) if e.created else "",
-                str(e.attempts) if e.attempts else "",
-                code_text(e.last_code) if e.attempts else Text(""),
-                str(e.stored),
-            )
-        parts.append(table)
+        parts.append(_AtWidth(partial(_entries_table, entries)))
     return Group(*parts)  # type: ignore[arg-type]
+
+
+def _entries_table(entries: Sequence[Entry], width: int) -> Table:
+    """The events of one category: the id whole, then the name; the time, the attempts and
+    the last code while there is room for them."""
+    ids = [printable(e.event_id, 80) for e in entries]
+    names = [
+        printable(e.event_name or "?", 60) + (" (backfilled)" if e.backfilled else "")
+        for e in entries
+    ]
+    id_w = max(8, *map(len, ids))
+    name_w = min(24, max(4, *map(len, names)))
+    room = width - id_w - 2 - 6 - 2 - name_w  # the id, Stored, the name (up to 24)
+    with_code = room >= 9 + 2
+    room -= 11 if with_code else 0
+    with_attempts = room >= 8 + 2
+    room -= 10 if with_attempts else 0
+    with_created = room >= 19 + 2
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("Event id", no_wrap=True, min_width=id_w)
+    table.add_column("Name", no_wrap=True, overflow="ellipsis", min_width=4)
+    if with_created:
+        table.add_column("Created", no_wrap=True)
+    if with_attempts:
+        table.add_column("Attempts", justify="right", no_wrap=True)
+    if with_code:
+        table.add_column("Last code", justify="right", no_wrap=True)
+    table.add_column("Stored", justify="right", no_wrap=True)
+    for e, event_id, name in zip(entries, ids, names, strict=True):
+        row: list[Text | str] = [event_id, name]
+        if with_created:
+            row.append(local_time(e.created) if e.created else "")
+        if with_attempts:
+            row.append(str(e.attempts) if e.attempts else "")
+        if with_code:
+            row.append(code_text(e.last_code) if e.attempts else Text(""))
+        row.append(str(e.stored))
+        table.add_row(*row)
+    return table
 
 
 def reconcile_totals(result: Reconciliation) -> str:
