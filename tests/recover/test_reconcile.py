@@ -7,6 +7,8 @@ import sqlite3
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atwh.emulator import Emulator, EmulatorSettings
 from atwh.emulator.history import DEMO_WEBHOOK_ID
@@ -182,3 +184,33 @@ def test_a_history_of_10000_deliveries(tmp_path, atwh):
     assert data["totals"]["unknown"] == 0
     lost = {e["eventId"] for e in data["events"] if e["category"] == "lost"}
     assert lost == dropped
+
+
+ids = st.lists(
+    st.text(alphabet="abcdef0123456789-_.:", min_size=1, max_size=40), min_size=0, max_size=30
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids, st.sampled_from(["lines", "json", "json-objects", "csv"]))
+def test_every_file_form_reads_back_the_same_ids_and_counts(tmp_path_factory, given_ids, form):
+    import csv
+    import io
+    from collections import Counter
+
+    from atwh.recover.reconcile import stored_in_file
+
+    path = tmp_path_factory.mktemp("stored") / "ids"
+    if form == "lines":
+        path.write_text("".join(f"{i}\n" for i in given_ids))
+    elif form == "json":
+        path.write_text(json.dumps(given_ids))
+    elif form == "json-objects":
+        path.write_text(json.dumps([{"event_id": i, "other": 1} for i in given_ids]))
+    else:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["when", "event_id"])
+        writer.writerows([["2026-11-01", i] for i in given_ids])
+        path.write_text(out.getvalue())
+    assert stored_in_file(path).counts == Counter(given_ids)

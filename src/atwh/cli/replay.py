@@ -32,6 +32,7 @@ Secret = Annotated[
     str | None,
     typer.Option(
         "--secret",
+        metavar="SECRET",
         rich_help_panel=SEND,
         show_default=False,
         help="Sign with this secret [default: the webhook's, read from the API]",
@@ -41,6 +42,7 @@ Concurrency = Annotated[
     int,
     typer.Option(
         "--concurrency",
+        metavar="N",
         min=1,
         max=256,
         rich_help_panel=SEND,
