@@ -193,3 +193,13 @@ def test_twenty_events_or_loopback_need_no_confirmation(mock, atwh):
     with_secret(fake, "w1", failing(20))
     sent = router.post(TARGET).respond(200)
     assert atwh("replay", "w1").exit_code == 0 and sent.call_count == 20
+
+
+def test_a_disabled_webhook_is_replayed_with_a_warning(mock, atwh):
+    fake, router = mock
+    with_secret(fake, "w1", failing(1))
+    fake.webhooks["w1"]["enabled"] = False
+    router.post(TARGET).respond(200)
+    result = atwh("replay", "w1")
+    assert result.exit_code == 0
+    assert "Warning: webhook w1 is disabled" in result.stderr

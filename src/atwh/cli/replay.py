@@ -198,7 +198,7 @@ def replay(
       atwh replay --history
     """
     from atwh.client.filters import DeliveryFilter
-    from atwh.errors import UsageError
+    from atwh.errors import UsageError, printable
     from atwh.output.export import resolve_format
 
     chosen = resolve_format(fmt, as_json, output)
@@ -227,6 +227,10 @@ def replay(
         webhook, log = fetch(client, webhook_id)
         candidates = log.select(flt, mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
+        if webhook.enabled is False and to is None:
+            from atwh.cli.output import warn
+
+            warn(f"webhook {printable(webhook_id, 80)} is disabled: Allthings sends it nothing")
         need_secret = not dry_run and secret is None
         if need_secret:
             secret = webhook_secret(client, webhook_id)

@@ -154,7 +154,6 @@ def from_inbox(
     requests; otherwise every stored request that matches `flt`, test deliveries aside.
     Of several requests with one event id, the acknowledged one is sent, else the newest.
     """
-    records = list(records)
     ids = list(ids)
     chosen: dict[str, InboxRecord] = {}
 
@@ -165,6 +164,7 @@ def from_inbox(
             chosen[key] = r
 
     if ids:
+        records = list(records)
         by_id = {str(r.id): r for r in records}
         event_ids = list(dict.fromkeys(r.event_id for r in records if r.event_id))
         for given in ids:
