@@ -54,8 +54,7 @@ def test_each_event_once_oldest_first_and_modes_nest(history):
 
 def test_a_payload_that_is_not_unicode_is_skipped_with_the_reason():
     log = log_of([[500]])
-    (attempt,) = log.events["e00"]
-    attempt.event.payload = '{"x": "\ud800"}'
+    log.events["e00"].payload = '{"x": "\ud800"}'
     (c,) = log.select(DeliveryFilter())
     assert c.body is None and c.skip == "the payload in the log is not valid Unicode"
 

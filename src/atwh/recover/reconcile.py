@@ -182,6 +182,7 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         if not any(window.matches(d) for d in attempts):
             continue
         in_log.add(key)
+        event = log.events[key]
         last = attempts[-1]
         count = stored.counts.get(key, 0)
         if count > 1:
@@ -193,9 +194,9 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         entries.append(
             Entry(
                 key,
-                last.event.name,
+                event.name,
                 category,
-                last.event.created or attempts[0].created,
+                event.created or attempts[0].created,
                 len(attempts),
                 last.status_code,
                 last.id,
@@ -228,14 +229,15 @@ def backfill(result: Reconciliation, log: EventLog, inbox: Inbox) -> int:
         if e.category != LOST:
             continue
         attempts = log.attempts(e.event_id)
-        acked = next(d for d in reversed(attempts) if not d.failed and d.status_code is not None)
-        if acked.event.payload is None:
+        acked = next(a for a in reversed(attempts) if a.ok)
+        payload = log.events[e.event_id].payload
+        if payload is None:
             continue
         when = acked.delivered or acked.created or datetime.now(UTC)
         if inbox.backfill(
             event_id=e.event_id,
             event_name=e.event_name,
-            body=acked.event.payload.encode("utf-8"),
+            body=payload.encode("utf-8", errors="surrogatepass"),
             received_at=when.timestamp(),
             answer_code=acked.status_code or 200,
             note=f"from delivery {acked.id} in the API's log, by atwh reconcile",

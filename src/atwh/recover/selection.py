@@ -6,7 +6,7 @@ Each event is sent once per run, however many attempts it had, oldest event firs
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from atwh.client.filters import DeliveryFilter
@@ -35,19 +35,69 @@ class Candidate:
     skip: str | None = None  # why it will not be sent
 
 
+@dataclass(slots=True)
+class Attempt:
+    """What a replay needs of one delivery attempt (a Delivery without its answer's body and
+    headers, which a 30-day log of a busy webhook would hold by the hundred megabytes)."""
+
+    id: str
+    created: datetime | None
+    delivered: datetime | None
+    status: str | None
+    status_code: int | None
+    failed: bool
+    cause: str | None  # why it failed; None when it did not
+    event_name: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Answered 2xx: what the endpoint acknowledged."""
+        return not self.failed and (
+            self.status_code is not None or (self.status or "").upper() == "SUCCESS"
+        )
+
+
+@dataclass(slots=True)
+class LoggedEvent:
+    """One event of the log: its attempts, and its payload once."""
+
+    id: str | None
+    name: str | None
+    created: datetime | None
+    payload: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
 class EventLog:
     """A webhook's deliveries grouped by event: feed it every delivery fetched."""
 
     def __init__(self) -> None:
-        self.events: dict[str, list[Delivery]] = {}
+        self.events: dict[str, LoggedEvent] = {}
 
     def add(self, d: Delivery) -> None:
         key = d.event.id or f"delivery:{d.id}"
-        attempts = self.events.get(key)
-        if attempts is None:
-            self.events[key] = [d]
-        else:
-            attempts.append(d)
+        event = self.events.get(key)
+        if event is None:
+            event = self.events[key] = LoggedEvent(
+                d.event.id, d.event.name, d.event.created, d.event.payload
+            )
+        elif d.event.payload is not None and (
+            event.payload is None or d.created is not None and _latest(event) < d.created
+        ):
+            event.payload = d.event.payload  # the newest attempt's, where they differ
+        failed = d.failed
+        event.attempts.append(
+            Attempt(
+                d.id,
+                d.created,
+                d.delivered,
+                d.status,
+                d.status_code,
+                failed,
+                d.cause if failed else None,
+                d.event.name,
+            )
+        )
 
     def extend(self, deliveries: Iterable[Delivery]) -> EventLog:
         for d in deliveries:
@@ -57,13 +107,13 @@ class EventLog:
     def __len__(self) -> int:
         return len(self.events)
 
-    def attempts(self, key: str) -> list[Delivery]:
+    def attempts(self, key: str) -> list[Attempt]:
         """An event's attempts, oldest first."""
-        return sorted(self.events[key], key=lambda d: (d.created or _NEVER, d.id))
+        return sorted(self.events[key].attempts, key=lambda a: (a.created or _NEVER, a.id))
 
     def succeeded(self, key: str) -> bool:
         """Whether any attempt was answered 2xx (what the endpoint acknowledged)."""
-        return any(_ok(d) for d in self.events[key])
+        return any(a.ok for a in self.events[key].attempts)
 
     def still_failing(self, key: str) -> bool:
         """The latest attempt failed, and no attempt succeeded after it (or with it)."""
@@ -72,14 +122,12 @@ class EventLog:
         if not last.failed:
             return False
         failed_at = last.created or _NEVER
-        return not any(_ok(d) and (d.created or _NEVER) >= failed_at for d in attempts)
+        return not any(a.ok and (a.created or _NEVER) >= failed_at for a in attempts)
 
     def candidate(self, key: str) -> Candidate:
+        event = self.events[key]
         attempts = self.attempts(key)
         last = attempts[-1]
-        with_payload = next((d for d in reversed(attempts) if d.event.payload is not None), last)
-        event = with_payload.event
-        created = event.created or attempts[0].created
         body: bytes | None = None
         skip: str | None = "the log has no payload for this event"
         if event.payload is not None:
@@ -91,12 +139,12 @@ class EventLog:
             key=key,
             event_id=event.id,
             event_name=event.name,
-            created=created,
+            created=event.created or attempts[0].created,
             origin=last.id,
             body=body,
             attempts=len(attempts),
             last_code=last.status_code,
-            last_cause=last.cause if last.failed else None,
+            last_cause=last.cause,
             skip=skip,
         )
 
@@ -119,7 +167,7 @@ class EventLog:
         delivery_ids, event_ids = list(delivery_ids), list(event_ids)
         keys: list[str] = []
         if delivery_ids or event_ids:
-            by_delivery = {d.id: key for key, ds in self.events.items() for d in ds}
+            by_delivery = {a.id: k for k, e in self.events.items() for a in e.attempts}
             for given in delivery_ids:
                 found = resolve_prefix(given, by_delivery, "delivery", "--delivery")
                 keys.append(by_delivery[found])
@@ -128,12 +176,12 @@ class EventLog:
                 keys.append(resolve_prefix(given, real_events, "event", "--event-id"))
             keys = list(dict.fromkeys(keys))
         else:
-            for key, attempts in self.events.items():
-                if not any(flt.matches(d) for d in attempts):
+            for key, event in self.events.items():
+                if not any(flt.matches(a) for a in event.attempts):
                     continue
                 if mode == "failing" and not self.still_failing(key):
                     continue
-                if mode == "failed" and not any(d.failed for d in attempts):
+                if mode == "failed" and not any(a.failed for a in event.attempts):
                     continue
                 keys.append(key)
         chosen = [self.candidate(k) for k in keys]
@@ -141,8 +189,8 @@ class EventLog:
         return chosen
 
 
-def _ok(d: Delivery) -> bool:
-    return not d.failed and (d.status_code is not None or (d.status or "").upper() == "SUCCESS")
+def _latest(event: LoggedEvent) -> datetime:
+    return max((a.created or _NEVER for a in event.attempts), default=_NEVER)
 
 
 def from_inbox(
