@@ -203,3 +203,25 @@ def test_a_disabled_webhook_is_replayed_with_a_warning(mock, atwh):
     result = atwh("replay", "w1")
     assert result.exit_code == 0
     assert "Warning: webhook w1 is disabled" in result.stderr
+
+
+def test_ndjson_to_a_file_and_the_history_table(mock, atwh, tmp_path):
+    fake, router = mock
+    assert "No replays yet" in atwh("replay", "--history").stderr
+    with_secret(fake, "w1", failing(3))
+    router.post(TARGET).mock(
+        side_effect=[httpx.Response(200), httpx.Response(500, text="boom")] * 2
+    )
+    out = tmp_path / "report.ndjson"
+    result = atwh("replay", "w1", "--output", str(out))
+    assert result.exit_code == 1 and result.stdout == ""
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["result"], r["statusCode"]) for r in rows] == [
+        ("fixed", 200),
+        ("still failing", 500),
+        ("fixed", 200),
+    ]
+    assert rows[1]["detail"] == "boom"
+    history = atwh("replay", "--history")
+    assert history.exit_code == 0
+    assert "webhook:w1" in history.stdout and TARGET in history.stdout
