@@ -134,7 +134,17 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, reconcile, replay, serve
+    from atwh.cli import (
+        deliveries,
+        demo,
+        emulator,
+        failures,
+        inbox,
+        reconcile,
+        replay,
+        serve,
+        webhooks,
+    )
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
@@ -144,6 +154,7 @@ def _register() -> None:
     app.command("reconcile")(reconcile.reconcile)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
+    app.add_typer(webhooks.app, name="webhooks")
 
 
 _register()
