@@ -371,7 +371,9 @@ def _progress_line(outcome: object) -> None:
 
 def _on_terminal() -> bool:
     """Whether someone at a terminal can answer a question."""
-    return sys.stdin.isatty()
+    from atwh.cli.webhooks import interactive
+
+    return interactive()
 
 
 def _confirm(count: int, target: str) -> bool:
