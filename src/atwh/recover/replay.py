@@ -267,7 +267,16 @@ class _Run:
             self.next = i + 1
             if not await self._pace():
                 return
-            outcome = await self._send(client, self.candidates[i])
+            try:
+                outcome = await self._send(client, self.candidates[i])
+            except asyncio.CancelledError:  # the second Ctrl-C
+                self.outcomes[i] = Outcome(
+                    self.candidates[i],
+                    FAILING,
+                    detail="abandoned in flight (a second Ctrl-C): its answer is unknown",
+                    tries=1,
+                )
+                raise
             self.outcomes[i] = outcome
             self.on_outcome(outcome)
 
