@@ -490,3 +490,13 @@ class Inbox:
             ),
         )
         return cur.rowcount == 1
+
+    def acknowledged_events(self) -> Iterator[tuple[str, str | None]]:
+        """(event id, event name) of every event acknowledged, test deliveries aside: one row
+        each, as the unique index keeps them. Bodies are not read."""
+        cur = self.conn.execute(
+            "SELECT event_id, event_name FROM requests "
+            "WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test' ORDER BY id"
+        )
+        while rows := cur.fetchmany(1000):
+            yield from rows

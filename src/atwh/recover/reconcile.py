@@ -44,10 +44,9 @@ class Stored:
 def stored_in_inbox(inbox: Inbox) -> Stored:
     """The events `atwh serve` acknowledged (one row per event; test deliveries aside)."""
     stored = Stored(f"inbox {inbox.path}")
-    for r in inbox.records():
-        if r.acked and r.event_id and r.verdict != "test":
-            stored.counts[r.event_id] += 1
-            stored.names[r.event_id] = r.event_name
+    for event_id, name in inbox.acknowledged_events():
+        stored.counts[event_id] += 1
+        stored.names[event_id] = name
     return stored
 
 
