@@ -149,7 +149,17 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, webhooks
+    from atwh.cli import (
+        deliveries,
+        demo,
+        emulator,
+        failures,
+        inbox,
+        reconcile,
+        replay,
+        serve,
+        webhooks,
+    )
     from atwh.cli.options import Command
 
     # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
@@ -167,6 +177,14 @@ def _register() -> None:
     )(failures.failures)
     app.command("serve", cls=Command, short_help="Receive webhooks locally and keep them.")(
         serve.serve
+    )
+    app.command(
+        "replay",
+        cls=Command,
+        short_help="Re-send a webhook's failed events, signed as Allthings signs them.",
+    )(replay.replay)
+    app.command("reconcile", cls=Command, short_help="Find the events your endpoint lost.")(
+        reconcile.reconcile
     )
     app.add_typer(inbox.app, name="inbox", short_help="List what 'atwh serve' received.")
     app.add_typer(
