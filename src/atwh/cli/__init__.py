@@ -134,12 +134,14 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve
+    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, stats, tail
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
     app.command("serve")(serve.serve)
+    app.command("stats")(stats.stats)
+    app.command("tail")(tail.tail)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
 
