@@ -119,7 +119,7 @@ def chart(buckets: list[dict[str, Any]], by: str, title: str | None = None) -> _
         out = Text()
         legend = f"Attempts per {by}, local time" + (f", {title}" if title else "")
         out.append(legend, style="bold")
-        out.append("   ")
+        out.append("   " if len(legend) + 30 <= width else "\n")
         out.append(SUCCEEDED, style="green")
         out.append(" succeeded  ")
         out.append(FAILED, style="red")
@@ -156,11 +156,12 @@ def chart(buckets: list[dict[str, Any]], by: str, title: str | None = None) -> _
 def _split(ok: int, bad: int, wait: int, top: int, width: int) -> tuple[int, int, int]:
     """Characters for each part of a bar scaled to `top`: a part that is not zero gets at
     least one, so a single failure on a busy day still shows."""
-    total = round((ok + bad + wait) * width / top)
-    bad_c = max(1 if bad else 0, round(bad * width / top))
+    ok_c = max(1 if ok else 0, round(ok * width / top))  # each part rounded alone: the same
+    bad_c = max(1 if bad else 0, round(bad * width / top))  # count, the same length
     wait_c = max(1 if wait else 0, round(wait * width / top))
-    ok_c = max(1 if ok else 0, total - bad_c - wait_c)
-    while ok_c + bad_c + wait_c > width:  # the minimums pushed it over: take from the largest
+    while (
+        ok_c + bad_c + wait_c > width
+    ):  # rounding or the minimums pushed it over: take from the largest
         if ok_c >= bad_c and ok_c > (1 if ok else 0):
             ok_c -= 1
         elif bad_c > (1 if bad else 0):
