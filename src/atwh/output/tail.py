@@ -120,8 +120,14 @@ class StatusLine:
     def show(self, polled: datetime, watching: str) -> None:
         if not self.enabled:
             return
+        import shutil
+
         clock = polled.astimezone().strftime("%H:%M:%S")
-        self.stream.write(f"\r\x1b[2K{watching} · last polled {clock} · Ctrl-C to stop")
+        line = f"last polled {clock} · {watching} · Ctrl-C to stop"
+        width = shutil.get_terminal_size().columns - 1  # a line that wraps cannot be rewritten
+        if len(line) > width:
+            line = line[: max(width - 1, 0)] + "…"
+        self.stream.write(f"\r\x1b[2K{line}")
         self.stream.flush()
         self.shown = True
 
