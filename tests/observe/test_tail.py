@@ -395,3 +395,55 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
     if not result or not result[0]:
         raise AssertionError("tail printed nothing in time")
     return result[0]
+
+
+# -- how it looks ---------------------------------------------------------------------
+
+
+def test_rows_keep_their_columns_from_batch_to_batch_at_80_columns():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from atwh.client.model import parse_delivery
+    from atwh.output.tail import Rows
+
+    out = StringIO()
+    rows = Rows(Console(file=out, width=80, color_system=None), show_webhook=False)
+
+    def item(i: int, **kw: Any) -> Item:
+        d = parse_delivery(node(i, **kw), "wh1")
+        assert d is not None
+        return Item(d, update=kw.get("code") == 201)
+
+    rows.print([item(1, event="ticket.created"), item(2, code=500, body="x" * 300)])
+    rows.print([item(3, event="community-article.published", code=201)])
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["Created", "Status", "Code", "Event", "Lag", "Response"]
+    assert len(lines) == 4 and max(map(len, lines)) <= 80  # one header, no wrapping
+    assert len({line.index(" 2") for line in lines[1:]}) == 1  # codes in one column
+    assert "(update) " in lines[3]
+
+
+def test_the_status_line_fits_and_is_cleared(monkeypatch):
+    from datetime import datetime
+    from io import StringIO
+
+    from atwh.output.tail import StatusLine
+
+    class Terminal(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "40")
+    term = Terminal()
+    status = StatusLine(term)
+    status.show(datetime.now().astimezone(), "following wh-" + "x" * 80)
+    shown = term.getvalue().split("\x1b[2K")[-1]
+    assert len(shown) <= 39 and shown.startswith("last polled ") and shown.endswith("…")
+    status.say("lost the API: cannot reach it; retrying")
+    assert term.getvalue().endswith("lost the API: cannot reach it; retrying\n")
+    assert "\r\x1b[2K" in term.getvalue()
+    plain = StringIO()
+    StatusLine(plain).show(datetime.now().astimezone(), "following wh1")
+    assert plain.getvalue() == ""  # not a terminal: no status line
