@@ -227,6 +227,27 @@ def bench_count(
     return runs
 
 
+def save_record(kind: str, repeat: int, results: dict[int, dict[str, Runs]]) -> Path:
+    """Every run's figures, as JSON under bench/results/ (also used by stats_bench.py)."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record = {
+        "python": sys.version.split()[0],
+        "repeat": repeat,
+        "results": {
+            str(n): {
+                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
+                for v, r in runs.items()
+            }
+            for n, runs in results.items()
+        },
+    }
+    path = RESULTS / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -310,22 +331,7 @@ def main() -> int:
                 f"  {'PASS' if passed else 'MISS'}  {v}: RSS at {hi:,} / at {lo:,} = {growth:.2f}x"
             )
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    record = {
-        "python": sys.version.split()[0],
-        "repeat": args.repeat,
-        "results": {
-            str(n): {
-                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
-                for v, r in runs.items()
-            }
-            for n, runs in results.items()
-        },
-    }
-    path = RESULTS / f"export-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    save_record("export", args.repeat, results)
     return 0 if ok else 1
 
 

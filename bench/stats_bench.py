@@ -27,12 +27,10 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from export_bench import RESULTS, WEBHOOK_ID, FakeApi, Runs, child_env, run_measured
+from export_bench import WEBHOOK_ID, FakeApi, Runs, child_env, run_measured, save_record
 
-HERE = Path(__file__).resolve().parent
 TIME_GOAL = 1.2  # stats / failures csv, median wall time, at TIME_GOAL_N
 TIME_GOAL_N = 100_000
 VARIANTS = ("failures csv", "stats json", "stats table")
@@ -147,22 +145,7 @@ def main() -> int:
                 f"the CSV export: {base_growth:.2f}x)"
             )
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    record = {
-        "python": sys.version.split()[0],
-        "repeat": args.repeat,
-        "results": {
-            str(n): {
-                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
-                for v, r in runs.items()
-            }
-            for n, runs in results.items()
-        },
-    }
-    path = RESULTS / f"stats-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    save_record("stats", args.repeat, results)
     return 0 if ok else 1
 
 
