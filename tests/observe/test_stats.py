@@ -456,3 +456,14 @@ def test_the_view_renders_every_number_for_the_emulator_history():
     text = render(stats_view(stats.summary(None, None), "day"))
     assert max(map(len, text.splitlines())) <= 80
     assert "Event success rate" in text and "Attempts per day" in text
+
+
+def test_interleaved_webhooks_are_counted_apart():
+    ds = [delivery(i, 200 if i % 3 else 500, lag=1.0) for i in range(9)]
+    for i, d in enumerate(ds):
+        d.webhook_id = "a" if i in (0, 1, 4, 8) else "b"
+    stats = Stats(["b", "a"]).add_all(ds).summary(None, None)
+    assert [(w["webhook_id"], w["attempts"], w["failed"]) for w in stats["webhooks"]] == [
+        ("b", 5, 2),  # 2, 3, 5, 6, 7: 3 and 6 failed
+        ("a", 4, 1),  # 0, 1, 4, 8: 0 failed
+    ]

@@ -22,7 +22,7 @@ Definitions (README says the same):
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +53,13 @@ class _Event:
     """What the summary needs of one event: when and how its attempts went."""
 
     __slots__ = ("first", "first_state", "last", "last_state", "attempts", "failed_at", "wins")
+
+    @classmethod
+    def of(cls, pair: tuple[float, int], when: float, state: int) -> _Event:
+        """The event of a single attempt (kept as the pair (when, state)) and one more."""
+        event = cls(*pair)
+        event.add(when, state)
+        return event
 
     def __init__(self, when: float, state: int) -> None:
         self.first = when
@@ -97,36 +104,36 @@ _OK, _FAILED, _PENDING = 0, 1, 2
 
 
 class _Buckets:
-    """Attempts per local day or hour: the bucket of a time is looked up once per quarter
-    hour of UTC (every time zone's offset is a whole number of quarter hours)."""
+    """Attempts per local day or hour. Counted per quarter hour of UTC while the log streams
+    by (every time zone's offset is a whole number of quarter hours), grouped at the end."""
 
     def __init__(self, by: str) -> None:
         self.by = by
-        self._start: dict[int, datetime] = {}
-        self.counts: dict[datetime, list[int]] = {}  # start → [succeeded, failed, pending]
+        self.quarters: dict[float, list[int]] = {}  # [succeeded, failed, pending]
+        self.counts: dict[datetime, list[int]] = {}  # bucket start → the same, by rows()
 
     def start_of(self, when: datetime) -> datetime:
-        quarter = int(when.timestamp() // 900)
-        start = self._start.get(quarter)
-        if start is None:
-            local = datetime.fromtimestamp(quarter * 900).astimezone()
-            if self.by == "hour":
-                start = local.replace(minute=0, second=0, microsecond=0)
-            else:
-                start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            start = start.replace(tzinfo=None).astimezone()  # the offset on that date
-            self._start[quarter] = start
-        return start
+        local = when.astimezone()
+        if self.by == "hour":
+            start = local.replace(minute=0, second=0, microsecond=0)
+        else:
+            start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.replace(tzinfo=None).astimezone()  # the offset on that date
 
-    def add(self, when: datetime, state: int) -> None:
-        start = self.start_of(when)
-        counts = self.counts.get(start)
-        if counts is None:
-            counts = self.counts[start] = [0, 0, 0]
-        counts[state] += 1
+    def _group(self) -> None:
+        self.counts = {}
+        for quarter, (ok, failed, pending) in self.quarters.items():
+            start = self.start_of(datetime.fromtimestamp(quarter * 900).astimezone())
+            counts = self.counts.get(start)
+            if counts is None:
+                counts = self.counts[start] = [0, 0, 0]
+            counts[0] += ok
+            counts[1] += failed
+            counts[2] += pending
 
     def rows(self) -> list[dict[str, Any]]:
         """Every bucket from the first with attempts to the last, the empty ones included."""
+        self._group()
         if not self.counts:
             return []
         out = []
@@ -163,64 +170,90 @@ class WebhookStats:
     def __init__(self, webhook_id: str | None, by: str = "day") -> None:
         self.webhook_id = webhook_id
         self.attempts = 0
-        self.succeeded = 0
-        self.failed = 0
-        self.pending = 0
-        self.classes = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0, "none": 0}
+        self.states = [0, 0, 0]  # succeeded, failed, pending
+        self.no_answer = 0
         self.codes: dict[int, int] = {}
-        self.causes: dict[str, int] = {}
+        self.causes: dict[str, int] = {}  # as the API said them; made printable at the end
         self.lags = array("d")
-        self.events: dict[str, _Event] = {}
-        self.names: dict[str, list[int]] = {}  # event name → [attempts, ok, failed, pending]
+        self.events: dict[str, tuple[float, int] | _Event] = {}  # a pair until a 2nd attempt
+        self.names: dict[str | None, list[int]] = {}  # event name → [ok, failed, pending]
         self.buckets = _Buckets(by if by in BUCKETS else "day")
 
     def add(self, d: Delivery) -> None:
+        """One attempt. The hot path of `atwh stats`: a few dict updates, nothing kept of
+        the attempt but its lag."""
         self.attempts += 1
-        code = d.status_code
+        r = d.result
+        code = r.status_code if r is not None else None
         if d.failed:
             state = _FAILED
-            self.failed += 1
-            cause = _bounded(self.causes, printable(d.cause, 120))
-            self.causes[cause] = self.causes.get(cause, 0) + 1
-        elif code is None:
-            state = _PENDING
-            self.pending += 1
-        else:
-            state = _OK
-            self.succeeded += 1
-        if state != _PENDING:
             if code is None:
-                self.classes["none"] += 1
-            else:
-                cls = f"{code // 100}xx"
-                self.classes[cls] = self.classes.get(cls, 0) + 1
-                self.codes[code] = self.codes.get(code, 0) + 1
-        created = d.created
-        when = created.timestamp() if created is not None else 0.0
-        event = d.event
-        if d.delivered is not None and event.created is not None:
-            self.lags.append((d.delivered - event.created).total_seconds())
-        key = event.id if event.id is not None else "\0" + d.id  # no event id: its own event
-        rec = self.events.get(key)
-        if rec is None:
-            self.events[key] = _Event(when, state)
+                self.no_answer += 1
+            cause = d.cause
+            causes = self.causes
+            if cause not in causes and len(causes) >= MAX_KEYS:
+                cause = OTHER
+            causes[cause] = causes.get(cause, 0) + 1
         else:
-            rec.add(when, state)
-        name = _bounded(self.names, printable(event.name or "(no event name)", 120))
-        counts = self.names.get(name)
-        if counts is None:
-            counts = self.names[name] = [0, 0, 0, 0]
-        counts[0] += 1
-        counts[1 + state] += 1
+            state = _PENDING if code is None else _OK
+        self.states[state] += 1
+        if code is not None:
+            codes = self.codes
+            codes[code] = codes.get(code, 0) + 1
+        event = d.event
+        delivered = d.delivered
+        if delivered is not None and event.created is not None:
+            self.lags.append((delivered - event.created).total_seconds())
+        created = d.created
         if created is not None:
-            self.buckets.add(created, state)
+            when = created.timestamp()
+            quarters = self.buckets.quarters
+            counts = quarters.get(when // 900)
+            if counts is None:
+                counts = quarters[when // 900] = [0, 0, 0]
+            counts[state] += 1
+        else:
+            when = 0.0
+        key = event.id if event.id is not None else "\0" + d.id  # no event id: its own event
+        events = self.events
+        rec = events.get(key)
+        if rec is None:
+            events[key] = (when, state)
+        elif rec.__class__ is tuple:
+            events[key] = _Event.of(rec, when, state)  # type: ignore[arg-type]
+        else:
+            rec.add(when, state)  # type: ignore[union-attr]
+        names = self.names
+        name = event.name
+        counts = names.get(name)  # type: ignore[assignment]
+        if counts is None:
+            if len(names) >= MAX_KEYS:
+                name = OTHER
+            counts = names.setdefault(name, [0, 0, 0])
+        counts[state] += 1
+
+    @property
+    def succeeded(self) -> int:
+        return self.states[_OK]
+
+    @property
+    def failed(self) -> int:
+        return self.states[_FAILED]
+
+    @property
+    def pending(self) -> int:
+        return self.states[_PENDING]
+
+    def _events(self) -> Iterator[_Event]:
+        for e in self.events.values():
+            yield _Event(*e) if e.__class__ is tuple else e  # type: ignore[misc]
 
     def summary(self) -> dict[str, Any]:
         """Every number, with the names README documents."""
         settled = succeeded = first_known = first_ok = still = 0
         retries_total = retries_max = 0
         recoveries = array("d")
-        for e in self.events.values():
+        for e in self._events():
             retries_total += e.attempts - 1
             if e.attempts - 1 > retries_max:
                 retries_max = e.attempts - 1
@@ -253,10 +286,10 @@ class WebhookStats:
                 "mean": ratio(retries_total, events),
                 "max": retries_max if events else None,
             },
-            "answers": dict(self.classes),
+            "answers": self._answers(),
             "top_codes": [{"code": code, "count": n} for code, n in _top(self.codes.items(), TOP)],
             "top_causes": [
-                {"cause": cause, "count": n} for cause, n in _top(self.causes.items(), TOP)
+                {"cause": cause, "count": n} for cause, n in _top(_printable(self.causes), TOP)
             ],
             "lag_seconds": {
                 "count": len(lags),
@@ -274,24 +307,54 @@ class WebhookStats:
             "by_event": [
                 {
                     "event_name": name,
-                    "attempts": c[0],
-                    "succeeded": c[1],
-                    "failed": c[2],
-                    "pending": c[3],
-                    "attempt_success_rate": ratio(c[1], c[1] + c[2]),
+                    "attempts": sum(c),
+                    "succeeded": c[0],
+                    "failed": c[1],
+                    "pending": c[2],
+                    "attempt_success_rate": ratio(c[0], c[0] + c[1]),
                 }
-                for name, c in sorted(self.names.items(), key=lambda kv: (-kv[1][0], kv[0]))
+                for name, c in sorted(
+                    _by_name(self.names).items(), key=lambda kv: (-sum(kv[1]), kv[0])
+                )
             ],
             "by_code": [
                 {"code": key, "attempts": n}
                 for key, n in sorted(
-                    [*((str(c), n) for c, n in self.codes.items()), ("none", self.classes["none"])],
+                    [*((str(c), n) for c, n in self.codes.items()), ("none", self.no_answer)],
                     key=lambda kv: (-kv[1], kv[0]),
                 )
                 if n
             ],
             "buckets": self.buckets.rows(),
         }
+
+    def _answers(self) -> dict[str, int]:
+        answers = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+        for code, n in self.codes.items():
+            cls = f"{code // 100}xx"
+            answers[cls] = answers.get(cls, 0) + n
+        answers["none"] = self.no_answer
+        return answers
+
+
+def _printable(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Counts by text from the network, the text made safe to show (and merged where that
+    makes two the same)."""
+    out: dict[str, int] = {}
+    for text, n in counts.items():
+        key = printable(text, 120)
+        out[key] = out.get(key, 0) + n
+    return list(out.items())
+
+
+def _by_name(names: dict[str | None, list[int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for name, counts in names.items():
+        key = printable(name or "(no event name)", 120)
+        into = out.setdefault(key, [0, 0, 0])
+        for i in range(3):
+            into[i] += counts[i]
+    return out
 
 
 def _top(items: Iterable[tuple[Any, int]], n: int) -> list[tuple[Any, int]]:
@@ -312,9 +375,16 @@ class Stats:
         stats.add(d)
 
     def add_all(self, deliveries: Iterable[Delivery]) -> Stats:
-        add = self.add
+        """Every attempt; pages come one webhook at a time, so the lookup is made per run."""
+        last_id: str | None = None
+        add: Callable[[Delivery], None] | None = None
         for d in deliveries:
-            add(d)
+            if add is None or d.webhook_id != last_id:
+                last_id = d.webhook_id
+                self.add(d)
+                add = self.webhooks[d.webhook_id or ""].add
+            else:
+                add(d)
         return self
 
     def summary(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
