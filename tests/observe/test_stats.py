@@ -467,3 +467,60 @@ def test_interleaved_webhooks_are_counted_apart():
         ("b", 5, 2),  # 2, 3, 5, 6, 7: 3 and 6 failed
         ("a", 4, 1),  # 0, 1, 4, 8: 0 failed
     ]
+
+
+# -- properties -------------------------------------------------------------------------
+
+from fractions import Fraction  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=300),
+    st.integers(min_value=1, max_value=100),
+)
+def test_nearest_rank_is_the_definition(values, p):
+    ordered = sorted(values)
+    got = nearest_rank(ordered, p)
+    if not values:
+        assert got is None
+        return
+    rank = math.ceil(Fraction(p, 100) * len(values))  # exact, in rationals
+    assert got == ordered[rank - 1]
+    assert sum(v <= got for v in ordered) >= Fraction(p, 100) * len(values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # event
+            st.integers(0, 200),  # minutes after noon
+            st.sampled_from([200, 204, 301, 404, 500, 503, None, "pending"]),
+        ),
+        max_size=40,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_no_number_depends_on_the_order_of_the_log(attempts, rnd):
+    ds = []
+    for i, (event, minute, code) in enumerate(attempts):
+        d = delivery(minute, None if code == "pending" else code, lag=0.5 if code else None)
+        d.id = f"d{i}"
+        d.event.id = f"e{event}"
+        d.webhook_id = "w"
+        if code == "pending":
+            d.status = "PENDING"
+        ds.append(d)
+    one = Stats(["w"]).add_all(ds).summary(None, None)
+    shuffled = list(ds)
+    rnd.shuffle(shuffled)
+    two = Stats(["w"]).add_all(shuffled).summary(None, None)
+    assert one == two
+    (w,) = one["webhooks"]
+    assert w["succeeded"] + w["failed"] + w["pending"] == w["attempts"] == len(ds)
+    assert sum(w["answers"].values()) == w["succeeded"] + w["failed"]
+    assert w["events_succeeded"] <= w["events"]
+    assert w["still_failing_events"] <= w["events"]  # (an event can succeed, then fail)

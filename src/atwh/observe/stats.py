@@ -72,9 +72,11 @@ class _Event:
 
     def add(self, when: float, state: int) -> None:
         self.attempts += 1
-        if when < self.first:
+        # ties (the same millisecond) go the same way whatever the order of the log: the
+        # first attempt is the one that succeeded, the last the one pending, else failed
+        if when < self.first or (when == self.first and state < self.first_state):
             self.first, self.first_state = when, state
-        if when >= self.last:
+        if when > self.last or (when == self.last and state > self.last_state):
             self.last, self.last_state = when, state
         if state == _FAILED:
             if self.failed_at is None or when < self.failed_at:
