@@ -447,3 +447,93 @@ def test_the_status_line_fits_and_is_cleared(monkeypatch):
     plain = StringIO()
     StatusLine(plain).show(datetime.now().astimezone(), "following wh1")
     assert plain.getvalue() == ""  # not a terminal: no status line
+
+
+# -- never skips, never repeats: random logs, bursts, page sizes, orders and outages -------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from atwh.client.api import Page  # noqa: E402
+from atwh.client.model import Webhook, parse_delivery  # noqa: E402
+from atwh.errors import NetworkError  # noqa: E402
+
+
+class MemoryClient:
+    """Pages straight from a list (no HTTP), and a network that can drop mid-poll."""
+
+    def __init__(self, log: list[dict[str, Any]], newest_first: bool, size: int) -> None:
+        self.log, self.newest_first, self.size = log, newest_first, size
+        self.fail_at_page: int | None = None
+
+    def pages(self, webhook_id: str) -> Any:
+        nodes = self.log[::-1] if self.newest_first else list(self.log)
+        hook = Webhook(webhook_id, None, None, True, len(nodes))
+        for n, start in enumerate(range(0, max(len(nodes), 1), self.size)):
+            if self.fail_at_page == n:
+                self.fail_at_page = None
+                raise NetworkError("cannot reach the API: dropped")
+            chunk = [parse_delivery(x, webhook_id) for x in nodes[start : start + self.size]]
+            yield Page(hook, [d for d in chunk if d is not None])
+
+    def close(self) -> None:
+        pass
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    newest_first=st.booleans(),
+    size=st.integers(1, 7),
+    before=st.integers(0, 12),
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 15),  # new attempts before this poll
+            st.integers(0, 2),  # of them pending
+            st.booleans(),  # settle the pending ones first
+            st.one_of(st.none(), st.integers(0, 4)),  # the page where the network drops
+        ),
+        max_size=8,
+    ),
+)
+def test_every_attempt_once_and_in_order_whatever_happens(newest_first, size, before, steps):
+    log: list[dict[str, Any]] = []
+    count = {"n": 0}
+
+    def add(n: int, pending: int = 0) -> list[str]:
+        made = []
+        for k in range(n):
+            count["n"] += 1
+            i = count["n"]
+            waiting = k >= n - pending
+            kw: dict[str, Any] = {"code": None, "status": "PENDING"} if waiting else {}
+            log.append(node(i, age=timedelta(hours=3) - i * STEP, **kw))
+            made.append(f"d{i}")
+        return made
+
+    add(before)
+    client = MemoryClient(log, newest_first, size)
+    follower = Follower(["wh1"], lambda: client)  # type: ignore[arg-type, return-value]
+    assert follower.poll() == []
+    expected: list[str] = []
+    printed: list[Item] = []
+    settled: list[str] = []  # pending attempts, each seen by a poll, that got their result
+    for new, pending, settle, drop in steps:
+        if settle:
+            for n in log:
+                if n["status"] == "PENDING":
+                    settled.append(n["id"])
+                    n.update(
+                        node(int(n["id"][1:]), age=timedelta(hours=3) - int(n["id"][1:]) * STEP)
+                    )
+        expected += add(new, min(pending, new))
+        client.fail_at_page = drop
+        try:
+            printed += follower.poll()
+        except NetworkError:
+            printed += follower.poll()  # the next poll makes up for it
+    fresh = [i.delivery.id for i in printed if not i.update]
+    assert fresh == expected  # each once, in order, none skipped
+    updates = [i.delivery.id for i in printed if i.update]
+    assert sorted(updates) == sorted(settled)  # each result once, none missed
+    first_status = {i.delivery.id: i.delivery.status for i in printed if not i.update}
+    assert all(first_status[u] == "PENDING" for u in updates)
