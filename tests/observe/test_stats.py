@@ -524,3 +524,20 @@ def test_no_number_depends_on_the_order_of_the_log(attempts, rnd):
     assert sum(w["answers"].values()) == w["succeeded"] + w["failed"]
     assert w["events_succeeded"] <= w["events"]
     assert w["still_failing_events"] <= w["events"]  # (an event can succeed, then fail)
+
+
+def test_the_charts_of_several_webhooks_share_one_scale():
+    def hook(name: str, ok: int) -> dict:
+        return {"webhook_id": name, "buckets": buckets((ok, 0)), **_numbers()}
+
+    summary = {"since": None, "until": None, "webhooks": [hook("a", 10), hook("b", 100)]}
+    lines = render(stats_view(summary, "day")).splitlines()
+    bars = [line.count("█") for line in lines if line.startswith("Fri 11-20")]
+    assert len(bars) == 2 and bars[1] >= 40 and abs(bars[0] * 10 - bars[1]) <= 10
+
+
+def _numbers() -> dict:
+    stats = WebhookStats("x").summary()
+    stats.pop("buckets")
+    stats.pop("webhook_id")
+    return stats

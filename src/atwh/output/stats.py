@@ -112,8 +112,11 @@ def _local(value: str) -> str:
     )
 
 
-def chart(buckets: list[dict[str, Any]], by: str, title: str | None = None) -> _AtWidth:
-    """Attempts per day (or hour) as horizontal bars, successes then failures, one line each."""
+def chart(
+    buckets: list[dict[str, Any]], by: str, title: str | None = None, top: int | None = None
+) -> _AtWidth:
+    """Attempts per day (or hour) as horizontal bars, successes then failures, one line each,
+    scaled to `top` attempts (default: the busiest bucket's)."""
 
     def build(width: int) -> Text:
         out = Text()
@@ -136,11 +139,11 @@ def chart(buckets: list[dict[str, Any]], by: str, title: str | None = None) -> _
         total_w = max(len("attempts"), *(len(_count(b["attempts"])) for b in buckets))
         failed_w = max(len("failed"), *(len(_count(b["failed"])) for b in buckets))
         bar_w = max(10, width - label_w - total_w - failed_w - 4)
-        top = max(b["attempts"] for b in buckets) or 1
+        most = top or max(b["attempts"] for b in buckets) or 1
         out.append("\n" + " " * (label_w + 1 + bar_w + 1))
         out.append(f"{'attempts':>{total_w}} {'failed':>{failed_w}}", style="dim")
         for label, b in zip(labels, buckets, strict=True):
-            ok, bad, wait = _split(b["succeeded"], b["failed"], b["pending"], top, bar_w)
+            ok, bad, wait = _split(b["succeeded"], b["failed"], b["pending"], most, bar_w)
             out.append(f"\n{label:<{label_w}} ")
             out.append(SUCCEEDED * ok, style="green")
             out.append(FAILED * bad, style="red")
@@ -216,11 +219,12 @@ def stats_view(summary: dict[str, Any], by: str) -> Group:
     """Everything `atwh stats` prints on a terminal, for one webhook or several."""
     parts: list[Any] = [window_line(summary), Text(), stats_table(summary)]
     hooks = summary["webhooks"]
+    top = max((b["attempts"] for w in hooks for b in w["buckets"]), default=0)
     for w in hooks:
         title = printable(w["webhook_id"] or "?", 40) if len(hooks) > 1 else None
         parts.append(Text())
         if by in ("day", "hour"):
-            parts.append(chart(w["buckets"], by, title))
+            parts.append(chart(w["buckets"], by, title, top))  # one scale: bars compare
         else:
             heading = f"Attempts by {'event name' if by == 'event' else 'HTTP code'}"
             parts.append(Text(heading + (f", {title}" if title else ""), style="bold"))
