@@ -537,3 +537,18 @@ def test_every_attempt_once_and_in_order_whatever_happens(newest_first, size, be
     assert sorted(updates) == sorted(settled)  # each result once, none missed
     first_status = {i.delivery.id: i.delivery.status for i in printed if not i.update}
     assert all(first_status[u] == "PENDING" for u in updates)
+
+
+def test_what_it_remembers_stays_small_in_the_api_order(fake_api):
+    fake_api.page_size_cap = 5
+    log = Log(fake_api, newest_first=True)
+    log.add(20)
+    follower = Follower(["wh1"], client_for(page_size=5))
+    follower.poll()
+    printed = []
+    for _ in range(40):
+        made = log.add(3)
+        printed += follower.poll()
+        assert ids(printed[-3:]) == made
+        assert len(follower.logs[0].seen) <= 10  # the pages of the last poll, not the log
+    assert len(printed) == 120

@@ -166,19 +166,36 @@ class Follower:
                 log.newest = d.created
             if show:
                 items.append(Item(d))
-        if not log.started:
-            log.started = True
-            if stopped_early:
-                dates = [d.created for d in found.values() if d.created is not None]
-                log.horizon = min(dates) if dates else None
+        log.started = True
+        self._forget(log, found, stopped_early)
         return items
+
+    def _forget(self, log: _Log, found: dict[str, Delivery], stopped_early: bool) -> None:
+        """Keep only what the next polls can meet, so a tail that runs for weeks stays small.
+
+        A poll reads every attempt from the newest down to the oldest date on its pages (or
+        the whole log), so the attempts it did not meet are either gone from the log or
+        older than that date; the horizon rises to that date, and attempts below it are
+        never new (as below where the first poll stopped)."""
+        if stopped_early:
+            dates = [d.created for d in found.values() if d.created is not None]
+            if dates and (log.horizon is None or min(dates) > log.horizon):
+                log.horizon = min(dates)
+        seen = log.seen
+        kept = {i: seen[i] for i in found}
+        for i in list(log.pending):
+            if i in found or stopped_early:
+                kept[i] = seen[i]
+            else:  # read to the end and not there: gone from the log
+                del log.pending[i]
+        log.seen = kept
 
     def _new(self, log: _Log, d: Delivery) -> bool:
         """Whether an attempt not seen before is one to print."""
         if not log.started:
             return self.since is not None and d.created is not None and d.created >= self.since
         if log.horizon is not None and d.created is not None and d.created < log.horizon:
-            return False  # below where the first poll stopped: it was there before
+            return False  # below where a poll stopped: there before tail began, or seen
         return True
 
     def close(self) -> None:
