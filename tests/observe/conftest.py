@@ -35,17 +35,35 @@ mutation($name: EventName!, $urn: Urn!, $data: Json) {
 }"""
 
 
+class Switch:
+    """The emulator's HTTP side, switchable: while `down`, every request gets 503, except
+    those the test itself makes with the `x-test: bypass` header (to emit events)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.down = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        bypass = (b"x-test", b"bypass") in scope.get("headers", [])
+        if scope["type"] == "http" and self.down and not bypass:
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"down for the test"})
+            return
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class Emu:
     app: Emulator
     url: str
     http: httpx.Client
+    switch: Switch
 
     def data(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         answer = self.http.post(
             self.url,
             json={"query": query, "variables": variables},
-            headers={"authorization": "Bearer t"},
+            headers={"authorization": "Bearer t", "x-test": "bypass"},
         ).json()
         assert not answer.get("errors"), answer
         return answer["data"]
@@ -84,8 +102,9 @@ def emulator(**settings: Any) -> Iterator[Emu]:
     settings.setdefault("attempt_timeout", 2.0)
     settings.setdefault("log", lambda line: None)
     app = Emulator(EmulatorSettings(**settings))
-    with BackgroundServer(app) as srv, httpx.Client(trust_env=False, timeout=10) as http:
-        yield Emu(app, srv.url("/"), http)
+    switch = Switch(app)
+    with BackgroundServer(switch) as srv, httpx.Client(trust_env=False, timeout=10) as http:
+        yield Emu(app, srv.url("/"), http, switch)
 
 
 async def endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:

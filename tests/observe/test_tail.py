@@ -552,3 +552,66 @@ def test_what_it_remembers_stays_small_in_the_api_order(fake_api):
         assert ids(printed[-3:]) == made
         assert len(follower.logs[0].seen) <= 10  # the pages of the last poll, not the log
     assert len(printed) == 120
+
+
+def test_against_the_emulator_a_burst_of_three_pages_between_two_polls():
+    with receiving() as url, emulator() as emu:
+        webhook = emu.register(url)
+        emu.emit(0)
+        wait_for(emu.settled, what="the first delivery")
+        follower = Follower([webhook], client_for(emu.url, page_size=5))
+        assert follower.poll() == []
+        events = [emu.emit(n) for n in range(1, 17)]  # 16: three pages of five and one more
+        wait_for(emu.settled, what="the burst's deliveries")
+        pages = follower.pages
+        items = follower.poll()
+        assert follower.pages - pages == 4  # the three and a half pages, no more
+        assert [i.delivery.event.id for i in items] == events
+        assert all(i.delivery.status == "SUCCESS" and not i.update for i in items)
+        assert follower.poll() == []
+
+
+def test_against_the_emulator_the_api_down_then_back():
+    """Events delivered while the API answers 503 appear once it is back: none lost or
+    doubled, and stderr's two lines."""
+    with receiving() as url, emulator() as emu:
+        webhook = emu.register(url)
+        follower = Follower([webhook], client_for(emu.url, page_size=5))
+        got: list[Item] = []
+        said: list[str] = []
+        stop = threading.Event()
+
+        def emit(items: list[Item]) -> bool:
+            got.extend(items)
+            return False
+
+        thread = threading.Thread(
+            target=follower.follow,
+            args=(emit, said.append),
+            kwargs={"interval": 0.05, "max_backoff": 0.2, "stop": stop},
+            daemon=True,
+        )
+        thread.start()
+        wait_for(lambda: follower.polls >= 1, what="the first poll")
+        before = emu.emit(0)
+        wait_for(lambda: any(i.delivery.event.id == before for i in got), what="the first")
+        emu.switch.down = True
+        wait_for(lambda: said, what="the lost line")
+        events = [emu.emit(n) for n in range(1, 13)]  # while the API is down
+        wait_for(emu.settled, what="the deliveries")
+        time.sleep(0.3)
+        emu.switch.down = False
+        wanted = {before, *events}
+
+        def all_delivered() -> bool:
+            done = {i.delivery.event.id for i in got if i.delivery.status == "SUCCESS"}
+            return done >= wanted
+
+        wait_for(all_delivered, timeout=20, what="every event, after the API came back")
+        stop.set()
+        thread.join(timeout=10)
+    new = [i for i in got if not i.update]
+    assert [i.delivery.event.id for i in new] == [before, *events]
+    assert len(said) == 2
+    assert said[0] == "lost the API: the API answered HTTP 503; retrying"
+    assert said[1].startswith("the API is back after ")
