@@ -248,8 +248,9 @@ def save_record(kind: str, repeat: int, results: dict[int, dict[str, Runs]]) -> 
     return path
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str) -> tuple[argparse.Namespace, list[int], Path]:
+    """The options both benches take; the counts; the atwh beside this Python."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--counts",
         default="10000,100000",
@@ -266,6 +267,11 @@ def main() -> int:
     atwh = Path(sys.executable).parent / "atwh"
     if not atwh.exists():
         raise SystemExit(f"no atwh beside {sys.executable}: activate the dev venv first")
+    return args, counts, atwh
+
+
+def main() -> int:
+    args, counts, atwh = parse_args(__doc__.splitlines()[0])
 
     work = Path(tempfile.mkdtemp(prefix="atwh-bench-"))
     results: dict[int, dict[str, Runs]] = {}

@@ -22,14 +22,21 @@ Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from export_bench import WEBHOOK_ID, FakeApi, Runs, child_env, run_measured, save_record
+from export_bench import (
+    WEBHOOK_ID,
+    FakeApi,
+    Runs,
+    child_env,
+    parse_args,
+    run_measured,
+    save_record,
+)
 
 TIME_GOAL = 1.2  # stats / failures csv, median wall time, at TIME_GOAL_N
 TIME_GOAL_N = 100_000
@@ -92,25 +99,15 @@ def bench_count(n: int, repeat: int, atwh: str, work: Path, timeout: float) -> d
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", default="10000,100000", help="deliveries, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (default 3)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is killed")
-    args = parser.parse_args()
-    counts = [int(c.replace("_", "")) for c in args.counts.split(",") if c.strip()]
-    if args.repeat < 1 or not counts or min(counts) < 1:
-        parser.error("--repeat and every count must be at least 1")
-    atwh = Path(sys.executable).parent / "atwh"
-    if not atwh.exists():
-        raise SystemExit(f"no atwh beside {sys.executable}: activate the dev venv first")
-
+    args, counts, atwh = parse_args(__doc__.splitlines()[0])
     work = Path(tempfile.mkdtemp(prefix="atwh-stats-bench-"))
     results: dict[int, dict[str, Runs]] = {}
     try:
         for n in counts:
             results[n] = bench_count(n, args.repeat, str(atwh), work, args.timeout)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
     print()
     print(f"atwh stats vs atwh failures --format csv (median of {args.repeat}; peak RSS in MiB)")

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -67,6 +69,40 @@ class Log:
     def _publish(self) -> None:
         ordered = self.nodes[::-1] if self.newest_first else list(self.nodes)
         self.fake.webhooks[self.webhook_id]["nodes"] = ordered
+
+
+@dataclass
+class Running:
+    """A Follower following in a thread: what it printed and said so far."""
+
+    follower: Follower
+    got: list[Item] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def following(follower: Follower, **kw: Any) -> Iterator[Running]:
+    """follow() in a thread until the block ends; then it must stop within 10 s."""
+    run = Running(follower)
+    stop = threading.Event()
+
+    def emit(items: list[Item]) -> bool:
+        run.got.extend(items)
+        return False
+
+    thread = threading.Thread(
+        target=follower.follow,
+        args=(emit, run.said.append),
+        kwargs={"stop": stop, **kw},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield run
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def ids(items: list[Item]) -> list[str]:
@@ -187,47 +223,30 @@ def test_follow_says_once_when_the_api_is_lost_and_when_it_is_back():
     fake_api = FakeApi()
     log = Log(fake_api, newest_first=True)
     log.add(3)
-    said: list[str] = []
-    got: list[Item] = []
     down = threading.Event()
-    stop = threading.Event()
-    real = fake_api.__call__
 
     def flaky(request: httpx.Request) -> httpx.Response:
         if down.is_set():
             raise httpx.ConnectError("connection refused")
-        return real(request)
+        return fake_api(request)
 
     follower = Follower(["wh1"], client_for())
-
-    def emit(items: list[Item]) -> bool:
-        got.extend(items)
-        return False
-
     with respx.mock(assert_all_called=False) as mock:
         mock.post(API_URL).mock(side_effect=flaky)
-        thread = threading.Thread(
-            target=follower.follow,
-            args=(emit, said.append),
-            kwargs={"interval": 0.02, "max_backoff": 0.1, "stop": stop},
-            daemon=True,
-        )
-        thread.start()
-        wait_for(lambda: follower.polls >= 2, what="two polls")
-        down.set()
-        first = log.add(2)
-        wait_for(lambda: said, what="the lost line")
-        time.sleep(0.3)  # several failed polls: still one line
-        assert len(said) == 1 and said[0].startswith("lost the API: cannot reach the API")
-        assert said[0].endswith("; retrying")
-        second = log.add(2)
-        down.clear()
-        wait_for(lambda: len(got) >= 4, what="the attempts made while it was down")
-        stop.set()
-        thread.join(timeout=10)
-    assert not thread.is_alive()
-    assert ids(got) == first + second
-    assert len(said) == 2 and said[1].startswith("the API is back after ")
+        with following(follower, interval=0.02, max_backoff=0.1) as run:
+            wait_for(lambda: follower.polls >= 2, what="two polls")
+            down.set()
+            first = log.add(2)
+            wait_for(lambda: run.said, what="the lost line")
+            time.sleep(0.3)  # several failed polls: still one line
+            assert len(run.said) == 1
+            assert run.said[0].startswith("lost the API: cannot reach the API")
+            assert run.said[0].endswith("; retrying")
+            second = log.add(2)
+            down.clear()
+            wait_for(lambda: len(run.got) >= 4, what="the attempts made while it was down")
+    assert ids(run.got) == first + second
+    assert len(run.said) == 2 and run.said[1].startswith("the API is back after ")
 
 
 def test_the_first_poll_fails_loudly(fake_api):
@@ -324,42 +343,26 @@ def test_against_the_emulator_events_appear_once_and_in_order():
             emu.emit(n)
         wait_for(emu.settled, what="the first deliveries")
         follower = Follower([webhook], client_for(emu.url, page_size=5))
-        got: list[Item] = []
-        stop = threading.Event()
-
-        def emit(items: list[Item]) -> bool:
-            got.extend(items)
-            return False
-
-        thread = threading.Thread(
-            target=follower.follow,
-            args=(emit, lambda line: None),
-            kwargs={"interval": 0.05, "stop": stop},
-            daemon=True,
-        )
-        thread.start()
-        wait_for(lambda: follower.polls >= 1, what="the first poll")
-        events = [emu.emit(n) for n in range(4, 8)]
-        time.sleep(0.1)
-        events += [emu.emit(n) for n in range(8, 24)]  # 16 at once: three pages and more
-        wait_for(emu.settled, what="the deliveries")
-
-        def finished() -> bool:
-            done = {i.delivery.event.id for i in got if i.delivery.status == "SUCCESS"}
-            return done >= set(events)
-
-        wait_for(finished, timeout=20, what="every event delivered, in tail")
-        stop.set()
-        thread.join(timeout=10)
-    new = [i for i in got if not i.update]
+        with following(follower, interval=0.05) as run:
+            wait_for(lambda: follower.polls >= 1, what="the first poll")
+            events = [emu.emit(n) for n in range(4, 8)]
+            time.sleep(0.1)
+            events += [emu.emit(n) for n in range(8, 24)]  # 16 at once: three pages and more
+            wait_for(emu.settled, what="the deliveries")
+            wait_for(lambda: delivered(run.got) >= set(events), timeout=20, what="every event")
+    new = [i for i in run.got if not i.update]
     assert len({i.delivery.id for i in new}) == len(new)  # none twice
     assert [i.delivery.event.id for i in new] == events  # in the order they happened
     created = [i.delivery.created for i in new]
     assert created == sorted(created)  # type: ignore[type-var]
-    updates = [i for i in got if i.update]
+    updates = [i for i in run.got if i.update]
     assert {i.delivery.id for i in updates} <= {i.delivery.id for i in new}
     assert all(i.delivery.status == "SUCCESS" for i in updates)
-    assert len(got) == len(new) + len(updates)
+
+
+def delivered(got: list[Item]) -> set[str | None]:
+    """The events with a successful attempt among what tail printed."""
+    return {i.delivery.event.id for i in got if i.delivery.status == "SUCCESS"}
 
 
 def test_ctrl_c_exits_0_with_what_was_printed(tmp_path):
@@ -577,41 +580,20 @@ def test_against_the_emulator_the_api_down_then_back():
     with receiving() as url, emulator() as emu:
         webhook = emu.register(url)
         follower = Follower([webhook], client_for(emu.url, page_size=5))
-        got: list[Item] = []
-        said: list[str] = []
-        stop = threading.Event()
-
-        def emit(items: list[Item]) -> bool:
-            got.extend(items)
-            return False
-
-        thread = threading.Thread(
-            target=follower.follow,
-            args=(emit, said.append),
-            kwargs={"interval": 0.05, "max_backoff": 0.2, "stop": stop},
-            daemon=True,
-        )
-        thread.start()
-        wait_for(lambda: follower.polls >= 1, what="the first poll")
-        before = emu.emit(0)
-        wait_for(lambda: any(i.delivery.event.id == before for i in got), what="the first")
-        emu.switch.down = True
-        wait_for(lambda: said, what="the lost line")
-        events = [emu.emit(n) for n in range(1, 13)]  # while the API is down
-        wait_for(emu.settled, what="the deliveries")
-        time.sleep(0.3)
-        emu.switch.down = False
-        wanted = {before, *events}
-
-        def all_delivered() -> bool:
-            done = {i.delivery.event.id for i in got if i.delivery.status == "SUCCESS"}
-            return done >= wanted
-
-        wait_for(all_delivered, timeout=20, what="every event, after the API came back")
-        stop.set()
-        thread.join(timeout=10)
-    new = [i for i in got if not i.update]
+        with following(follower, interval=0.05, max_backoff=0.2) as run:
+            wait_for(lambda: follower.polls >= 1, what="the first poll")
+            before = emu.emit(0)
+            wait_for(lambda: before in delivered(run.got), what="the first event")
+            emu.switch.down = True
+            wait_for(lambda: run.said, what="the lost line")
+            events = [emu.emit(n) for n in range(1, 13)]  # while the API is down
+            wait_for(emu.settled, what="the deliveries")
+            time.sleep(0.3)
+            emu.switch.down = False
+            wanted = {before, *events}
+            wait_for(lambda: delivered(run.got) >= wanted, timeout=20, what="every event")
+    new = [i for i in run.got if not i.update]
     assert [i.delivery.event.id for i in new] == [before, *events]
-    assert len(said) == 2
-    assert said[0] == "lost the API: the API answered HTTP 503; retrying"
-    assert said[1].startswith("the API is back after ")
+    assert len(run.said) == 2
+    assert run.said[0] == "lost the API: the API answered HTTP 503; retrying"
+    assert run.said[1].startswith("the API is back after ")
