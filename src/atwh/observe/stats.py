@@ -55,9 +55,9 @@ class _Event:
     __slots__ = ("first", "first_state", "last", "last_state", "attempts", "failed_at", "wins")
 
     @classmethod
-    def of(cls, pair: tuple[float, int], when: float, state: int) -> _Event:
-        """The event of a single attempt (kept as the pair (when, state)) and one more."""
-        event = cls(*pair)
+    def of(cls, single: _Single, when: float, state: int) -> _Event:
+        """The event of a single attempt (as `_single` keeps it) and one more."""
+        event = cls(*_unpack(single))
         event.add(when, state)
         return event
 
@@ -103,6 +103,22 @@ class _Event:
 
 
 _OK, _FAILED, _PENDING = 0, 1, 2
+
+# An event seen once (most of them) costs one float, not an object: its attempt's time,
+# negative when it failed; a pending attempt, or one without a date, is a (time, state) pair.
+_Single = float | tuple[float, int]
+
+
+def _single(when: float, state: int) -> _Single:
+    if when > 0 and state != _PENDING:
+        return when if state == _OK else -when
+    return (when, state)
+
+
+def _unpack(single: _Single) -> tuple[float, int]:
+    if single.__class__ is float:
+        return (single, _OK) if single > 0 else (-single, _FAILED)  # type: ignore[operator]
+    return single  # type: ignore[return-value]
 
 
 class _Buckets:
@@ -177,7 +193,7 @@ class WebhookStats:
         self.codes: dict[int, int] = {}
         self.causes: dict[str, int] = {}  # as the API said them; made printable at the end
         self.lags = array("d")
-        self.events: dict[str, tuple[float, int] | _Event] = {}  # a pair until a 2nd attempt
+        self.events: dict[str, _Single | _Event] = {}  # _single() until a 2nd attempt
         self.names: dict[str | None, list[int]] = {}  # event name → [ok, failed, pending]
         self.buckets = _Buckets(by if by in BUCKETS else "day")
 
@@ -220,8 +236,8 @@ class WebhookStats:
         events = self.events
         rec = events.get(key)
         if rec is None:
-            events[key] = (when, state)
-        elif rec.__class__ is tuple:
+            events[key] = _single(when, state)
+        elif rec.__class__ is not _Event:
             events[key] = _Event.of(rec, when, state)  # type: ignore[arg-type]
         else:
             rec.add(when, state)  # type: ignore[union-attr]
@@ -248,7 +264,7 @@ class WebhookStats:
 
     def _events(self) -> Iterator[_Event]:
         for e in self.events.values():
-            yield _Event(*e) if e.__class__ is tuple else e  # type: ignore[misc]
+            yield e if e.__class__ is _Event else _Event(*_unpack(e))  # type: ignore[arg-type,misc]
 
     def summary(self) -> dict[str, Any]:
         """Every number, with the names README documents."""
