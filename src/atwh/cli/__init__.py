@@ -134,16 +134,31 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, stats, tail
+    from atwh.cli import (
+        deliveries,
+        demo,
+        emulator,
+        failures,
+        inbox,
+        reconcile,
+        replay,
+        serve,
+        stats,
+        tail,
+        webhooks,
+    )
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
     app.command("serve")(serve.serve)
+    app.command("replay")(replay.replay)
+    app.command("reconcile")(reconcile.reconcile)
     app.command("stats")(stats.stats)
     app.command("tail")(tail.tail)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
+    app.add_typer(webhooks.app, name="webhooks")
 
 
 _register()
