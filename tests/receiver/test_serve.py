@@ -899,49 +899,38 @@ class _CountingInbox:
         self.batches.append(len(batch))
         return [Stored(i, False) for i in range(len(batch))]
 
+    def close(self) -> None:
+        pass
+
 
 def _request() -> NewRequest:
     return NewRequest(0.0, "POST", "/webhook", [], b"{}", "test", None, None, None, 200, "{}")
 
 
-def test_a_lone_request_is_committed_on_the_next_loop_turn():
-    async def main() -> None:
-        inbox = _CountingInbox()
-        writer = BatchWriter(inbox, asyncio.get_running_loop())  # type: ignore[arg-type]
-        future = writer.add(_request())
-        await asyncio.sleep(0)
-        assert future.done() and inbox.batches == [1]
+def test_a_lone_request_is_committed_at_once_and_others_gather_behind_a_commit():
+    """The writer's thread commits what is queued; what arrives while it commits goes
+    into the next transaction together."""
+    release = threading.Event()
 
-    asyncio.run(main())
-
-
-def _arrivals(per_turn: int, turns: int) -> list[int]:
-    """The size of each commit when `per_turn` requests reach the writer in each of
-    `turns` loop turns (as tasks do, after the flush scheduled in the turn before)."""
+    class SlowInbox(_CountingInbox):
+        def add_many(self, batch: Sequence[NewRequest]) -> list[Stored]:
+            if not self.batches:
+                release.wait(10)
+            return super().add_many(batch)
 
     async def main() -> list[int]:
-        loop = asyncio.get_running_loop()
-        inbox = _CountingInbox()
-        writer = BatchWriter(inbox, loop)  # type: ignore[arg-type]
-        futures: list[asyncio.Future[Stored]] = []
-
-        def arrive(left: int) -> None:
-            futures.extend(writer.add(_request()) for _ in range(per_turn))
-            if left > 1:
-                loop.call_soon(arrive, left - 1)
-
-        loop.call_soon(arrive, turns)
-        while len(futures) < per_turn * turns or not all(f.done() for f in futures):
-            await asyncio.sleep(0)
+        inbox = SlowInbox()
+        writer = BatchWriter(inbox, asyncio.get_running_loop())  # type: ignore[arg-type]
+        first = writer.add(_request())
+        while not writer._committing:  # the first commit is under way
+            await asyncio.sleep(0.001)
+        rest = [writer.add(_request()) for _ in range(5)]
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+        await asyncio.to_thread(writer.close)
         return inbox.batches
 
-    return asyncio.run(main())
-
-
-def test_a_commit_waits_while_its_batch_grows_for_max_turns_at_most():
-    assert BatchWriter.MAX_TURNS == 3
-    assert _arrivals(per_turn=2, turns=10) == [6, 6, 6, 2]  # three turns' worth each
-    assert _arrivals(per_turn=1, turns=5) == [1] * 5  # one at a time: none waits
+    assert asyncio.run(main()) == [1, 5]
 
 
 # -- graceful shutdown ---------------------------------------------------------------------

@@ -82,7 +82,7 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.serve import seconds
+    from atwh.cli.serve import plural, seconds
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
 
@@ -114,8 +114,14 @@ def emulator(
         f"  try:       ATWH_API_URL={url} ATWH_TOKEN=dev atwh deliveries "
         f"{DEMO_WEBHOOK_ID if history else '<webhook id>'}"
     )
+    lines.append("  stop with Ctrl-C")
     say("\n".join(lines))
-    server.run(app_, sock)
+    counted = server.Counted(app_)
+    server.run(counted, sock)
+    say(
+        f"Stopped after {plural(counted.requests, 'request')}; "
+        f"state: {settings.db or 'in memory, gone now'}"
+    )
 
 
 @app.command("emit")
