@@ -168,6 +168,31 @@ def config(
     return uvicorn.Config(app, **options)
 
 
+_early: list[int] = []  # SIGINT/SIGTERM that came before the server caught them itself
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Within it, SIGINT and SIGTERM stop the server that `run` starts, even when they
+    come before it runs (while the banner is printed, the app starts): else Ctrl-C right
+    after start is a KeyboardInterrupt, exit 130 and no summary. The handlers before are
+    restored on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, _hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        _early.clear()
+
+
+def _hold(sig: int, frame: Any) -> None:
+    _early.append(sig)
+
+
 def _server_class() -> type[Any]:
     import uvicorn
     from uvicorn.server import HANDLED_SIGNALS
@@ -195,6 +220,8 @@ def _server_class() -> type[Any]:
                 yield
                 return
             original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            while _early:
+                self.handle_exit(_early.pop(0), None)
             try:
                 yield
             finally:

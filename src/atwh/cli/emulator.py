@@ -115,9 +115,10 @@ def emulator(
         f"{DEMO_WEBHOOK_ID if history else '<webhook id>'}"
     )
     lines.append("  stop with Ctrl-C")
-    say("\n".join(lines))
     counted = server.Counted(app_)
-    server.run(counted, sock)
+    with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
+        say("\n".join(lines))
+        server.run(counted, sock)
     say(
         f"Stopped after {plural(counted.requests, 'request')}; "
         f"state: {settings.db or 'in memory, gone now'}"

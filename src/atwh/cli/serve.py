@@ -252,11 +252,12 @@ def serve(
     app = create_app(settings, on_request=live.request, on_notice=live.notice)
     cap = server.connection_cap(max_connections)
     limit_line = f"{plural(cap, 'connection')} at once, {request_timeout} to send a request"
-    _banner(settings, server.url_of(sock, path), names, limit_line)
-    try:
-        server.run(app, sock, **limits)
-    finally:
-        live.flush()
+    with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
+        _banner(settings, server.url_of(sock, path), names, limit_line)
+        try:
+            server.run(app, sock, **limits)
+        finally:
+            live.flush()
     typer.echo(f"Stopped after {plural(app.answered, 'request')}; inbox: {settings.db}", err=True)
 
 
