@@ -302,7 +302,13 @@ class Receiver:
                 autocheckpoint=False,
             )
 
+        def open_fast() -> Inbox:  # for commits on the loop: never waits for a lock
+            fast = Inbox(s.db, create=False, busy_timeout_ms=0, autocheckpoint=False)
+            fast.conn.execute(f"PRAGMA synchronous = {s.synchronous}")
+            return fast
+
         self.inbox = open_inbox()
+        fsync = s.synchronous == "FULL"  # then every commit is in the writer's thread
         self.files = InboxFiles(s.db)
         self.checkpointer = Checkpointer(self.files)
         self.writer = BatchWriter(
@@ -313,6 +319,8 @@ class Receiver:
             reopen=open_inbox,
             notice=self.on_notice,
             max_wait=s.store_max_wait,
+            fast=None if fsync else open_fast(),
+            reopen_fast=None if fsync else open_fast,
         )
         if s.forward_to:
             self._forwarding = _ForwardThread(self, loop)
@@ -328,6 +336,7 @@ class Receiver:
         if self._forwarding is not None:
             await asyncio.to_thread(self._forwarding.close)
         if self.writer is not None:
+            self.writer.hand_over()  # what this loop turn added, before the thread ends
             await asyncio.to_thread(self.writer.close)
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.close)
