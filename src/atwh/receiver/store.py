@@ -204,6 +204,7 @@ class BatchWriter:
         self._pending: list[tuple[NewRequest, asyncio.Future[Stored], float]] = []
         self._scheduled = False
         self._in_thread = 0  # requests handed to the thread and not resolved yet
+        self._recheck = False  # the files changed: commit in the thread until it reopened
         self._fast_lock = threading.Lock()  # the loop's connection, while it is reopened
         self._lost: str | None = None  # why the inbox was closed, until it is open again
         self._failed: str | None = None  # why opening it again failed, said once
@@ -239,10 +240,13 @@ class BatchWriter:
         batch = self._pending
         self._pending = []
         fast = self.fast
+        # No look at the files before this commit (after it is enough, and each look
+        # costs three stat calls): an inbox deleted since fails this batch with 503,
+        # and the thread (which looks every CHECK_EVERY s) creates it again.
         if (
             fast is None
             or self._in_thread
-            or (self.files is not None and self.files.changed() is not None)
+            or self._recheck
             or not self._fast_lock.acquire(blocking=False)
         ):
             self._to_thread(batch)
@@ -267,7 +271,10 @@ class BatchWriter:
                 self._fast_lock.release()
         if self.files is not None and self.files.changed() is not None:
             gone = f"the inbox {self.files.path} went away during the commit"
-            self._resolve(batch, None, StoreUnavailable(gone))  # the thread reopens it
+            self._resolve(batch, None, StoreUnavailable(gone))
+            self._recheck = True  # the next batches to the thread, which reopens it first
+            with self._cond:
+                self._cond.notify()
             return
         self._resolve(batch, stored, None)
 
@@ -340,6 +347,12 @@ class BatchWriter:
     def _check(self) -> str | None:
         """None if the inbox can take a commit, else why not. An inbox deleted or
         replaced under it is created again (or, if that fails, tried again next time)."""
+        problem = self._reopen_if_needed()
+        if problem is None:
+            self._recheck = False
+        return problem
+
+    def _reopen_if_needed(self) -> str | None:
         if self.files is None or self.reopen is None:
             return None
         path = self.files.path
