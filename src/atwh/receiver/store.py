@@ -337,12 +337,14 @@ class BatchWriter:
                 return
 
     def _say(self, message: str) -> None:
-        log.warning("%s", message)
-        if self.notice is not None:
-            try:
-                self.loop.call_soon_threadsafe(self.notice, message)
-            except RuntimeError:
-                pass
+        """To the live view (once), or to the log without one."""
+        if self.notice is None:
+            log.warning("%s", message)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.notice, message)
+        except RuntimeError:  # the loop is closed
+            log.warning("%s", message)
 
     def _check(self) -> str | None:
         """None if the inbox can take a commit, else why not. An inbox deleted or
