@@ -108,3 +108,36 @@ def test_the_banner_says_every_3rd_event(atwh, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     assert "simulating: 500 for every 3rd event" in result.stderr
     assert "limits:    1000 connections at once, 30s to send a request" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--max-connections", "0"], "--max-connections 0: give 1 or more"),
+        (["--request-timeout", "0s"], "--request-timeout '0s': give a duration above 0"),
+        (["--request-timeout", "soon"], "--request-timeout 'soon': give a duration such as"),
+    ],
+)
+def test_bad_limits_are_exit_2_with_one_line(atwh, monkeypatch, tmp_path, args, needle):
+    monkeypatch.setattr(server, "run", lambda *a, **kw: pytest.fail("started"))
+    result = atwh("serve", "--port", "0", "--db", str(tmp_path / "i.db"), *args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and needle in line
+
+
+def test_the_limits_reach_the_server(atwh, monkeypatch, tmp_path):
+    seen: list[dict[str, Any]] = []
+
+    def run(app: Any, sock: Any, **kw: Any) -> list[int]:
+        sock.close()
+        seen.append(kw)
+        return []
+
+    monkeypatch.setattr(server, "run", run)
+    args = ["--max-connections", "7", "--request-timeout", "2m"]
+    result = atwh("serve", "--port", "0", "--db", str(tmp_path / "i.db"), *args)
+    assert result.exit_code == 0, result.output
+    assert seen == [{"request_timeout": 120.0, "max_connections": 7}]
+    assert "limits:    7 connections at once, 2m to send a request" in result.stderr
+    assert "Stopped after 0 requests; inbox: " in result.stderr

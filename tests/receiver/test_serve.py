@@ -935,6 +935,36 @@ def test_a_lone_request_is_committed_at_once_and_others_gather_behind_a_commit()
     assert asyncio.run(main()) == [1, 5]
 
 
+def _arrivals(per_turn: int, turns: int) -> list[int]:
+    """The size of each commit on the loop when `per_turn` requests reach the writer in
+    each of `turns` loop turns (as tasks do, after the flush scheduled in the turn before)."""
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        inbox = _CountingInbox()
+        writer = BatchWriter(inbox, loop, fast=inbox)  # type: ignore[arg-type]
+        futures: list[asyncio.Future[Stored]] = []
+
+        def arrive(left: int) -> None:
+            futures.extend(writer.add(_request()) for _ in range(per_turn))
+            if left > 1:
+                loop.call_soon(arrive, left - 1)
+
+        loop.call_soon(arrive, turns)
+        while len(futures) < per_turn * turns or not all(f.done() for f in futures):
+            await asyncio.sleep(0)
+        await asyncio.to_thread(writer.close)
+        return inbox.batches
+
+    return asyncio.run(main())
+
+
+def test_a_commit_on_the_loop_waits_while_its_batch_grows_for_max_turns_at_most():
+    assert BatchWriter.MAX_TURNS == 3
+    assert _arrivals(per_turn=2, turns=10) == [6, 6, 6, 2]  # three turns' worth each
+    assert _arrivals(per_turn=1, turns=5) == [1] * 5  # one at a time: none waits
+
+
 # -- graceful shutdown ---------------------------------------------------------------------
 
 

@@ -82,7 +82,7 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.serve import plural, seconds
+    from atwh.cli.serve import after_ctrl_c, plural, seconds
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
 
@@ -118,9 +118,9 @@ def emulator(
     counted = server.Counted(app_)
     with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
         say("\n".join(lines))
-        server.run(counted, sock)
+        signals = server.run(counted, sock)
     say(
-        f"Stopped after {plural(counted.requests, 'request')}; "
+        f"{after_ctrl_c(signals)}Stopped after {plural(counted.requests, 'request')}; "
         f"state: {settings.db or 'in memory, gone now'}"
     )
 

@@ -163,7 +163,6 @@ def serve(
         typer.Option(
             "--max-connections",
             metavar="N",
-            min=1,
             rich_help_panel=RECEIVER,
             help="Connections open at once; over it, 503 (lowered to fit the open-file limit).",
         ),
@@ -240,6 +239,8 @@ def serve(
         "request_timeout": seconds("--request-timeout", request_timeout),
         "max_connections": max_connections,
     }
+    if max_connections < 1:
+        raise UsageError(f"--max-connections {max_connections}: give 1 or more")
     if limits["request_timeout"] <= 0:
         raise UsageError(f"--request-timeout {request_timeout!r}: give a duration above 0")
     sock = server.listen(host, port)  # before the inbox: a bad port creates no files
@@ -255,10 +256,22 @@ def serve(
     with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
         _banner(settings, server.url_of(sock, path), names, limit_line)
         try:
-            server.run(app, sock, **limits)
+            signals = server.run(app, sock, **limits)
         finally:
             live.flush()
-    typer.echo(f"Stopped after {plural(app.answered, 'request')}; inbox: {settings.db}", err=True)
+    typer.echo(
+        f"{after_ctrl_c(signals)}Stopped after {plural(app.answered, 'request')}; "
+        f"inbox: {settings.db}",
+        err=True,
+    )
+
+
+def after_ctrl_c(signals: list[int] | None) -> str:
+    """A line break after the `^C` a terminal echoes, so the summary starts a line."""
+    import signal
+    import sys
+
+    return "\n" if signal.SIGINT in (signals or ()) and sys.stderr.isatty() else ""
 
 
 def plural(n: int, noun: str) -> str:
