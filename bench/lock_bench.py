@@ -39,13 +39,7 @@ from atwh.server import BackgroundServer  # noqa: E402
 
 
 async def slow_app(scope, receive, send):  # type: ignore[no-untyped-def]
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
-    more = True
+    more = True  # (served with lifespan off: HTTP only)
     while more:
         message = await receive()
         more = message.get("more_body", False)
@@ -65,7 +59,7 @@ def main() -> None:
     parser.add_argument("--forwards", type=int, default=32)
     args = parser.parse_args()
     env = dict(os.environ, PYTHONPATH=args.src)
-    with tempfile.TemporaryDirectory() as tmp, BackgroundServer(slow_app) as target:
+    with tempfile.TemporaryDirectory() as tmp, BackgroundServer(slow_app, lifespan="off") as target:
         db = Path(tmp) / "inbox.sqlite3"
         err = Path(tmp) / "serve.err"
         command = [sys.executable, "-m", "atwh", "serve", "--port", "0", "--db", str(db)]

@@ -22,6 +22,8 @@ from atwh.receiver.inbox import Inbox, NewRequest, Stored
 log = logging.getLogger("atwh.receiver.store")
 
 Identity = tuple[int, int] | None  # (st_dev, st_ino), None when the file is not there
+Waiting = tuple[NewRequest, "asyncio.Future[Stored]", float]  # a request, its answer, since
+Batch = list[Waiting]
 SUFFIXES = ("", "-wal", "-shm")
 
 
@@ -199,9 +201,9 @@ class BatchWriter:
         self.max_wait = max_wait
         self.reopen = reopen
         self.reopen_fast = reopen_fast
-        self._queue: deque[tuple[NewRequest, asyncio.Future[Stored], float]] = deque()
+        self._queue: deque[Waiting] = deque()
         self._closing = False
-        self._pending: list[tuple[NewRequest, asyncio.Future[Stored], float]] = []
+        self._pending: Batch = []
         self._scheduled = False
         self._in_thread = 0  # requests handed to the thread and not resolved yet
         self._recheck = False  # the files changed: commit in the thread until it reopened
@@ -209,7 +211,7 @@ class BatchWriter:
         self._lost: str | None = None  # why the inbox was closed, until it is open again
         self._failed: str | None = None  # why opening it again failed, said once
         self._cond = threading.Condition()
-        self._committing: list[tuple[NewRequest, asyncio.Future[Stored], float]] = []
+        self._committing: Batch = []
         self._watchdog = loop.call_later(1.0, self._expire)
         self._thread = threading.Thread(target=self._run, name="atwh-inbox", daemon=True)
         self._thread.start()
@@ -282,7 +284,7 @@ class BatchWriter:
         log.error("inbox commit failed: %s", e)
         self._resolve(batch, None, StoreUnavailable(str(e)))
 
-    def _to_thread(self, batch: list[tuple[NewRequest, asyncio.Future[Stored], float]]) -> None:
+    def _to_thread(self, batch: Batch) -> None:
         self._in_thread += len(batch)
         with self._cond:
             self._queue.extend(batch)
@@ -405,9 +407,7 @@ class BatchWriter:
         self._lost = self._failed = None
         return None
 
-    def _commit(
-        self, batch: list[tuple[NewRequest, asyncio.Future[Stored], float]]
-    ) -> tuple[Sequence[Stored] | None, Exception | None]:
+    def _commit(self, batch: Batch) -> tuple[Sequence[Stored] | None, Exception | None]:
         problem = self._check()
         if problem is not None or self.inbox is None:
             return None, StoreUnavailable(problem or "the inbox is not open")
@@ -427,7 +427,7 @@ class BatchWriter:
 
     def _resolved_in_thread(
         self,
-        batch: list[tuple[NewRequest, asyncio.Future[Stored], float]],
+        batch: Batch,
         stored: Sequence[Stored] | None,
         error: Exception | None,
     ) -> None:
@@ -436,7 +436,7 @@ class BatchWriter:
 
     def _resolve(
         self,
-        batch: list[tuple[NewRequest, asyncio.Future[Stored], float]],
+        batch: Batch,
         stored: Sequence[Stored] | None,
         error: Exception | None,
     ) -> None:
