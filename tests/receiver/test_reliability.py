@@ -449,3 +449,56 @@ def test_a_stopped_loop_is_not_needed_to_end_the_writer():
         await asyncio.to_thread(writer.close)
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_forward_bookkeeping_on_a_locked_inbox_does_not_hold_up_health(tmp_path):
+    """The forwarder saves each result in the inbox; locked, that waits the busy timeout,
+    in the forwarder's own thread: /health still answers at once."""
+    gate = threading.Event()
+    arrived: list[int] = []
+    answered: list[int] = []
+
+    async def target(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        arrived.append(1)
+        for _ in range(2000):  # until the test opens the gate (20 s at most)
+            if gate.is_set():
+                break
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        answered.append(1)
+
+    with BackgroundServer(target, lifespan="off") as app_srv:
+        settings = ReceiverSettings(
+            db=tmp_path / "inbox.sqlite3", busy_timeout_ms=4000, forward_to=app_srv.url("/h")
+        )
+        app = create_app(settings)
+        with BackgroundServer(app) as srv, httpx.Client(trust_env=False, timeout=20) as client:
+            for i in range(8):
+                assert client.post(srv.url("/webhook"), content=body(f"f-{i}")).status_code == 200
+            wait_for(lambda: arrived, 20, "a forward to reach the app")
+            lock = sqlite3.connect(settings.db, isolation_level=None, timeout=5)
+            try:
+                lock.execute("BEGIN IMMEDIATE")
+                gate.set()  # the forwards end; saving their results waits for the lock
+                wait_for(lambda: answered, 20, "the app's answer")
+                for _ in range(5):
+                    assert client.get(srv.url("/health"), timeout=2).status_code == 200
+            finally:
+                if lock.in_transaction:
+                    lock.execute("ROLLBACK")
+                lock.close()
+
+            def delivered() -> bool:
+                conn = sqlite3.connect(settings.db)
+                try:
+                    q = "SELECT count(*) FROM requests WHERE forward_status = 'delivered'"
+                    return conn.execute(q).fetchone()[0] == 8
+                finally:
+                    conn.close()
+
+            wait_for(delivered, 20, "the results saved once the lock is gone")
