@@ -138,9 +138,10 @@ class Shared:
                 self.files.shared.remove(self)
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(Inbox, name)
-        if not callable(method):
-            raise AttributeError(name)
+        method = getattr(Inbox, name, None)
+        if not callable(method):  # an attribute of the connection's Inbox (path, conn)
+            with self.files.lock:
+                return getattr(self._current(), name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             with self.files.lock:
