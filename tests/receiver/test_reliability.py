@@ -502,3 +502,55 @@ def test_forward_bookkeeping_on_a_locked_inbox_does_not_hold_up_health(tmp_path)
                     conn.close()
 
             wait_for(delivered, 20, "the results saved once the lock is gone")
+
+
+@pytest.mark.parametrize("on_the_loop", [True, False], ids=["loop", "thread"])
+def test_a_commit_that_hangs_is_503_after_max_wait(on_the_loop):
+    """A disk that hangs: the request is answered 503 after max_wait, not held forever."""
+    from atwh.receiver.store import BatchWriter, StoreUnavailable
+
+    release = threading.Event()
+
+    class Hanging:
+        def add_many(self, batch: Any) -> list[Any]:
+            release.wait(30)
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    async def main() -> BaseException | None:
+        hanging = Hanging()
+        # on the loop the commit meets a lock at once and goes to the thread, which hangs
+        writer = BatchWriter(
+            hanging,  # type: ignore[arg-type]
+            asyncio.get_running_loop(),
+            max_wait=1.0,
+            fast=_LockedAtOnce() if on_the_loop else None,  # type: ignore[arg-type]
+        )
+        future = writer.add(_a_request())
+        try:
+            await asyncio.wait_for(asyncio.shield(future), 15)
+        except StoreUnavailable as e:
+            return e
+        finally:
+            release.set()
+            await asyncio.to_thread(writer.close)
+        return None
+
+    error = asyncio.run(main())
+    assert error is not None and "did not commit within 1s" in str(error)
+
+
+class _LockedAtOnce:
+    def add_many(self, batch: Any) -> list[Any]:
+        raise sqlite3.OperationalError("database is locked")
+
+    def close(self) -> None:
+        pass
+
+
+def _a_request() -> Any:
+    from atwh.receiver.inbox import NewRequest
+
+    return NewRequest(0.0, "POST", "/webhook", [], b"{}", "test", None, None, None, 200, "{}")
