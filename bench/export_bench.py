@@ -281,8 +281,32 @@ def bench_table(repeat: int) -> int:
     return 0 if ok else 1
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def save_record(kind: str, repeat: int, results: dict[int, dict[str, Runs]]) -> Path:
+    """Every run's figures, as JSON under bench/results/ (also used by stats_bench.py)."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record = {
+        "python": sys.version.split()[0],
+        "repeat": repeat,
+        "results": {
+            str(n): {
+                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
+                for v, r in runs.items()
+            }
+            for n, runs in results.items()
+        },
+    }
+    path = RESULTS / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    return path
+
+
+def parse_args(
+    description: str, export: bool = False
+) -> tuple[argparse.Namespace, list[int], Path]:
+    """The options both benches take; the counts; the atwh beside this Python."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--counts",
         default="10000,100000",
@@ -291,21 +315,20 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (default 3)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is killed")
     parser.add_argument("--keep", action="store_true", help="keep the output files")
-    parser.add_argument(
-        "--mixed",
-        action="store_true",
-        help="half the deliveries fail, and the baseline filters them with atwh's rule and "
-        f"columns (goal {MIXED_TIME_GOAL}x); default: every delivery failed, the baseline "
-        f"writes 10 columns unfiltered (goal {TIME_GOAL}x)",
-    )
-    parser.add_argument(
-        "--table",
-        action="store_true",
-        help=f"instead: `atwh deliveries` as a table on {TABLE_N:,} deliveries, newest first",
-    )
+    if export:  # this bench's own options, not stats_bench.py's
+        parser.add_argument(
+            "--mixed",
+            action="store_true",
+            help="half the deliveries fail, and the baseline filters them with atwh's rule and "
+            f"columns (goal {MIXED_TIME_GOAL}x); default: every delivery failed, the baseline "
+            f"writes 10 columns unfiltered (goal {TIME_GOAL}x)",
+        )
+        parser.add_argument(
+            "--table",
+            action="store_true",
+            help=f"instead: `atwh deliveries` as a table on {TABLE_N:,} deliveries, newest first",
+        )
     args = parser.parse_args()
-    if args.table:
-        return bench_table(args.repeat)
     counts = [int(c.replace("_", "")) for c in args.counts.split(",") if c.strip()]
     if args.repeat < 1 or not counts or min(counts) < 1:
         parser.error("--repeat and every count must be at least 1")
@@ -313,6 +336,13 @@ def main() -> int:
     atwh = Path(sys.executable).parent / "atwh"
     if not atwh.exists():
         raise SystemExit(f"no atwh beside {sys.executable}: activate the dev venv first")
+    return args, counts, atwh
+
+
+def main() -> int:
+    args, counts, atwh = parse_args(__doc__.splitlines()[0], export=True)
+    if args.table:
+        return bench_table(args.repeat)
 
     work = Path(tempfile.mkdtemp(prefix="atwh-bench-"))
     results: dict[int, dict[str, Runs]] = {}
@@ -381,22 +411,7 @@ def main() -> int:
                 f"  {'PASS' if passed else 'MISS'}  {v}: RSS at {hi:,} / at {lo:,} = {growth:.2f}x"
             )
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    record = {
-        "python": sys.version.split()[0],
-        "repeat": args.repeat,
-        "results": {
-            str(n): {
-                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
-                for v, r in runs.items()
-            }
-            for n, runs in results.items()
-        },
-    }
-    path = RESULTS / f"export-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    save_record("export", args.repeat, results)
     return 0 if ok else 1
 
 

@@ -158,6 +158,8 @@ def _register() -> None:
         reconcile,
         replay,
         serve,
+        stats,
+        tail,
         webhooks,
     )
     from atwh.cli.options import Command
@@ -181,11 +183,19 @@ def _register() -> None:
     app.command(
         "replay",
         cls=Command,
-        short_help="Re-send a webhook's failed events, signed as Allthings signs them.",
+        short_help="Re-send failed events, signed as Allthings signs them.",
     )(replay.replay)
     app.command("reconcile", cls=Command, short_help="Find the events your endpoint lost.")(
         reconcile.reconcile
     )
+    app.command(
+        "stats",
+        cls=Command,
+        short_help="Measure a webhook's health: success, lag, what still fails.",
+    )(stats.stats)
+    app.command(
+        "tail", cls=Command, short_help="Follow delivery attempts as they appear in the log."
+    )(tail.tail)
     app.add_typer(inbox.app, name="inbox", short_help="List what 'atwh serve' received.")
     app.add_typer(
         emulator.app, name="emulator", short_help="Run a Webhooks API emulator that delivers."

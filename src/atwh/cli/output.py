@@ -14,7 +14,7 @@ from atwh.errors import UsageError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from atwh.client.api import ApiClient, Page
+    from atwh.client.api import ApiClient, Page, RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.client.model import Delivery
 
@@ -44,7 +44,7 @@ def api_url_from(option: str | None) -> str:
 
 
 def client_factory(
-    api_url: str | None, token: str | None, timeout: float
+    api_url: str | None, token: str | None, timeout: float, retry: RetryPolicy | None = None
 ) -> Callable[[], ApiClient]:
     """One ApiClient per caller (thread), all sharing one set of credentials."""
     from atwh.client.api import ApiClient
@@ -54,7 +54,7 @@ def client_factory(
         raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
     url = api_url_from(api_url)
     creds = credentials(token, timeout=timeout)
-    return lambda: ApiClient(creds, url=url, timeout=timeout, warn=warn)
+    return lambda: ApiClient(creds, url=url, timeout=timeout, retry=retry, warn=warn)
 
 
 class Progress:
