@@ -143,6 +143,20 @@ def filtered(
 
 
 # -- listings: a rich table on a terminal, TSV in a pipe, and what was left out --------------
+#
+# A listing command, in full (columns: a list of atwh.output.listing.Column, most
+# important ones with keep=ALWAYS; see output/tables.py for deliveries, failures, inbox):
+#
+#     mode = listing_mode(fmt, as_json, output)        # table, tsv, json, ndjson or csv
+#     if mode not in ("table", "tsv"):
+#         write_export(records, mode, output, ...)     # exports: never cut to 50
+#         return
+#     picked = select_newest(records, flt, rows_wanted(mode, limit, show_all))
+#     if not picked.rows:
+#         note(why_empty(...))                          # one line on stderr, exit 0
+#         return
+#     show_listing(columns, picked.rows, mode, output, head)
+#     say_more(len(picked.rows), picked.more, "delivery", "deliveries")
 
 DEFAULT_ROWS = 50  # rows a table shows without --limit or --all
 
