@@ -18,7 +18,7 @@ from atwh.emulator.state import DeliveryRec
 from atwh.receiver import Receiver, ReceiverSettings, create_app
 from atwh.server import BackgroundServer
 
-TOKEN = "demo"
+TOKEN = "atwh-demo-token"  # not a word: atwh redacts its tokens from all it prints
 APP_URN = "urn:allthings:app:demo-app:*"
 EVENT_URN = "urn:allthings:app:demo-app:tickets"
 

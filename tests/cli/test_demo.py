@@ -85,7 +85,7 @@ def test_it_shows_the_deliveries_table_of_the_demo_webhook(demo):
     assert match, stderr
     webhook_id = match.group(1)
     assert re.search(rf"^\$ atwh failures {re.escape(webhook_id)}\b.*--since", stderr, re.M)
-    assert f"Webhook {webhook_id}" in stdout
+    assert f"Webhook {webhook_id}  atwh demo: ticket sync" in stdout  # nothing redacted
     assert re.search(r"^URL\s+http://127\.0\.0\.1:\d+/webhook$", stdout, re.MULTILINE)
     header = r"^Created\s+Age\s+Status\s+Code\s+Delivery\s+Event\s+Event id\s+Lag\s+Response"
     assert re.search(header, stdout, re.MULTILINE), stdout
