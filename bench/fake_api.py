@@ -35,8 +35,11 @@ def _iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def make_node(i: int, rng: random.Random, now: datetime) -> dict[str, object]:
-    """One delivery node, as the API sends it. About half are failures."""
+def make_node(
+    i: int, rng: random.Random, now: datetime, failed_only: bool = False
+) -> dict[str, object]:
+    """One delivery node, as the API sends it. About half are failures (all with
+    `failed_only`)."""
     created = now - timedelta(seconds=rng.uniform(60, 7 * 86400 - 60))
     delivered = created + timedelta(milliseconds=rng.randint(20, 4000))
     event_created = created - timedelta(milliseconds=rng.randint(1, 500))
@@ -58,6 +61,8 @@ def make_node(i: int, rng: random.Random, now: datetime) -> dict[str, object]:
         separators=(",", ":"),
     )
     roll = rng.random()
+    if failed_only:
+        roll = 0.5 + roll / 2
     if roll < 0.5:  # success
         status, code, message = "SUCCESS", 200, None
         body = (
@@ -117,8 +122,12 @@ def make_node(i: int, rng: random.Random, now: datetime) -> dict[str, object]:
     }
 
 
-def build_pages(count: int, seed: int = 1) -> dict[str | None, bytes]:
-    """Every page's response body, keyed by the `after` cursor that asks for it."""
+def build_pages(
+    count: int, seed: int = 1, failed_only: bool = False, newest_first: bool = False
+) -> dict[str | None, bytes]:
+    """Every page's response body, keyed by the `after` cursor that asks for it.
+    `newest_first` sorts the deliveries by creation date, newest first, as Allthings
+    lists them; otherwise they come in no order."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     webhook = {
@@ -128,9 +137,12 @@ def build_pages(count: int, seed: int = 1) -> dict[str | None, bytes]:
         "enabled": True,
     }
     pages: dict[str | None, bytes] = {}
+    every = [make_node(i, rng, now, failed_only) for i in range(count)]
+    if newest_first:
+        every.sort(key=lambda n: str(n["createdDate"]), reverse=True)
     for start in range(0, max(count, 1), PAGE_SIZE):
         end = min(start + PAGE_SIZE, count)
-        nodes = [make_node(i, rng, now) for i in range(start, end)]
+        nodes = every[start:end]
         has_next = end < count
         data = {
             "data": {
@@ -211,8 +223,8 @@ class Api(asyncio.Protocol):
         return _response(200, page)
 
 
-async def serve(count: int, seed: int) -> None:
-    Api.pages = build_pages(count, seed)
+async def serve(count: int, seed: int, failed_only: bool, newest_first: bool) -> None:
+    Api.pages = build_pages(count, seed, failed_only, newest_first)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Api, "127.0.0.1", 0)
     stop = asyncio.Event()
@@ -234,8 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, required=True, help="deliveries in all")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--failed-only", action="store_true", help="every delivery a failure")
+    parser.add_argument(
+        "--newest-first", action="store_true", help="list newest first (else in no order)"
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.count, args.seed))
+    asyncio.run(serve(args.count, args.seed, args.failed_only, args.newest_first))
 
 
 if __name__ == "__main__":

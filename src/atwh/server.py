@@ -53,8 +53,12 @@ def listen(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as e:
         sock.close()
-        why = "the port is in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        raise NetworkError(f"cannot listen on {host}:{port}: {why}") from None
+        if e.errno == errno.EADDRINUSE:
+            raise NetworkError(
+                f"cannot listen on {host}:{port}: the port is in use",
+                hint="stop what listens there, or give --port 0 for any free port",
+            ) from None
+        raise NetworkError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.setblocking(False)
     return sock
 

@@ -109,6 +109,12 @@ class Verifier:
         sent = int(text) / 1000
         now = time.time() if now is None else now
         if sent < now - self.tolerance:
+            if abs(int(text) - now) <= max(self.tolerance, 86400):  # seconds, not milliseconds
+                return Rejection(
+                    "too_old",
+                    f"{TIMESTAMP_HEADER} {text} looks like seconds since 1970; "
+                    "it must be milliseconds",
+                )
             return Rejection(
                 "too_old", f"timestamp is {now - sent:.0f}s old (tolerance {self.tolerance:g}s)"
             )

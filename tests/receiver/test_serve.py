@@ -1501,7 +1501,10 @@ def test_serve_on_a_port_in_use_is_exit_6(atwh, started):
         holder.close()
     assert result.exit_code == 6, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert line == f"Error: cannot listen on 127.0.0.1:{port}: the port is in use"
+    assert line == (
+        f"Error: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(stop what listens there, or give --port 0 for any free port)"
+    )
     assert started == []
 
 

@@ -16,8 +16,19 @@ from atwh.errors import AtwhError, ExitStatus
 _state = {"debug": False}
 
 
+class _PipeClosed(Exception):
+    """The reader of stdout went away (`| head`): not an OSError, which click would turn
+    into exit 1."""
+
+
 class AtwhGroup(TyperGroup):
     """Runs the command and turns every error into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
 
     def main(  # type: ignore[override]
         self,
@@ -36,7 +47,7 @@ class AtwhGroup(TyperGroup):
         except (typer.Abort, KeyboardInterrupt):
             sys.stderr.write("\nInterrupted.\n")
             code = ExitStatus.INTERRUPTED
-        except BrokenPipeError:
+        except (BrokenPipeError, _PipeClosed):  # `| head`: done, silently
             _silence_stdout()
             code = ExitStatus.OK
         except Exception as e:
@@ -90,7 +101,7 @@ app = typer.Typer(
     cls=AtwhGroup,
     name="atwh",
     help="See, filter and export Allthings webhook deliveries, and find what failed and why.",
-    no_args_is_help=True,
+    invoke_without_command=True,  # `atwh` alone: the help, exit 0 (see root)
     pretty_exceptions_enable=False,
     # Plain help: Typer's rich help imports a markdown parser and more, and alone took
     # `atwh --help` from 1.3x to 2.7x the start-up of `import typer` (bench/startup.sh).
@@ -105,8 +116,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -123,6 +135,9 @@ def root(
     ] = False,
 ) -> None:
     """See, filter and export Allthings webhook deliveries, and find what failed and why."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
     if debug:
         import logging
 
@@ -147,18 +162,45 @@ def _register() -> None:
         tail,
         webhooks,
     )
+    from atwh.cli.options import Command
 
-    app.command("demo")(demo.demo)
-    app.command("deliveries")(deliveries.deliveries)
-    app.command("failures")(failures.failures)
-    app.command("serve")(serve.serve)
-    app.command("replay")(replay.replay)
-    app.command("reconcile")(reconcile.reconcile)
-    app.command("stats")(stats.stats)
-    app.command("tail")(tail.tail)
-    app.add_typer(inbox.app, name="inbox")
-    app.add_typer(emulator.app, name="emulator")
-    app.add_typer(webhooks.app, name="webhooks")
+    # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
+    # docstring's first line to fit, mid-sentence).
+    app.command("demo", cls=Command, short_help="Try atwh with no account, in ten seconds.")(
+        demo.demo
+    )
+    app.command("deliveries", cls=Command, short_help="List the delivery attempts of a webhook.")(
+        deliveries.deliveries
+    )
+    app.command(
+        "failures",
+        cls=Command,
+        short_help="Show what failed, grouped by cause, and what recovered.",
+    )(failures.failures)
+    app.command("serve", cls=Command, short_help="Receive webhooks locally and keep them.")(
+        serve.serve
+    )
+    app.command(
+        "replay",
+        cls=Command,
+        short_help="Re-send failed events, signed as Allthings signs them.",
+    )(replay.replay)
+    app.command("reconcile", cls=Command, short_help="Find the events your endpoint lost.")(
+        reconcile.reconcile
+    )
+    app.command(
+        "stats",
+        cls=Command,
+        short_help="Measure a webhook's health: success, lag, what still fails.",
+    )(stats.stats)
+    app.command(
+        "tail", cls=Command, short_help="Follow delivery attempts as they appear in the log."
+    )(tail.tail)
+    app.add_typer(inbox.app, name="inbox", short_help="List what 'atwh serve' received.")
+    app.add_typer(
+        emulator.app, name="emulator", short_help="Run a Webhooks API emulator that delivers."
+    )
+    app.add_typer(webhooks.app, name="webhooks", short_help="List and manage webhooks.")
 
 
 _register()

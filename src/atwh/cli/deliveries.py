@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atwh.cli import options as o
+from atwh.errors import NotFoundError, UsageError, printable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from atwh.client.api import Page
     from atwh.client.model import Delivery
 
@@ -22,7 +26,8 @@ def deliveries(
         typer.Option(
             "--id",
             metavar="DELIVERY_ID",
-            help="Show one delivery in full: answer, headers, body, event, retries.",
+            help="Show one delivery in full (answer, headers, body, event, retries); "
+            "a unique prefix of its id is enough.",
         ),
     ] = None,
     since: o.Since = None,
@@ -31,6 +36,7 @@ def deliveries(
     status_code: o.StatusCode = None,
     failed: o.Failed = False,
     limit: o.Limit = None,
+    show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -42,25 +48,30 @@ def deliveries(
 
     Examples:
 
-      atwh deliveries 5f3a… --since 2h --failed
+      atwh deliveries wh-history --since 2h --failed
 
-      atwh deliveries 5f3a… --event 'ticket.*' --format csv -o deliveries.csv
+      atwh deliveries wh-history --event 'ticket.*' --format csv -o deliveries.csv
 
-      atwh deliveries 5f3a… --id 6b21…
+      atwh deliveries wh-history --id 3f2a
     """
     from atwh.cli.output import (
         Progress,
         client_factory,
         filtered,
-        newest_first,
-        print_rich,
+        listing_filter,
+        listing_mode,
+        note,
+        rows_wanted,
+        say_more,
+        show_listing,
+        why_empty,
         write_export,
     )
-    from atwh.client.filters import DeliveryFilter
-    from atwh.output.export import resolve_format
+    from atwh.client.filters import DeliveryFilter, select_newest
 
-    chosen = resolve_format(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    mode = listing_mode(fmt, as_json, output)
+    flt, given = listing_filter(since, until, event, status_code, failed, limit)
+    given["--failed"] = failed
     progress = Progress()
     pages: list[Page] = []
 
@@ -69,27 +80,69 @@ def deliveries(
         if not pages:
             pages.append(page)
 
+    def empty(scanned: int, newest: datetime | None) -> str:
+        return why_empty(
+            "deliveries",
+            "delivery",
+            scanned,
+            newest,
+            flt,
+            given,
+            f"No deliveries on webhook {printable(webhook_id, 80)} "
+            "(Allthings keeps them for 30 days)",
+        )
+
+    if delivery_id is not None:
+        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
+        if ignored:
+            raise UsageError(
+                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
+            )
     with client_factory(api_url, token, timeout)() as client:
-        stream = client.deliveries(webhook_id, on_page=on_page)
         if delivery_id is not None:
+            stream = client.deliveries(webhook_id, on_page=on_page)
             everything = list(filtered(stream, DeliveryFilter(), progress))
-            _show_one(delivery_id, everything, chosen, output)
+            _show_one(delivery_id, everything, "table" if mode == "tsv" else mode, output)
             return
-        if chosen != "table":
-            write_export(filtered(stream, flt, progress), chosen, output)
+        stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
+        if mode not in ("table", "tsv"):
+            newest = _Newest()
+            count = write_export(filtered(newest.watch(stream), flt, progress), mode, output)
+            if count == 0:
+                note(empty(newest.scanned, newest.newest))
             return
-        rows = newest_first(filtered(stream, flt, progress))
+        picked = select_newest(
+            filtered(stream, DeliveryFilter(), progress), flt, rows_wanted(mode, limit, show_all)
+        )
 
-    from rich.console import Group
-
-    from atwh.output.tables import deliveries_table, webhook_header
-
+    if not picked.rows:
+        note(empty(picked.scanned, picked.newest_seen))
+        return
     webhook = pages[0].webhook if pages else None
-    total = webhook.total_count if webhook and webhook.total_count is not None else progress.fetched
-    print_rich(
-        Group(webhook_header(webhook, total, len(rows), "deliveries"), deliveries_table(rows)),
-        output,
-    )
+    more = picked.more
+    if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
+        more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
+    from atwh.output.tables import delivery_columns, webhook_header
+
+    total = webhook.total_count if webhook and webhook.total_count is not None else None
+    head = webhook_header(webhook, total, len(picked.rows))
+    show_listing(delivery_columns(), picked.rows, mode, output, head)
+    say_more(len(picked.rows), more, "delivery", "deliveries")
+
+
+class _Newest:
+    """Counts the deliveries going by and keeps the newest date, for the empty-result line."""
+
+    def __init__(self) -> None:
+        self.scanned = 0
+        self.newest: datetime | None = None
+
+    def watch(self, stream: Iterable[Delivery]) -> Iterator[Delivery]:
+        for d in stream:
+            self.scanned += 1
+            if d.created is not None and (self.newest is None or d.created > self.newest):
+                self.newest = d.created
+            yield d
 
 
 def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str | None) -> None:
@@ -97,15 +150,16 @@ def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str |
 
     from atwh.cli.output import print_rich, write_export
     from atwh.client.model import attempts_of
-    from atwh.errors import NotFoundError, printable
+    from atwh.client.prefix import resolve_prefix
     from atwh.output.export import open_output
 
-    match = next((d for d in fetched if d.id == delivery_id), None)
-    if match is None:
+    if not fetched:
         raise NotFoundError(
-            f"no delivery {printable(delivery_id, 80)} on this webhook",
-            hint="deliveries are kept for 30 days",
+            f"--id {printable(delivery_id, 80)!r}: this webhook has no deliveries",
+            hint="Allthings keeps deliveries for 30 days",
         )
+    wanted = resolve_prefix(delivery_id, (d.id for d in fetched), "delivery", "--id")
+    match = next(d for d in fetched if d.id == wanted)
     if fmt == "json":
         with open_output(output) as stream:
             stream.write(json.dumps(match.to_api(), ensure_ascii=False, indent=2) + "\n")

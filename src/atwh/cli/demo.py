@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 
-def demo() -> None:
-    """Try atwh with no account: an emulated Webhooks API delivers a realistic mix of events
-    (some fail) to 'atwh serve'; then see what 'atwh deliveries' and 'atwh failures' show.
+def demo(
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep", help="Keep the demo's inbox afterwards (and say where) to look at it."
+        ),
+    ] = False,
+) -> None:
+    """Try atwh with no account: an emulated Webhooks API delivers a mix of events (some
+    fail) to 'atwh serve'; then see what 'atwh deliveries' and 'atwh failures' show.
 
-    Example:
+    Everything it creates is removed when it ends, Ctrl-C and SIGTERM included, unless
+    --keep.
+
+    Examples:
 
       atwh demo
+
+      atwh demo --keep
     """
+    import shlex
+    import shutil
+    import signal
     import time
 
     from rich.console import Console
@@ -27,22 +44,39 @@ def demo() -> None:
         err.print(f"[bold cyan]›[/] {line}", markup=True, soft_wrap=True)
 
     def show(d: Demo) -> None:
-        common = ["--api-url", d.api_url, "--token", TOKEN]
+        common = ["--api-url", d.api_url, "--token", TOKEN, "--format", "table"]
         for args in (
-            ["deliveries", d.webhook_id, "--limit", "12"],
-            ["failures", d.webhook_id, "--since", "1h"],
+            ["deliveries", d.webhook_id, "--limit", "7"],
+            ["failures", d.webhook_id, "--since", "1h", "--limit", "3"],
         ):
-            err.print(f"\n[bold]$ atwh {' '.join(args)}[/]", markup=True)
+            shown = " ".join(shlex.quote(a) for a in args)
+            err.print(f"\n[bold]$ atwh {shown}[/]", markup=True)
             code = app(args + common, prog_name="atwh", standalone_mode=False)
             if code:
                 raise typer.Exit(code)
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     say("Starting the Webhooks API emulator and 'atwh serve' on free loopback ports")
-    d = DemoRun(say).run(show)
+    run = DemoRun(say)
+    try:
+        d = run.run(show)
+    finally:
+        if not keep:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+    if keep:
+        inbox = (
+            f"  atwh inbox --db {d.inbox}\n      what the receiver stored, verified and answered\n"
+        )
+        kept = f"Kept the demo's inbox in {run.workdir}. "
+    else:
+        inbox = "  atwh demo --keep\n      the same, keeping the receiver's inbox to look at\n"
+        kept = ""
     err.print(
-        f"\nDone in {time.monotonic() - started:.1f}s. What next:\n"
-        f"  atwh inbox --db {d.inbox}\n"
-        "      what the receiver stored, verified and answered\n"
+        f"\nDone in {time.monotonic() - started:.1f}s. {kept}What next:\n"
+        f"{inbox}"
         "  atwh emulator --time-scale 1000 --history 500\n"
         "      an emulator of your own, with 30 days of history; then, in another shell:\n"
         "      ATWH_API_URL=http://127.0.0.1:4000/ ATWH_TOKEN=dev atwh failures wh-history\n"

@@ -22,14 +22,23 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def emulator(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", "-p", help="Port to listen on (0: any free one).")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            click_type=o.Number("PORT", min=0, max=65535),
+            help="Port to listen on (0: any free one).",
+        ),
     ] = 4000,
     token: Annotated[
         str | None,
         typer.Option(
             "--token",
+            metavar="TOKEN",
             show_default=False,
             help="The only bearer token accepted [default: any non-empty token]",
         ),
@@ -38,8 +47,7 @@ def emulator(
         float,
         typer.Option(
             "--time-scale",
-            min=1.0,
-            metavar="N",
+            click_type=o.Number("N", whole=False, min=1.0),
             help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
         ),
     ] = 1.0,
@@ -55,13 +63,13 @@ def emulator(
         int,
         typer.Option(
             "--history",
-            min=0,
-            metavar="N",
+            click_type=o.Number("N", min=0),
             help="Start with N realistic deliveries over the last 30 days, on webhook wh-history.",
         ),
     ] = 0,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed for --history, for repeatable data.")
+        int | None,
+        typer.Option("--seed", metavar="N", help="Seed for --history, for repeatable data."),
     ] = None,
     db: Annotated[
         str | None,
@@ -135,11 +143,18 @@ def emulator(
     )
 
 
-@app.command("emit")
+@app.command("emit", cls=o.Command)
 def emit(
-    name: Annotated[str, typer.Argument(help="The event name, e.g. ticket.created.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The event name, e.g. ticket.created.")
+    ],
     urn: Annotated[
-        str, typer.Option("--urn", help="The event's URN, e.g. urn:allthings:app:<app id>:tickets.")
+        str,
+        typer.Option(
+            "--urn",
+            metavar="URN",
+            help="The event's URN, e.g. urn:allthings:app:APP_ID:tickets.",
+        ),
     ],
     data: Annotated[
         str, typer.Option("--data", metavar="JSON", help="The event's data, a JSON value.")
@@ -152,6 +167,7 @@ def emit(
         typer.Option(
             "--emulator-url",
             "--api-url",
+            metavar="URL",
             envvar="ATWH_EMULATOR_URL",
             show_envvar=True,
             help="The emulator to emit on (never the real API).",

@@ -27,8 +27,8 @@ def failures(
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
-    failed: o.Failed = False,  # always on here: failures lists nothing else
     limit: o.Limit = None,
+    show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -44,66 +44,110 @@ def failures(
 
     Examples:
 
-      atwh failures 5f3a… --since 7d
+      atwh failures wh-history --since 7d
 
       atwh failures --since 1d --exit-code   (ids from ATWH_WEBHOOK_ID or the config file)
 
-      atwh failures 5f3a… 8c1d… --format ndjson -o failures.ndjson
+      atwh failures wh-history wh-other --format ndjson -o failures.ndjson
     """
-    from atwh.cli.output import Progress, client_factory, filtered, print_rich, write_export
+    from atwh.cli.output import (
+        Progress,
+        client_factory,
+        filtered,
+        listing_filter,
+        listing_mode,
+        newest_first,
+        note,
+        plural,
+        rows_wanted,
+        say_more,
+        show_listing,
+        why_empty,
+        write_export,
+    )
     from atwh.client.api import fetch_many
     from atwh.client.failures import FailureSummary
     from atwh.client.filters import DeliveryFilter
-    from atwh.output.export import resolve_format
 
-    chosen = resolve_format(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], True, limit)
+    mode = listing_mode(fmt, as_json, output)
+    flt, given = listing_filter(since, until, event, status_code, True, limit)
     ids = _webhook_ids(webhook_ids or [])
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()
-    stream = fetch_many(ids, make_client, on_page=progress)
+    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
+    hooks = plural(len(ids), "webhook")
 
-    if chosen != "table":
-        found = write_export(filtered(stream, flt, progress), chosen, output)
+    if mode not in ("table", "tsv"):
+        found = write_export(filtered(stream, flt, progress), mode, output)
+        if not found:
+            note(f"No failed attempts in the deliveries of {hooks}")
         return 1 if exit_code and found else 0
 
     summary = FailureSummary()
-    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
+    failed = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
+    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes)
     rows = []
+    in_window = scanned = 0
+    newest = None
     for d in filtered(stream, DeliveryFilter(), progress):
-        matched = window.matches(d)
+        scanned += 1
+        if d.created is not None and (newest is None or d.created > newest):
+            newest = d.created
+        matched = failed.matches(d)
+        in_window += matched or window.matches(d)
         summary.observe(d, matched)
         if matched:
             rows.append(d)
 
-    from rich.console import Group
+    still = summary.still_failing_events()
+    where = f"{plural(in_window, 'delivery', 'deliveries')} of {hooks}"
+    if not rows:
+        if in_window:
+            note(f"No failed attempts in {where}")
+        else:
+            note(
+                why_empty(
+                    "deliveries",
+                    "delivery",
+                    scanned,
+                    newest,
+                    flt,
+                    given,
+                    f"No deliveries on {hooks} (Allthings keeps them for 30 days)",
+                )
+            )
+        return 0
+
     from rich.text import Text
 
-    from atwh.cli.output import newest_first
-    from atwh.output.tables import deliveries_table, failures_table
+    from atwh.output.tables import delivery_columns, failures_table
 
-    groups = summary.groups()
-    shown = newest_first(rows)[: limit or None]
     multi = len(ids) > 1
-    still = summary.still_failing_events()
+    wanted = rows_wanted(mode, limit, show_all)
+    shown = newest_first(rows)[:wanted]
+    headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
+    if mode == "tsv":
+        note(f"{headline}; {plural(still, 'event')} still failing")
+        show_listing(delivery_columns(multi), shown, mode)
+        say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+        return 1 if exit_code else 0
+
+    from rich.console import Group
+
     head = Text()
-    head.append(f"{summary.failed} failed attempts", style="bold red" if rows else "bold green")
-    head.append(f" in {progress.fetched} deliveries of {len(ids)} webhook{'s' * multi}")
-    if rows:
-        head.append(
-            f"; {still} event{'s' * (still != 1)} still failing", style="red" if still else "green"
-        )
-    parts: list[object] = [head]
-    if rows:
-        parts += [
-            Text(),
-            failures_table(groups, multi),
-            Text(),
-            Text(f"Failed attempts ({len(shown)} shown), newest first", style="bold"),
-            deliveries_table(shown, multi),
-        ]
-    print_rich(Group(*parts), output)  # type: ignore[arg-type]
-    return 1 if exit_code and rows else 0
+    head.append(headline, style="bold red")
+    head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
+    count = f"{len(shown)} of {len(rows)}" if len(shown) < len(rows) else f"{len(shown)}"
+    title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
+    show_listing(
+        delivery_columns(multi),
+        shown,
+        mode,
+        output,
+        Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
+    )
+    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+    return 1 if exit_code else 0
 
 
 def _webhook_ids(given: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ def _secret(help: str) -> Any:
     """--secret, from the environment variables the vendor's example and `serve` read."""
     return typer.Option(
         "--secret",
+        metavar="SECRET",
         envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
         show_default=False,
         help=help,
@@ -81,11 +82,13 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            min=1,
+            click_type=o.Number("N"),
             rich_help_panel=o.FILTERS,
-            help="At most N records, newest first.",
+            help="At most N records, newest first [default: 50 in a table, all in an export]",
+            show_default=False,
         ),
     ] = None,
+    show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -103,36 +106,67 @@ def inbox(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    from atwh.cli.output import print_rich, write_export
-    from atwh.client.filters import DeliveryFilter
-    from atwh.output.export import resolve_format
+    from atwh.cli.output import (
+        listing_filter,
+        listing_mode,
+        note,
+        plural,
+        rows_wanted,
+        say_more,
+        show_listing,
+        why_empty,
+        write_export,
+    )
+    from atwh.client.filters import select_newest
     from atwh.receiver.inbox import InboxRecord
 
-    chosen = resolve_format(fmt, as_json, output)
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    mode = listing_mode(fmt, as_json, output)
+    flt, given = listing_filter(since, until, event, status_code, failed, limit)
+    given["--failed"] = failed
     with _open(db) as store:
-        records = flt.apply(store.records(newest_first=True))
-        if chosen != "table":
-            write_export(records, chosen, output, InboxRecord.CSV_COLUMNS, InboxRecord.csv_row)
-            return
-        rows = list(records)  # newest first already
-        total = store.count()
         path = store.path
+        total = store.count()
+        nothing = f"The inbox {path} is empty: nothing received yet (start 'atwh serve')"
+        if mode not in ("table", "tsv"):
+            written = write_export(
+                flt.apply(store.records(newest_first=True)),
+                mode,
+                output,
+                InboxRecord.CSV_COLUMNS,
+                InboxRecord.csv_row,
+            )
+            if not written:
+                note(why_empty("requests", "request", total, None, flt, given, nothing))
+            return
+        picked = select_newest(
+            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+        )
+    if not picked.rows:
+        note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
+        return
+    more = picked.more
+    if more is None and not flt.narrows():
+        more = total - len(picked.rows)
 
-    from rich.console import Group
     from rich.text import Text
 
-    from atwh.output.tables import inbox_table
+    from atwh.output.tables import inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{total} requests ({len(rows)} shown)", style="dim")
-    print_rich(Group(head, inbox_table(rows)), output)
+    head.append(f"{plural(total, 'request')} ({len(picked.rows)} shown)", style="dim")
+    show_listing(inbox_columns(), picked.rows, mode, output, head)
+    say_more(len(picked.rows), more, "request", "requests")
 
 
-@app.command("show")
+@app.command("show", cls=o.Command)
 def show(
     ctx: typer.Context,
-    record_id: Annotated[str, typer.Argument(metavar="ID", help="The inbox id, or the event id.")],
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+        ),
+    ],
     db: Db = None,
     secret: Annotated[
         str | None, _secret("Check which signature scheme the stored request matches.")
@@ -148,12 +182,23 @@ def show(
     import json
 
     from atwh.cli.output import print_rich
-    from atwh.errors import NotFoundError, printable
+    from atwh.client.prefix import resolve_prefix
+    from atwh.errors import NotFoundError, UsageError, printable
 
+    if secret is not None and not secret.strip():
+        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
     with _open(db or ctx.obj) as store:
-        record = store.get(record_id)
+        record = store.get(record_id) if record_id.isdigit() else None
+        if record is None:
+            candidates = store.event_ids(record_id)
+            if not candidates:
+                raise NotFoundError(
+                    f"ID {printable(record_id, 80)!r}: nothing in the inbox has that id, "
+                    "or an event id starting with it"
+                )
+            record = store.get(resolve_prefix(record_id, candidates, "event", "ID"))
     if record is None:
-        raise NotFoundError(f"nothing in the inbox with id or event id {printable(record_id, 80)}")
+        raise NotFoundError(f"ID {printable(record_id, 80)!r}: not in the inbox")
     if as_json:
         data = record.to_api()
         data["body"] = record.payload_text()
@@ -203,7 +248,12 @@ def replay(
     as_json: o.Json = False,
     output: o.Output = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each answer.")
+        float,
+        typer.Option(
+            "--timeout",
+            click_type=o.Number("SECONDS", whole=False, min=0.1),
+            help="Seconds to wait for each answer.",
+        ),
     ] = 30.0,
 ) -> int:
     """Send requests stored by 'atwh serve' again: the raw body as it came, re-signed.

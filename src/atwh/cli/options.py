@@ -2,9 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+import typer.core
+from typer.core import TyperCommand
+
+# The click that Typer uses: its own copy since Typer 0.28 (`typer._click`), else click.
+_click_types: Any = importlib.import_module(
+    "typer._click.types" if hasattr(typer.core, "_click") else "click.types"
+)
+
+FORMATS = ("table", "json", "ndjson", "csv")  # as atwh.output.export.FORMATS, without rich
+
+
+class Number(_click_types.ParamType):  # type: ignore[misc]
+    """A whole number or a number within bounds, shown in help by its placeholder (`N`,
+    `SECONDS`), not as click's `<int range>` and `[x>=1]`; its errors name the bounds."""
+
+    name = "number"
+
+    def __init__(
+        self,
+        metavar: str = "N",
+        whole: bool = True,
+        min: float | None = None,
+        max: float | None = None,
+    ) -> None:
+        self.metavar = metavar
+        self.whole = whole
+        self.min = min
+        self.max = max
+
+    def get_metavar(self, param: Any, ctx: Any = None) -> str:
+        return self.metavar
+
+    def convert(self, value: object, param: Any, ctx: Any) -> float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number: float = value
+        else:
+            try:
+                number = int(str(value)) if self.whole else float(str(value))
+            except ValueError:
+                kind = "a whole number" if self.whole else "a number"
+                self.fail(f"{value!r} is not {kind}", param, ctx)
+        if number != number or (self.min is not None and number < self.min):
+            self.fail(f"{value} is below {self.min:g}", param, ctx)
+        if self.max is not None and number > self.max:
+            self.fail(f"{value} is above {self.max:g}", param, ctx)
+        return number
+
 
 CONNECTION = "Connection"
 FILTERS = "Filters"
@@ -15,6 +63,7 @@ ApiUrl = Annotated[
     typer.Option(
         "--api-url",
         envvar="ATWH_API_URL",
+        metavar="URL",
         rich_help_panel=CONNECTION,
         help="Webhooks API endpoint [default: https://webhooks.allthings.me/]",
         show_default=False,
@@ -25,6 +74,7 @@ Token = Annotated[
     typer.Option(
         "--token",
         envvar="ATWH_TOKEN",
+        metavar="TOKEN",
         rich_help_panel=CONNECTION,
         help="Bearer access token; without it, OAuth with ALLTHINGS_OAUTH_* variables.",
         show_default=False,
@@ -36,9 +86,11 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
-        min=0.1,
+        click_type=Number("SECONDS", whole=False),
         rich_help_panel=CONNECTION,
-        help="Seconds each API request may take in all, answer included (up to 4 tries).",
+        help="Seconds each API request may take in all, answer included (up to 4 tries) "
+        "[default: 30]",
+        show_default=False,
     ),
 ]
 Since = Annotated[
@@ -93,9 +145,19 @@ Limit = Annotated[
     typer.Option(
         "--limit",
         "-n",
-        min=1,
+        click_type=Number("N"),
         rich_help_panel=FILTERS,
-        help="At most N deliveries (the first N the API sends that match).",
+        help="At most N: the newest N in a table [default: 50]; the first N the API "
+        "sends that match in an export [default: all].",
+        show_default=False,
+    ),
+]
+All = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        rich_help_panel=FILTERS,
+        help="Show every match in the table, not only the newest 50.",
     ),
 ]
 Format = Annotated[
@@ -105,6 +167,7 @@ Format = Annotated[
         "-f",
         rich_help_panel=OUTPUT,
         metavar="FORMAT",
+        autocompletion=lambda: list(FORMATS),
         help="table, json, ndjson or csv [default: from --output's extension, else table]",
         show_default=False,
     ),
@@ -123,3 +186,14 @@ Output = Annotated[
         help="Write to FILE instead of stdout (written whole or not at all).",
     ),
 ]
+
+
+class Command(TyperCommand):
+    """A command whose usage line reads `atwh deliveries [OPTIONS] WEBHOOK_ID`, without the
+    braces Typer puts around required arguments."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [
+            p[1:-1] if p.startswith("{") and p.endswith("}") else p
+            for p in super().collect_usage_pieces(ctx)
+        ]

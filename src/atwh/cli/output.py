@@ -12,6 +12,8 @@ import typer
 from atwh.errors import UsageError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from atwh.client.api import ApiClient, Page, RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.client.model import Delivery
@@ -48,6 +50,8 @@ def client_factory(
     from atwh.client.api import ApiClient
     from atwh.client.auth import credentials
 
+    if not 0 < timeout < float("inf"):
+        raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
     url = api_url_from(api_url)
     creds = credentials(token, timeout=timeout)
     return lambda: ApiClient(creds, url=url, timeout=timeout, retry=retry, warn=warn)
@@ -136,3 +140,169 @@ def filtered(
         yield from flt.apply(stream)
     finally:
         progress.stop()
+
+
+# -- listings: a rich table on a terminal, TSV in a pipe, and what was left out --------------
+#
+# A listing command, in full (columns: a list of atwh.output.listing.Column, most
+# important ones with keep=ALWAYS; see output/tables.py for deliveries, failures, inbox):
+#
+#     mode = listing_mode(fmt, as_json, output)        # table, tsv, json, ndjson or csv
+#     if mode not in ("table", "tsv"):
+#         write_export(records, mode, output, ...)     # exports: never cut to 50
+#         return
+#     picked = select_newest(records, flt, rows_wanted(mode, limit, show_all))
+#     if not picked.rows:
+#         note(why_empty(...))                          # one line on stderr, exit 0
+#         return
+#     show_listing(columns, picked.rows, mode, output, head)
+#     say_more(len(picked.rows), picked.more, "delivery", "deliveries")
+
+DEFAULT_ROWS = 50  # rows a table shows without --limit or --all
+
+
+def listing_filter(
+    since: str | None,
+    until: str | None,
+    event: list[str] | None,
+    status_code: list[str] | None,
+    failed: bool,
+    limit: int | None,
+) -> tuple[DeliveryFilter, dict[str, Any]]:
+    """The filter the options ask for, and the options as given (option → value), which
+    `why_empty` quotes back when nothing matches."""
+    from atwh.client.filters import DeliveryFilter
+
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed, limit)
+    given = {"--since": since, "--until": until, "--event": event, "--status-code": status_code}
+    return flt, given
+
+
+def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
+    """`table` (rich), `tsv` (stdout is not a terminal and no --format or --output asked for
+    anything), or an export format: json, ndjson, csv."""
+    from atwh.output.export import resolve_format
+
+    chosen = resolve_format(fmt, as_json, output)
+    if chosen == "table" and fmt is None and output in (None, "-") and not sys.stdout.isatty():
+        return "tsv"
+    return chosen
+
+
+def rows_wanted(mode: str, limit: int | None, show_all: bool) -> int | None:
+    """How many rows to show: --limit, else everything with --all or in an export, else
+    DEFAULT_ROWS in a table (on a terminal or piped as TSV)."""
+    if limit is not None and show_all:
+        raise UsageError(f"--limit {limit} and --all disagree: give one of them")
+    if limit is not None:
+        return limit
+    if show_all or mode not in ("table", "tsv"):
+        return None
+    return DEFAULT_ROWS
+
+
+def show_listing(
+    columns: Sequence[Any],
+    rows: Sequence[Any],
+    mode: str,
+    output: str | None = None,
+    head: object | None = None,
+) -> None:
+    """The rows as TSV (mode `tsv`) or as a rich table that fits the terminal, with `head`
+    above it (a rich renderable; not in TSV, which is data only)."""
+    if mode == "tsv":
+        from atwh.output.listing import write_tsv
+
+        write_tsv(columns, rows, sys.stdout)
+        return
+    from rich.console import Group
+
+    from atwh.output.listing import table
+
+    body = table(columns, rows)
+    print_rich(Group(head, body) if head is not None else body, output)  # type: ignore[arg-type]
+
+
+def note(message: str) -> None:
+    """One line on stderr that is not an error: what a listing left out, why it is empty."""
+    sys.stdout.flush()
+    typer.echo(message, err=True)
+
+
+def say_more(shown: int, more: int | None, one: str, many: str) -> None:
+    """`50 of 1234 deliveries shown (--limit N or --all for more)`, when rows were left out;
+    `one` and `many` name one row and several (`delivery`, `deliveries`)."""
+    if more == 0:
+        return
+    if more is None:
+        newest = f"The newest {one}" if shown == 1 else f"The newest {shown} {many}"
+        note(f"{newest} shown; more match (--limit N or --all for more)")
+    else:
+        note(f"{shown} of {shown + more} {many} shown (--limit N or --all for more)")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 delivery`, `2 deliveries`, `0 events`."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def why_empty(
+    what: str,
+    one: str,
+    scanned: int,
+    newest: datetime | None,
+    flt: DeliveryFilter,
+    given: dict[str, Any],
+    nothing_at_all: str,
+) -> str:
+    """The one line that says a listing is empty and the likely reason.
+
+    `what` names the records (`deliveries`), `one` one of them (`delivery`), `scanned`
+    how many were read, `newest` the newest date among them, `given` the filter options as
+    the user typed them (option → value), `nothing_at_all` what to say when there was
+    nothing to filter.
+    """
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from atwh.errors import printable
+    from atwh.output.tables import age, when
+
+    now = dt.now(UTC)
+    since = given.get("--since")
+    if flt.since is not None and flt.since > now:
+        return (
+            f"No {what}: --since {printable(since, 60)!r} is in the future ({when(flt.since, now)})"
+        )
+    if scanned == 0:
+        return nothing_at_all
+    for pattern in given.get("--event") or []:
+        for name in pattern.split(","):
+            name = name.strip()
+            if name and not any(ch in name for ch in "*?["):
+                guess = name + ("*" if name.endswith(".") else ".*")
+                return (
+                    f"No {what} match --event {printable(name, 60)!r} "
+                    f"(names are matched whole; did you mean {printable(guess, 60)!r}?)"
+                )
+    if flt.since is not None and newest is not None and newest < flt.since:
+        return (
+            f"No {what} since {when(flt.since, now)} (--since {printable(since, 60)}): "
+            f"the newest is from {when(newest, now)}, {age(newest, now)}"
+        )
+    asked = " ".join(
+        option if value is True else f"{option} {_shown_values(value)}"
+        for option, value in given.items()
+        if value
+    )
+    checked = plural(scanned, one, what)
+    if not asked:
+        return f"No {what} in the {checked} read"
+    return f"No {what} match {asked} (checked {checked})"
+
+
+def _shown_values(value: Any) -> str:
+    from atwh.errors import printable
+
+    values = value if isinstance(value, list) else [value]
+    return " ".join(repr(printable(v, 60)) for v in values)

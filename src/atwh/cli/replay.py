@@ -42,9 +42,7 @@ Concurrency = Annotated[
     int,
     typer.Option(
         "--concurrency",
-        metavar="N",
-        min=1,
-        max=256,
+        click_type=o.Number("N", min=1, max=256),
         rich_help_panel=SEND,
         help="Requests in flight at once (1 keeps the order strictly).",
     ),
@@ -64,7 +62,7 @@ RequestTimeout = Annotated[
     typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
-        min=0.1,
+        click_type=o.Number("SECONDS", whole=False, min=0.1),
         help="Seconds to wait for each answer, of the API and of each event sent.",
     ),
 ]
@@ -189,11 +187,11 @@ def replay(
 
     Examples:
 
-      atwh replay 5f3a… --since 2d --dry-run
+      atwh replay 5f3a0c7e2b1d --since 2d --dry-run
 
-      atwh replay 5f3a… --since 2d --concurrency 4 --rate 20/s
+      atwh replay 5f3a0c7e2b1d --since 2d --concurrency 4 --rate 20/s
 
-      atwh replay 5f3a… --event-id 9b1e --to http://localhost:3000/webhook --secret s3cret
+      atwh replay 5f3a0c7e2b1d --event-id 9b1e --to http://localhost:3000/webhook --secret s3cret
 
       atwh replay --history
     """

@@ -15,16 +15,27 @@ FORWARD = "Forwarding"
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
         int,
-        typer.Option("--port", "-p", envvar="PORT", help="Port to listen on (0: any free one)."),
+        typer.Option(
+            "--port",
+            "-p",
+            envvar="PORT",
+            click_type=o.Number("PORT", min=0, max=65535),
+            help="Port to listen on (0: any free one).",
+        ),
     ] = 8000,
-    path: Annotated[str, typer.Option("--path", help="Where webhooks are POSTed.")] = "/webhook",
+    path: Annotated[
+        str, typer.Option("--path", metavar="PATH", help="Where webhooks are POSTed.")
+    ] = "/webhook",
     secret: Annotated[
         str | None,
         typer.Option(
             "--secret",
+            metavar="SECRET",
             envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
             rich_help_panel=RECEIVER,
             show_default=False,
@@ -97,9 +108,7 @@ def serve(
         int | None,
         typer.Option(
             "--respond",
-            metavar="CODE",
-            min=100,
-            max=599,
+            click_type=o.Number("CODE", min=100, max=599),
             rich_help_panel=SIMULATE,
             help="Answer every accepted event with CODE.",
         ),
@@ -108,8 +117,7 @@ def serve(
         int | None,
         typer.Option(
             "--fail-every",
-            metavar="N",
-            min=1,
+            click_type=o.Number("N", min=1),
             rich_help_panel=SIMULATE,
             help="Answer every Nth accepted event with 500.",
         ),
@@ -118,9 +126,7 @@ def serve(
         float | None,
         typer.Option(
             "--fail-rate",
-            metavar="P",
-            min=0.0,
-            max=1.0,
+            click_type=o.Number("P", whole=False, min=0.0, max=1.0),
             rich_help_panel=SIMULATE,
             help="Answer accepted events with 500 with probability P.",
         ),
@@ -128,7 +134,10 @@ def serve(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", rich_help_panel=SIMULATE, help="Seed for --fail-rate, for repeatable runs."
+            "--seed",
+            metavar="N",
+            rich_help_panel=SIMULATE,
+            help="Seed for --fail-rate, for repeatable runs.",
         ),
     ] = None,
     delay: Annotated[
@@ -153,6 +162,7 @@ def serve(
         str | None,
         typer.Option(
             "--forward-secret",
+            metavar="SECRET",
             rich_help_panel=FORWARD,
             help="Re-sign forwarded events with this secret [default: --secret]",
             show_default=False,
@@ -195,7 +205,7 @@ def serve(
 
       atwh serve --port 8000 --secret "$SHARED_WEBHOOK_SECRET"
 
-      atwh serve --webhook 5f3a… --forward-to http://localhost:3000/webhook
+      atwh serve --webhook wh-history --forward-to http://localhost:3000/webhook
 
       atwh serve --fail-every 3 --delay 2s
     """
@@ -211,6 +221,8 @@ def serve(
 
     if not path.startswith("/"):
         raise UsageError(f"--path {path!r} must start with /")
+    if secret is not None and not secret.strip():
+        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
     if webhook is not None and secret is not None:
         source = ctx.get_parameter_source("secret")
         if source is not None and source.name == "COMMANDLINE":

@@ -58,11 +58,11 @@ def tail(
 
     Examples:
 
-      atwh tail 5f3a…
+      atwh tail 5f3a0c7e2b1d
 
-      atwh tail 5f3a… --since 1h --failed
+      atwh tail 5f3a0c7e2b1d --since 1h --failed
 
-      atwh tail 5f3a… --json --exit-on-failure | jq .status
+      atwh tail 5f3a0c7e2b1d --json --exit-on-failure | jq .status
     """
     import sys
 

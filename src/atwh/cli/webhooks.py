@@ -26,8 +26,9 @@ SCOPE = "Which webhooks"
 WebhookId = Annotated[
     str,
     typer.Argument(
+        metavar="WEBHOOK_ID",
         help="The webhook's id, or a unique prefix of one when ATWH_APP_ID, ATWH_PROJECT_ID "
-        "or the config file names the app or project."
+        "or the config file names the app or project.",
     ),
 ]
 AppId = Annotated[
@@ -87,7 +88,9 @@ Urns = Annotated[
 ]
 Description = Annotated[
     str | None,
-    typer.Option("--description", "-d", metavar="TEXT", show_default=False, help="A description."),
+    typer.Option(
+        "--description", "-d", metavar="DESCRIPTION", show_default=False, help="A description."
+    ),
 ]
 
 
@@ -186,7 +189,7 @@ def _catalogue(hooks: Webhooks) -> list[EventType] | None:
 # -- commands -------------------------------------------------------------------------------
 
 
-@app.command("list")
+@app.command("list", cls=o.Command)
 def list_(
     app_id: AppId = None,
     project_id: ProjectId = None,
@@ -224,7 +227,7 @@ def list_(
     print_rich(webhooks_table(found), None)
 
 
-@app.command("show")
+@app.command("show", cls=o.Command)
 def show(
     webhook_id: WebhookId,
     show_secret: ShowSecret = False,
@@ -250,7 +253,7 @@ def show(
     print_rich(webhook_detail(hook, show_secret), None)
 
 
-@app.command("create")
+@app.command("create", cls=o.Command)
 def create(
     ctx: typer.Context,
     url: Url = None,
@@ -411,7 +414,7 @@ def _update(
     console().print(change_lines(changed))
 
 
-@app.command("update")
+@app.command("update", cls=o.Command)
 def update(
     webhook_id: WebhookId,
     url: Url = None,
@@ -484,7 +487,7 @@ def update(
     )
 
 
-@app.command("enable")
+@app.command("enable", cls=o.Command)
 def enable(
     webhook_id: WebhookId,
     as_json: Json = False,
@@ -501,7 +504,7 @@ def enable(
     _update(webhook_id, api_url, token, timeout, as_json, enabled=True)
 
 
-@app.command("disable")
+@app.command("disable", cls=o.Command)
 def disable(
     webhook_id: WebhookId,
     as_json: Json = False,
@@ -526,7 +529,7 @@ def interactive() -> bool:
         return False
 
 
-@app.command("remove")
+@app.command("remove", cls=o.Command)
 def remove(
     webhook_id: WebhookId,
     yes: Annotated[
@@ -566,7 +569,7 @@ def remove(
     typer.echo(f"Removed webhook {printable(hook.id, 80)}.")
 
 
-@app.command("events")
+@app.command("events", cls=o.Command)
 def events(
     as_json: Json = False,
     api_url: o.ApiUrl = None,
@@ -593,7 +596,7 @@ def events(
     print_rich(events_table(found), None)
 
 
-@app.command("ping")
+@app.command("ping", cls=o.Command)
 def ping(
     webhook_id: Annotated[
         str | None, typer.Argument(metavar="[ID]", help="The webhook whose URL to ping.")
@@ -607,7 +610,11 @@ def ping(
     token: o.Token = None,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", min=0.1, help="Seconds to wait for the API, and for the URL."),
+        typer.Option(
+            "--timeout",
+            click_type=o.Number("SECONDS", whole=False, min=0.1),
+            help="Seconds to wait for the API, and for the URL.",
+        ),
     ] = 10.0,
 ) -> int:
     """Send a URL the unsigned test event Allthings sends when a webhook is saved, and report

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from atwh.errors import UsageError
+from atwh.errors import UsageError, printable
 
 
 class Filterable(Protocol):
@@ -51,16 +51,20 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"duration too long: {text!r}") from e
 
 
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """A point in time: a duration ago, or an ISO date / datetime (local time if naive)."""
+def parse_time(text: str, now: datetime | None = None, option: str = "--since") -> datetime:
+    """A point in time: a duration ago, an ISO date / datetime (local time if naive), or
+    epoch milliseconds. Raises UsageError naming `option` and the value."""
     now = now or datetime.now(UTC)
+    shown = printable(text, 60)
     try:
         return now - parse_duration(text)
     except ValueError:
         pass
     except OverflowError:
-        raise UsageError(f"{text!r} reaches before year 1") from None
+        raise UsageError(f"{option}: {shown!r} reaches before year 1") from None
     s = text.strip()
+    if s.isascii() and s.isdigit():
+        return _epoch_ms(s, now, option)
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     try:
@@ -69,10 +73,29 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         else:
             parsed = datetime.fromisoformat(s)
     except ValueError:
-        raise UsageError(f"{text!r} is not {DURATION_HELP}") from None
+        raise UsageError(
+            f"{option}: {shown!r} is not a duration or a date (try 1d, 12h or "
+            f"{(now - timedelta(days=1)).astimezone().date().isoformat()})"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # naive: the user's local time
     return parsed
+
+
+def _epoch_ms(digits: str, now: datetime, option: str) -> datetime:
+    """Milliseconds since 1970, as the API writes dates; seconds are spotted, not misread."""
+    value = int(digits)
+    now_ms = now.timestamp() * 1000
+    if value < now_ms / 100:  # 1970 plus a few months if these were milliseconds
+        example = value * 1000
+        raise UsageError(
+            f"{option}: {digits!r} looks like seconds since 1970; atwh takes milliseconds "
+            f"({example}), a duration (1d) or a date",
+        )
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise UsageError(f"{option}: {digits!r} is too far in the future") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +147,8 @@ class DeliveryFilter:
         codes = [StatusCodeMatch.parse(part) for s in status_codes for part in s.split(",")]
         names = [part.strip() for e in events for part in e.split(",") if part.strip()]
         flt = cls(
-            since=parse_time(since, now) if since is not None else None,
-            until=parse_time(until, now) if until is not None else None,
+            since=parse_time(since, now, "--since") if since is not None else None,
+            until=parse_time(until, now, "--until") if until is not None else None,
             events=names,
             status_codes=codes,
             failed_only=failed_only,
@@ -134,6 +157,12 @@ class DeliveryFilter:
         if flt.since and flt.until and flt.since > flt.until:
             raise UsageError("--since is after --until: nothing can match")
         return flt
+
+    def narrows(self) -> bool:
+        """Whether any record could fail to match (a limit aside)."""
+        return bool(
+            self.since or self.until or self.events or self.status_codes or self.failed_only
+        )
 
     def matches(self, d: Filterable) -> bool:
         if self.failed_only and not d.failed:
@@ -162,3 +191,66 @@ class DeliveryFilter:
                 count += 1
                 if self.limit is not None and count >= self.limit:
                     return
+
+
+class NewestFirst:
+    """Watches the creation dates of records as they come, to tell whether they have all
+    come newest first so far. The published API promises no order, so atwh stops paging
+    early only while the data itself shows this order; a date out of order, or a record
+    without one, ends that for good."""
+
+    __slots__ = ("holds", "_last")
+
+    def __init__(self) -> None:
+        self.holds = True
+        self._last: datetime | None = None
+
+    def see(self, created: datetime | None) -> bool:
+        if self.holds:
+            if created is None or (self._last is not None and created > self._last):
+                self.holds = False
+            self._last = created
+        return self.holds
+
+
+@dataclass(slots=True)
+class Newest(Generic[T]):
+    """The newest matching records, and what was left out."""
+
+    rows: list[T]
+    more: int | None  # matches left out: a count, or None when only "some" is known
+    complete: bool  # every record was read (else reading stopped once `rows` was sure)
+    scanned: int  # records read
+    newest_seen: datetime | None = None  # the newest date among the records read
+
+
+def select_newest(records: Iterable[T], flt: DeliveryFilter, count: int | None) -> Newest[T]:
+    """The newest `count` records that match `flt` (all of them when None), newest first.
+
+    While the records come newest first (`NewestFirst`), reading stops at the first match
+    beyond `count`; otherwise every record is read and sorted. `flt.limit` is not used.
+    """
+    order = NewestFirst()
+    kept: list[T] = []
+    scanned = 0
+    newest: datetime | None = None
+    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only)
+    complete = True
+    for r in records:
+        scanned += 1
+        created = r.created
+        order.see(created)
+        if created is not None and (newest is None or created > newest):
+            newest = created
+        if window.matches(r):
+            kept.append(r)
+            if count is not None and len(kept) > count and order.holds:
+                complete = False
+                break
+    if not order.holds:
+        floor = datetime.min.replace(tzinfo=UTC)
+        kept.sort(key=lambda r: r.created or floor, reverse=True)
+    if count is None or len(kept) <= count:
+        return Newest(kept, 0, complete, scanned, newest)
+    more = len(kept) - count if complete else None
+    return Newest(kept[:count], more, complete, scanned, newest)

@@ -46,6 +46,10 @@ class EmulatorSettings:
     seed: int | None = None
     log: Callable[[str], None] | None = None
     prune_every: float = 60.0
+    # Deliveries are listed newest first, as Allthings does, though its API does not promise
+    # it; "shuffled" lists them in a fixed random order instead, to test clients that must
+    # not rely on the order.
+    order: str = "newest-first"
 
 
 class Engine:

@@ -110,6 +110,10 @@ class WebhookView:
     def deliveries(self, info: Any, first: int | None = None, after: str | None = None) -> dict:
         ids = self._emu.state.delivery_ids(self._rec.id)
         newest_first = ids[::-1]
+        if self._emu.s.order == "shuffled":
+            import random
+
+            random.Random(len(newest_first)).shuffle(newest_first)
         start = 0
         if after is not None:
             anchor = _uncursor(after)

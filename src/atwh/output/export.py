@@ -54,7 +54,10 @@ def _to_json(record: Any) -> str:
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
-    """The output format: --json, else --format, else the --output extension, else table."""
+    """The output format: --json, else --format, else the --output extension, else table.
+    An --output that is a directory is an OutputError here, before anything is fetched."""
+    if output and output != "-" and Path(output).is_dir():
+        raise OutputError(f"cannot write {output}: it is a directory")
     if as_json:
         if fmt not in (None, "json"):
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
@@ -62,13 +65,13 @@ def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
     if fmt is not None:
         fmt = fmt.lower()
         if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+            raise UsageError(f"--format {fmt!r} is not a format: use one of {', '.join(FORMATS)}")
         return fmt
     if output and output != "-":
         suffix = Path(output).suffix.lower()
         if suffix not in EXTENSIONS:
             raise UsageError(
-                f"cannot tell the format of {output!r} from its extension: "
+                f"--output {output!r}: cannot tell the format from its extension: "
                 f"use --format, or one of {', '.join(EXTENSIONS)}"
             )
         return EXTENSIONS[suffix]

@@ -16,9 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from atwh.client.failures import FailureGroup
-from atwh.client.model import Delivery, Webhook
+from atwh.client.model import Delivery, Webhook, iso
 from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
 from atwh.errors import printable
+from atwh.output.listing import ALWAYS, Column, Listing, table
 from atwh.receiver.inbox import InboxRecord
 
 
@@ -32,47 +33,58 @@ def console(file: IO[str] | None = None) -> Console:
     return Console(file=file, highlight=False, no_color=True, width=200, force_terminal=False)
 
 
-def short_time(value: datetime | None, now: datetime) -> str:
-    """Local time, without the year when it is this year's."""
+def when(value: datetime | None, now: datetime | None = None) -> str:
+    """The one time format of every view: local time, with the year when it is not this one's
+    (`12-01 21:52:14`, `2025-12-01 21:52:14`)."""
     if value is None:
         return "?"
     local = value.astimezone()
-    if local.year == now.astimezone().year:
+    if local.year == (now or datetime.now(UTC)).astimezone().year:
         return local.strftime("%m-%d %H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def local_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "?"
+local_time = short_time = when  # the names the detail views and `webhooks` use for it
 
 
 def age(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago (`now`, `42s ago`, `5m ago`, `3h ago`, `12d ago`) or ahead (`in 5m`);
+    never empty for a date, at most 8 characters up to 999 days."""
     if value is None:
-        return ""
+        return "?"
     seconds = ((now or datetime.now(UTC)) - value).total_seconds()
     ahead = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 45:
-        return "in a moment" if ahead else "just now"
+    n, unit = _age_unit(abs(seconds))
+    if unit is None:
+        return "now"
+    return f"in {n}{unit}" if ahead else f"{n}{unit} ago"
+
+
+def _age_unit(seconds: float) -> tuple[int, str | None]:
+    if seconds < 1:
+        return 0, None
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            n = int(seconds // size)
-            return f"in {n}{unit}" if ahead else f"{n}{unit} ago"
-    return ""
+            return int(seconds // size), unit
+    return int(seconds), "s"
 
 
 def duration(seconds: float | None) -> str:
+    """A duration in at most 7 characters: `250ms`, `2.0s`, `12.5s`, `3m05s`, `2h07m`, `3d04h`."""
     if seconds is None:
-        return ""
-    if abs(seconds) < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if abs(seconds) < 60:
-        return f"{seconds:.1f}s"
-    if abs(seconds) < 3600:
-        return f"{seconds / 60:.0f}m"
-    if abs(seconds) < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+        return "?"
+    sign = "-" if seconds < 0 else ""
+    s = abs(seconds)
+    if s < 0.9995:
+        return f"{sign}{s * 1000:.0f}ms"
+    if s < 59.95:
+        return f"{sign}{s:.1f}s"
+    whole = int(s + 0.5)
+    if whole < 3600:
+        return f"{sign}{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{sign}{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{sign}{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def code_text(code: int | None) -> Text:
@@ -103,7 +115,7 @@ def response_summary(d: Delivery) -> str:
     return one_line(d.result.body) or one_line(d.result.message)
 
 
-def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what: str) -> Text:
+def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Text:
     lines = Text()
     if webhook is not None:
         lines.append(f"Webhook {printable(webhook.id, 100)}", style="bold")
@@ -113,60 +125,64 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int, what:
         lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
         enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
         lines.append(f"Enabled  {enabled}\n")
-    count = f"{total} {what}" if total is not None else f"{what}"
-    lines.append(f"{count} ({shown} shown)", style="dim")
+    count = f"{total} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
+    lines.append(f"{count} ({shown} shown)".lstrip(), style="dim")
     return lines
 
 
-class _Fitted:
-    """A table built when rendered, at the width there is: rich would otherwise drop whole
-    columns (status, code) of a table that is too wide, rather than shorten long ones."""
+# Importance of the columns (`keep`): what goes first when the width runs out is the
+# response text, then the lag, the event id, the age beside the time, the time, the
+# webhook and the event name; never the status, the HTTP code or the delivery id (`--id`
+# takes it). At 80 columns: age, status, code, delivery id and event name.
+def delivery_columns(
+    show_webhook: bool = False, now: datetime | None = None
+) -> list[Column[Delivery]]:
+    """The columns of a deliveries listing (`deliveries`, `failures`)."""
+    now = now or datetime.now(UTC)
+    columns: list[Column[Delivery]] = [
+        Column("Created", lambda d: when(d.created, now), keep=60, tsv=lambda d: d.iso_dates()[0]),
+        Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=40, piped=False),
+    ]
+    if show_webhook:
+        columns.append(Column("Webhook", lambda d: printable(d.webhook_id or "", 100), keep=70))
+    columns += [
+        Column("Status", status_text, keep=ALWAYS, tsv=lambda d: d.status),
+        Column(
+            "Code",
+            lambda d: code_text(d.status_code),
+            keep=ALWAYS,
+            justify="right",
+            tsv=lambda d: d.status_code,
+        ),
+        Column("Delivery", lambda d: printable(d.id, 100), keep=ALWAYS),
+        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70),
+        Column("Event id", lambda d: Text(printable(d.event.id or "", 100), style="dim"), keep=20),
+        Column(
+            "Lag",
+            _lag,
+            keep=10,
+            justify="right",
+            tsv=lambda d: duration(d.lag_seconds) if d.lag_seconds is not None else None,
+        ),
+        Column("Response", response_summary, keep=5, shrink=12, tsv=_full_response),
+    ]
+    return columns
 
-    def __init__(self, build: Callable[[int], Table]) -> None:
-        self.build = build
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.build(options.max_width)
+def _lag(d: Delivery) -> str:
+    return duration(d.lag_seconds) if d.lag_seconds is not None else "–"
 
 
-def deliveries_table(deliveries: Sequence[Delivery], show_webhook: bool = False) -> _Fitted:
-    def build(width: int) -> Table:
-        now = datetime.now(UTC)
-        fixed = 22 + 7 + 4 + 6 + (14 if show_webhook else 0)
-        with_ids = width >= 100 + (16 if show_webhook else 0)  # else no room for the column
-        columns = 6 + show_webhook + with_ids
-        room = max(width - fixed - 2 * (columns - 1), 26)
-        delivery_w = min(36, max(8, room // 3)) if with_ids else 0
-        event_w = min(60, max(14, (room - delivery_w) * 45 // 100))
-        response_w = max(12, room - delivery_w - event_w)
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-        table.add_column("Created", no_wrap=True, max_width=22)
-        if show_webhook:
-            table.add_column("Webhook", no_wrap=True, overflow="ellipsis", max_width=14)
-        table.add_column("Status", no_wrap=True, max_width=7)
-        table.add_column("Code", no_wrap=True, justify="right", max_width=4)
-        table.add_column("Event", no_wrap=True, overflow="ellipsis", max_width=event_w)
-        if with_ids:
-            table.add_column("Delivery", no_wrap=True, overflow="ellipsis", max_width=delivery_w)
-        table.add_column("Lag", no_wrap=True, justify="right", max_width=6)
-        table.add_column("Response", no_wrap=True, overflow="ellipsis", max_width=response_w)
-        for d in deliveries:
-            created = Text(short_time(d.created, now))
-            created.append(f" {age(d.created, now)}", style="dim")
-            event = Text(printable(d.event.name or "?", 60))
-            event.append(f" {printable(d.event.id or '', 40)}", style="dim")
-            row: list[Text | str] = [created]
-            if show_webhook:
-                row.append(Text(printable(d.webhook_id or "", 40)))
-            row += [status_text(d), code_text(d.status_code), event]
-            if with_ids:
-                row.append(Text(printable(d.id, 60), style="dim"))
-            row.append(duration(d.lag_seconds))
-            row.append(Text(response_summary(d)))
-            table.add_row(*row)
-        return table
+def _full_response(d: Delivery) -> str:
+    if d.result is not None and d.status_code is not None:
+        return d.result.body or d.result.message or ""
+    return response_summary(d)
 
-    return _Fitted(build)
+
+def deliveries_table(
+    deliveries: Sequence[Delivery], show_webhook: bool = False
+) -> Listing[Delivery]:
+    return table(delivery_columns(show_webhook), deliveries)
 
 
 def _pretty(text: str | None) -> Syntax | Text:
@@ -244,45 +260,47 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
-def failures_table(groups: Sequence[FailureGroup], show_webhook: bool = False) -> _Fitted:
-    def build(width: int) -> Table:
-        causes = [printable(g.cause, 120) for g in groups]
-        names = [printable(g.event_name, 80) for g in groups]
-        cause_w = min(40, max([5, *map(len, causes)]))
-        event_w = max([5, *map(len, names)])
-        # counts (8+6+9+13), two times (19 each), gaps (2 per column)
-        used = cause_w + event_w + 36 + 38 + 2 * (8 + show_webhook) + (20 if show_webhook else 0)
-        example_w = max(8, min(36, width - used))
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("Cause", overflow="fold", min_width=8, max_width=40)
-        table.add_column("Event", overflow="fold", min_width=10)
-        table.add_column("Failures", justify="right", min_width=4)
-        table.add_column("Events", justify="right", min_width=4)
-        table.add_column("Recovered", justify="right", min_width=4)
-        table.add_column("Still failing", justify="right", min_width=4)
-        table.add_column("First seen", min_width=10)
-        table.add_column("Last seen", min_width=10)
-        table.add_column("Example", no_wrap=True, overflow="ellipsis", max_width=example_w)
-        if show_webhook:
-            table.add_column("Webhooks", overflow="fold", min_width=6, max_width=20)
-        for g, cause, name in zip(groups, causes, names, strict=True):
-            row: list[Text | str] = [
-                Text(cause, style="red"),
-                Text(name),
-                str(g.count),
-                str(len(g.events)),
-                Text(str(g.recovered), style="green" if g.recovered else "dim"),
-                Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
-                f"{local_time(g.first)}",
-                f"{local_time(g.last)}",
-                Text(printable(g.example_id or "", 60)),
-            ]
-            if show_webhook:
-                row.append(Text(", ".join(sorted(printable(w, 40) for w in g.webhooks))))
-            table.add_row(*row)
-        return table
+def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
+    """The columns of `failures`' summary: one row per cause and event name."""
+    now = datetime.now(UTC)
+    columns: list[Column[FailureGroup]] = [
+        Column(
+            "Cause", lambda g: Text(printable(g.cause, 120), style="red"), keep=ALWAYS, shrink=12
+        ),
+        Column("Event", lambda g: printable(g.event_name, 100), keep=80),
+        Column("Failures", lambda g: str(g.count), keep=ALWAYS, justify="right"),
+        Column("Events", lambda g: str(len(g.events)), keep=30, justify="right"),
+        Column(
+            "Recovered",
+            lambda g: Text(str(g.recovered), style="green" if g.recovered else "dim"),
+            keep=75,
+            justify="right",
+        ),
+        Column(
+            "Still failing",
+            lambda g: Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
+            keep=76,
+            justify="right",
+        ),
+        Column("First seen", lambda g: when(g.first, now), keep=20, tsv=lambda g: iso(g.first)),
+        Column("Last seen", lambda g: when(g.last, now), keep=40, tsv=lambda g: iso(g.last)),
+        Column("Example", lambda g: printable(g.example_id or "", 100), keep=70),
+    ]
+    if show_webhook:
+        columns.append(
+            Column(
+                "Webhooks",
+                lambda g: ", ".join(sorted(printable(w, 100) for w in g.webhooks)),
+                keep=50,
+            )
+        )
+    return columns
 
-    return _Fitted(build)
+
+def failures_table(
+    groups: Sequence[FailureGroup], show_webhook: bool = False
+) -> Listing[FailureGroup]:
+    return table(failure_columns(show_webhook), groups)
 
 
 _VERDICT_STYLES = {"verified": "green", "test": "cyan", "unverified": "yellow", "rejected": "red"}
@@ -307,30 +325,37 @@ def forward_text(status: str | None, attempts: int, code: int | None) -> Text:
     return Text(label, style=style)
 
 
-def inbox_table(records: Sequence[InboxRecord]) -> Table:
-    now = datetime.now(UTC)
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("#", justify="right", no_wrap=True, min_width=2)
-    table.add_column("Received", no_wrap=True, min_width=19)
-    table.add_column("Verdict", overflow="fold", min_width=10)
-    table.add_column("Code", justify="right", no_wrap=True, min_width=4)
-    table.add_column("Event", overflow="fold", min_width=14)
-    table.add_column("Forward", no_wrap=True)
-    for r in records:
-        received = Text(local_time(r.received))
-        if (now - r.received).total_seconds() >= 3600:
-            received.append(f" {age(r.received, now)}", style="dim")
-        event = Text(printable(r.event_name or "-", 60))
-        event.append(f" {printable(r.event_id or '', 40)}", style="dim")
-        table.add_row(
-            str(r.id),
-            received,
-            verdict_text(r.verdict, r.reason, r.duplicates),
-            code_text(r.answer_code),
-            event,
-            forward_text(r.forward_status, r.forward_attempts, r.forward_code),
-        )
-    return table
+def inbox_columns(now: datetime | None = None) -> list[Column[InboxRecord]]:
+    """The columns of `atwh inbox`: one line a request at 80 columns."""
+    now = now or datetime.now(UTC)
+    return [
+        Column("#", lambda r: str(r.id), keep=ALWAYS, justify="right"),
+        Column("Received", lambda r: when(r.received, now), keep=55, tsv=lambda r: iso(r.received)),
+        Column("Age", lambda r: Text(age(r.received, now), style="dim"), keep=40, piped=False),
+        Column(
+            "Verdict",
+            lambda r: verdict_text(r.verdict, r.reason, r.duplicates),
+            keep=ALWAYS,
+        ),
+        Column(
+            "Code",
+            lambda r: code_text(r.answer_code),
+            keep=ALWAYS,
+            justify="right",
+            tsv=lambda r: r.answer_code,
+        ),
+        Column("Event", lambda r: printable(r.event_name or "-", 100), keep=60),
+        Column("Event id", lambda r: Text(printable(r.event_id or "", 100), style="dim"), keep=45),
+        Column(
+            "Forward",
+            lambda r: forward_text(r.forward_status, r.forward_attempts, r.forward_code),
+            keep=20,
+        ),
+    ]
+
+
+def inbox_table(records: Sequence[InboxRecord]) -> Listing[InboxRecord]:
+    return table(inbox_columns(), records)
 
 
 def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
@@ -381,6 +406,17 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
 
 
 # -- webhooks (`atwh webhooks`) --------------------------------------------------------------
+
+
+class _Fitted:
+    """A table built when rendered, at the width there is (`webhooks_table`, until it is
+    moved onto `output.listing`, which does the same from Column specs)."""
+
+    def __init__(self, build: Callable[[int], Table]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
 
 
 def _yes_no(value: bool | None) -> Text:

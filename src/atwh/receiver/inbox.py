@@ -20,7 +20,7 @@ from typing import Any
 
 from atwh.client.config import data_dir
 from atwh.client.model import iso
-from atwh.errors import UsageError
+from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -294,6 +294,7 @@ class Inbox:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._check_is_inbox(create)
             if create:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -310,6 +311,27 @@ class Inbox:
             raise UsageError(f"cannot open the inbox {self.path}: {e}") from None
         except OSError as e:
             raise UsageError(f"cannot open the inbox {self.path}: {e.strerror or e}") from None
+
+    def _check_is_inbox(self, create: bool) -> None:
+        """A usage error for a file that is not an inbox: not SQLite, or SQLite without the
+        inbox's table (another program's database, which `serve` must not write into)."""
+        try:
+            tables = {
+                row[0]
+                for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise UsageError(
+                f"--db {self.path} is not an atwh inbox: {printable(e, 80)}",
+                hint="give another path, or none for the default inbox",
+            ) from None
+        if "requests" not in tables and (tables or not create):
+            self.conn.close()
+            raise UsageError(
+                f"--db {self.path} is not an atwh inbox: a SQLite database without its tables",
+                hint="give another path, or none for the default inbox",
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -458,6 +480,16 @@ class Inbox:
                 (key,),
             ).fetchone()
         return _record(row) if row else None
+
+    def event_ids(self, prefix: str, limit: int = 100) -> list[str]:
+        """The distinct event ids that start with `prefix` (at most `limit`), by the index."""
+        upper = prefix + "\U0010ffff"  # above every text that starts with the prefix
+        rows = self.conn.execute(
+            "SELECT DISTINCT event_id FROM requests WHERE event_id >= ? AND event_id < ? "
+            "ORDER BY event_id LIMIT ?",
+            (prefix, upper, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM requests").fetchone()[0])

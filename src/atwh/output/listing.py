@@ -1,0 +1,141 @@
+"""Any listing (deliveries, failures, inbox, webhooks, …) for people and for pipes.
+
+A listing is a sequence of `Column`s and the rows they read. On a terminal it is a rich
+table that fits the width there is: columns are dropped, least important first, and only
+columns marked `shrink` are ever shortened (with an ellipsis), so an id is shown whole or
+not at all. Piped, it is untruncated tab-separated lines under a header line (`write_tsv`).
+
+    columns = [
+        Column("Id", lambda d: d.id, keep=ALWAYS),
+        Column("Response", lambda d: d.body, keep=1, shrink=10),
+    ]
+    console.print(table(columns, rows))        # a terminal
+    write_tsv(columns, rows, sys.stdout)         # a pipe
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Generic, Literal, TypeVar
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from atwh.errors import printable
+
+R = TypeVar("R")
+ALWAYS = 1_000_000  # `keep` of a column never dropped: the ids, the status, the HTTP code
+GAP = 2  # columns between two columns of a table
+
+
+@dataclass(frozen=True)
+class Column(Generic[R]):
+    """One column of a listing.
+
+    `cell` renders a row for people (str or rich Text, one line); `tsv` gives the value for
+    programs (default: the cell's plain text). `keep` is the importance: when the width runs
+    out, the column with the lowest `keep` goes first (`ALWAYS`: never). `shrink` is the
+    narrowest the column may be cut to with an ellipsis; None means shown whole or dropped.
+    """
+
+    header: str
+    cell: Callable[[R], str | Text]
+    keep: int = 0
+    shrink: int | None = None
+    tsv: Callable[[R], object] | None = None
+    justify: Literal["left", "right"] = "left"
+    style: str | None = None
+    piped: bool = True  # False: only for people (an age beside a time), not in TSV
+
+
+def _text(value: str | Text) -> Text:
+    return value if isinstance(value, Text) else Text(value)
+
+
+def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> list[int]:
+    """The width of each column at this terminal width; 0 for a column dropped.
+
+    Columns are taken by importance (`keep`, highest first, then the order given); one that
+    does not fit (at its natural width, or its `shrink` width) is dropped and narrower,
+    less important ones are still tried. What is left is given to shrunk columns.
+    """
+    order = sorted(range(len(columns)), key=lambda i: -columns[i].keep)
+    widths = [0] * len(columns)
+    used = -GAP
+    for i in order:
+        c, natural = columns[i], naturals[i]
+        need = natural if c.shrink is None else min(natural, c.shrink)
+        if c.keep >= ALWAYS or used + GAP + need <= width:
+            widths[i] = need
+            used += GAP + need
+    for i in order:  # the room left, to the shrinkable columns, most important first
+        if widths[i] and widths[i] < naturals[i]:
+            extra = min(naturals[i] - widths[i], max(width - used, 0))
+            widths[i] += extra
+            used += extra
+    return widths
+
+
+class Listing(Generic[R]):
+    """A rich renderable: the table is built when printed, at the console's width."""
+
+    def __init__(self, columns: Sequence[Column[R]], rows: Sequence[R]) -> None:
+        self.columns = list(columns)
+        self.cells = [[_text(c.cell(r)) for c in self.columns] for r in rows]
+
+    def widths(self, width: int) -> list[int]:
+        naturals = [
+            max([Text(c.header).cell_len, *(row[i].cell_len for row in self.cells)])
+            for i, c in enumerate(self.columns)
+        ]
+        return fit(naturals, self.columns, width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = self.widths(options.max_width)
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        shown = [i for i, w in enumerate(widths) if w]
+        for i in shown:
+            c = self.columns[i]
+            table.add_column(
+                c.header,
+                justify=c.justify,
+                style=c.style,
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=widths[i],
+                max_width=widths[i],
+            )
+        for row in self.cells:
+            table.add_row(*(row[i] for i in shown))
+        yield table
+
+
+def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:
+    """The rows as a rich table that fits the console it is printed on."""
+    return Listing(columns, rows)
+
+
+def tsv_field(value: object) -> str:
+    """A value as one TSV field: None is empty, tabs and line breaks never pass through."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Text):
+        value = value.plain
+    s = str(value)
+    if s.isprintable():
+        return s
+    return printable(s, len(s) + 1)
+
+
+def write_tsv(columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str]) -> None:
+    """A header line, then one tab-separated line a row, every column, nothing cut."""
+    columns = [c for c in columns if c.piped]
+    getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
+    stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
+    for r in rows:
+        stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
+    stream.flush()

@@ -1,0 +1,248 @@
+"""Tables for people at every width, TSV for pipes, ages, durations and the one time format."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+
+from atwh.client.failures import FailureSummary
+from atwh.client.model import parse_delivery
+from atwh.output.listing import ALWAYS, Column, fit, table, write_tsv
+from atwh.output.tables import (
+    age,
+    deliveries_table,
+    delivery_columns,
+    duration,
+    failures_table,
+    inbox_table,
+    when,
+)
+from atwh.receiver.inbox import InboxRecord
+from tests.conftest import node
+
+WIDTHS = (60, 80, 120, 200)
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def uuid(i: int) -> str:
+    return f"{i:08x}-83be-4390-8e28-06fca96042fb"
+
+
+def deliveries() -> list:
+    nodes = [
+        node(1, code=200, age=timedelta(seconds=3)),
+        node(2, code=500, event="community-article.published", age=timedelta(minutes=50)),
+        node(3, code=None, message="ESOCKETTIMEDOUT", age=timedelta(hours=5)),
+        node(4, code=404, body="x" * 300, event="ticket-comment.created", age=timedelta(days=29)),
+    ]
+    for i, n in enumerate(nodes):
+        n["id"] = uuid(i)
+        n["event"]["id"] = uuid(100 + i)
+    return [parse_delivery(n, "5f3a0c7e2b1d") for n in nodes]
+
+
+def render(renderable: object, width: int) -> str:
+    out = io.StringIO()
+    Console(file=out, width=width, no_color=True, force_terminal=False).print(renderable)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("multi", [False, True])
+def test_deliveries_keep_ids_status_and_code_whole_at_every_width(width, multi):
+    rows = deliveries()
+    text = render(deliveries_table(rows, multi), width)
+    lines = text.rstrip("\n").splitlines()
+    assert all(len(line.rstrip()) <= width for line in lines), text
+    assert len(lines) == 1 + len(rows)  # one line a row
+    assert "…" not in " ".join(UUID.findall(text))
+    for d, line in zip(rows, lines[1:], strict=True):
+        assert d.id in line  # the delivery id, whole
+        assert (d.status or "") in line
+        assert str(d.status_code or "—") in line
+        for cut in re.findall(r"\S*…", line):  # only the response text is ever shortened
+            assert cut.rstrip("…") in (d.result.body or "")
+
+
+def test_the_order_columns_go_in_as_the_width_shrinks():
+    def header(width: int) -> list[str]:
+        first = render(deliveries_table(deliveries()), width).splitlines()[0]
+        return re.split(r"\s{2,}", first.strip())
+
+    assert header(200) == [
+        "Created",
+        "Age",
+        "Status",
+        "Code",
+        "Delivery",
+        "Event",
+        "Event id",
+        "Lag",
+        "Response",
+    ]
+    assert header(140) == [
+        "Created",
+        "Age",
+        "Status",
+        "Code",
+        "Delivery",
+        "Event",
+        "Lag",
+        "Response",
+    ]
+    assert header(120) == ["Created", "Age", "Status", "Code", "Delivery", "Event", "Lag"]
+    assert header(80) == ["Status", "Code", "Delivery", "Event"]
+    assert header(60) == ["Age", "Status", "Code", "Delivery"]
+
+
+def test_fit_drops_the_least_important_first_and_shrinks_only_what_may_shrink():
+    cols = [
+        Column("A", str, keep=ALWAYS),
+        Column("B", str, keep=5),
+        Column("C", str, keep=1, shrink=4),
+        Column("D", str, keep=3),
+    ]
+    assert fit([10, 10, 30, 10], cols, 200) == [10, 10, 30, 10]
+    assert fit([10, 10, 30, 10], cols, 40) == [10, 10, 4, 10]  # C shrinks before D goes
+    assert fit([10, 10, 30, 10], cols, 34) == [10, 10, 0, 10]
+    assert fit([10, 10, 30, 10], cols, 22) == [10, 10, 0, 0]
+    assert fit([10, 10, 30, 10], cols, 5) == [10, 0, 0, 0]  # an ALWAYS column stays
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_failures_summary_fits_with_cause_and_counts(width):
+    summary = FailureSummary()
+    for d in deliveries():
+        summary.observe(d, d.failed)
+    text = render(failures_table(summary.groups()), width)
+    assert all(len(line.rstrip()) <= width for line in text.splitlines())
+    assert "HTTP 500" in text and "Failures" in text
+    assert "4…" not in text  # the HTTP code is never cut
+    for example in UUID.findall(text):
+        assert len(example) == 36
+
+
+def _record(i: int, **extra) -> InboxRecord:
+    fields = {
+        "id": i,
+        "received": datetime.now(UTC) - timedelta(minutes=i),
+        "method": "POST",
+        "path": "/webhook",
+        "headers": [],
+        "body": b"{}",
+        "verdict": "rejected" if i % 2 else "verified",
+        "reason": "bad_signature" if i % 2 else None,
+        "answer_code": 401 if i % 2 else 200,
+        "answer_body": "",
+        "event_id": uuid(i),
+        "event_name": "ticket.created",
+        "duplicates": i % 3,
+        "forward_status": "delivered" if i % 2 == 0 else None,
+        "forward_attempts": 1,
+        "forward_code": 200,
+        "forward_error": None,
+        "acked": i % 2 == 0,
+        "forwarded_at": None,
+    }
+    fields.update(extra)
+    return InboxRecord(**fields)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_inbox_is_one_line_a_row(width):
+    records = [_record(i) for i in range(1, 6)]
+    text = render(inbox_table(records), width)
+    lines = text.rstrip("\n").splitlines()
+    assert len(lines) == 1 + len(records)
+    assert all(len(line.rstrip()) <= width for line in lines)
+    if width >= 80:
+        assert all("ticket.created" in line for line in lines[1:])
+    for r, line in zip(records, lines[1:], strict=True):
+        assert re.match(rf"\s*{r.id}\s", line)
+        assert str(r.answer_code) in line
+
+
+def test_tsv_is_every_column_untruncated_under_a_header():
+    rows = deliveries()
+    out = io.StringIO()
+    write_tsv(delivery_columns(), rows, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "created\tstatus\tcode\tdelivery\tevent\tevent_id\tlag\tresponse"
+    fields = [line.split("\t") for line in lines[1:]]
+    assert all(len(f) == 8 for f in fields)
+    assert fields[3][7] == "x" * 300  # nothing cut
+    assert fields[2][2] == ""  # no answer: empty, not a dash
+    assert fields[0][0] == rows[0].iso_dates()[0]  # ISO 8601 UTC, as the API sends it
+    assert "  " not in out.getvalue()  # never padded
+
+
+def test_tsv_fields_never_carry_tabs_or_line_breaks():
+    out = io.StringIO()
+    cols = [Column("Text", str)]
+    write_tsv(cols, ["a\tb\nc\rd"], out)
+    assert out.getvalue().count("\t") == 0 and out.getvalue().count("\n") == 2
+
+
+def test_a_rich_cell_is_plain_in_tsv():
+    out = io.StringIO()
+    write_tsv([Column("Styled", lambda r: Text(r, style="red"))], ["x"], out)
+    assert out.getvalue() == "styled\nx\n"
+
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+
+
+def test_age_renders_every_second_up_to_two_days_and_every_minute_to_thirty():
+    seen = set()
+    previous = None
+    for seconds in [*range(0, 2 * 86400), *range(2 * 86400, 30 * 86400 + 1, 60)]:
+        text = age(NOW - timedelta(seconds=seconds), NOW)
+        assert text and len(text) <= 8, (seconds, text)
+        assert text == "now" or re.fullmatch(r"\d+[smhd] ago", text), (seconds, text)
+        if text != previous:
+            seen.add(text)
+            previous = text
+    assert {"now", "1s ago", "59s ago", "1m ago", "59m ago", "1h ago", "23h ago", "30d ago"} <= seen
+
+
+def test_age_in_the_future_and_unknown():
+    assert age(NOW + timedelta(minutes=5), NOW) == "in 5m"
+    assert age(None, NOW) == "?"
+
+
+def test_duration_renders_every_value_from_zero_to_thirty_days():
+    for tenths in range(0, 36000):  # 0 to 1 hour, in tenths of a second
+        text = duration(tenths / 10)
+        assert text and len(text) <= 7, (tenths, text)
+    for seconds in range(3600, 30 * 86400 + 1, 7):
+        text = duration(seconds)
+        assert text and len(text) <= 7, (seconds, text)
+    assert [duration(s) for s in (0.25, 2.0, 59.94, 59.96, 185, 7620, 273600)] == [
+        "250ms",
+        "2.0s",
+        "59.9s",
+        "1m00s",
+        "3m05s",
+        "2h07m",
+        "3d04h",
+    ]
+
+
+def test_one_time_format_with_the_year_only_when_it_is_not_this_one():
+    now = datetime.now(UTC)
+    this_year = now - timedelta(hours=1)
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d:\d\d", when(this_year, now))
+    last_year = now.replace(year=now.year - 1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", when(last_year, now))
+    assert when(last_year, now).startswith(str(last_year.astimezone().year))
+
+
+def test_a_listing_built_from_columns_renders_as_a_table():
+    cols = [Column("Id", lambda r: r, keep=ALWAYS), Column("Len", lambda r: str(len(r)))]
+    text = render(table(cols, ["abc", "de"]), 40)
+    assert [line.rstrip() for line in text.splitlines()] == ["Id   Len", "abc  3", "de   2"]
