@@ -23,6 +23,27 @@ def warn(message: str) -> None:
     typer.echo(f"Warning: {message}", err=True)
 
 
+def webhook_ids_from(given: list[str] | None) -> list[str]:
+    """The webhooks a command is about (`failures`, `stats`, `tail`): those given, else
+    ATWH_WEBHOOK_ID (comma-separated), else the config file's `webhooks`; each once."""
+    import os
+
+    from atwh.client.config import load_config
+
+    ids = [i.strip() for i in given or [] if i.strip()]
+    if not ids:
+        ids = [i.strip() for i in os.environ.get("ATWH_WEBHOOK_ID", "").split(",") if i.strip()]
+    if not ids:
+        config = load_config()
+        ids = config.webhooks
+        if not ids:
+            raise UsageError(
+                "no webhook id: give one or more, set ATWH_WEBHOOK_ID (comma-separated), "
+                f"or list them as webhooks = [...] in {config.path}"
+            )
+    return list(dict.fromkeys(ids))
+
+
 def http_url(flag: str, url: str) -> str:
     """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
     import httpx

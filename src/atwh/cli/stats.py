@@ -73,8 +73,13 @@ def stats(
     """
     import sys
 
-    from atwh.cli.failures import _webhook_ids
-    from atwh.cli.output import Progress, client_factory, filtered, print_rich
+    from atwh.cli.output import (
+        Progress,
+        client_factory,
+        filtered,
+        print_rich,
+        webhook_ids_from,
+    )
     from atwh.client.api import fetch_many
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
@@ -86,7 +91,7 @@ def stats(
     rate = _rate(fail_under) if fail_under is not None else None
     max_lag = _lag(fail_over_lag) if fail_over_lag is not None else None
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
-    ids = _webhook_ids(webhook_ids or [])
+    ids = webhook_ids_from(webhook_ids)
     progress = Progress()
     stream = fetch_many(ids, client_factory(api_url, token, timeout), on_page=progress)
     result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))

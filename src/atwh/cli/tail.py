@@ -66,8 +66,7 @@ def tail(
     """
     import sys
 
-    from atwh.cli.failures import _webhook_ids
-    from atwh.cli.output import client_factory
+    from atwh.cli.output import client_factory, webhook_ids_from
     from atwh.client.api import RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.observe.tail import Follower, Item
@@ -75,7 +74,7 @@ def tail(
 
     flt = DeliveryFilter.from_options(None, None, event or [], status_code or [], failed)
     start = DeliveryFilter.from_options(since).since if since is not None else None
-    ids = _webhook_ids(webhook_ids or [])
+    ids = webhook_ids_from(webhook_ids)
     # one try per request: tail's own loop retries, with a back-off it can report
     make_client = client_factory(api_url, token, timeout, RetryPolicy(attempts=1))
     follower = Follower(ids, make_client, flt, start)
