@@ -89,6 +89,7 @@ def reconcile(
     from atwh.output.export import open_output, resolve_format
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
+    from atwh.recover.webhook import log_since
 
     chosen = resolve_format(fmt, as_json, output)
     if chosen not in ("table", "json"):
@@ -111,7 +112,8 @@ def reconcile(
         store = rec.stored_in_file(Path(stored))
 
     with client_factory(api_url, token, timeout)() as client:
-        webhook, log = r.fetch(client, webhook_id)
+        # every attempt of the events in the window: whether one ever succeeded decides
+        webhook, log = r.fetch(client, webhook_id, log_since(window, whole_events=True))
         result = rec.reconcile(log, store, window)
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:

@@ -11,6 +11,8 @@ import typer
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from atwh.client.api import ApiClient
     from atwh.client.model import Webhook
     from atwh.recover.replay import Report
@@ -220,9 +222,13 @@ def replay(
 
     from atwh.cli.output import client_factory
     from atwh.client.secret import webhook_secret
+    from atwh.recover.webhook import log_since
 
+    # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
+    # (one may fail before the window), the other modes only at the newest ones
+    reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
     with client_factory(api_url, token, timeout)() as client:
-        webhook, log = fetch(client, webhook_id)
+        webhook, log = fetch(client, webhook_id, reach)
         candidates = log.select(flt, mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
@@ -239,14 +245,17 @@ def replay(
     return send(candidates, how, _nothing_hint(mode, since, len(log)), chosen, output)
 
 
-def fetch(client: ApiClient, webhook_id: str) -> tuple[Webhook, EventLog]:
-    """The webhook and its log, with a progress bar on a terminal while it comes."""
+def fetch(
+    client: ApiClient, webhook_id: str, since: datetime | None = None
+) -> tuple[Webhook, EventLog]:
+    """The webhook and its log (from `since` on, at least: see `fetch_log`), with a
+    progress bar on a terminal while it comes."""
     from atwh.cli.output import Progress
     from atwh.recover.webhook import fetch_log
 
     progress = Progress()
     try:
-        return fetch_log(client, webhook_id, progress)
+        return fetch_log(client, webhook_id, progress, since)
     finally:
         progress.stop()
 
@@ -462,4 +471,4 @@ def _nothing_hint(mode: str, since: str | None, events: int) -> str:
         "failed": "no event has a failed attempt",
         "all": "no event",
     }[mode]
-    return f"{what} in the window ({events} events in the log; --all-failed or --all take more)"
+    return f"{what} in the window ({events} events read; --all-failed or --all take more)"

@@ -93,7 +93,9 @@ def stats(
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     ids = webhook_ids_from(webhook_ids)
     progress = Progress()
-    stream = fetch_many(ids, client_factory(api_url, token, timeout), on_page=progress)
+    # stats count only the attempts in the window: paging may stop at its start
+    make_client = client_factory(api_url, token, timeout)
+    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
     summary = result.summary(flt.since, flt.until)
 
