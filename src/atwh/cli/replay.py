@@ -197,11 +197,11 @@ def replay(
 
       atwh replay --history
     """
+    from atwh.cli.output import listing_mode
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError, printable
-    from atwh.output.export import resolve_format
 
-    chosen = resolve_format(fmt, as_json, output)
+    chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     if history:
@@ -351,11 +351,11 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:
-    from atwh.cli.output import print_rich, write_export
-    from atwh.output.recover import replay_table, totals_line
+    from atwh.cli.output import show_listing, write_export
+    from atwh.output.recover import replay_columns, totals_line
 
-    if fmt == "table":
-        print_rich(replay_table(report), output)
+    if fmt in ("table", "tsv"):
+        show_listing(replay_columns(), report.outcomes, fmt, output)
     else:
         write_export(report.outcomes, fmt, output)
     typer.echo(totals_line(report), err=True)
@@ -398,7 +398,7 @@ def _confirm(count: int, target: str) -> bool:
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     from pathlib import Path
 
-    from atwh.cli.output import print_rich, write_export
+    from atwh.cli.output import show_listing, write_export
     from atwh.recover.ledger import Ledger, default_path
 
     path = Path(ledger) if ledger else default_path()
@@ -410,10 +410,10 @@ def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     if not runs:
         typer.echo(f"No replays yet in {path}.", err=True)
         return 0
-    if fmt == "table":
-        from atwh.output.recover import history_table
+    if fmt in ("table", "tsv"):
+        from atwh.output.recover import history_columns
 
-        print_rich(history_table(runs), output)
+        show_listing(history_columns(), runs, fmt, output)
     else:
         write_export(runs, fmt, output)
     return 0
