@@ -176,6 +176,18 @@ Json = Annotated[
     bool,
     typer.Option("--json", rich_help_panel=OUTPUT, help="Same as --format json."),
 ]
+TableOrJson = Annotated[  # --format of a command that prints a table or JSON, nothing else
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        rich_help_panel=OUTPUT,
+        metavar="FORMAT",
+        autocompletion=lambda: ["table", "json"],
+        help="table or json [default: table; tab-separated lines when piped]",
+        show_default=False,
+    ),
+]
 Output = Annotated[
     str | None,
     typer.Option(

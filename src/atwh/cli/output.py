@@ -210,6 +210,14 @@ def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
     return chosen
 
 
+def table_or_json(fmt: str | None, as_json: bool, command: str) -> str:
+    """`listing_mode` for a command that prints a table or JSON only: table, tsv or json."""
+    mode = listing_mode(fmt, as_json, None)
+    if mode not in ("table", "tsv", "json"):
+        raise UsageError(f"--format {mode}: {command} prints a table or json")
+    return mode
+
+
 def rows_wanted(mode: str, limit: int | None, show_all: bool) -> int | None:
     """How many rows to show: --limit, else everything with --all or in an export, else
     DEFAULT_ROWS in a table (on a terminal or piped as TSV)."""

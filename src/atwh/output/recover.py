@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rich.console import Group
 from rich.text import Text
 
@@ -121,10 +119,6 @@ def history_columns() -> list[Column[RunSummary]]:
         ),
         Column("Note", _run_note, keep=50),
     ]
-
-
-def history_table(runs: Sequence[RunSummary]) -> Listing[RunSummary]:
-    return table(history_columns(), runs)
 
 
 _CATEGORY_STYLES = {
