@@ -210,9 +210,9 @@ def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
     return chosen
 
 
-def table_or_json(fmt: str | None, as_json: bool, command: str) -> str:
+def table_or_json(fmt: str | None, as_json: bool, command: str, output: str | None = None) -> str:
     """`listing_mode` for a command that prints a table or JSON only: table, tsv or json."""
-    mode = listing_mode(fmt, as_json, None)
+    mode = listing_mode(fmt, as_json, output)
     if mode not in ("table", "tsv", "json"):
         raise UsageError(f"--format {mode}: {command} prints a table or json")
     return mode

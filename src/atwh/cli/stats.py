@@ -48,6 +48,7 @@ def stats(
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
+    fmt: o.TableOrJson = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", rich_help_panel=o.OUTPUT, help="Every number as one JSON object."),
@@ -78,6 +79,8 @@ def stats(
         client_factory,
         filtered,
         print_rich,
+        show_listing,
+        table_or_json,
         webhook_ids_from,
     )
     from atwh.client.api import fetch_many
@@ -85,6 +88,7 @@ def stats(
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
 
+    mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()
     if by not in BUCKETS + BREAKDOWNS:
         raise UsageError(f"--by {by!r}: use day, hour, event or code")
@@ -99,12 +103,18 @@ def stats(
     result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
     summary = result.summary(flt.since, flt.until)
 
-    if as_json:
+    if mode == "json":
         from atwh.output.export import open_output
         from atwh.output.stats import stats_json
 
         with open_output(output) as out:
             out.write(stats_json(summary))
+    elif mode == "tsv" and by in BREAKDOWNS:  # piped: the breakdown, one line a row
+        from atwh.output.stats import breakdown_columns, breakdown_rows
+
+        rows = breakdown_rows(summary, by)
+        if rows:
+            show_listing(breakdown_columns(by, len(ids) > 1), rows, mode)
     else:
         from atwh.output.stats import stats_view
 
