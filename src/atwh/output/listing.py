@@ -85,16 +85,24 @@ class Listing(Generic[R]):
         self.columns = list(columns)
         self.cells = [[_text(c.cell(r)) for c in self.columns] for r in rows]
 
-    def widths(self, width: int) -> list[int]:
-        naturals = [
+    def naturals(self) -> list[int]:
+        """The width each column needs to show every cell (and its header) whole."""
+        return [
             max([Text(c.header).cell_len, *(row[i].cell_len for row in self.cells)])
             for i, c in enumerate(self.columns)
         ]
-        return fit(naturals, self.columns, width)
+
+    def widths(self, width: int) -> list[int]:
+        return fit(self.naturals(), self.columns, width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = self.widths(options.max_width)
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        yield self.render(self.widths(options.max_width))
+
+    def render(self, widths: Sequence[int], show_header: bool = True) -> Table:
+        """The table at these column widths (0: left out), as `fit` gives them."""
+        table = Table(
+            box=None, header_style="bold", pad_edge=False, expand=False, show_header=show_header
+        )
         shown = [i for i, w in enumerate(widths) if w]
         for i in shown:
             c = self.columns[i]
@@ -109,7 +117,7 @@ class Listing(Generic[R]):
             )
         for row in self.cells:
             table.add_row(*(row[i] for i in shown))
-        yield table
+        return table
 
 
 def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:
@@ -131,11 +139,15 @@ def tsv_field(value: object) -> str:
     return printable(s, len(s) + 1)
 
 
-def write_tsv(columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str]) -> None:
-    """A header line, then one tab-separated line a row, every column, nothing cut."""
+def write_tsv(
+    columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str], header: bool = True
+) -> None:
+    """A header line (unless `header` is False: a stream's later rows), then one
+    tab-separated line a row, every column, nothing cut."""
     columns = [c for c in columns if c.piped]
     getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
-    stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
+    if header:
+        stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
     for r in rows:
         stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
     stream.flush()
