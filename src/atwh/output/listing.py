@@ -28,6 +28,7 @@ from atwh.errors import printable
 R = TypeVar("R")
 ALWAYS = 1_000_000  # `keep` of a column never dropped: the ids, the status, the HTTP code
 GAP = 2  # columns between two columns of a table
+NARROWEST = 8  # a shortened column kept ALWAYS is cut to this much at the least
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
 
     Columns are taken by importance (`keep`, highest first, then the order given); one that
     does not fit (at its natural width, or its `shrink` width) is dropped and narrower,
-    less important ones are still tried. What is left is given to shrunk columns.
+    less important ones are still tried. What is left is given to shortened columns, those
+    it makes whole first.
     """
     order = sorted(range(len(columns)), key=lambda i: -columns[i].keep)
     widths = [0] * len(columns)
@@ -70,9 +72,19 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
         if c.keep >= ALWAYS or used + GAP + need <= width:
             widths[i] = need
             used += GAP + need
-    for i in order:  # the room left, to the shrinkable columns, most important first
-        if widths[i] and widths[i] < naturals[i]:
-            extra = min(naturals[i] - widths[i], max(width - used, 0))
+    for i in reversed(order):  # columns kept ALWAYS overflow: shorten them further
+        if used > width and widths[i] and columns[i].shrink is not None:
+            cut = min(used - width, widths[i] - min(NARROWEST, widths[i]))
+            widths[i] -= cut
+            used -= cut
+    # the room left, to the shortened columns: first to those it makes whole, then to the
+    # most important ones
+    for whole_only in (True, False):
+        for i in order:
+            short = naturals[i] - widths[i]
+            if not widths[i] or short <= 0 or (whole_only and short > width - used):
+                continue
+            extra = min(short, max(width - used, 0))
             widths[i] += extra
             used += extra
     return widths

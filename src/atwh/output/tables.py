@@ -432,7 +432,7 @@ def webhook_columns(now: datetime | None = None) -> list[Column[WebhookInfo]]:
             shrink=12,
             tsv=lambda h: h.description,
         ),
-        Column("URL", lambda h: printable(h.url or "?", 300), keep=ALWAYS, shrink=16),
+        Column("URL", lambda h: printable(h.url or "?", 300), keep=ALWAYS, shrink=40),
         Column("Enabled", lambda h: _yes_no(h.enabled), keep=60, tsv=lambda h: h.enabled),
         Column("Events", lambda h: _names(h.events, 100), keep=50, shrink=16),
         Column("URNs", lambda h: _names(h.urns, 200), keep=30, shrink=16),
