@@ -120,8 +120,8 @@ def test_fit_gives_the_room_left_first_to_the_columns_it_makes_whole():
         Column("Events", str, keep=50, shrink=4),
         Column("Description", str, keep=40, shrink=4),
     ]
-    # 10 columns spare: not enough for Events whole (20 short), enough for Description (6)
-    assert fit([10, 24, 10], cols, 30) == [10, 8, 10]
+    # 8 columns spare: not enough for Events whole (20 short), enough for Description (6)
+    assert fit([10, 24, 10], cols, 30) == [10, 6, 10]
 
 
 def test_fit_shortens_an_always_column_that_overflows_down_to_8():
