@@ -40,18 +40,7 @@ def tail(
     event: o.EventName = None,
     status_code: o.StatusCode = None,
     failed: o.Failed = False,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            "-f",
-            rich_help_panel=o.OUTPUT,
-            metavar="FORMAT",
-            autocompletion=lambda: ["table", "ndjson"],
-            help="table or ndjson [default: table; tab-separated lines when piped]",
-            show_default=False,
-        ),
-    ] = None,
+    fmt: Annotated[str | None, o.format_option(("table", "ndjson"), o.PIPED)] = None,
     as_json: Annotated[
         bool,
         typer.Option(
