@@ -1,71 +1,138 @@
-"""`atwh serve --forward-to`: relays acknowledged requests from the inbox to the user's app."""
+"""`atwh serve --forward-to`: relays acknowledged requests from the inbox to the user's app.
+
+The forwarder's SQLite work runs in a thread of its own, never on the event loop that
+answers requests. Nothing one record does stops it: any error is recorded on that record,
+which is tried again later, and the forwarder goes on with the others.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import random
-import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from atwh import signature
+from atwh.errors import printable
 from atwh.receiver.inbox import Inbox, InboxRecord
 from atwh.receiver.settings import ReceiverSettings
 
 log = logging.getLogger("atwh.receiver.forward")
+T = TypeVar("T")
+
+FORWARDED_BY = "x-atwh-forwarded-by"  # the instance tokens of the receivers it went through
+BATCH = 32
+LEASE_MARGIN = 5.0  # a claimed record is due again after the timeout and this, if unsaved
 
 
 class Forwarder:
     """Relays acknowledged requests to the user's app, from the inbox, until each gets a 2xx."""
 
-    def __init__(self, s: ReceiverSettings, inbox: Inbox, notify: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        s: ReceiverSettings,
+        inbox: Inbox,
+        notify: Callable[[str], None],
+        instance: str = "",
+    ) -> None:
         self.s = s
         self.inbox = inbox
         self.notify = notify
+        self.instance = instance
         self.wake = asyncio.Event()
         self.in_flight: set[int] = set()
         self.rng = random.Random()
         self._client: Any = None
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="atwh-forward")
+        # results that could not be saved yet (record id → code, error, next attempt):
+        # saved before anything new is claimed, so a record is not forwarded again meanwhile
+        self._unsaved: dict[int, tuple[int | None, str | None, float | None]] = {}
+
+    async def _in_db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
 
     async def run(self) -> None:
         import httpx
 
-        async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
-            self._client = client
-            while True:
-                due = [
-                    r for r in self.inbox.forward_due(time.time(), 32) if r.id not in self.in_flight
-                ]
-                if due:
-                    for r in due:
-                        self.in_flight.add(r.id)
-                    await asyncio.gather(*(self._forward(r) for r in due))
-                    continue
-                next_at = self.inbox.next_forward_at()
-                wait = 1.0 if next_at is None else min(max(next_at - time.time(), 0.01), 1.0)
-                self.wake.clear()
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
+        try:
+            async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
+                self._client = client
+                failures = 0
+                while True:
+                    try:
+                        busy = await self._step()
+                        failures = 0
+                    except Exception as e:  # the inbox is locked, full or gone: later
+                        failures += 1
+                        wait = self._delay(failures)
+                        log.error("forwarding paused %.1fs: the inbox: %s", wait, printable(e))
+                        await asyncio.sleep(wait)
+                        continue
+                    if not busy:
+                        await self._idle()
+        finally:  # at shutdown: wait for the one call in flight (at most the busy timeout)
+            self._db.shutdown(wait=True)
 
-    def headers(self, r: InboxRecord) -> dict[str, str]:
+    async def _step(self) -> bool:
+        """Save what is unsaved, then forward what is due; whether there was anything."""
+        for record_id, result in list(self._unsaved.items()):
+            await self._in_db(self.inbox.forward_result, record_id, *result)
+            del self._unsaved[record_id]
+        now = time.time()
+        lease = now + self.s.forward_timeout + LEASE_MARGIN
+        claimed = await self._in_db(self.inbox.claim_forwards, now, lease, BATCH)
+        due = [r for r in claimed if r.id not in self.in_flight]
+        for r in due:
+            self.in_flight.add(r.id)
+        await asyncio.gather(*(self._forward(r) for r in due))
+        return bool(due)
+
+    async def _idle(self) -> None:
+        next_at = await self._in_db(self.inbox.next_forward_at)
+        wait = 1.0 if next_at is None else min(max(next_at - time.time(), 0.01), 1.0)
+        self.wake.clear()
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout=wait)
+        except TimeoutError:
+            pass
+
+    def _delay(self, attempt: int) -> float:
+        delay = min(self.s.forward_max_delay, 0.25 * 2 ** min(attempt, 20))
+        return self.rng.uniform(delay / 2, delay)
+
+    def headers(self, r: InboxRecord) -> list[tuple[bytes, bytes]]:
+        """The headers of a forward, as bytes: stored values go on byte for byte.
+
+        A verified request is re-signed (--forward-secret, else --secret) with a fresh
+        timestamp. Any other signed one goes on with its own signature and timestamp, for
+        the app to verify (never re-signed: that would make an old replay look fresh). A
+        test delivery goes on unsigned, as it came."""
         original = {n.lower(): v for n, v in r.headers}
-        secret = self.s.forward_secret or self.s.secret
-        headers = {"content-type": original.get("content-type", "application/json")}
-        if r.verdict == "test":  # forwarded as it came: a test delivery, unsigned
-            return headers
-        if secret:
-            headers.update(signature.headers_for(r.body, secret))
-        elif signature.SIGNATURE_HEADER in original:
-            headers[signature.SIGNATURE_HEADER] = original[signature.SIGNATURE_HEADER]
-            headers[signature.TIMESTAMP_HEADER] = str(int(time.time() * 1000))
-        headers["x-atwh-inbox-id"] = str(r.id)
-        return headers
+        chain = ",".join(filter(None, (original.get(FORWARDED_BY), self.instance)))
+        out = [
+            (b"content-type", _raw(original.get("content-type", "application/json"))),
+            (b"x-atwh-inbox-id", str(r.id).encode()),
+        ]
+        if chain:
+            out.append((FORWARDED_BY.encode(), _raw(chain)))
+        if r.verdict == "test":
+            return out
+        if r.verdict == "verified" and self.s.secret:
+            fresh = signature.headers_for(r.body, self.s.forward_secret or self.s.secret)
+            return out + [(k.encode(), v.encode()) for k, v in fresh.items()]
+        for name in (signature.SIGNATURE_HEADER, signature.TIMESTAMP_HEADER):
+            if name in original:
+                out.append((name.encode(), _raw(original[name])))
+        return out
 
     async def _forward(self, r: InboxRecord) -> None:
+        """One attempt at one record. Never raises: whatever fails is that record's error."""
         import httpx
 
         assert self.s.forward_to is not None
@@ -79,23 +146,71 @@ class Forwarder:
             if not 200 <= code <= 299:
                 error = f"HTTP {code}"
         except httpx.HTTPError as e:
-            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            error = failure_text(e, self.s.forward_to, self.s.forward_timeout)
+        except Exception as e:  # atwh could not even send it (a header httpx refuses, a bug)
+            error = f"could not send it: {type(e).__name__}: {printable(e, 200)}"
+            log.error("forward of #%d failed: %s", r.id, error)
         attempt = r.forward_attempts + 1
-        next_at = None
-        if error is not None:
-            delay = min(self.s.forward_max_delay, 0.25 * 2 ** min(attempt, 20))
-            next_at = time.time() + self.rng.uniform(delay / 2, delay)
+        next_at = None if error is None else time.time() + self._delay(attempt)
         try:
-            self.inbox.forward_result(r.id, code, error, next_at)
-        except sqlite3.Error as e:
-            log.error("could not record a forward result: %s", e)
+            await self._in_db(self.inbox.forward_result, r.id, code, error, next_at)
+        except Exception as e:  # kept, and saved before anything else is claimed
+            self._unsaved[r.id] = (code, error, next_at)
+            log.error("could not record the forward of #%d: %s", r.id, printable(e, 200))
         finally:
             self.in_flight.discard(r.id)
+        name = printable(r.event_name or "", 60)
         if error is None:
-            self.notify(f"forwarded #{r.id} {r.event_name or ''} → {code} (attempt {attempt})")
+            self.notify(f"forwarded #{r.id} {name} → {code} (attempt {attempt})")
         else:
             wait = (next_at or time.time()) - time.time()
             self.notify(
-                f"forward of #{r.id} {r.event_name or ''} failed: {error} "
+                f"forward of #{r.id} {name} failed: {error} "
                 f"(attempt {attempt}, next in {wait:.1f}s)"
             )
+
+
+def _raw(value: str) -> bytes:
+    """A stored header value as the bytes it came as (stored headers are latin-1 text)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def failure_text(e: BaseException, url: str, timeout: float) -> str:
+    """Why a forward got no answer, as a person would say it:
+    `cannot reach 127.0.0.1:3000: connection refused`."""
+    import httpx
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"{parts.hostname}:{port}"
+    if isinstance(e, httpx.ConnectTimeout):
+        return f"cannot reach {where}: no connection within {timeout:g}s"
+    if isinstance(e, httpx.TimeoutException):
+        return f"{where} did not answer within {timeout:g}s"
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot reach {where}: {_os_reason(e)}"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return f"{where} closed the connection without a valid answer"
+    if isinstance(e, httpx.TooManyRedirects | httpx.DecodingError):
+        return f"{where} answered with something unreadable: {printable(e, 200)}"
+    detail = printable(e, 200) or type(e).__name__
+    return f"forwarding to {where} failed: {detail}"
+
+
+def _os_reason(e: BaseException) -> str:
+    """The operating system's words for a failed connection (`connection refused`)."""
+    seen: BaseException | None = e
+    for _ in range(8):
+        if seen is None:
+            break
+        code = seen.errno if isinstance(seen, OSError) else None
+        if code is not None and code in errno.errorcode:
+            return os.strerror(code).lower()
+        if isinstance(seen, OSError) and seen.strerror:
+            return str(seen.strerror).lower()
+        seen = seen.__cause__ or seen.__context__
+    text = printable(e, 200)
+    return (text[:1].lower() + text[1:]) if text else "connection failed"

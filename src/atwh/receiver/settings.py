@@ -32,3 +32,4 @@ class ReceiverSettings:
     forward_secret: str | None = None
     forward_timeout: float = 10.0
     forward_max_delay: float = 30.0
+    forward_unsigned: bool = False  # with a secret: forward unsigned (test) requests too

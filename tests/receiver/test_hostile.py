@@ -1,0 +1,339 @@
+"""`atwh serve` against hostile or broken input, over real sockets on 127.0.0.1: requests
+that once stopped forwarding, merged events, crashed the parser or were stored unbounded;
+a locked inbox under forwarding; forwarding loops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atwh.receiver import forward as forward_module
+from atwh.receiver.app import MAX_HEADER_BYTES, MAX_HEADERS
+from atwh.receiver.inbox import SCHEMA_VERSION, Inbox, NewRequest
+from atwh.server import BackgroundServer
+from tests.conftest import request_body, wait_for
+from tests.receiver.test_serve import (
+    SECRET,
+    SUCCESS,
+    TEST_EVENT,
+    Target,
+    event,
+    raw_http,
+    receiver,
+    rows,
+    signed,
+    status_and_json,
+)
+
+
+def _post_raw(port: int, body: bytes, extra_head: bytes = b"", path: bytes = b"/webhook") -> bytes:
+    head = (
+        b"POST "
+        + path
+        + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        + extra_head
+        + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+    )
+    return raw_http(port, head + body)
+
+
+def _port(r: Any) -> int:
+    return r.srv.sock.getsockname()[1]
+
+
+# -- 1. one record never stops forwarding -----------------------------------------------------
+
+
+def test_a_header_value_that_is_not_ascii_is_forwarded_byte_for_byte(tmp_path):
+    target = Target()
+    weird = event("ticket.created", "e-cafe")
+    later = event("ticket.updated", "e-after")
+    with BackgroundServer(target) as app_srv:
+        with receiver(tmp_path, forward_to=app_srv.url("/in"), forward_max_delay=0.2) as r:
+            raw = _post_raw(_port(r), weird, b"content-type: application/json; charset=caf\xe9\r\n")
+            assert status_and_json(raw) == (200, TEST_EVENT)
+            assert r.post(later, signed(later)).status_code == 200
+            wait_for(lambda: len(target.hits) >= 2, what="both forwarded")
+    by_body = {h.body: h for h in target.hits}
+    assert by_body[weird].headers["content-type"] == "application/json; charset=caf\xe9"
+    assert {x["forward_status"] for x in rows(r.db, "acked = 1")} == {"delivered"}
+
+
+def test_any_error_on_one_record_is_recorded_on_it_and_forwarding_goes_on(
+    tmp_path, monkeypatch, caplog
+):
+    target = Target()
+    original = forward_module.Forwarder.headers
+
+    def headers(self: Any, rec: Any) -> Any:
+        if rec.event_id == "e-bad":
+            raise RuntimeError("boom")
+        return original(self, rec)
+
+    monkeypatch.setattr(forward_module.Forwarder, "headers", headers)
+    bad, good = event("ticket.created", "e-bad"), event("ticket.created", "e-good")
+    with (
+        caplog.at_level(logging.ERROR, "atwh.receiver.forward"),
+        BackgroundServer(target) as app_srv,
+        receiver(tmp_path, forward_to=app_srv.url("/in"), forward_max_delay=0.2) as r,
+    ):
+        assert r.post(bad, signed(bad)).status_code == 200
+        wait_for(lambda: rows(r.db, "event_id = 'e-bad' AND forward_attempts >= 2"))
+        assert r.post(good, signed(good)).status_code == 200
+        wait_for(lambda: target.hits, what="the next event forwarded")
+        (row,) = rows(r.db, "event_id = 'e-bad'")
+    assert [h.body for h in target.hits] == [good]
+    assert row["forward_status"] == "retrying"
+    assert row["forward_error"] == "could not send it: RuntimeError: boom"
+    assert f"forward of #{row['id']} failed: could not send it" in caplog.text
+
+
+# -- 3. dedupe keeps ids of different types and spellings apart --------------------------------
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        (12345, "12345"),
+        ("\ud800", "\\ud800"),
+        (1, True),
+        ("a", "a "),
+    ],
+)
+def test_ids_of_different_json_types_or_spellings_are_different_events(tmp_path, first, second):
+    bodies = [
+        json.dumps({"event": {"id": eid, "name": "ticket.created"}}).encode()
+        for eid in (first, second)
+    ]
+    assert bodies[0] != bodies[1]
+    with receiver(tmp_path, secret=SECRET) as r:
+        for body in bodies:
+            response = r.post(body, signed(body))
+            assert (response.status_code, response.json()) == (200, SUCCESS)
+    stored = rows(r.db, "acked = 1")
+    assert [bytes(x["body"]) for x in stored] == bodies
+    assert [x["duplicates"] for x in stored] == [0, 0]
+
+
+def test_a_duplicate_with_another_body_is_stored_and_flagged(tmp_path):
+    one = event("ticket.created", "e-same", n=1)
+    other = event("ticket.created", "e-same", n=2)
+    with receiver(tmp_path, secret=SECRET) as r:
+        for body in (one, one, other, other):
+            assert r.post(body, signed(body)).json() == SUCCESS
+    first, conflicting, *rest = rows(r.db)
+    assert rest == []
+    assert (bytes(first["body"]), first["duplicates"], first["conflict_of"]) == (one, 1, None)
+    assert bytes(conflicting["body"]) == other
+    assert (conflicting["conflict_of"], conflicting["duplicates"]) == (first["id"], 1)
+
+
+def test_concurrent_batches_with_conflicts_get_each_request_its_row(tmp_path):
+    with Inbox(tmp_path / "inbox.sqlite3") as inbox:
+
+        def req(eid: str, body: bytes) -> NewRequest:
+            return NewRequest(0, "POST", "/w", [], body, "verified", None, eid, "t", 200, "{}")
+
+        stored = inbox.add_many(
+            [req("a", b"1"), req("a", b"1"), req("a", b"2"), req("b", b"1"), req("a", b"2")]
+        )
+    assert [(s.id, s.duplicate, s.conflict_of) for s in stored] == [
+        (1, False, None),
+        (1, True, None),
+        (2, False, 1),
+        (3, False, None),
+        (2, True, 1),  # the conflicting body again: a duplicate of its row
+    ]
+
+
+# the schema of an inbox written by atwh before event keys (user_version 2)
+_SCHEMA_2 = """
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY, received_at REAL NOT NULL, method TEXT NOT NULL,
+    path TEXT NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, verdict TEXT NOT NULL,
+    reason TEXT, event_id TEXT, event_name TEXT, answer_code INTEGER NOT NULL,
+    answer_body TEXT NOT NULL, acked INTEGER NOT NULL, duplicates INTEGER NOT NULL DEFAULT 0,
+    last_duplicate_at REAL, forward_status TEXT, forward_attempts INTEGER NOT NULL DEFAULT 0,
+    forward_next_at REAL, forward_code INTEGER, forward_error TEXT, forwarded_at REAL
+);
+CREATE UNIQUE INDEX requests_acked_event
+    ON requests(event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test';
+CREATE INDEX requests_forward_due
+    ON requests(forward_next_at) WHERE forward_status IN ('pending', 'retrying');
+PRAGMA user_version = 2;
+"""
+
+
+def test_an_inbox_of_schema_2_is_migrated_and_keeps_deduplicating(tmp_path):
+    db = tmp_path / "inbox.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.executescript(_SCHEMA_2)
+    numeric = b'{"event": {"id": 77, "name": "ticket.created"}}'
+    text = event("ticket.created", "e-old")
+    for eid, body in (("77", numeric), ("e-old", text)):
+        conn.execute(
+            "INSERT INTO requests (received_at, method, path, headers, body, verdict, event_id, "
+            "event_name, answer_code, answer_body, acked) VALUES (1, 'POST', '/webhook', '', ?, "
+            "'verified', ?, 'ticket.created', 200, '{}', 1)",
+            (body, eid),
+        )
+    conn.commit()
+    conn.close()
+    as_text = b'{"event": {"id": "77", "name": "ticket.created"}}'
+    with receiver(tmp_path, secret=SECRET) as r:
+        for body in (numeric, text, as_text):
+            assert r.post(body, signed(body)).json() == SUCCESS
+    stored = rows(db)
+    assert [(x["event_id"], x["duplicates"]) for x in stored] == [
+        ("77", 1),
+        ("e-old", 1),
+        ("77", 0),
+    ]
+    assert [x["event_key"] for x in stored] == ["77", '"e-old"', '"77"']
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+# -- 4. deep JSON ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1000, 1020, 5000])
+def test_deep_json_with_a_float_id_is_400_not_a_crash(tmp_path, depth):
+    body = (
+        b'{"event": {"id": 1.5, "name": "ticket.created"}, "x": '
+        + b"[" * depth
+        + b"]" * depth
+        + b"}"
+    )
+    with receiver(tmp_path, secret=SECRET) as r:
+        response = r.post(body, signed(body))
+        assert (response.status_code, response.json()["message"]) == (400, "Body is not valid JSON")
+        unsigned = r.post(body)  # a test delivery peeks at the event: no crash either
+        assert unsigned.status_code == 200
+    assert [x["answer_code"] for x in rows(r.db)] == [400, 200]
+
+
+# -- 5. the header block is bounded ----------------------------------------------------------
+
+
+def test_too_many_headers_are_431_and_not_stored(tmp_path):
+    many = b"".join(b"x-h%d: v\r\n" % i for i in range(MAX_HEADERS))
+    with receiver(tmp_path, max_body=1024) as r:
+        code, answer = status_and_json(_post_raw(_port(r), event(), many))
+        ok, _ = status_and_json(_post_raw(_port(r), event(), many[: -len(b"x-h99: v\r\n") * 5]))
+    assert code == 431 and "headers" in answer["message"]
+    assert ok == 200
+    first, second = rows(r.db)
+    assert (first["reason"], first["headers"], bytes(first["body"])) == (
+        "headers_too_large",
+        "",
+        b"",
+    )
+    assert second["answer_code"] == 200
+
+
+def test_a_header_block_over_64_kib_is_431_and_not_stored(tmp_path):
+    big = b"x-big: " + b"a" * MAX_HEADER_BYTES + b"\r\n"
+    with receiver(tmp_path, max_body=1024) as r:
+        code, answer = status_and_json(_post_raw(_port(r), event(), big))
+    assert (code, answer["message"]) == (431, f"Headers larger than {MAX_HEADER_BYTES} bytes")
+    (row,) = rows(r.db)
+    assert len(row["headers"]) == 0 and row["answer_code"] == 431
+
+
+# -- 6. a locked inbox under forwarding: back off, no duplicate storm --------------------------
+
+
+class SlowTarget(Target):
+    """The user's app, answering after `delay` seconds."""
+
+    delay: float = 0.6
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(self.delay)
+        await super().__call__(scope, receive, send)
+
+
+def _hold_write_lock(db: Path, seconds: float, taken: threading.Event) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    taken.set()
+    time.sleep(seconds)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+def test_forward_results_that_cannot_be_saved_back_off_and_do_not_storm(tmp_path, caplog):
+    target = SlowTarget()
+    bodies = [event("ticket.created", f"e-lock{i}") for i in range(8)]
+    with (
+        caplog.at_level(logging.ERROR, "atwh.receiver.forward"),
+        BackgroundServer(target) as app_srv,
+        receiver(
+            tmp_path, secret=SECRET, forward_to=app_srv.url("/in"), forward_max_delay=0.5
+        ) as r,
+    ):
+        for body in bodies:
+            assert r.post(body, signed(body)).status_code == 200
+        taken = threading.Event()
+        locker = threading.Thread(target=_hold_write_lock, args=(r.db, 3.0, taken))
+        locker.start()  # while the app is still answering: no result can be saved
+        assert taken.wait(5)
+        locker.join(10)
+        wait_for(
+            lambda: {x["forward_status"] for x in rows(r.db)} == {"delivered"},
+            15,
+            "every forward recorded as delivered",
+        )
+        time.sleep(0.5)
+    copies = Counter(h.body for h in target.hits)
+    assert set(copies) == set(bodies)
+    assert max(copies.values()) <= 2, copies
+    assert "could not record the forward" in caplog.text
+
+
+# -- 8. forwarding loops ---------------------------------------------------------------------
+
+
+def test_a_forward_that_comes_back_is_508_and_not_forwarded_again(tmp_path):
+    # --forward-to a proxy that sends everything back to the receiver itself
+    back: dict[str, str] = {}
+
+    async def proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
+        import httpx
+
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"host", b"content-length")]
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(back["url"], content=body, headers=headers)
+        await send({"type": "http.response.start", "status": answer.status_code, "headers": []})
+        await send({"type": "http.response.body", "body": answer.content})
+
+    body = event("ticket.created", "e-loop")
+    with BackgroundServer(proxy) as proxy_srv:
+        with receiver(tmp_path, forward_to=proxy_srv.url("/p"), forward_max_delay=0.3) as r:
+            back["url"] = r.url()
+            assert r.post(body, signed(body, secret="theirs")).status_code == 200
+            wait_for(lambda: len(rows(r.db)) >= 2, what="the forward come back")
+            time.sleep(1.0)
+            stored = rows(r.db)
+    first, looped, *rest = stored
+    assert (looped["answer_code"], looped["reason"]) == (508, "forward_loop")
+    assert looped["forward_status"] is None
+    assert first["forward_code"] == 508 and first["forward_status"] == "retrying"
+    # each retry comes back once more, 508 again, never forwarded on
+    assert all(x["answer_code"] == 508 and x["forward_status"] is None for x in rest)
+    assert len(rest) <= 5
