@@ -7,32 +7,44 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import sqlite3
+import stat
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from atwh.receiver import forward as forward_module
 from atwh.receiver.app import MAX_HEADER_BYTES, MAX_HEADERS
 from atwh.receiver.inbox import SCHEMA_VERSION, Inbox, NewRequest
 from atwh.server import BackgroundServer
-from tests.conftest import request_body, wait_for
+from tests.conftest import free_port, request_body, wait_for
 from tests.receiver.test_serve import (
     SECRET,
     SUCCESS,
     TEST_EVENT,
     Target,
+    built,
     event,
     raw_http,
     receiver,
     rows,
     signed,
+    started,
     status_and_json,
 )
+
+__all__ = ["started"]  # a fixture of test_serve's, used here
 
 
 def _post_raw(port: int, body: bytes, extra_head: bytes = b"", path: bytes = b"/webhook") -> bytes:
@@ -337,3 +349,133 @@ def test_a_forward_that_comes_back_is_508_and_not_forwarded_again(tmp_path):
     # each retry comes back once more, 508 again, never forwarded on
     assert all(x["answer_code"] == 508 and x["forward_status"] is None for x in rest)
     assert len(rest) <= 5
+
+
+# -- starting: one receiver per inbox, never forwarding to itself, private files ---------------
+
+BANNER = re.compile(r"atwh serve: POST webhooks to (http://127\.0\.0\.1:\d+/webhook)")
+
+
+@contextmanager
+def serving(db: Path, *args: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`atwh serve` in a process of its own, stopped (SIGTERM, then SIGKILL) at the end."""
+    command = [sys.executable, "-m", "atwh", "serve", "--port", "0", "--db", str(db), *args]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=os.environ)
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or "\n" in log.read_text(errors="replace"),
+            20,
+            "the banner",
+        )
+        assert proc.poll() is None, f"exited with {proc.returncode}: {log.read_text()}"
+        match = BANNER.match(log.read_text())
+        assert match, log.read_text()
+        yield proc, match.group(1)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+def _run_serve(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "atwh", "serve", "--port", "0", "--db", str(db), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, env=os.environ)
+
+
+def test_a_second_serve_on_one_db_refuses_to_start_naming_the_first(tmp_path):
+    db = tmp_path / "inbox.sqlite3"
+    with serving(db, log=tmp_path / "first.log") as (first, _):
+        for extra in ((), ("--shared-db",)):
+            second = _run_serve(db, *extra)
+            assert second.returncode == 2, second.stderr
+            (line,) = second.stderr.strip().splitlines()
+            assert line.startswith(
+                f"Error: another atwh serve (pid {first.pid}) is using the inbox {db} ("
+            )
+            assert "--shared-db" in line
+    # the first gone, however it went, the inbox is free again
+    with serving(db, log=tmp_path / "again.log"):
+        pass
+
+
+def test_serves_sharing_one_db_forward_each_event_once(tmp_path):
+    target = Target()
+    db = tmp_path / "inbox.sqlite3"
+    bodies = [event("ticket.created", f"e-shared{i}") for i in range(60)]
+    with BackgroundServer(target) as app_srv:
+        fwd = ("--shared-db", "--forward-to", app_srv.url("/in"), "--secret", SECRET)
+        with (
+            serving(db, *fwd, log=tmp_path / "a.log") as (_, url_a),
+            serving(db, *fwd, log=tmp_path / "b.log") as (_, url_b),
+            httpx.Client(trust_env=False, timeout=10) as client,
+        ):
+            for i, body in enumerate(bodies):
+                url = url_a if i % 2 else url_b
+                assert client.post(url, content=body, headers=signed(body)).status_code == 200
+            wait_for(
+                lambda: {x["forward_status"] for x in rows(db)} == {"delivered"},
+                20,
+                "every event forwarded",
+            )
+            time.sleep(1.0)
+    copies = Counter(h.body for h in target.hits)
+    assert set(copies) == set(bodies)
+    assert set(copies.values()) == {1}
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_forward_to_the_receivers_own_address_is_refused_at_start(tmp_path, host):
+    port = free_port()
+    result = _run_serve(
+        tmp_path / "inbox.sqlite3", "--port", str(port), "--forward-to", f"http://{host}:{port}/x"
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"Error: --forward-to http://{host}:{port}/x is this receiver's own address: "
+        "every event would come round again"
+    )
+    assert not (tmp_path / "inbox.sqlite3").exists()
+
+
+def test_forward_secret_without_a_secret_is_refused(tmp_path):
+    result = _run_serve(
+        tmp_path / "inbox.sqlite3", "--forward-to", "http://127.0.0.1:9/x", "--forward-secret", "s"
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: --forward-secret needs a secret to verify with")
+
+
+def test_inbox_files_are_private(tmp_path):
+    db = tmp_path / "new" / "dir" / "inbox.sqlite3"
+    with (
+        serving(db, log=tmp_path / "serve.log") as (_, url),
+        httpx.Client(trust_env=False, timeout=10) as client,
+    ):
+        assert client.post(url, content=event()).status_code == 200
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in db.parent.iterdir()}
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    assert files["inbox.sqlite3"] == 0o600
+    assert files["inbox.sqlite3.lock"] == 0o600
+    assert files.get("inbox.sqlite3-wal", 0o600) == 0o600
+    assert files.get("inbox.sqlite3-shm", 0o600) == 0o600
+
+
+def test_serve_forward_unsigned_and_shared_db_flags(atwh, started, tmp_path):
+    fwd = "http://127.0.0.1:3000/in"
+    s, sock, result = built(
+        atwh, started, "--port", "0", "--secret", "x", "--forward-to", fwd, "--forward-unsigned",
+        "--shared-db",
+    )  # fmt: skip
+    assert (s.forward_to, s.forward_unsigned) == (fwd, True)
+    assert f"  forwarding every accepted request to {fwd}" in result.stderr.splitlines()
+    started.pop()[1].close()
+    s, _, _ = built(atwh, started, "--port", "0", "--forward-to", fwd)
+    assert s.forward_unsigned is False
+    bad = atwh("serve", "--port", "0", "--forward-unsigned")
+    assert (bad.exit_code, bad.stderr) == (2, "Error: --forward-unsigned needs --forward-to\n")

@@ -1420,7 +1420,7 @@ def test_serve_builds_the_settings_from_its_flags(atwh, started, tmp_path):
     assert lines[0] == f"atwh serve: POST webhooks to http://127.0.0.2:{port}/in/hooks"
     assert lines[1] == "  verifying: HMAC-SHA256 signatures, timestamps within 300s"
     assert "  accepting: every event name" in lines
-    assert f"  forwarding to {fwd}" in lines
+    assert f"  forwarding signed events to {fwd}" in lines
 
 
 @pytest.mark.parametrize(

@@ -214,3 +214,34 @@ def _os_reason(e: BaseException) -> str:
         seen = seen.__cause__ or seen.__context__
     text = printable(e, 200)
     return (text[:1].lower() + text[1:]) if text else "connection failed"
+
+
+def loops_back(url: str, listening: tuple[Any, ...]) -> bool:
+    """Whether `url` reaches the receiver listening at `listening` (a socket's address):
+    forwarding there would send every event round for ever."""
+    import ipaddress
+    import socket
+
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if port != listening[1] or not parts.hostname:
+        return False
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        ours = ipaddress.ip_address(listening[0])
+    except (OSError, ValueError):
+        return False
+    local: set[Any] = set()
+    if ours.is_unspecified:  # every address of this host reaches it
+        try:
+            names = socket.gethostbyname_ex(socket.gethostname())[2]
+            local = {ipaddress.ip_address(a) for a in names}
+        except (OSError, ValueError):
+            pass
+    for *_, address in infos:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if ip == ours or (ip.is_unspecified and ours.is_loopback):
+            return True
+        if ours.is_unspecified and (ip.is_loopback or ip.is_unspecified or ip in local):
+            return True
+    return False
