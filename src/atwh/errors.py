@@ -54,11 +54,40 @@ class OutputError(AtwhError):
     exit_status = ExitStatus.OUTPUT
 
 
-def printable(text: object, limit: int = 300) -> str:
-    """Untrusted text (server messages) made safe for one terminal line."""
+def printable(text: object, limit: int | None = 300, *, lines: bool = False) -> str:
+    """Untrusted text (anything from the network) made safe for a terminal: the one
+    function every view of it goes through.
+
+    Every control or invisible formatting character (ESC, BEL, DEL, C1 controls such as
+    U+009B CSI, bidi overrides, lone surrogates) is shown as its escape (ESC as \\u001b),
+    never sent as it is: no title change, screen clear, hyperlink or reordered text. As
+    one line, whitespace runs become one space; with lines=True, line breaks (and tabs)
+    are kept. The escapes are JSON's own, so JSON text stays valid JSON. Cut to `limit`
+    characters, ending in …, unless limit is None.
+    """
     s = str(text)
-    if len(s) <= limit and s.isprintable() and "  " not in s and s == s.strip():
-        return s  # the common case, without a pass per character
-    s = "".join(ch if ch.isprintable() else " " for ch in s)
-    s = " ".join(s.split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    if not lines:
+        if (limit is None or len(s) <= limit) and s.isprintable() and "  " not in s:
+            if s == s.strip():
+                return s  # the common case, without a pass per character
+        s = " ".join(s.split())
+    elif not s.isprintable():
+        s = s.replace("\r\n", "\n")
+    if not s.isprintable():
+        s = "".join(ch if ch.isprintable() or ch in _KEPT else _escape(ch) for ch in s)
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
+
+
+_KEPT = frozenset("\n\t ")
+
+
+def _escape(ch: str) -> str:
+    import unicodedata
+
+    if unicodedata.category(ch) == "Zs":  # a space of another width: harmless
+        return ch
+    code = ord(ch)
+    if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"

@@ -5,6 +5,7 @@ a locked inbox under forwarding; forwarding loops."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -20,13 +21,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unicodedata import category
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from atwh.errors import printable
 from atwh.receiver import forward as forward_module
 from atwh.receiver.app import MAX_HEADER_BYTES, MAX_HEADERS
 from atwh.receiver.inbox import SCHEMA_VERSION, Inbox, NewRequest
+from atwh.receiver.live import LiveView
 from atwh.server import BackgroundServer
 from tests.conftest import free_port, request_body, wait_for
 from tests.receiver.test_serve import (
@@ -479,3 +485,73 @@ def test_serve_forward_unsigned_and_shared_db_flags(atwh, started, tmp_path):
     assert s.forward_unsigned is False
     bad = atwh("serve", "--port", "0", "--forward-unsigned")
     assert (bad.exit_code, bad.stderr) == (2, "Error: --forward-unsigned needs --forward-to\n")
+
+
+# -- 12. terminal escapes from the network never reach the terminal ---------------------------
+
+EVIL = "\x1b]0;pwned\x07\x1b[2J\x9b31m\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\\u202e"
+RAW_EVIL = EVIL.encode()
+CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+@given(st.text())
+def test_printable_leaves_no_control_character(text):
+    one = printable(text, None)
+    assert all(ch.isprintable() for ch in one)
+    kept = printable(text, None, lines=True)  # spaces of other widths are harmless
+    assert all(ch.isprintable() or ch in "\n\t" or category(ch) == "Zs" for ch in kept)
+    assert not CONTROLS.search(one) and not CONTROLS.search(kept)
+
+
+@given(st.dictionaries(st.text(), st.text() | st.integers()))
+def test_printable_json_stays_the_same_json(value):
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    assert json.loads(printable(text, None, lines=True)) == value
+
+
+def test_printable_shows_escapes_as_json_writes_them():
+    assert printable("a\x1b[2Jb\x9b") == "a\\u001b[2Jb\\u009b"
+    assert printable("x\r\ny\x07", None, lines=True) == "x\ny\\u0007"
+
+
+def _evil_inbox(tmp_path: Path) -> tuple[Path, LiveView, io.StringIO, LiveView, io.StringIO]:
+    text, ndjson = io.StringIO(), io.StringIO()
+    views = LiveView(text, verbose=True, colour=False), LiveView(ndjson, as_json=True, verbose=True)
+
+    def both(*args: Any) -> None:
+        for view in views:
+            view.request(*args)
+
+    with receiver(tmp_path, on_request=both, accept_any_event=True) as r:
+        parsed = json.dumps({"event": {"id": "id" + EVIL, "name": "n" + EVIL}, "x": EVIL})
+        port = r.srv.sock.getsockname()[1]
+        raw = _post_raw(port, parsed.encode(), b"x-evil: \x9b31m\xc2\x9b\r\n")
+        assert status_and_json(raw)[0] == 200
+        assert r.post(RAW_EVIL).status_code == 200  # not JSON: a test delivery as it came
+        wait_for(lambda: len(ndjson.getvalue().splitlines()) >= 2, 5, "both live lines")
+    for view in views:
+        view.flush()
+    return r.db, *views[:1], text, views[1], ndjson  # type: ignore[return-value]
+
+
+def test_no_escape_reaches_the_terminal_from_inbox_or_live_view(tmp_path, atwh):
+    db, _, text, _, ndjson = _evil_inbox(tmp_path)
+    outputs = {
+        "serve --verbose": text.getvalue(),
+        "serve --json --verbose": ndjson.getvalue(),
+        "inbox": atwh("inbox", "--db", str(db)).stdout,
+    }
+    for key in ("1", "2"):
+        outputs[f"inbox show {key}"] = atwh("inbox", "show", key, "--db", str(db)).stdout
+        shown = atwh("inbox", "show", key, "--db", str(db), "--json").stdout
+        outputs[f"inbox show {key} --json"] = shown
+        assert json.loads(shown)["body"] == (
+            RAW_EVIL.decode() if key == "2" else rows(db)[0]["body"].decode()
+        )
+    for line in ndjson.getvalue().splitlines():
+        json.loads(line)
+    for name, out in outputs.items():
+        assert out.strip(), name
+        assert not CONTROLS.search(out), (name, CONTROLS.findall(out))
+    assert "\\u001b]0;pwned\\u0007" in outputs["inbox show 2"]  # shown, visibly
+    assert "\\u009b31m" in outputs["serve --verbose"]
