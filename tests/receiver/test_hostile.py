@@ -142,7 +142,7 @@ def test_ids_of_different_json_types_or_spellings_are_different_events(tmp_path,
     assert [x["duplicates"] for x in stored] == [0, 0]
 
 
-def test_a_duplicate_with_another_body_is_stored_and_flagged(tmp_path):
+def test_a_duplicate_with_another_body_is_stored_and_flagged(tmp_path, atwh):
     one = event("ticket.created", "e-same", n=1)
     other = event("ticket.created", "e-same", n=2)
     with receiver(tmp_path, secret=SECRET) as r:
@@ -153,6 +153,14 @@ def test_a_duplicate_with_another_body_is_stored_and_flagged(tmp_path):
     assert (bytes(first["body"]), first["duplicates"], first["conflict_of"]) == (one, 1, None)
     assert bytes(conflicting["body"]) == other
     assert (conflicting["conflict_of"], conflicting["duplicates"]) == (first["id"], 1)
+    listing = atwh("inbox", "--db", str(r.db)).stdout
+    assert f"verified +1 dup conflicts #{first['id']}" in listing
+    shown = atwh("inbox", "show", str(conflicting["id"]), "--db", str(r.db)).stdout
+    assert f"the event of #{first['id']} again, with another body" in shown
+    as_json = json.loads(
+        atwh("inbox", "show", str(conflicting["id"]), "--db", str(r.db), "--json").stdout
+    )
+    assert as_json["conflictOf"] == first["id"]
 
 
 def test_concurrent_batches_with_conflicts_get_each_request_its_row(tmp_path):
@@ -206,6 +214,13 @@ def test_an_inbox_of_schema_2_is_migrated_and_keeps_deduplicating(tmp_path):
         )
     conn.commit()
     conn.close()
+    # read as it is, by atwh inbox, before any atwh serve migrates it
+    with Inbox(db, create=False) as old:
+        assert [(r.event_id, r.conflict_of) for r in old.records()] == [
+            ("77", None),
+            ("e-old", None),
+        ]
+        assert old.get("e-old") is not None
     as_text = b'{"event": {"id": "77", "name": "ticket.created"}}'
     with receiver(tmp_path, secret=SECRET) as r:
         for body in (numeric, text, as_text):

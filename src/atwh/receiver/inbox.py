@@ -353,6 +353,11 @@ class Inbox:
                     self._migrate()
                 self.conn.executescript(SCHEMA)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # an inbox of an older schema, read and not written (atwh inbox): as it is
+            have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
+            self.columns = _COLUMNS
+            if have and "conflict_of" not in have:
+                self.columns = _COLUMNS.replace("conflict_of", "NULL")
             if not autocheckpoint:  # someone else calls checkpoint(), off the hot path
                 self.conn.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as e:
@@ -503,7 +508,7 @@ class Inbox:
             "UPDATE requests SET forward_next_at = ? WHERE id IN ("
             "SELECT id FROM requests WHERE forward_status IN ('pending', 'retrying') "
             "AND forward_next_at <= ? ORDER BY forward_next_at, id LIMIT ?) "
-            f"RETURNING {_COLUMNS}",
+            f"RETURNING {self.columns}",
             (until, now, limit),
         ).fetchall()
         return sorted((_record(r) for r in rows), key=lambda r: r.id)
@@ -532,7 +537,7 @@ class Inbox:
     def records(self, after_id: int = 0, newest_first: bool = False) -> Iterator[InboxRecord]:
         order = "DESC" if newest_first else "ASC"
         cur = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
+            f"SELECT {self.columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
         )
         while True:
             rows = cur.fetchmany(500)
@@ -546,12 +551,12 @@ class Inbox:
         row = None
         if key.isdigit():
             row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (int(key),)
+                f"SELECT {self.columns} FROM requests WHERE id = ?", (int(key),)
             ).fetchone()
         if row is None:
             row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE event_id = ? ORDER BY acked DESC, id DESC "
-                "LIMIT 1",
+                f"SELECT {self.columns} FROM requests WHERE event_id = ? "
+                "ORDER BY acked DESC, id DESC LIMIT 1",
                 (key,),
             ).fetchone()
         return _record(row) if row else None
