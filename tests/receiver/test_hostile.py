@@ -570,3 +570,11 @@ def test_no_escape_reaches_the_terminal_from_inbox_or_live_view(tmp_path, atwh):
         assert not CONTROLS.search(out), (name, CONTROLS.findall(out))
     assert "\\u001b]0;pwned\\u0007" in outputs["inbox show 2"]  # shown, visibly
     assert "\\u009b31m" in outputs["serve --verbose"]
+
+
+def test_an_inbox_that_cannot_be_created_is_one_line_exit_2(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = _run_serve(tmp_path / "file" / "inbox.sqlite3")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: cannot open the inbox {tmp_path / 'file' / 'inbox.sqlite3'}: ")

@@ -8,6 +8,7 @@ out of it, so a test request can never stand in for the signed event with its id
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -136,7 +137,10 @@ def default_path() -> Path:
 def create_private(path: Path) -> None:
     """The inbox's directory (0700) and file (0600), if they do not exist yet: they hold
     payloads and headers. SQLite gives its -wal and -shm files the database file's mode."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a directory should be: say so
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(path.parent)) from None
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:

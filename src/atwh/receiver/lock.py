@@ -22,8 +22,11 @@ class InboxLock:
             import fcntl
         except ImportError:  # no flock on this system: nothing to hold
             return
-        create_private(self.path)
-        fd = os.open(self.path, os.O_RDWR)
+        try:
+            create_private(self.path)
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError as e:
+            raise UsageError(f"cannot open the inbox {db}: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except OSError:
