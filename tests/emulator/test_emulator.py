@@ -931,9 +931,9 @@ def test_emit_of_a_bad_event_name_is_an_api_error(atwh, emu):
     assert emu.app.state.events == {}
 
 
-def test_emit_reads_the_api_url_and_token_from_the_environment(atwh, monkeypatch):
+def test_emit_reads_the_emulator_url_and_token_from_the_environment(atwh, monkeypatch):
     with emulator(token="env-token") as emu:
-        monkeypatch.setenv("ATWH_API_URL", emu.url)
+        monkeypatch.setenv("ATWH_EMULATOR_URL", emu.url)  # ATWH_API_URL is the real API's
         refused = atwh("emulator", "emit", "ticket.created", "--urn", URN)
         assert refused.exit_code == 3  # the fixture's ATWH_TOKEN is not this one
         monkeypatch.setenv("ATWH_TOKEN", "env-token")

@@ -134,7 +134,7 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve
+    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, webhooks
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
@@ -142,6 +142,7 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
+    app.add_typer(webhooks.app, name="webhooks")
 
 
 _register()

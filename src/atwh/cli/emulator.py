@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atwh.cli import options as o
+
+if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
+
+DEFAULT_EMULATOR_URL = "http://127.0.0.1:4000/"
 
 app = typer.Typer(
     help="Run a Webhooks API emulator that really delivers events; emit events to it.",
@@ -79,6 +84,7 @@ def emulator(
     """
     if ctx.invoked_subcommand is not None:
         return
+    import shlex
     from pathlib import Path
 
     from atwh import server
@@ -110,9 +116,13 @@ def emulator(
     ]
     if history:
         lines.append(f"  history:   {history} deliveries on webhook {DEMO_WEBHOOK_ID}")
+    env = f"ATWH_API_URL={url} ATWH_TOKEN={shlex.quote(token) if token else 'dev'}"
+    if url != DEFAULT_EMULATOR_URL:  # where `atwh emulator emit` looks
+        env += f" ATWH_EMULATOR_URL={url}"
+    lines.append(f"  try:       export {env}")
     lines.append(
-        f"  try:       ATWH_API_URL={url} ATWH_TOKEN=dev atwh deliveries "
-        f"{DEMO_WEBHOOK_ID if history else '<webhook id>'}"
+        "             atwh webhooks events; atwh deliveries "
+        + (DEMO_WEBHOOK_ID if history else "<webhook id>")
     )
     say("\n".join(lines))
     server.run(app_, sock)
@@ -130,12 +140,21 @@ def emit(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the API's answer as JSON.")
     ] = False,
-    api_url: o.ApiUrl = None,
+    emulator_url: Annotated[
+        str,
+        typer.Option(
+            "--emulator-url",
+            "--api-url",
+            envvar="ATWH_EMULATOR_URL",
+            show_envvar=True,
+            help="The emulator to emit on (never the real API).",
+        ),
+    ] = DEFAULT_EMULATOR_URL,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:
-    """Emit an event on the emulator at --api-url: it is delivered to every enabled webhook
-    subscribed to its name and URN.
+    """Emit an event on the local emulator (--emulator-url, default http://127.0.0.1:4000/):
+    it is delivered to every enabled webhook subscribed to its name and URN.
 
     Example:
 
@@ -144,19 +163,67 @@ def emit(
     import json
 
     from atwh.cli.output import client_factory
-    from atwh.errors import ApiError, UsageError
+    from atwh.errors import ApiError, UsageError, printable
 
     try:
         value = json.loads(data)
     except ValueError as e:
         raise UsageError(f"--data is not JSON: {e}") from None
-    with client_factory(api_url, token, timeout)() as client:
+    with client_factory(emulator_url, token, timeout)() as client:
         answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
-    result = answer.get("emitEvent")
-    if not isinstance(result, dict):
-        raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
+        result = answer.get("emitEvent")
+        if not isinstance(result, dict):
+            raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
+        nobody = result.get("webhooks") == 0
+        note = _nobody_subscribes(client, name, urn, emulator_url) if nobody else None
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-        return
-    event = result.get("event") or {}
-    typer.echo(f"{event.get('name')} {event.get('id')}: {result.get('message')}")
+    else:
+        event = result.get("event") or {}
+        typer.echo(
+            f"{printable(event.get('name'), 100)} {printable(event.get('id'), 100)}: "
+            f"{printable(result.get('message'), 200)}"
+        )
+    if note:
+        typer.echo(note, err=True)
+
+
+def _nobody_subscribes(client: ApiClient, name: str, urn: str, emulator_url: str) -> str:
+    """Says that no webhook got the event, and the command that would change that: enable
+    the app's webhook that subscribes, add the event to one that covers the URN, or create
+    one."""
+    import os
+    import re
+    import shlex
+    from fnmatch import fnmatchcase
+
+    from atwh.client.webhooks import Webhooks
+    from atwh.errors import AtwhError, printable
+
+    app = re.match(r"^urn:allthings:app:([^:]+):", urn)
+    wanted = f"urn:allthings:app:{app.group(1)}:*" if app else urn
+    api_url = [] if os.environ.get("ATWH_API_URL") == emulator_url else ["--api-url", emulator_url]
+    hooks = []
+    if app:
+        try:
+            hooks = list(Webhooks(client).matching(app_id=app.group(1)))
+        except AtwhError:
+            pass  # suggest a new webhook, then
+    covering = [h for h in hooks if any(fnmatchcase(urn, u) for u in h.urns)]
+    disabled = [h for h in covering if name in h.events and h.enabled is False]
+    lacking = [h for h in covering if name not in h.events]
+    if disabled:
+        why = f"webhook {printable(disabled[0].id, 80)} subscribes to it but is disabled"
+        command = ["atwh", "webhooks", "enable", disabled[0].id, *api_url]
+    elif lacking:
+        why = f"webhook {printable(lacking[0].id, 80)} covers the URN but not the event"
+        command = ["atwh", "webhooks", "update", lacking[0].id, "--add-event", name, *api_url]
+    else:
+        why = "this would subscribe one (with 'atwh serve' running)"
+        command = ["atwh", "webhooks", "create", "--url", "http://127.0.0.1:8000/webhook"]
+        command += ["--event", name, "--urn", wanted, *api_url]
+    return (
+        f"No enabled webhook subscribes to {printable(name, 100)} on {printable(urn, 200)}: "
+        f"the event was recorded and delivered nowhere; {why}:\n  "
+        + " ".join(shlex.quote(printable(part, 300)) for part in command)
+    )

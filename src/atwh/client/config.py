@@ -40,11 +40,14 @@ def config_path() -> Path:
 
 @dataclass(slots=True)
 class Config:
-    """The config file: `webhooks = ["id", …]` and `api_url = "…"`, both optional."""
+    """The config file: `webhooks = ["id", …]`, `api_url = "…"`, `app_id = "…"` and
+    `project_id = "…"`, all optional."""
 
     webhooks: list[str] = field(default_factory=list)
     api_url: str | None = None
     path: Path | None = None
+    app_id: str | None = None  # the app `atwh webhooks` works on
+    project_id: str | None = None  # or the project
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -67,4 +70,16 @@ def load_config(path: Path | None = None) -> Config:
     api_url = data.get("api_url")
     if api_url is not None and not isinstance(api_url, str):
         raise UsageError(f"config file {path}: 'api_url' must be a string")
-    return Config(webhooks=[w for w in webhooks if w.strip()], api_url=api_url, path=path)
+    ids = {}
+    for key in ("app_id", "project_id"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"config file {path}: '{key}' must be a string")
+        ids[key] = value.strip() if value and value.strip() else None
+    return Config(
+        webhooks=[w for w in webhooks if w.strip()],
+        api_url=api_url,
+        path=path,
+        app_id=ids["app_id"],
+        project_id=ids["project_id"],
+    )

@@ -22,15 +22,25 @@ EVENT_NAME = re.compile(r"^[a-z][a-z.-]*[a-z]$")
 URN = re.compile(r"^urn:allthings:[a-z-]+:[A-Za-z0-9*._-]+(:[A-Za-z0-9*._-]+)*:?\*?$")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
-REGISTERABLE_EVENTS = [
+# The event names Allthings' own pages attest: the setup and build pages (ticket.*), a
+# use-case diagram (booking.accepted) and the EventName scalar's example.
+VENDOR_EVENTS = [
     ("ticket", "ticket.created", "A ticket was created."),
     ("ticket", "ticket.updated", "A ticket changed: status, assignee, category or fields."),
+    ("booking", "booking.accepted", "A booking was accepted."),
+    ("community-article", "community-article.published", "A community article went live."),
+]
+# Plausible names the vendor never published: the emulator's own, and described as such.
+EMULATOR_ADDITION = " (emulator's own addition, not attested by Allthings)"
+EMULATOR_EVENTS = [
     ("ticket", "ticket.deleted", "A ticket was deleted."),
     ("ticket", "ticket-comment.created", "Someone commented on a ticket."),
-    ("community-article", "community-article.published", "A community article went live."),
     ("booking", "booking.created", "A booking was made."),
     ("booking", "booking.cancelled", "A booking was cancelled."),
     ("user", "user.registered", "A user registered in an app."),
+]
+REGISTERABLE_EVENTS = VENDOR_EVENTS + [
+    (ns, name, text + EMULATOR_ADDITION) for ns, name, text in EMULATOR_EVENTS
 ]
 
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from atwh.client.failures import FailureGroup
 from atwh.client.model import Delivery, Webhook
+from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
 from atwh.errors import printable
 from atwh.receiver.inbox import InboxRecord
 
@@ -391,3 +392,172 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
     if raw:
         parts.append(Panel(_pretty(raw), title="Payload", title_align="left"))
     return Group(*parts)  # type: ignore[arg-type]
+
+
+# -- webhooks (`atwh webhooks`) --------------------------------------------------------------
+
+
+def _yes_no(value: bool | None) -> Text:
+    if value is None:
+        return Text("?", style="dim")
+    return Text("yes", style="green") if value else Text("no", style="yellow")
+
+
+def webhooks_table(hooks: Sequence[WebhookInfo]) -> _Fitted:
+    """id, description, URL, enabled, events, URNs, created. The id is never cut: at a
+    narrow width the other columns go, least useful first (created, URNs, description,
+    events, enabled); the URL is shortened with an ellipsis."""
+
+    def build(width: int) -> Table:
+        now = datetime.now(UTC)
+        ids = [printable(h.id, 80) for h in hooks]
+        urls = [printable(h.url or "?", 300) for h in hooks]
+        events = ["\n".join(printable(e, 80) for e in h.events) for h in hooks]
+        urns = ["\n".join(printable(u, 200) for u in h.urns) for h in hooks]
+        created = [short_time(h.created, now) if h.created else "?" for h in hooks]
+
+        def widest(cells: list[str], header: str, cap: int) -> int:
+            return min(cap, max(len(header), *(len(x) for c in cells for x in c.split("\n"))))
+
+        id_w = widest(ids, "ID", 80)
+        url_full = widest(urls, "URL", 300)
+        optional = {  # name: width, in the order they are given up
+            "Created": widest(created, "Created", 16),
+            "URNs": widest(urns, "URNs", 40),
+            "Description": min(16, widest([h.description or "" for h in hooks], "Description", 16)),
+            "Events": widest(events, "Events", 30),
+            "Enabled": 7,
+        }
+        shown = dict(optional)
+        for name, floor in (
+            ("Created", 40),
+            ("URNs", 30),
+            ("Description", 24),
+            ("Events", 16),
+            ("Enabled", 12),
+        ):
+            used = id_w + sum(w + 2 for w in shown.values())
+            if width - used - 2 >= min(url_full, floor):
+                break
+            del shown[name]
+        used = id_w + sum(w + 2 for w in shown.values())
+        url_w = max(8, min(url_full, width - used - 2))
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        table.add_column("ID", no_wrap=True, min_width=id_w)
+        if "Description" in shown:
+            table.add_column("Description", no_wrap=True, overflow="ellipsis", max_width=16)
+        table.add_column("URL", no_wrap=True, overflow="ellipsis", max_width=url_w)
+        for name in ("Enabled", "Events", "URNs", "Created"):
+            if name in shown:
+                table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=shown[name])
+        for i, h in enumerate(hooks):
+            row: list[Text | str] = [Text(ids[i])]
+            if "Description" in shown:
+                row.append(Text(printable(h.description or "", 200)))
+            row.append(Text(urls[i]))
+            if "Enabled" in shown:
+                row.append(_yes_no(h.enabled))
+            if "Events" in shown:
+                row.append(Text(events[i]))
+            if "URNs" in shown:
+                row.append(Text(urns[i]))
+            if "Created" in shown:
+                row.append(created[i])
+            table.add_row(*row)
+        return table
+
+    return _Fitted(build)
+
+
+def webhook_detail(h: WebhookInfo, show_secret: bool = False) -> Table:
+    """Every field of one webhook; the secret masked unless `show_secret`."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("ID", Text(printable(h.id, 200)))
+    facts.add_row("Description", Text(printable(h.description or "", 500)))
+    facts.add_row("URL", Text(printable(h.url or "?", 500)))
+    facts.add_row("Enabled", _yes_no(h.enabled))
+    facts.add_row("Events", Text("\n".join(printable(e, 100) for e in h.events) or "(none)"))
+    facts.add_row("URNs", Text("\n".join(printable(u, 300) for u in h.urns) or "(none)"))
+    created = f"{local_time(h.created)} ({age(h.created)})" if h.created else "?"
+    facts.add_row("Created", created)
+    if h.secret is None:
+        facts.add_row("Secret", Text("not given by the API", style="dim"))
+    elif show_secret:
+        facts.add_row("Secret", Text(printable(h.secret, 500)))
+    else:
+        secret = Text(mask(h.secret) or "")
+        secret.append("  (--show-secret to see it)", style="dim")
+        facts.add_row("Secret", secret)
+    return facts
+
+
+def _change_value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(printable(v, 200) for v in value) or "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return printable(value, 300) if value is not None else "(none)"
+
+
+def change_lines(changed: Sequence[tuple[str, object, object]]) -> Text:
+    """One line per field an update changed: `url: old → new`, `events: +added -removed`."""
+    out = Text()
+    for name, old, new in changed:
+        out.append(f"  {name}: ", style="bold")
+        if isinstance(old, list) and isinstance(new, list):
+            added = [v for v in new if v not in old]
+            removed = [v for v in old if v not in new]
+            parts = [f"+{printable(v, 200)}" for v in added]
+            parts += [f"-{printable(v, 200)}" for v in removed]
+            out.append(" ".join(parts) if parts else f"{_change_value(new)} (reordered)")
+        else:
+            out.append(f"{_change_value(old)} → {_change_value(new)}")
+        out.append("\n")
+    out.rstrip()
+    return out
+
+
+def events_table(events: Sequence[EventType]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("Namespace", no_wrap=True)
+    table.add_column("Name", no_wrap=True)
+    table.add_column("Description", overflow="fold")
+    for e in events:
+        table.add_row(
+            Text(printable(e.namespace, 80)),
+            Text(printable(e.name, 100)),
+            Text(printable(e.description, 500)),
+        )
+    return table
+
+
+def ping_report(p: PingResult) -> Text:
+    out = Text()
+    out.append("URL       ", style="bold")
+    out.append(printable(p.url, 500) + "\n")
+    out.append("Answer    ", style="bold")
+    if p.status_code is None:
+        out.append(f"none: {printable(p.error or 'no answer', 200)}", style="red")
+    else:
+        out.append_text(code_text(p.status_code))
+        if p.content_type:
+            out.append(f"  {printable(p.content_type, 100)}", style="dim")
+    out.append("\n")
+    out.append("Time      ", style="bold")
+    out.append(duration(p.seconds) + "\n")
+    if p.status_code is not None:
+        out.append("Body      ", style="bold")
+        body = printable(p.body or "", 2000) or "(empty)"
+        out.append(body + (" …(cut)" if p.body_truncated else "") + "\n")
+    out.append("Register  ", style="bold")
+    if p.accepted:
+        out.append("would be accepted (the URL answered 200)", style="green")
+    elif p.url_problem:
+        out.append(f"would be refused: the URL {p.url_problem}", style="red")
+    elif p.status_code is None:
+        out.append("would be refused: the URL did not answer", style="red")
+    else:
+        out.append(f"would be refused: the URL answered {p.status_code}, not 200", style="red")
+    return out
