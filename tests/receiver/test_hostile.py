@@ -578,3 +578,35 @@ def test_an_inbox_that_cannot_be_created_is_one_line_exit_2(tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: cannot open the inbox {tmp_path / 'file' / 'inbox.sqlite3'}: ")
+
+
+def test_a_full_disk_for_forward_results_backs_off_without_duplicates(tmp_path, monkeypatch):
+    # the forward results cannot be written for 2 s (as on a full disk); requests still can
+    full_until = time.monotonic() + 2.0
+    original = Inbox.forward_result
+
+    def forward_result(self: Inbox, *args: Any) -> None:
+        if time.monotonic() < full_until:
+            raise sqlite3.OperationalError("database or disk is full")
+        original(self, *args)
+
+    monkeypatch.setattr(Inbox, "forward_result", forward_result)
+    target = Target()
+    bodies = [event("ticket.created", f"e-full{i}") for i in range(8)]
+    with (
+        BackgroundServer(target) as app_srv,
+        receiver(
+            tmp_path, secret=SECRET, forward_to=app_srv.url("/in"), forward_max_delay=0.2
+        ) as r,
+    ):
+        for body in bodies:
+            assert r.post(body, signed(body)).status_code == 200
+        wait_for(
+            lambda: {x["forward_status"] for x in rows(r.db)} == {"delivered"},
+            15,
+            "every forward recorded as delivered",
+        )
+        time.sleep(0.5)
+    copies = Counter(h.body for h in target.hits)
+    assert set(copies) == set(bodies)
+    assert max(copies.values()) <= 2, copies
