@@ -610,3 +610,32 @@ def test_a_full_disk_for_forward_results_backs_off_without_duplicates(tmp_path, 
     copies = Counter(h.body for h in target.hits)
     assert set(copies) == set(bodies)
     assert max(copies.values()) <= 2, copies
+
+
+def test_a_forward_is_bounded_as_a_whole_against_an_app_that_trickles(tmp_path):
+    # an app that answers one byte every 0.2 s: each read is quick, the whole is not
+    done = threading.Event()
+
+    async def trickle(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if await request_body(scope, receive, send) is None:
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(100):
+            if done.is_set():
+                break
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+            await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b""})
+
+    body = event("ticket.created", "e-trickle")
+    with BackgroundServer(trickle) as app_srv:
+        with receiver(tmp_path, forward_to=app_srv.url("/in"), forward_timeout=1.0) as r:
+            port = app_srv.sock.getsockname()[1]
+            assert r.post(body, signed(body, secret="theirs")).status_code == 200
+            row = wait_for(
+                lambda: (x := rows(r.db, "acked = 1")[0])["forward_attempts"] >= 1 and x,
+                10,
+                "the first attempt to end",
+            )
+            done.set()
+    assert row["forward_error"] == f"127.0.0.1:{port} did not answer within 1s"

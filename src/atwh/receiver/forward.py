@@ -139,13 +139,14 @@ class Forwarder:
         code: int | None = None
         error: str | None = None
         try:
-            response = await self._client.post(
-                self.s.forward_to, content=r.body, headers=self.headers(r)
-            )
+            async with asyncio.timeout(self.s.forward_timeout):  # the whole attempt, too
+                response = await self._client.post(
+                    self.s.forward_to, content=r.body, headers=self.headers(r)
+                )
             code = response.status_code
             if not 200 <= code <= 299:
                 error = f"HTTP {code}"
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, TimeoutError) as e:
             error = failure_text(e, self.s.forward_to, self.s.forward_timeout)
         except Exception as e:  # atwh could not even send it (a header httpx refuses, a bug)
             error = f"could not send it: {type(e).__name__}: {printable(e, 200)}"
@@ -188,7 +189,7 @@ def failure_text(e: BaseException, url: str, timeout: float) -> str:
     where = f"{parts.hostname}:{port}"
     if isinstance(e, httpx.ConnectTimeout):
         return f"cannot reach {where}: no connection within {timeout:g}s"
-    if isinstance(e, httpx.TimeoutException):
+    if isinstance(e, httpx.TimeoutException | TimeoutError):
         return f"{where} did not answer within {timeout:g}s"
     if isinstance(e, httpx.ConnectError):
         return f"cannot reach {where}: {_os_reason(e)}"
