@@ -157,6 +157,14 @@ def serve(
             help="Relay every accepted event to your app, retrying until it answers 2xx.",
         ),
     ] = None,
+    forward_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--forward-unsigned",
+            rich_help_panel=FORWARD,
+            help="With a secret, forward unsigned (test) requests too [default: only signed].",
+        ),
+    ] = False,
     forward_secret: Annotated[
         str | None,
         typer.Option(
@@ -166,14 +174,6 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    forward_unsigned: Annotated[
-        bool,
-        typer.Option(
-            "--forward-unsigned",
-            rich_help_panel=FORWARD,
-            help="With a secret, forward unsigned (test) requests too [default: only signed].",
-        ),
-    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show each payload, pretty-printed.")
     ] = False,
@@ -251,6 +251,7 @@ def serve(
                 "address: every event would come round again"
             )
         lock = InboxLock(settings.db, shared=shared_db)  # held until this process ends
+        ctx.call_on_close(lock.release)
         Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
     except BaseException:
         sock.close()
@@ -259,7 +260,6 @@ def serve(
     app = create_app(settings, on_request=live.request, on_notice=live.notice)
     _banner(settings, server.url_of(sock, path), names)
     server.run(app, sock)
-    lock.release()
     typer.echo(f"Stopped after {app.answered} requests; inbox: {settings.db}", err=True)
 
 

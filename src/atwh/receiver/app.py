@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -182,6 +181,44 @@ def decide(
     return Decision(200, "success", verdict, None, eid, name, event_key=key)
 
 
+class _Refused(Exception):
+    pass
+
+
+# The header block is bounded as nginx and h11 bound it, before anything is read or stored.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
+_FORWARDED_BY = FORWARDED_BY.encode()
+
+
+def _refused_head(
+    headers: Sequence[tuple[bytes, bytes]], forwarded_by: bytes | None, instance: str | None
+) -> Decision | None:
+    """A 431 for too many or too large headers, a 508 for this receiver's own forward come
+    back; None for the usual request."""
+    if len(headers) > MAX_HEADERS:
+        return Decision(431, f"More than {MAX_HEADERS} headers", "rejected", "headers_too_large")
+    if sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEADER_BYTES:
+        return Decision(
+            431,
+            f"Headers larger than {MAX_HEADER_BYTES} bytes",
+            "rejected",
+            "headers_too_large",
+        )
+    if (
+        forwarded_by is not None
+        and instance
+        and instance.encode() in (p.strip() for p in forwarded_by.split(b","))
+    ):
+        return Decision(
+            508,
+            "Loop detected: this request was forwarded by this receiver",
+            "rejected",
+            "forward_loop",
+        )
+    return None
+
+
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
@@ -208,42 +245,6 @@ class _TooLarge(Exception):
     pass
 
 
-class _Refused(Exception):
-    pass
-
-
-# The header block is bounded as nginx and h11 bound it, before anything is read or stored.
-MAX_HEADERS = 100
-MAX_HEADER_BYTES = 64 * 1024
-_FORWARDED_BY = FORWARDED_BY.encode()
-
-
-def _refused_head(
-    headers: Sequence[tuple[bytes, bytes]], forwarded_by: bytes | None, instance: str
-) -> Decision | None:
-    """A 431 for too many or too large headers, a 508 for this receiver's own forward come
-    back; None for the usual request."""
-    if len(headers) > MAX_HEADERS:
-        return Decision(431, f"More than {MAX_HEADERS} headers", "rejected", "headers_too_large")
-    if sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEADER_BYTES:
-        return Decision(
-            431,
-            f"Headers larger than {MAX_HEADER_BYTES} bytes",
-            "rejected",
-            "headers_too_large",
-        )
-    if forwarded_by is not None and instance.encode() in (
-        p.strip() for p in forwarded_by.split(b",")
-    ):
-        return Decision(
-            508,
-            "Loop detected: this request was forwarded by this receiver",
-            "rejected",
-            "forward_loop",
-        )
-    return None
-
-
 class Receiver:
     """The ASGI app."""
 
@@ -266,7 +267,6 @@ class Receiver:
         self.started = time.time()
         self.answered = 0
         self.in_flight = 0  # requests to the webhook path not answered yet
-        self.instance = secrets.token_hex(8)  # marks this receiver's forwards (loops: 508)
 
     # -- lifespan -----------------------------------------------------------------------
 
@@ -287,9 +287,7 @@ class Receiver:
         )
         if self.s.forward_to:
             self.forward_inbox = Inbox(self.s.db, busy_timeout_ms=self.s.busy_timeout_ms)
-            self.forwarder = Forwarder(
-                self.s, self.forward_inbox, self.on_notice, instance=self.instance
-            )
+            self.forwarder = Forwarder(self.s, self.forward_inbox, self.on_notice)
             self._tasks.append(asyncio.create_task(self.forwarder.run()))
 
     async def shutdown(self) -> None:
@@ -384,8 +382,11 @@ class Receiver:
         stamp = _text(named.get(b"x-allthings-signature-timestamp"))
         length = _text(named.get(b"content-length"))
         limit = self.s.max_body
-        refusal = _refused_head(headers, named.get(_FORWARDED_BY), self.instance)
+        refusal: Decision | None = None
         try:
+            forwarder = self.forwarder  # its forwards are marked with its instance token
+            instance = forwarder.instance if forwarder is not None else None
+            refusal = _refused_head(headers, named.get(_FORWARDED_BY), instance)
             if refusal is not None:  # nothing of it is read, and no header of it stored
                 if refusal.code == 431:
                     headers = ()

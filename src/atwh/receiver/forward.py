@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,12 +40,11 @@ class Forwarder:
         s: ReceiverSettings,
         inbox: Inbox,
         notify: Callable[[str], None],
-        instance: str = "",
     ) -> None:
         self.s = s
         self.inbox = inbox
         self.notify = notify
-        self.instance = instance
+        self.instance = secrets.token_hex(8)  # in x-atwh-forwarded-by: a loop is a 508
         self.wake = asyncio.Event()
         self.in_flight: set[int] = set()
         self.rng = random.Random()
