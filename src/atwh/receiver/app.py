@@ -382,7 +382,6 @@ class Receiver:
         stamp = _text(named.get(b"x-allthings-signature-timestamp"))
         length = _text(named.get(b"content-length"))
         limit = self.s.max_body
-        refusal: Decision | None = None
         try:
             forwarder = self.forwarder  # its forwards are marked with its instance token
             instance = forwarder.instance if forwarder is not None else None
