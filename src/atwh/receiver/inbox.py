@@ -369,6 +369,19 @@ class Inbox:
         except OSError as e:
             raise UsageError(f"cannot open the inbox {self.path}: {e.strerror or e}") from None
 
+    def close(self) -> None:
+        self.conn.close()
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """Copy committed pages from the WAL into the database file."""
+        self.conn.execute(f"PRAGMA wal_checkpoint({mode})")
+
+    def __enter__(self) -> Inbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _migrate(self) -> None:
         """An inbox of schema 1 or 2 to 3: event keys (and conflicting duplicates), in one
         transaction, so that a second process opening it meanwhile waits, then sees 3."""
@@ -395,19 +408,6 @@ class Inbox:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def checkpoint(self, mode: str = "PASSIVE") -> None:
-        """Copy committed pages from the WAL into the database file."""
-        self.conn.execute(f"PRAGMA wal_checkpoint({mode})")
-
-    def __enter__(self) -> Inbox:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- writing ------------------------------------------------------------------------
 
