@@ -323,13 +323,10 @@ def inbox_table(records: Sequence[InboxRecord]) -> Table:
             received.append(f" {age(r.received, now)}", style="dim")
         event = Text(printable(r.event_name or "-", 60))
         event.append(f" {printable(r.event_id or '', 40)}", style="dim")
-        verdict = verdict_text(r.verdict, r.reason, r.duplicates)
-        if r.conflict_of is not None:  # the same event id as that row, another body
-            verdict.append(f" conflicts #{r.conflict_of}", style="magenta")
         table.add_row(
             str(r.id),
             received,
-            verdict,
+            verdict_text(r.verdict, r.reason, r.duplicates),
             code_text(r.answer_code),
             event,
             forward_text(r.forward_status, r.forward_attempts, r.forward_code),
