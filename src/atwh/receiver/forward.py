@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 FORWARDED_BY = "x-atwh-forwarded-by"  # the instance tokens of the receivers it went through
 BATCH = 32
+LOOP_DETECTED = 508  # what atwh serve answers a forward of its own that came back
 LEASE_MARGIN = 5.0  # a claimed record is due again after the timeout and this, if unsaved
 
 
@@ -153,6 +154,9 @@ class Forwarder:
             log.error("forward of #%d failed: %s", r.id, error)
         attempt = r.forward_attempts + 1
         next_at = None if error is None else time.time() + self._delay(attempt)
+        if code == LOOP_DETECTED:  # it came back to an atwh serve that sent it: never again
+            error = "HTTP 508: a forwarding loop (the request came back to atwh serve)"
+            next_at = None
         try:
             await self._in_db(self.inbox.forward_result, r.id, code, error, next_at)
         except Exception as e:  # kept, and saved before anything else is claimed
@@ -164,11 +168,8 @@ class Forwarder:
         if error is None:
             self.notify(f"forwarded #{r.id} {name} → {code} (attempt {attempt})")
         else:
-            wait = (next_at or time.time()) - time.time()
-            self.notify(
-                f"forward of #{r.id} {name} failed: {error} "
-                f"(attempt {attempt}, next in {wait:.1f}s)"
-            )
+            then = "not retried" if next_at is None else f"next in {next_at - time.time():.1f}s"
+            self.notify(f"forward of #{r.id} {name} failed: {error} (attempt {attempt}, {then})")
 
 
 def _raw(value: str) -> bytes:

@@ -527,7 +527,9 @@ class Inbox:
     def forward_result(
         self, record_id: int, code: int | None, error: str | None, next_at: float | None
     ) -> None:
-        status = "delivered" if next_at is None else "retrying"
+        """The outcome of an attempt: delivered (no error), retrying at next_at, or failed
+        for good (an error and no next attempt)."""
+        status = "delivered" if error is None else "failed" if next_at is None else "retrying"
         self.conn.execute(
             "UPDATE requests SET forward_status = ?, forward_attempts = forward_attempts + 1, "
             "forward_code = ?, forward_error = ?, forward_next_at = ?, "
