@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from atwh.cli import app
 from atwh.client import api as api_module
+from atwh.errors import forget_secrets
 
 API_URL = "https://webhooks.allthings.me/"
 NOW = datetime.now(UTC)
@@ -40,6 +41,7 @@ def isolated(tmp_path, monkeypatch) -> Iterator[None]:
     # retries sleep for real nowhere in the tests
     monkeypatch.setattr(api_module.RetryPolicy, "__init__", _fast_retry_init(api_module))
     yield
+    forget_secrets()  # the credentials one test gave are not redacted from the next one's
 
 
 def _fast_retry_init(mod: Any) -> Callable[..., None]:

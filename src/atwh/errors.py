@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum
+from urllib.parse import quote, quote_plus
 
 
 class ExitStatus(IntEnum):
@@ -25,9 +27,10 @@ class AtwhError(Exception):
     exit_status = ExitStatus.API
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint is not None else None
 
 
 class UsageError(AtwhError):
@@ -62,20 +65,27 @@ def printable(text: object, limit: int | None = 300, *, lines: bool = False) -> 
     U+009B CSI, bidi overrides, lone surrogates) is shown as its escape (ESC as \\u001b),
     never sent as it is: no title change, screen clear, hyperlink or reordered text. As
     one line, whitespace runs become one space; with lines=True, line breaks (and tabs)
-    are kept. The escapes are JSON's own, so JSON text stays valid JSON. Cut to `limit`
+    are kept. The escapes are JSON's own, so JSON text stays valid JSON. Credentials are
+    redacted (before the text is cut, so that no part of one is left). Cut to `limit`
     characters, ending in …, unless limit is None.
     """
-    s = str(text)
+    s = redact(str(text))
+    if not lines and (limit is None or len(s) <= limit) and s.isprintable():
+        if "  " not in s and s == s.strip():
+            return s  # the common case, without a pass per character
+    s = redact(_shown(s, lines))  # a credential with a tab or two spaces, shown differently
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _shown(s: str, lines: bool = False) -> str:
+    """`s` with control characters escaped: on one line, or with its line breaks."""
     if not lines:
-        if (limit is None or len(s) <= limit) and s.isprintable() and "  " not in s:
-            if s == s.strip():
-                return s  # the common case, without a pass per character
         s = " ".join(s.split())
     elif not s.isprintable():
         s = s.replace("\r\n", "\n")
     if not s.isprintable():
         s = "".join(ch if ch.isprintable() or ch in _KEPT else _escape(ch) for ch in s)
-    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
+    return s
 
 
 _KEPT = frozenset("\n\t ")
@@ -91,3 +101,40 @@ def _escape(ch: str) -> str:
         code -= 0x10000
         return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
     return f"\\u{code:04x}"
+
+
+# -- credentials never shown -------------------------------------------------------------
+
+REDACTED = "[redacted]"
+MIN_SECRET = 4  # shorter values would blank out ordinary words; they guard nothing anyway
+_secrets: set[str] = set()
+
+
+def keep_secret(value: str | None) -> None:
+    """Remember a credential (token, client secret, password, refresh token) so that no
+    message shows it: every AtwhError and everything `printable` passes through `redact`.
+
+    A server may echo it in any spelling it received: as is, form-encoded, JSON-escaped."""
+    if not value or len(value) < MIN_SECRET:
+        return
+    forms = {value, json.dumps(value)[1:-1], _shown(value), _shown(value, lines=True)}
+    try:  # an environment variable may hold undecodable bytes, kept as lone surrogates
+        raw = value.encode("utf-8", "surrogateescape")
+        forms.update((quote(raw, safe=""), quote_plus(raw)))
+    except UnicodeEncodeError:
+        pass
+    _secrets.update(f for f in forms if len(f) >= MIN_SECRET)
+
+
+def forget_secrets() -> None:
+    _secrets.clear()
+
+
+def redact(text: str) -> str:
+    """`text` with every credential atwh was given or got replaced by [redacted]."""
+    if not _secrets:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

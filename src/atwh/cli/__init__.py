@@ -134,12 +134,24 @@ def root(
 
 
 def _register() -> None:
-    from atwh.cli import deliveries, demo, emulator, failures, inbox, serve, webhooks
+    from atwh.cli import (
+        deliveries,
+        demo,
+        emulator,
+        failures,
+        inbox,
+        reconcile,
+        replay,
+        serve,
+        webhooks,
+    )
 
     app.command("demo")(demo.demo)
     app.command("deliveries")(deliveries.deliveries)
     app.command("failures")(failures.failures)
     app.command("serve")(serve.serve)
+    app.command("replay")(replay.replay)
+    app.command("reconcile")(reconcile.reconcile)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
     app.add_typer(webhooks.app, name="webhooks")

@@ -48,7 +48,7 @@ def emulator(
         typer.Option(
             "--attempt-timeout",
             metavar="DURATION",
-            help="How long a delivery attempt waits for an answer.",
+            help="How long a delivery attempt may take in all, its answer included.",
         ),
     ] = "10s",
     history: Annotated[

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import replay as r
 
 if TYPE_CHECKING:
     from atwh.receiver.inbox import Inbox
@@ -18,6 +19,36 @@ Db = Annotated[
         metavar="PATH",
         show_default=False,
         help="The inbox database [default: inbox.sqlite3 in the user data dir]",
+    ),
+]
+
+
+def _secret(help: str) -> Any:
+    """--secret, from the environment variables the vendor's example and `serve` read."""
+    return typer.Option(
+        "--secret",
+        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        show_default=False,
+        help=help,
+    )
+
+
+AnswerCode = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status-code",
+        "-c",
+        rich_help_panel=o.FILTERS,
+        metavar="CODE",
+        help="Only requests answered with these codes: 200, 4xx. Repeatable.",
+    ),
+]
+NotAcked = Annotated[
+    bool,
+    typer.Option(
+        "--failed",
+        rich_help_panel=o.FILTERS,
+        help="Only requests that were not acknowledged (answer not 2xx).",
     ),
 ]
 
@@ -43,24 +74,8 @@ def inbox(
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
-    status_code: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--status-code",
-            "-c",
-            rich_help_panel=o.FILTERS,
-            metavar="CODE",
-            help="Only requests answered with these codes: 200, 4xx. Repeatable.",
-        ),
-    ] = None,
-    failed: Annotated[
-        bool,
-        typer.Option(
-            "--failed",
-            rich_help_panel=o.FILTERS,
-            help="Only requests that were not acknowledged (answer not 2xx).",
-        ),
-    ] = False,
+    status_code: AnswerCode = None,
+    failed: NotAcked = False,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -120,13 +135,7 @@ def show(
     record_id: Annotated[str, typer.Argument(metavar="ID", help="The inbox id, or the event id.")],
     db: Db = None,
     secret: Annotated[
-        str | None,
-        typer.Option(
-            "--secret",
-            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
-            show_default=False,
-            help="Check which signature scheme the stored request matches.",
-        ),
+        str | None, _secret("Check which signature scheme the stored request matches.")
     ] = None,
     as_json: o.Json = False,
 ) -> None:
@@ -154,3 +163,79 @@ def show(
     from atwh.output.tables import inbox_detail
 
     print_rich(inbox_detail(record, secret), None)
+
+
+@app.command("replay")
+def replay(
+    ctx: typer.Context,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[ID]...",
+            help="Inbox ids, or event ids (unique prefixes) [default: every stored request "
+            "that matches the filters]",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", metavar="URL", help="Where to send the stored requests.", show_default=False
+        ),
+    ] = ...,  # type: ignore[assignment]
+    secret: Annotated[
+        str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
+    ] = None,
+    db: Db = None,
+    since: o.Since = None,
+    until: o.Until = None,
+    event: o.EventName = None,
+    status_code: AnswerCode = None,
+    failed: NotAcked = False,
+    concurrency: r.Concurrency = 1,
+    rate: r.Rate = None,
+    dry_run: r.DryRun = False,
+    yes: r.Yes = False,
+    force: r.Force = False,
+    ledger: r.LedgerPath = None,
+    save: r.Save = None,
+    as_: r.As = None,
+    fmt: o.Format = None,
+    as_json: o.Json = False,
+    output: o.Output = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each answer.")
+    ] = 30.0,
+) -> int:
+    """Send requests stored by 'atwh serve' again: the raw body as it came, re-signed.
+
+    Oldest first, once per event id; with --secret each body is signed afresh, without
+    one it goes unsigned. The same report, ledger and exit codes as 'atwh replay'.
+
+    Examples:
+
+      atwh inbox replay --since 1h --to http://localhost:3000/webhook --secret s3cret
+
+      atwh inbox replay 42 43 --to http://localhost:3000/webhook --dry-run
+    """
+    from atwh.client.filters import DeliveryFilter
+    from atwh.errors import UsageError
+    from atwh.output.export import resolve_format
+    from atwh.recover.selection import from_inbox
+
+    chosen = resolve_format(fmt, as_json, output)
+    if chosen == "csv":
+        raise UsageError("--format csv: replay reports come as table, json or ndjson")
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
+    target = r._target(to)
+    assert target is not None
+    r._check_as(as_)
+    per_second = r.parse_rate(rate)
+    with _open(db or ctx.obj) as store:
+        path = store.path.resolve()
+        candidates = from_inbox(store.records(), flt, r._split(ids))
+    how = r.Sending(
+        target, secret, f"inbox:{path}", concurrency, per_second, timeout,
+        dry_run, yes, force, ledger, save, as_,
+    )  # fmt: skip
+    return r.send(candidates, how, f"no stored request matches in {path}", chosen, output)

@@ -38,7 +38,7 @@ Timeout = Annotated[
         envvar="ATWH_TIMEOUT",
         min=0.1,
         rich_help_panel=CONNECTION,
-        help="Seconds to wait for each API answer.",
+        help="Seconds each API request may take in all, answer included (up to 4 tries).",
     ),
 ]
 Since = Annotated[

@@ -300,20 +300,10 @@ def parse_size(text: str) -> int:
 
 def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout: float) -> str:
     from atwh.cli.output import client_factory
-    from atwh.errors import NotFoundError, UsageError, printable
+    from atwh.client.secret import webhook_secret
 
     with client_factory(api_url, token, timeout)() as client:
-        data = client.execute("QueryWebhookSecret", {"id": webhook_id})
-    hook = data.get("webhook")
-    if not isinstance(hook, dict):
-        raise NotFoundError(f"webhook {printable(webhook_id, 80)} not found")
-    secret = hook.get("secret")
-    if not isinstance(secret, str) or not secret:
-        raise UsageError(
-            f"the API gives no secret for webhook {printable(webhook_id, 80)}",
-            hint="pass --secret instead",
-        )
-    return secret
+        return webhook_secret(client, webhook_id)
 
 
 def _banner(settings: object, url: str, extra_events: list[str]) -> None:

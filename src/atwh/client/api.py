@@ -22,6 +22,7 @@ from atwh.client import queries
 from atwh.client.auth import TokenProvider
 from atwh.client.config import DEFAULT_API_URL
 from atwh.client.model import Delivery, Webhook, parse_delivery, parse_webhook
+from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport
 from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")
@@ -93,6 +94,15 @@ class _PagingRejected(Exception):
     pass
 
 
+def _error_list(errors: Any) -> list[Any]:
+    """An answer's `errors` as a list, whatever the server sent: `"oops"` is one error."""
+    if errors is None:
+        return []
+    if isinstance(errors, list):
+        return errors
+    return [errors]
+
+
 def _error_messages(errors: list[Any]) -> list[str]:
     out = []
     for e in errors:
@@ -123,6 +133,7 @@ class ApiClient:
         page_size: int = PAGE_SIZE,
         warn: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_answer_bytes: int = MAX_PAGE_BYTES,
     ) -> None:
         self.credentials = credentials
         self.url = url
@@ -131,6 +142,8 @@ class ApiClient:
         self.page_size = page_size
         self.warn = warn or (lambda message: log.warning("%s", message))
         self.transport = transport
+        self.max_answer_bytes = max_answer_bytes
+        self.deadline = Deadline()
         self.vendor_query_only = False
         self._last: httpx.Response | None = None
         self._session: Any = None
@@ -144,18 +157,17 @@ class ApiClient:
     def _connect(self) -> Any:
         if self._session is None:
             from gql import Client
-            from gql.transport.httpx import HTTPXTransport
 
-            kwargs: dict[str, Any] = {}
-            if self.transport is not None:
-                kwargs["transport"] = self.transport
-            transport = HTTPXTransport(
+            transport = _transport_class()(
                 url=self.url,
+                deadline=self.deadline,
+                seconds=self.timeout,
+                max_bytes=self.max_answer_bytes,
+                transport=self.transport or http_transport(self.deadline),
                 auth=_BearerAuth(self.credentials),
                 timeout=self.timeout,
                 headers={"User-Agent": _user_agent()},
                 event_hooks={"response": [self._remember]},
-                **kwargs,
             )
             self._client = Client(transport=transport, fetch_schema_from_transport=False)
             self._session = self._client.connect_sync()
@@ -254,10 +266,13 @@ class ApiClient:
 
         self._last = None
         try:
-            result = self._connect().execute(request, get_execution_result=True)
+            session = self._connect()
+            # a token to fetch is fetched now, not within the API request's deadline
+            self.credentials.token()
+            result = session.execute(request, get_execution_result=True)
             return result.data, None
         except TransportQueryError as e:
-            return e.data, list(e.errors or [])
+            return e.data, _error_list(e.errors)
         except TransportServerError as e:
             return ApiError(f"the API answered HTTP {e.code}")
         except TransportProtocolError:
@@ -290,6 +305,8 @@ class ApiClient:
         after: str | None = None
         seen: set[str] = set()
         empty_run = 0
+        read = 0
+        total: int | None = None
         while True:
             if self.vendor_query_only:
                 yield self._page(self.execute(VENDOR_QUERY, {"id": webhook_id}), webhook_id)[0]
@@ -306,6 +323,9 @@ class ApiClient:
                 self.vendor_query_only = True
                 continue
             page, page_info = self._page(data, webhook_id)
+            read += len(page.deliveries)
+            total = page.webhook.total_count if total is None else total
+            _check_count(read, total, self.page_size)
             if page_info is None or page_info.get("hasNextPage") is not True:
                 yield page
                 return
@@ -356,6 +376,16 @@ class ApiClient:
 AtwhErrorLike = ApiError | NetworkError
 
 
+def _check_count(read: int, total: int | None, page_size: int) -> None:
+    """Stop a server that sends pages without end: far more deliveries than its own
+    `totalCount` (more than twice it plus a page; deliveries made meanwhile fit in that)."""
+    if total is not None and read > 2 * total + page_size:
+        raise ApiError(
+            f"the API sent {read} deliveries but counts {total} (totalCount); "
+            "stopped reading pages that do not end"
+        )
+
+
 @cache
 def _freeze_imports() -> None:
     """Once per process, with gql, graphql and httpx loaded: leave the objects alive now
@@ -376,6 +406,50 @@ def _prepared(operation: str) -> tuple[Any, str]:
 
     document = parse(Source(queries.load(operation), "GraphQL request"))
     return document, print_ast(document)
+
+
+@cache
+def _transport_class() -> type:
+    """gql's httpx transport, each request bounded by a deadline and its answer by a size
+    (`transport.post`); an answer over the size is an ApiError, which is not retried."""
+    from gql.transport.exceptions import TransportClosed, TransportConnectionFailed
+    from gql.transport.httpx import HTTPXTransport
+
+    from atwh.client import transport as bounded
+
+    class BoundedTransport(HTTPXTransport):
+        def __init__(
+            self, url: str, deadline: Deadline, seconds: float, max_bytes: int, **kwargs: Any
+        ) -> None:
+            super().__init__(url=url, **kwargs)
+            self.deadline = deadline
+            self.seconds = seconds
+            self.max_bytes = max_bytes
+
+        def execute(
+            self,
+            request: Any,
+            *,
+            extra_args: dict[str, Any] | None = None,
+            upload_files: bool = False,
+        ) -> Any:
+            if not self.client:
+                raise TransportClosed("Transport is not connected")
+            post_args = self._prepare_request(request, extra_args=extra_args)
+            self.deadline.start(self.seconds)
+            try:
+                response = bounded.post(
+                    self.client, str(self.url), self.deadline, self.max_bytes, **post_args
+                )
+            except AtwhError:
+                raise
+            except Exception as e:
+                raise TransportConnectionFailed(str(e)) from e
+            finally:
+                self.deadline.stop()
+            return self._prepare_result(response)
+
+    return BoundedTransport
 
 
 @cache

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import httpx
 
 from atwh.client.config import DEFAULT_OAUTH_URL, cache_dir
-from atwh.errors import AuthError, NetworkError, printable
+from atwh.client.transport import MAX_TOKEN_BYTES, Deadline, http_transport, post
+from atwh.errors import AuthError, NetworkError, keep_secret, printable
 
 EXPIRY_MARGIN = 60  # seconds before expiry at which a cached token counts as expired
 CLIENT_CREDENTIALS_SPELLINGS = ("client-credentials", "client_credentials")
@@ -42,6 +43,9 @@ class TokenProvider(Protocol):
 class StaticToken:
     value: str
 
+    def __post_init__(self) -> None:
+        keep_secret(self.value)
+
     def token(self) -> str:
         return self.value
 
@@ -63,6 +67,8 @@ class OAuthToken:
         cache_file: Path | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        keep_secret(client_secret)
+        keep_secret(password)
         self.client_id = client_id
         self.client_secret = client_secret
         self.username = username
@@ -143,10 +149,19 @@ class OAuthToken:
         data["client_id"] = self.client_id
         if self.client_secret:
             data["client_secret"] = self.client_secret
+        deadline = Deadline()
+        transport = self.transport or http_transport(deadline)
         try:
-            with httpx.Client(timeout=self.timeout, transport=self.transport) as http:
-                response = http.post(
-                    self.token_url, data=data, headers={"Accept": "application/json"}
+            with httpx.Client(timeout=self.timeout, transport=transport) as http:
+                deadline.start(self.timeout)
+                response = post(
+                    http,
+                    self.token_url,
+                    deadline,
+                    MAX_TOKEN_BYTES,
+                    what="the token endpoint's answer",
+                    data=data,
+                    headers={"Accept": "application/json"},
                 )
         except httpx.TimeoutException:
             raise NetworkError(f"the token endpoint {self.token_url} timed out") from None
@@ -178,12 +193,14 @@ class OAuthToken:
         expires_in = body.get("expires_in", 3600)
         if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
             expires_in = 3600
+        keep_secret(token)
         entry: dict[str, Any] = {
             "access_token": token,
             "expires_at": time.time() + float(expires_in),
         }
         refresh = body.get("refresh_token")
         if isinstance(refresh, str) and refresh:
+            keep_secret(refresh)
             entry["refresh_token"] = refresh
         return entry
 
@@ -211,6 +228,8 @@ class OAuthToken:
             return None
         if not isinstance(entry.get("refresh_token", ""), str):
             entry.pop("refresh_token")
+        keep_secret(entry["access_token"])
+        keep_secret(entry.get("refresh_token"))
         return entry
 
     def _write_cache(self, entry: dict[str, Any]) -> None:

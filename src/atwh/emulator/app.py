@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import Any
 
+from atwh.emulator import limits
 from atwh.emulator.engine import EmulatorSettings, Engine
 from atwh.emulator.schema import Root, build_schema
 from atwh.emulator.state import DeliveryRec, EventRec, State, WebhookRec
@@ -58,13 +59,24 @@ class Emulator(Engine):
         if variables is not None and not isinstance(variables, dict):
             return 400, {"errors": [{"message": "'variables' must be an object."}]}
         operation = payload.get("operationName")
-        result = await graphql.graphql(
+        try:
+            document = graphql.parse(payload["query"], max_tokens=limits.MAX_TOKENS)
+        except graphql.GraphQLError as e:
+            return 200, {"errors": [e.formatted]}
+        rules = [*graphql.specified_rules, limits.limits_rule(variables)]
+        errors = graphql.validate(self.schema, document, rules)
+        if errors:
+            return 200, {"errors": [e.formatted for e in errors]}
+        result = graphql.execute(
             self.schema,
-            payload["query"],
+            document,
             root_value=self.root,
             variable_values=variables,
             operation_name=operation if isinstance(operation, str) else None,
         )
+        if graphql.pyutils.is_awaitable(result):
+            result = await result
+        assert isinstance(result, graphql.ExecutionResult)
         return 200, dict(result.formatted)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -131,6 +143,12 @@ async def _send_json(send: Any, code: int, data: Any) -> None:
             "headers": [(b"content-type", b"application/json")],
         }
     )
+    if limits.larger_than(data, limits.MAX_ANSWER_BYTES):
+        message = (
+            f"The answer would be larger than {limits.MAX_ANSWER_BYTES >> 20} MiB; "
+            "ask for smaller pages (first) or fewer fields."
+        )
+        data = {"errors": [{"message": message}]}
     await send({"type": "http.response.body", "body": json.dumps(data).encode()})
 
 

@@ -31,6 +31,10 @@ from atwh.emulator.state import (
 
 log = logging.getLogger("atwh.emulator.engine")
 
+# Attempts in flight to one webhook. More wait their turn, and their time does not start
+# until then: a webhook whose receiver is slow delays its own deliveries, no one else's.
+ATTEMPTS_PER_WEBHOOK = 8
+
 
 @dataclass
 class EmulatorSettings:
@@ -53,6 +57,7 @@ class Engine:
         self.say = settings.log or (lambda line: log.info("%s", line))
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: Any = None
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         if settings.history:
             from atwh.emulator.history import populate
@@ -81,17 +86,29 @@ class Engine:
 
         body = json.dumps({"message": "Allthings webhook URL check"}).encode()
         try:
-            response = await self._http().post(
-                url,
-                content=body,
-                headers={"content-type": "application/json"},
-                timeout=self.s.attempt_timeout,
-            )
+            status, _, _ = await self._send(url, body, {"content-type": "application/json"})
+        except TimeoutError:
+            return f"The URL did not answer the test request in {self.s.attempt_timeout:g}s."
         except httpx.HTTPError as e:
             return f"The URL did not answer the test request: {type(e).__name__}."
-        if response.status_code != 200:
-            return f"The URL answered the test request with {response.status_code}, not 200."
+        if status != 200:
+            return f"The URL answered the test request with {status}, not 200."
         return None
+
+    async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+        """POST `body`: the answer's status, headers and first MAX_BODY_KEPT bytes.
+
+        The whole of it (connecting, sending, the answer's head and what is kept of its
+        body) takes at most `attempt_timeout`, or TimeoutError: httpx's own timeout bounds
+        each read, which a receiver trickling a byte a second never trips."""
+        async with asyncio.timeout(self.s.attempt_timeout):
+            async with self._http().stream("POST", url, content=body, headers=headers) as answer:
+                kept = bytearray()
+                async for chunk in answer.aiter_bytes():
+                    kept += chunk
+                    if len(kept) >= MAX_BODY_KEPT:
+                        break
+                return answer.status_code, answer, bytes(kept[:MAX_BODY_KEPT])
 
     def _http(self) -> Any:
         import httpx
@@ -100,7 +117,13 @@ class Engine:
             self._client = httpx.AsyncClient(
                 timeout=self.s.attempt_timeout,
                 follow_redirects=False,
-                headers={"user-agent": "Allthings-Webhooks (atwh emulator)"},
+                # no cap on connections (each webhook has its own, ATTEMPTS_PER_WEBHOOK):
+                # a shared cap let slow receivers fill it and time out everyone's attempts
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+                headers={
+                    "user-agent": "Allthings-Webhooks (atwh emulator)",
+                    "accept-encoding": "identity",  # what is kept of an answer is its bytes
+                },
             )
         return self._client
 
@@ -153,24 +176,25 @@ class Engine:
             self.state.put(rec)
             return
         body = event.payload.encode()
-        headers = signature.headers_for(body, hook.secret)
-        started = time.time()
         answer: str
-        try:
-            response = await self._http().post(hook.url, content=body, headers=headers)
-            text = response.content[:MAX_BODY_KEPT].decode("utf-8", errors="replace")
-            rec.result = {
-                "statusCode": response.status_code,
-                "body": text,
-                "message": response.reason_phrase or None,
-                "headers": [{"name": k, "value": v} for k, v in response.headers.items()],
-            }
-            ok = 200 <= response.status_code <= 299
-            answer = str(response.status_code)
-        except httpx.TimeoutException:
-            rec.result, ok, answer = None, False, f"timeout after {self.s.attempt_timeout:g}s"
-        except httpx.HTTPError as e:
-            rec.result, ok, answer = None, False, f"no answer ({type(e).__name__})"
+        async with self._slots.setdefault(hook.id, asyncio.Semaphore(ATTEMPTS_PER_WEBHOOK)):
+            headers = signature.headers_for(body, hook.secret)
+            started = time.time()
+            try:
+                status, response, kept = await self._send(hook.url, body, headers)
+                rec.result = {
+                    "statusCode": status,
+                    "body": kept.decode("utf-8", errors="replace"),
+                    "message": response.reason_phrase or None,
+                    "headers": [{"name": k, "value": v} for k, v in response.headers.items()],
+                }
+                ok = 200 <= status <= 299
+                answer = str(status)
+            except (TimeoutError, httpx.TimeoutException):
+                rec.result, ok = None, False
+                answer = f"timeout after {self.s.attempt_timeout:g}s"
+            except httpx.HTTPError as e:
+                rec.result, ok, answer = None, False, f"no answer ({type(e).__name__})"
         rec.delivered = time.time() if rec.result is not None else None
         rec.status = "SUCCESS" if ok else "FAILED"
         note = ""

@@ -569,3 +569,42 @@ class Inbox:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+
+    def backfill(
+        self,
+        event_id: str,
+        event_name: str | None,
+        body: bytes,
+        received_at: float,
+        answer_code: int,
+        note: str,
+    ) -> bool:
+        """Store an event this inbox never got, taken from elsewhere (the provider's log), as
+        `backfilled`: never verified, never forwarded. False when the event is already here."""
+        cur = self.conn.execute(
+            "INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, "
+            "event_id, event_name, answer_code, answer_body, acked) "
+            "VALUES (?, 'POST', '', ?, ?, 'backfilled', ?, ?, ?, ?, '', 1) "
+            "ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL "
+            "AND verdict <> 'test' DO NOTHING",
+            (
+                received_at,
+                _header_text([("x-atwh-backfilled", note)]),
+                body,
+                note,
+                event_id,
+                event_name,
+                answer_code,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def acknowledged_events(self) -> Iterator[tuple[str, str | None]]:
+        """(event id, event name) of every event acknowledged, test deliveries aside: one row
+        each, as the unique index keeps them. Bodies are not read."""
+        cur = self.conn.execute(
+            "SELECT event_id, event_name FROM requests "
+            "WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test' ORDER BY id"
+        )
+        while rows := cur.fetchmany(1000):
+            yield from rows

@@ -1,0 +1,160 @@
+"""`atwh reconcile WEBHOOK_ID`: what the provider's log says was delivered, against what the
+endpoint stored."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+from atwh.cli import replay as r
+
+
+def reconcile(
+    webhook_id: Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook.")],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="INBOX",
+            show_default=False,
+            help="What was stored: an 'atwh serve' inbox.",
+        ),
+    ] = None,
+    stored: Annotated[
+        str | None,
+        typer.Option(
+            "--stored",
+            metavar="FILE",
+            show_default=False,
+            help="What was stored: event ids, one a line, a JSON array, or a CSV with "
+            "an event_id or id column.",
+        ),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Compare the log from WHEN on (the log keeps 30 days).",
+        ),
+    ] = "30d",
+    replay: Annotated[
+        bool,
+        typer.Option("--replay", help="Send the lost and not-delivered events (as atwh replay)."),
+    ] = False,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="With --db: insert the lost events into the inbox from the log's payload, "
+            "marked as backfilled.",
+        ),
+    ] = False,
+    to: r.To = None,
+    secret: r.Secret = None,
+    concurrency: r.Concurrency = 1,
+    rate: r.Rate = None,
+    yes: r.Yes = False,
+    force: r.Force = False,
+    ledger: r.LedgerPath = None,
+    fmt: o.Format = None,
+    as_json: o.Json = False,
+    output: o.Output = None,
+    api_url: o.ApiUrl = None,
+    token: o.Token = None,
+    timeout: r.RequestTimeout = 30.0,
+) -> int:
+    """Find events the endpoint lost: the provider's log joined with what was stored.
+
+    lost: the log shows a 2xx, the store does not have it. not delivered: no attempt
+    succeeded, not stored. unknown: stored, not in the log. duplicated: stored more than
+    once. Exit 1 when anything is lost or not delivered.
+
+    Examples:
+
+      atwh reconcile 5f3a… --db ~/.local/share/atwh/inbox.sqlite3
+
+      atwh reconcile 5f3a… --stored event-ids.txt --since 7d --json
+
+      atwh reconcile 5f3a… --db inbox.sqlite3 --replay
+    """
+    from pathlib import Path
+
+    from atwh.cli.output import client_factory, print_rich
+    from atwh.client.filters import parse_time
+    from atwh.client.secret import webhook_secret
+    from atwh.errors import UsageError, printable
+    from atwh.output.export import open_output, resolve_format
+    from atwh.recover import reconcile as rec
+    from atwh.recover.replay import SKIPPED
+
+    chosen = resolve_format(fmt, as_json, output)
+    if chosen not in ("table", "json"):
+        raise UsageError(f"--format {chosen}: reconcile reports come as table or json")
+    if (db is None) == (stored is None):
+        raise UsageError("say what was stored: give --db INBOX or --stored FILE (one of them)")
+    if backfill and db is None:
+        raise UsageError("--backfill writes into an inbox: give --db")
+    window = parse_time(since)
+    per_second = r.parse_rate(rate)
+    target = r._target(to)
+
+    from atwh.receiver.inbox import Inbox
+
+    if db is not None:
+        with Inbox(Path(db), create=False) as box:
+            store = rec.stored_in_inbox(box)
+    else:
+        assert stored is not None
+        store = rec.stored_in_file(Path(stored))
+
+    with client_factory(api_url, token, timeout)() as client:
+        webhook, log = r.fetch(client, webhook_id)
+        result = rec.reconcile(log, store, window)
+        candidates = rec.to_replay(result, log) if replay else []
+        if candidates:
+            target = target or r._webhook_url(webhook.url, webhook_id)
+            if secret is None:
+                secret = webhook_secret(client, webhook_id)
+
+    if backfill and db is not None:
+        with Inbox(Path(db), create=False) as box:
+            added = rec.backfill(result, log, box)
+        typer.echo(f"Backfilled {added} lost events into {db} (marked backfilled).", err=True)
+
+    report = None
+    if replay:
+        how = r.Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, per_second)
+        how.timeout, how.yes, how.force, how.ledger = timeout, yes, force, ledger
+        report = r.deliver(candidates, how, "nothing lost or not delivered")
+    if chosen == "json":
+        import json
+
+        data = result.to_api()
+        if report is not None:
+            data["replay"] = [o.to_api() for o in report.outcomes]
+        with open_output(output) as stream:
+            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    else:
+        from rich.console import Group
+        from rich.text import Text
+
+        from atwh.output.recover import reconcile_view, replay_table
+
+        view = reconcile_view(result)
+        if report is not None:
+            title = Text(f"Replayed to {printable(report.target, 200)}", style="bold")
+            view = Group(view, Text(), title, replay_table(report))
+        print_rich(view, output)
+    from atwh.output.recover import reconcile_totals, totals_line
+
+    typer.echo(reconcile_totals(result), err=True)
+    if report is None:
+        return 1 if result.trouble else 0
+    typer.echo(totals_line(report), err=True)
+    if report.interrupted:
+        return r._interrupted()
+    # with --replay, what counts is whether every lost and undelivered event now got a 2xx
+    return 0 if report.all_fixed and not report.count(SKIPPED) else 1

@@ -1,0 +1,372 @@
+"""Re-sending events as Allthings sends them: the stored payload, byte for byte, signed with
+the webhook's secret and a fresh timestamp, oldest first, and a report of what each got.
+
+Sending runs on one asyncio loop: `concurrency` workers take the events in order, paced by
+`rate`; a 429 or 503 is retried after its Retry-After (or a growing back-off), a bounded
+number of times. Ctrl-C stops taking new events, lets the requests in flight finish, and the
+report still comes back (`interrupted` set). Every answered try is written to the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import ipaddress
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from atwh import signature
+from atwh.client.api import parse_retry_after
+from atwh.client.model import iso
+from atwh.errors import UsageError, printable
+from atwh.recover.ledger import Ledger
+from atwh.recover.selection import Candidate
+
+REPLAY_HEADER = "x-atwh-replay-of"  # marks a replay, and names the original delivery
+BODY_KEPT = 4096  # bytes of each answer read, for the report's one line
+RETRY_STATUSES = frozenset({429, 503})
+CONFIRM_ABOVE = 20  # events sent to a host other than loopback without asking
+
+FIXED = "fixed"
+FAILING = "still failing"
+SKIPPED = "skipped"
+WOULD_SEND = "would send"
+
+
+@dataclass(slots=True)
+class ReplayOptions:
+    target: str
+    secret: str | None  # None: sent unsigned
+    concurrency: int = 1
+    rate: float | None = None  # requests per second at most
+    timeout: float = 30.0  # per request, answer included
+    max_tries: int = 4  # per event, when answered 429 or 503
+    backoff: float = 1.0  # first back-off without Retry-After; doubles
+    retry_after_cap: float = 60.0
+    user_agent: str = "atwh"
+    sleep_jitter: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(slots=True)
+class Outcome:
+    candidate: Candidate
+    result: str  # fixed | still failing | skipped | would send
+    code: int | None = None
+    detail: str | None = None  # one line of the answer, the network error, or why skipped
+    tries: int = 0
+    seconds: float | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.tries > 0
+
+    def to_api(self) -> dict[str, Any]:
+        c = self.candidate
+        return {
+            "eventId": c.event_id,
+            "eventName": c.event_name,
+            "eventCreatedDate": iso(c.created),
+            "replayOf": c.origin,
+            "result": self.result,
+            "statusCode": self.code,
+            "detail": self.detail,
+            "tries": self.tries,
+            "ms": round(self.seconds * 1000) if self.seconds is not None else None,
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    target: str
+    outcomes: list[Outcome]
+    interrupted: bool = False
+    dry_run: bool = False
+
+    def count(self, result: str) -> int:
+        return sum(o.result == result for o in self.outcomes)
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "fixed": self.count(FIXED),
+            "stillFailing": self.count(FAILING),
+            "skipped": self.count(SKIPPED),
+            "wouldSend": self.count(WOULD_SEND),
+        }
+
+    @property
+    def all_fixed(self) -> bool:
+        """Every event sent was answered 2xx (true when nothing was sent)."""
+        return not any(o.result == FAILING for o in self.outcomes)
+
+
+def is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_confirmation(url: str, count: int) -> bool:
+    """More than CONFIRM_ABOVE events to a host other than loopback."""
+    return count > CONFIRM_ABOVE and not is_loopback(url)
+
+
+def request_headers(
+    c: Candidate, secret: str | None, user_agent: str = "atwh", now_ms: int | None = None
+) -> dict[str, str]:
+    """The headers of a replay: Allthings' signature headers (with a secret), the content
+    type, and REPLAY_HEADER naming the original delivery."""
+    assert c.body is not None
+    headers = {"content-type": c.content_type, "user-agent": user_agent}
+    if secret:
+        headers.update(signature.headers_for(c.body, secret, now_ms))
+        headers["content-type"] = c.content_type
+    headers[REPLAY_HEADER] = c.origin
+    return headers
+
+
+def skip_replayed(
+    candidates: Sequence[Candidate], ledger: Ledger | None, source: str, target: str
+) -> None:
+    """Mark the events the ledger says were already answered 2xx at `target`."""
+    if ledger is None:
+        return
+    done = ledger.replayed(source, target, (c.key for c in candidates if c.skip is None))
+    for c in candidates:
+        if c.skip is None and c.key in done:
+            c.skip = "already replayed with a 2xx (see --history; --force sends it again)"
+
+
+def dry_run(candidates: Sequence[Candidate], target: str) -> Report:
+    return Report(
+        target,
+        [
+            Outcome(c, SKIPPED, detail=c.skip) if c.skip else Outcome(c, WOULD_SEND)
+            for c in candidates
+        ],
+        dry_run=True,
+    )
+
+
+def replay(
+    candidates: Sequence[Candidate],
+    opts: ReplayOptions,
+    ledger: Ledger | None = None,
+    source: str = "",
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> Report:
+    """Send every candidate not marked to skip; the report, in the candidates' order.
+
+    Runs its own event loop; on the main thread, SIGINT (Ctrl-C) stops it gently (a second
+    one cancels the requests in flight).
+    """
+    if opts.concurrency < 1:
+        raise UsageError("--concurrency: give at least 1")
+    _fail_fast_without_sniffio()
+    return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
+
+
+class _Run:
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        opts: ReplayOptions,
+        ledger: Ledger | None,
+        source: str,
+        on_outcome: Callable[[Outcome], None] | None,
+    ) -> None:
+        self.candidates = list(candidates)
+        self.opts = opts
+        self.ledger = ledger
+        self.source = source
+        self.on_outcome = on_outcome or (lambda o: None)
+        self.outcomes: list[Outcome | None] = [None] * len(self.candidates)
+        self.next = 0
+        self.next_start = 0.0
+        self.run_id = 0
+        self.stop: asyncio.Event
+        self.workers: list[asyncio.Task[None]] = []
+
+    async def main(self) -> Report:
+        loop = asyncio.get_running_loop()
+        self.stop = asyncio.Event()
+        handled = _on_sigint(loop, self._interrupt)
+        if self.ledger is not None:
+            self.run_id = self.ledger.start_run(self.source, self.opts.target)
+        limits = httpx.Limits(
+            max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
+        )
+        try:
+            async with httpx.AsyncClient(
+                timeout=self.opts.timeout,
+                limits=limits,
+                follow_redirects=False,
+                # answers are read raw, a few KiB at most: no compressed ones to inflate
+                headers={"accept-encoding": "identity"},
+            ) as client:
+                self.workers = [
+                    asyncio.ensure_future(self._work(client))
+                    for _ in range(min(self.opts.concurrency, max(len(self.candidates), 1)))
+                ]
+                await asyncio.gather(*self.workers, return_exceptions=True)
+        finally:
+            if handled:
+                loop.remove_signal_handler(signal.SIGINT)
+            if self.ledger is not None:
+                self.ledger.finish_run(self.run_id, self.stop.is_set())
+        outcomes = []
+        for c, o in zip(self.candidates, self.outcomes, strict=True):
+            if o is None:
+                o = Outcome(c, SKIPPED, detail=c.skip or "not sent: interrupted")
+            outcomes.append(o)
+        return Report(self.opts.target, outcomes, interrupted=self.stop.is_set())
+
+    def _interrupt(self) -> None:
+        if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
+            for task in self.workers:
+                task.cancel()
+        self.stop.set()
+
+    async def _pace(self) -> bool:
+        """Wait for the next start under --rate; False when stopped meanwhile."""
+        if not self.opts.rate:
+            return not self.stop.is_set()
+        now = time.monotonic()
+        at = max(now, self.next_start)
+        self.next_start = at + 1.0 / self.opts.rate
+        if at > now:
+            await self._sleep(at - now)
+        return not self.stop.is_set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _work(self, client: httpx.AsyncClient) -> None:
+        while not self.stop.is_set():
+            i = self.next
+            while i < len(self.candidates) and self.candidates[i].skip is not None:
+                c = self.candidates[i]
+                self.outcomes[i] = Outcome(c, SKIPPED, detail=c.skip)
+                i += 1
+            if i >= len(self.candidates):
+                self.next = i
+                return
+            self.next = i + 1
+            if not await self._pace():
+                return
+            try:
+                outcome = await self._send(client, self.candidates[i])
+            except asyncio.CancelledError:  # the second Ctrl-C
+                self.outcomes[i] = Outcome(
+                    self.candidates[i],
+                    FAILING,
+                    detail="abandoned in flight (a second Ctrl-C): its answer is unknown",
+                    tries=1,
+                )
+                raise
+            self.outcomes[i] = outcome
+            self.on_outcome(outcome)
+
+    async def _send(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
+        opts = self.opts
+        started = time.monotonic()
+        tries = 0
+        while True:
+            tries += 1
+            code, detail, retry_after = await self._try(client, c)
+            if code is not None and 200 <= code <= 299:
+                return Outcome(c, FIXED, code, detail, tries, time.monotonic() - started)
+            if code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
+                if retry_after is not None:
+                    delay = min(retry_after, opts.retry_after_cap)
+                else:
+                    delay = opts.backoff * 2 ** (tries - 1) * opts.sleep_jitter.uniform(0.5, 1.0)
+                await self._sleep(delay)
+                if not self.stop.is_set():
+                    continue
+            return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
+
+    async def _try(
+        self, client: httpx.AsyncClient, c: Candidate
+    ) -> tuple[int | None, str | None, float | None]:
+        """One request: its code (None: no answer), one line of body or the error, and
+        Retry-After in seconds."""
+        assert c.body is not None
+        opts = self.opts
+        started = time.time()
+        code: int | None = None
+        detail: str | None = None
+        retry_after = None
+        try:
+            async with asyncio.timeout(opts.timeout):
+                headers = request_headers(c, opts.secret, opts.user_agent)
+                async with client.stream(
+                    "POST", opts.target, content=c.body, headers=headers
+                ) as response:
+                    code = response.status_code
+                    kept = bytearray()
+                    async for chunk in response.aiter_raw():
+                        kept += chunk
+                        if len(kept) >= BODY_KEPT:
+                            break
+                    detail = _answer_line(bytes(kept[:BODY_KEPT]), response)
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+        except TimeoutError:
+            code, detail = None, f"no answer within {opts.timeout:g}s"
+        except httpx.TimeoutException:
+            code, detail = None, f"no answer within {opts.timeout:g}s"
+        except httpx.HTTPError as e:
+            code, detail = None, _network_error(e)
+        if self.ledger is not None:
+            self.ledger.record(
+                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
+                code, detail,
+            )  # fmt: skip
+        return code, detail, retry_after
+
+
+def _answer_line(body: bytes, response: httpx.Response) -> str | None:
+    text = body.decode("utf-8", errors="replace")
+    line = printable(text, 200) if text.strip() else ""
+    if 300 <= response.status_code <= 399 and response.headers.get("location"):
+        where = printable(response.headers["location"], 120)
+        line = f"redirect to {where}" + (f": {line}" if line else "")
+    return line or printable(response.reason_phrase or "", 80) or None
+
+
+def _network_error(e: httpx.HTTPError) -> str:
+    what = printable(str(e), 160) or type(e).__name__
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot connect: {what}"
+    return f"{type(e).__name__}: {what}"
+
+
+def _fail_fast_without_sniffio() -> None:
+    """httpcore runs `import sniffio` for every request it sends, inside a try. Where sniffio
+    is not installed, each of those failed imports searches every entry of sys.path again
+    (Python remembers only the imports that succeed): a fifth of the CPU time a replay
+    spent. A None in sys.modules makes that import fail at once, as it would anyway."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+def _on_sigint(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
+    """SIGINT calls `handler` on the loop, where the platform and the thread allow it."""
+    try:
+        loop.add_signal_handler(signal.SIGINT, handler)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,216 @@
+"""`atwh reconcile`: the log of the emulated API joined with an inbox or a file of ids."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atwh.emulator import Emulator, EmulatorSettings
+from atwh.emulator.history import DEMO_WEBHOOK_ID
+from atwh.receiver.inbox import Inbox, NewRequest
+from atwh.server import BackgroundServer
+from tests.recover.conftest import TOKEN, Loop
+from tests.recover.test_replay import outage
+
+
+def delete_from_inbox(loop: Loop, event_id: str) -> None:
+    with sqlite3.connect(loop.settings.db) as db:
+        db.execute("DELETE FROM requests WHERE event_id = ?", (event_id,))
+
+
+def test_lost_and_not_delivered_from_an_inbox_with_rows_deleted(loop, atwh):
+    failed, ok = outage(loop, failing=2)
+    kept = loop.emit(id="T-50")
+    loop.settled(kept)
+    delete_from_inbox(loop, ok[0])  # acknowledged, then dropped: lost
+    result = atwh("reconcile", *loop.args("--db", str(loop.settings.db), "--json"))
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"] == {
+        "lost": 1,
+        "notDelivered": 2,
+        "unknown": 0,
+        "duplicated": 0,
+        "ok": 1,
+    }
+    by_category = {}
+    for e in data["events"]:
+        by_category.setdefault(e["category"], []).append(e["eventId"])
+    assert by_category == {"lost": ok, "not delivered": failed}
+    assert {"category": "not delivered", "eventName": "ticket.created", "events": 2} in data[
+        "summary"
+    ]
+    table = atwh("reconcile", *loop.args("--db", str(loop.settings.db)))
+    assert table.exit_code == 1
+    assert "Lost (1)" in table.stdout and "Not delivered (2)" in table.stdout
+    assert ok[0] in table.stdout and failed[1] in table.stdout
+    assert "1 lost, 2 not delivered, 0 unknown, 0 duplicated, 1 ok" in table.stderr
+
+
+def test_backfill_then_replay_leaves_nothing_missing(loop, atwh):
+    failed, ok = outage(loop, failing=2)
+    delete_from_inbox(loop, ok[0])
+    db = str(loop.settings.db)
+    result = atwh("reconcile", *loop.args("--db", db, "--backfill", "--json"))
+    assert result.exit_code == 1
+    assert "Backfilled 1 lost events" in result.stderr
+    with Inbox(loop.settings.db, create=False) as box:
+        row = box.get(ok[0])
+    assert row is not None and row.verdict == "backfilled" and row.acked
+    assert row.body == loop.emulator.state.events[ok[0]].payload.encode()
+    replayed = atwh("reconcile", *loop.args("--db", db, "--replay", "--json"))
+    assert replayed.exit_code == 0, replayed.output
+    assert [o["eventId"] for o in json.loads(replayed.stdout)["replay"]] == failed
+    after = atwh("reconcile", *loop.args("--db", db, "--json"))
+    assert after.exit_code == 0
+    assert json.loads(after.stdout)["totals"]["ok"] == 3
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda ids: "\n".join(ids) + "\n",
+        lambda ids: json.dumps(ids),
+        lambda ids: json.dumps([{"id": i} for i in ids]),
+        lambda ids: "name,event_id\n" + "".join(f"x,{i}\n" for i in ids),
+        lambda ids: "id\n" + "".join(f"{i}\n" for i in ids),
+    ],
+    ids=["lines", "json", "json-objects", "csv-event_id", "csv-id"],
+)
+def test_a_stored_file_with_duplicates_and_strangers(loop, atwh, tmp_path, write):
+    failed, ok = outage(loop, failing=1)
+    second = loop.emit(id="T-60")
+    loop.settled(second)
+    stored = tmp_path / "stored"
+    stored.write_text(write([ok[0], second, second, "not-from-this-webhook"]))
+    result = atwh("reconcile", *loop.args("--stored", str(stored), "--json"))
+    assert result.exit_code == 1  # the failed one was never delivered
+    data = json.loads(result.stdout)
+    assert data["totals"] == {
+        "lost": 0,
+        "notDelivered": 1,
+        "unknown": 1,
+        "duplicated": 1,
+        "ok": 1,
+    }
+    categories = {e["eventId"]: (e["category"], e["stored"]) for e in data["events"]}
+    assert categories == {
+        failed[0]: ("not delivered", 0),
+        second: ("duplicated", 2),
+        "not-from-this-webhook": ("unknown", 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00bad", "not UTF-8 text"),
+        (b"[1, 2", "not valid JSON"),
+        (b"[[1]]", "a JSON array of event ids"),
+        (b"name,other\nx,y\n", "needs an 'event_id' or 'id' column"),
+    ],
+)
+def test_an_unreadable_stored_file(fake_api, atwh, tmp_path, content, message):
+    fake_api.add("w1", [])
+    stored = tmp_path / "stored"
+    stored.write_bytes(content)
+    result = atwh("reconcile", "w1", "--stored", str(stored))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: --stored {stored}: ") and message in result.stderr
+
+
+def test_a_missing_stored_file_and_bad_combinations(fake_api, atwh, tmp_path):
+    fake_api.add("w1", [])
+    missing = atwh("reconcile", "w1", "--stored", str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and "cannot read it: No such file" in missing.stderr
+    neither = atwh("reconcile", "w1")
+    assert neither.exit_code == 2 and "give --db INBOX or --stored FILE" in neither.stderr
+    backfill = atwh("reconcile", "w1", "--stored", str(tmp_path / "x"), "--backfill")
+    assert backfill.exit_code == 2 and "--backfill writes into an inbox" in backfill.stderr
+    no_inbox = atwh("reconcile", "w1", "--db", str(tmp_path / "none.sqlite3"))
+    assert no_inbox.exit_code == 2 and "no inbox at" in no_inbox.stderr
+
+
+def test_a_history_of_10000_deliveries(tmp_path, atwh):
+    emulator = Emulator(
+        EmulatorSettings(token=TOKEN, history=10_000, seed=3, log=lambda line: None)
+    )
+    state = emulator.state
+    succeeded = sorted({d.event_id for d in state.deliveries.values() if d.status == "SUCCESS"})
+    never = {d.event_id for d in state.deliveries.values()} - set(succeeded)
+    dropped = set(succeeded[::50])  # every 50th acknowledged event went missing
+    with Inbox(tmp_path / "inbox.sqlite3") as box:
+        box.add_many(
+            [
+                NewRequest(
+                    time.time(),
+                    "POST",
+                    "/webhook",
+                    [],
+                    b"{}",
+                    "verified",
+                    None,
+                    e,
+                    state.events[e].name,
+                    200,
+                    "{}",
+                )
+                for e in succeeded
+                if e not in dropped
+            ]
+        )
+    with BackgroundServer(emulator) as api:
+        result = atwh(
+            "reconcile",
+            DEMO_WEBHOOK_ID,
+            "--db",
+            str(tmp_path / "inbox.sqlite3"),
+            "--json",
+            "--api-url",
+            api.url("/"),
+            "--token",
+            TOKEN,
+        )
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"]["lost"] == len(dropped)
+    assert data["totals"]["notDelivered"] == len(never)
+    assert data["totals"]["ok"] == len(succeeded) - len(dropped)
+    assert data["totals"]["unknown"] == 0
+    lost = {e["eventId"] for e in data["events"] if e["category"] == "lost"}
+    assert lost == dropped
+
+
+ids = st.lists(
+    st.text(alphabet="abcdef0123456789-_.:", min_size=1, max_size=40), min_size=0, max_size=30
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids, st.sampled_from(["lines", "json", "json-objects", "csv"]))
+def test_every_file_form_reads_back_the_same_ids_and_counts(tmp_path_factory, given_ids, form):
+    import csv
+    import io
+    from collections import Counter
+
+    from atwh.recover.reconcile import stored_in_file
+
+    path = tmp_path_factory.mktemp("stored") / "ids"
+    if form == "lines":
+        path.write_text("".join(f"{i}\n" for i in given_ids))
+    elif form == "json":
+        path.write_text(json.dumps(given_ids))
+    elif form == "json-objects":
+        path.write_text(json.dumps([{"event_id": i, "other": 1} for i in given_ids]))
+    else:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["when", "event_id"])
+        writer.writerows([["2026-11-01", i] for i in given_ids])
+        path.write_text(out.getvalue())
+    assert stored_in_file(path).counts == Counter(given_ids)
