@@ -632,3 +632,19 @@ def test_a_forward_is_bounded_as_a_whole_against_an_app_that_trickles(tmp_path):
             )
             done.set()
     assert row["forward_error"] == f"127.0.0.1:{port} did not answer within 1s"
+
+
+def test_a_forward_cut_short_by_a_stop_is_due_again_at_once(tmp_path):
+    # the receiver stops while its app has not answered: the claim is handed back, so the
+    # next receiver forwards it at once rather than after the lease (timeout + 5 s)
+    target = SlowTarget()
+    target.delay = 3.0
+    body = event("ticket.created", "e-cut")
+    with BackgroundServer(target) as app_srv:
+        url = app_srv.url("/in")
+        with receiver(tmp_path, secret=SECRET, forward_to=url, forward_timeout=60.0) as r:
+            assert r.post(body, signed(body)).status_code == 200
+            wait_for(lambda: r.app.forwarder is not None and r.app.forwarder.in_flight)
+        (row,) = rows(r.db)
+        assert row["forward_status"] == "pending"
+        assert row["forward_next_at"] <= time.time()

@@ -77,8 +77,22 @@ class Forwarder:
                         continue
                     if not busy:
                         await self._idle()
-        finally:  # at shutdown: wait for the one call in flight (at most the busy timeout)
+        finally:  # stopping: what was claimed and not finished is due again at once
+            self._hand_back()
             self._db.shutdown(wait=True)
+
+    def _hand_back(self) -> None:
+        """Save the results not saved yet, and release the claims of the forwards cut short,
+        so that the next receiver on this inbox does not wait for their lease."""
+        try:
+            for record_id, result in list(self._unsaved.items()):
+                self._db.submit(self.inbox.forward_result, record_id, *result).result(5)
+                del self._unsaved[record_id]
+            if self.in_flight:
+                unfinished = sorted(self.in_flight)
+                self._db.submit(self.inbox.release_claims, unfinished, time.time()).result(5)
+        except Exception as e:  # their lease runs out on its own
+            log.warning("forwarding: could not hand back what was in flight: %s", printable(e))
 
     async def _step(self) -> bool:
         """Save what is unsaved, then forward what is due; whether there was anything."""

@@ -517,6 +517,17 @@ class Inbox:
         ).fetchall()
         return sorted((_record(r) for r in rows), key=lambda r: r.id)
 
+    def release_claims(self, record_ids: Sequence[int], now: float) -> None:
+        """Claimed records whose forward did not finish (the receiver is stopping): due now."""
+        for i in range(0, len(record_ids), 500):
+            part = list(record_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            self.conn.execute(
+                f"UPDATE requests SET forward_next_at = ? WHERE id IN ({marks}) "
+                "AND forward_status IN ('pending', 'retrying')",
+                (now, *part),
+            )
+
     def next_forward_at(self) -> float | None:
         row = self.conn.execute(
             "SELECT min(forward_next_at) FROM requests "
