@@ -594,10 +594,10 @@ class Inbox:
         `backfilled`: never verified, never forwarded. False when the event is already here."""
         cur = self.conn.execute(
             "INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, "
-            "event_id, event_name, answer_code, answer_body, acked) "
-            "VALUES (?, 'POST', '', ?, ?, 'backfilled', ?, ?, ?, ?, '', 1) "
-            "ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL "
-            "AND verdict <> 'test' DO NOTHING",
+            "event_id, event_name, answer_code, answer_body, acked, event_key) "
+            "VALUES (?, 'POST', '', ?, ?, 'backfilled', ?, ?, ?, ?, '', 1, ?) "
+            "ON CONFLICT (event_key) WHERE acked = 1 AND event_key IS NOT NULL "
+            "AND verdict <> 'test' AND conflict_of IS NULL DO NOTHING",
             (
                 received_at,
                 _header_text([("x-atwh-backfilled", note)]),
@@ -606,6 +606,7 @@ class Inbox:
                 event_id,
                 event_name,
                 answer_code,
+                _key_of_body(body, event_id),  # the id as the payload gives it, typed
             ),
         )
         return cur.rowcount == 1
