@@ -88,9 +88,8 @@ class Forwarder:
             for record_id, result in list(self._unsaved.items()):
                 self._db.submit(self.inbox.forward_result, record_id, *result).result(5)
                 del self._unsaved[record_id]
-            if self.in_flight:
-                unfinished = sorted(self.in_flight)
-                self._db.submit(self.inbox.release_claims, unfinished, time.time()).result(5)
+            # in the db thread, after any claim still running there: what it claimed too
+            self._db.submit(self._release_in_flight).result(5)
         except Exception as e:  # their lease runs out on its own
             log.warning("forwarding: could not hand back what was in flight: %s", printable(e))
 
@@ -101,12 +100,20 @@ class Forwarder:
             del self._unsaved[record_id]
         now = time.time()
         lease = now + self.s.forward_timeout + LEASE_MARGIN
-        claimed = await self._in_db(self.inbox.claim_forwards, now, lease, BATCH)
-        due = [r for r in claimed if r.id not in self.in_flight]
-        for r in due:
-            self.in_flight.add(r.id)
+        due = await self._in_db(self._claim, now, lease)
         await asyncio.gather(*(self._forward(r) for r in due))
         return bool(due)
+
+    def _claim(self, now: float, lease: float) -> list[InboxRecord]:
+        """In the db thread: claim what is due, in flight from then on (a stop that cuts
+        the claim short still knows what it claimed)."""
+        claimed = self.inbox.claim_forwards(now, lease, BATCH)
+        self.in_flight.update(r.id for r in claimed)
+        return claimed
+
+    def _release_in_flight(self) -> None:
+        if self.in_flight:
+            self.inbox.release_claims(sorted(self.in_flight), time.time())
 
     async def _idle(self) -> None:
         next_at = await self._in_db(self.inbox.next_forward_at)
