@@ -227,8 +227,30 @@ def bench_count(
     return runs
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def save_record(kind: str, repeat: int, results: dict[int, dict[str, Runs]]) -> Path:
+    """Every run's figures, as JSON under bench/results/ (also used by stats_bench.py)."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    record = {
+        "python": sys.version.split()[0],
+        "repeat": repeat,
+        "results": {
+            str(n): {
+                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
+                for v, r in runs.items()
+            }
+            for n, runs in results.items()
+        },
+    }
+    path = RESULTS / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    return path
+
+
+def parse_args(description: str) -> tuple[argparse.Namespace, list[int], Path]:
+    """The options both benches take; the counts; the atwh beside this Python."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--counts",
         default="10000,100000",
@@ -245,6 +267,11 @@ def main() -> int:
     atwh = Path(sys.executable).parent / "atwh"
     if not atwh.exists():
         raise SystemExit(f"no atwh beside {sys.executable}: activate the dev venv first")
+    return args, counts, atwh
+
+
+def main() -> int:
+    args, counts, atwh = parse_args(__doc__.splitlines()[0])
 
     work = Path(tempfile.mkdtemp(prefix="atwh-bench-"))
     results: dict[int, dict[str, Runs]] = {}
@@ -310,22 +337,7 @@ def main() -> int:
                 f"  {'PASS' if passed else 'MISS'}  {v}: RSS at {hi:,} / at {lo:,} = {growth:.2f}x"
             )
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    record = {
-        "python": sys.version.split()[0],
-        "repeat": args.repeat,
-        "results": {
-            str(n): {
-                v: vars(r) | {"median": r.median, "cpu_median": r.cpu_median, "peak_mb": r.peak_mb}
-                for v, r in runs.items()
-            }
-            for n, runs in results.items()
-        },
-    }
-    path = RESULTS / f"export-{stamp}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nraw figures: {path.relative_to(HERE.parent)}")
+    save_record("export", args.repeat, results)
     return 0 if ok else 1
 
 

@@ -1191,7 +1191,11 @@ def test_the_command_builds_settings_and_only_starts_the_server(atwh, tmp_path, 
         return real_listen("127.0.0.1", 0)
 
     monkeypatch.setattr(server, "listen", listen)
-    monkeypatch.setattr(server, "run", lambda app, sock, **kw: calls.append((app, sock)))
+
+    def run(app: Any, sock: socket.socket, **kw: Any) -> None:
+        calls.append((app.app if isinstance(app, server.Counted) else app, sock))
+
+    monkeypatch.setattr(server, "run", run)
     try:
         default = atwh("emulator")
         assert default.exit_code == 0, default.stderr

@@ -143,6 +143,8 @@ def _register() -> None:
         reconcile,
         replay,
         serve,
+        stats,
+        tail,
         webhooks,
     )
 
@@ -152,6 +154,8 @@ def _register() -> None:
     app.command("serve")(serve.serve)
     app.command("replay")(replay.replay)
     app.command("reconcile")(reconcile.reconcile)
+    app.command("stats")(stats.stats)
+    app.command("tail")(tail.tail)
     app.add_typer(inbox.app, name="inbox")
     app.add_typer(emulator.app, name="emulator")
     app.add_typer(webhooks.app, name="webhooks")

@@ -88,7 +88,7 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.serve import seconds
+    from atwh.cli.serve import after_ctrl_c, plural, seconds
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
 
@@ -124,8 +124,15 @@ def emulator(
         "             atwh webhooks events; atwh deliveries "
         + (DEMO_WEBHOOK_ID if history else "<webhook id>")
     )
-    say("\n".join(lines))
-    server.run(app_, sock)
+    lines.append("  stop with Ctrl-C")
+    counted = server.Counted(app_)
+    with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
+        say("\n".join(lines))
+        signals = server.run(counted, sock)
+    say(
+        f"{after_ctrl_c(signals)}Stopped after {plural(counted.requests, 'request')}; "
+        f"state: {settings.db or 'in memory, gone now'}"
+    )
 
 
 @app.command("emit")

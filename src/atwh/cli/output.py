@@ -12,7 +12,7 @@ import typer
 from atwh.errors import UsageError
 
 if TYPE_CHECKING:
-    from atwh.client.api import ApiClient, Page
+    from atwh.client.api import ApiClient, Page, RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.client.model import Delivery
 
@@ -42,7 +42,7 @@ def api_url_from(option: str | None) -> str:
 
 
 def client_factory(
-    api_url: str | None, token: str | None, timeout: float
+    api_url: str | None, token: str | None, timeout: float, retry: RetryPolicy | None = None
 ) -> Callable[[], ApiClient]:
     """One ApiClient per caller (thread), all sharing one set of credentials."""
     from atwh.client.api import ApiClient
@@ -50,7 +50,7 @@ def client_factory(
 
     url = api_url_from(api_url)
     creds = credentials(token, timeout=timeout)
-    return lambda: ApiClient(creds, url=url, timeout=timeout, warn=warn)
+    return lambda: ApiClient(creds, url=url, timeout=timeout, retry=retry, warn=warn)
 
 
 class Progress:

@@ -174,6 +174,24 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            metavar="N",
+            rich_help_panel=RECEIVER,
+            help="Connections open at once; over it, 503 (lowered to fit the open-file limit).",
+        ),
+    ] = 1000,
+    request_timeout: Annotated[
+        str,
+        typer.Option(
+            "--request-timeout",
+            metavar="DURATION",
+            rich_help_panel=RECEIVER,
+            help="Close a connection that has not sent a whole request within this.",
+        ),
+    ] = "30s",
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show each payload, pretty-printed.")
     ] = False,
@@ -243,6 +261,14 @@ def serve(
         forward_secret=forward_secret,
         forward_unsigned=forward_unsigned,
     )
+    limits = {
+        "request_timeout": seconds("--request-timeout", request_timeout),
+        "max_connections": max_connections,
+    }
+    if max_connections < 1:
+        raise UsageError(f"--max-connections {max_connections}: give 1 or more")
+    if limits["request_timeout"] <= 0:
+        raise UsageError(f"--request-timeout {request_timeout!r}: give a duration above 0")
     sock = server.listen(host, port)  # before the inbox: a bad port creates no files
     try:
         if settings.forward_to and loops_back(settings.forward_to, sock.getsockname()):
@@ -258,9 +284,38 @@ def serve(
         raise
     live = LiveView(as_json=as_json, verbose=verbose)
     app = create_app(settings, on_request=live.request, on_notice=live.notice)
-    _banner(settings, server.url_of(sock, path), names)
-    server.run(app, sock)
-    typer.echo(f"Stopped after {app.answered} requests; inbox: {settings.db}", err=True)
+    cap = server.connection_cap(max_connections)
+    limit_line = f"{plural(cap, 'connection')} at once, {request_timeout} to send a request"
+    with server.signals_held():  # Ctrl-C from the banner on stops it, with the summary
+        _banner(settings, server.url_of(sock, path), names, limit_line)
+        try:
+            signals = server.run(app, sock, **limits)
+        finally:
+            live.flush()
+    typer.echo(
+        f"{after_ctrl_c(signals)}Stopped after {plural(app.answered, 'request')}; "
+        f"inbox: {settings.db}",
+        err=True,
+    )
+
+
+def after_ctrl_c(signals: list[int] | None) -> str:
+    """A line break after the `^C` a terminal echoes, so the summary starts a line."""
+    import signal
+    import sys
+
+    return "\n" if signal.SIGINT in (signals or ()) and sys.stderr.isatty() else ""
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def ordinal(n: int) -> str:
+    """3rd, 11th, 22nd: as the banner says `every 3rd event`."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
 def seconds(flag: str, text: str) -> float:
@@ -306,7 +361,7 @@ def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout:
         return webhook_secret(client, webhook_id)
 
 
-def _banner(settings: object, url: str, extra_events: list[str]) -> None:
+def _banner(settings: object, url: str, extra_events: list[str], limits: str | None = None) -> None:
     from atwh.receiver import ReceiverSettings
 
     assert isinstance(settings, ReceiverSettings)
@@ -332,12 +387,15 @@ def _banner(settings: object, url: str, extra_events: list[str]) -> None:
     if s.respond:
         simulated.append(f"answering {s.respond}")
     if s.fail_every:
-        simulated.append(f"500 every {s.fail_every}th event")
+        every = "every event" if s.fail_every == 1 else f"every {ordinal(s.fail_every)} event"
+        simulated.append(f"500 for {every}")
     if s.fail_rate:
         simulated.append(f"500 with probability {s.fail_rate:g}")
     if s.delay:
         simulated.append(f"{s.delay:g}s delay")
     if simulated:
         lines.append("  simulating: " + ", ".join(simulated))
+    if limits:
+        lines.append(f"  limits:    {limits}")
     lines.append("  health:    GET /health; stop with Ctrl-C")
     typer.echo("\n".join(lines), err=True)

@@ -7,9 +7,11 @@ Built by `create_app(settings)`; the command only starts a server with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from atwh import signature
 from atwh.receiver.forward import FORWARDED_BY, Forwarder
 from atwh.receiver.inbox import Inbox, NewRequest, Stored, event_key
 from atwh.receiver.settings import ReceiverSettings
-from atwh.receiver.store import BatchWriter, Checkpointer, StoreUnavailable
+from atwh.receiver.store import BatchWriter, Checkpointer, InboxFiles, Shared, StoreUnavailable
 
 log = logging.getLogger("atwh.receiver.app")
 
@@ -245,6 +247,60 @@ class _TooLarge(Exception):
     pass
 
 
+_STOPPING = "atwh: stopping"
+_STOPPING_ANSWER = b'{"message": "The receiver is stopping; not stored, send it again"}'
+
+
+class _ForwardThread:
+    """The forwarder on an event loop of its own, in a thread of its own: its inbox
+    queries and updates (which wait up to the busy timeout on a locked inbox) never hold
+    up the loop that answers requests. Its notices are shown from the main loop."""
+
+    def __init__(self, receiver: Receiver, main: asyncio.AbstractEventLoop) -> None:
+        assert receiver.files is not None
+        self.inbox = Shared(receiver.files, receiver.s.busy_timeout_ms)
+        notice = receiver.on_notice
+
+        def notify(message: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the main loop is closed
+                main.call_soon_threadsafe(notice, message)
+
+        self.forwarder = Forwarder(receiver.s, self.inbox, notify)  # type: ignore[arg-type]
+        receiver.forwarder = self.forwarder
+        self.loop = asyncio.new_event_loop()
+        self._task: asyncio.Task[None] | None = None
+        started = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(started,), name="atwh-forward", daemon=True
+        )
+        self.thread.start()
+        started.wait(10)
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._task = self.loop.create_task(self.forwarder.run())
+        self.loop.call_soon(started.set)
+        try:
+            self.loop.run_until_complete(self._task)
+        except (asyncio.CancelledError, Exception) as e:
+            if not isinstance(e, asyncio.CancelledError):
+                log.exception("forwarding stopped")
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def wake(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.forwarder.wake.set)
+
+    def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._task.cancel)
+        self.thread.join(15)
+        self.inbox.close()
+
+
 class Receiver:
     """The ASGI app."""
 
@@ -260,10 +316,14 @@ class Receiver:
         self.simulation = Simulation(settings)
         self.writer: BatchWriter | None = None
         self.inbox: Inbox | None = None
-        self.forward_inbox: Inbox | None = None
+        self.files: InboxFiles | None = None
         self.forwarder: Forwarder | None = None
         self.checkpointer: Checkpointer | None = None
+        self._forwarding: _ForwardThread | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None  # set on SIGINT/SIGTERM
+        self._reading: set[asyncio.Task[Any]] = set()  # requests still reading their body
         self.started = time.time()
         self.answered = 0
         self.in_flight = 0  # requests to the webhook path not answered yet
@@ -272,23 +332,40 @@ class Receiver:
 
     async def startup(self) -> None:
         loop = asyncio.get_running_loop()
-        self.inbox = Inbox(
-            self.s.db,
-            synchronous=self.s.synchronous,
-            busy_timeout_ms=self.s.busy_timeout_ms,
-            autocheckpoint=False,
-        )
-        self.checkpointer = Checkpointer(self.s.db)
+        self._loop = loop
+        self._stop = asyncio.Event()
+        s = self.s
+
+        def open_inbox() -> Inbox:
+            return Inbox(
+                s.db,
+                synchronous=s.synchronous,
+                busy_timeout_ms=s.busy_timeout_ms,
+                autocheckpoint=False,
+            )
+
+        def open_fast() -> Inbox:  # for commits on the loop: never waits for a lock
+            fast = Inbox(s.db, create=False, busy_timeout_ms=0, autocheckpoint=False)
+            fast.conn.execute(f"PRAGMA synchronous = {s.synchronous}")
+            return fast
+
+        self.inbox = open_inbox()
+        fsync = s.synchronous == "FULL"  # then every commit is in the writer's thread
+        self.files = InboxFiles(s.db)
+        self.checkpointer = Checkpointer(self.files)
         self.writer = BatchWriter(
             self.inbox,
             loop,
-            self._committed if self.s.forward_to else None,
-            threaded=self.s.synchronous == "FULL",
+            self._committed if s.forward_to else None,
+            files=self.files,
+            reopen=open_inbox,
+            notice=self.on_notice,
+            max_wait=s.store_max_wait,
+            fast=None if fsync else open_fast(),
+            reopen_fast=None if fsync else open_fast,
         )
-        if self.s.forward_to:
-            self.forward_inbox = Inbox(self.s.db, busy_timeout_ms=self.s.busy_timeout_ms)
-            self.forwarder = Forwarder(self.s, self.forward_inbox, self.on_notice)
-            self._tasks.append(asyncio.create_task(self.forwarder.run()))
+        if s.forward_to:
+            self._forwarding = _ForwardThread(self, loop)
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -298,13 +375,31 @@ class Receiver:
                 await task
             except (asyncio.CancelledError, Exception):  # noqa: S110
                 pass
+        if self._forwarding is not None:
+            await asyncio.to_thread(self._forwarding.close)
         if self.writer is not None:
+            self.writer.hand_over()  # what this loop turn added, before the thread ends
             await asyncio.to_thread(self.writer.close)
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.close)
-        for inbox in (self.inbox, self.forward_inbox):
-            if inbox is not None:
-                inbox.close()
+
+    def stopping(self) -> None:
+        """SIGINT or SIGTERM (called by the server, in the loop's thread, maybe inside a
+        signal handler): the requests in flight end their --delay at once, and those
+        still sending their body are answered 503 before the server's grace ends."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._begin_stop)
+
+    def _begin_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        assert self._loop is not None
+        self._loop.call_later(max(0.0, self.s.stop_grace), self._stop_reading)
+
+    def _stop_reading(self) -> None:
+        for task in list(self._reading):
+            task.cancel(_STOPPING)
 
     def _forwarded(self, decision: Decision) -> bool:
         """Whether an answered request is to be forwarded (if acknowledged): with a secret,
@@ -314,8 +409,8 @@ class Receiver:
         return decision.verdict != "test" or not self.s.secret or self.s.forward_unsigned
 
     def _committed(self, batch: Sequence[NewRequest], stored: Sequence[Stored]) -> None:
-        if self.forwarder is not None and any(r.forward and r.acked for r in batch):
-            self.forwarder.wake.set()
+        if self._forwarding is not None and any(r.forward and r.acked for r in batch):
+            self._forwarding.wake()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -324,6 +419,9 @@ class Receiver:
                 self.in_flight += 1
                 try:
                     await self._webhook(scope, receive, send)
+                except asyncio.CancelledError:  # the server's grace ran out: no traceback
+                    with contextlib.suppress(Exception):
+                        await _answer(send, 503, _STOPPING_ANSWER)
                 finally:
                     self.in_flight -= 1
             else:
@@ -347,6 +445,12 @@ class Receiver:
                 return
 
     # -- requests -----------------------------------------------------------------------
+
+    async def _delay(self) -> None:
+        """--delay, cut short by SIGINT/SIGTERM: the answer goes out as decided."""
+        assert self._stop is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.s.delay)
 
     async def other(self, scope: Scope, send: Send) -> None:
         """Everything but a POST to the webhook path."""
@@ -382,6 +486,9 @@ class Receiver:
         stamp = _text(named.get(b"x-allthings-signature-timestamp"))
         length = _text(named.get(b"content-length"))
         limit = self.s.max_body
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading.add(task)
         try:
             forwarder = self.forwarder  # its forwards are marked with its instance token
             instance = forwarder.instance if forwarder is not None else None
@@ -414,11 +521,19 @@ class Receiver:
             body = b""
         except _Disconnected:
             return
+        except asyncio.CancelledError as e:
+            if e.args != (_STOPPING,):
+                raise
+            self.answered += 1  # the body did not come before the end of the grace
+            await _answer(send, 503, _STOPPING_ANSWER)
+            return
         else:
             decision = decide(body, sig, stamp, self.s, self.simulation)
+        finally:
+            self._reading.discard(task)
 
         if self.s.delay > 0:  # --delay: a slow endpoint, for exercising a sender's timeouts
-            await asyncio.sleep(self.s.delay)
+            await self._delay()
         request = NewRequest(
             received_at,
             "POST",

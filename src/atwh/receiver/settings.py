@@ -33,3 +33,6 @@ class ReceiverSettings:
     forward_unsigned: bool = False  # with a secret: forward unsigned (test) requests too
     forward_timeout: float = 10.0
     forward_max_delay: float = 30.0
+    store_max_wait: float = 10.0  # a request waits this long for its commit at most, then 503
+    stop_grace: float = 8.0  # after SIGINT/SIGTERM, bodies still arriving then get 503
+    # (within the server's 10 s grace, atwh.server.GRACE)

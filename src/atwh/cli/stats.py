@@ -1,0 +1,135 @@
+"""`atwh stats [WEBHOOK_ID ...]`: how healthy a webhook is, from its own delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+
+
+def stats(
+    webhook_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="WEBHOOK_ID...",
+            help="Webhooks to measure, side by side [default: ATWH_WEBHOOK_ID, else the "
+            "config file's 'webhooks']",
+            show_default=False,
+        ),
+    ] = None,
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            metavar="day|hour|event|code",
+            help="Chart attempts per day or per hour, or break them down by event name or "
+            "HTTP code.",
+        ),
+    ] = "day",
+    fail_under: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-under",
+            metavar="RATE",
+            help="Exit 1 when the event success rate is under RATE (0.99 or 99%).",
+        ),
+    ] = None,
+    fail_over_lag: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-over-lag",
+            metavar="DURATION",
+            help="Exit 1 when the p95 delivery lag is over DURATION (30s, 5m, 1h).",
+        ),
+    ] = None,
+    since: o.Since = "7d",
+    until: o.Until = None,
+    event: o.EventName = None,
+    status_code: o.StatusCode = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", rich_help_panel=o.OUTPUT, help="Every number as one JSON object."),
+    ] = False,
+    output: o.Output = None,
+    api_url: o.ApiUrl = None,
+    token: o.Token = None,
+    timeout: o.Timeout = 30.0,
+) -> int:
+    """Measure a webhook's health: success rates, retries, answers, delivery lag, time to
+    recovery, what still fails, and attempts per day as a chart.
+
+    Percentiles are exact (nearest rank). With --fail-under or --fail-over-lag it is a
+    check for cron and CI: exit 1, with one line per bar missed.
+
+    Examples:
+
+      atwh stats 5f3a… --since 30d
+
+      atwh stats 5f3a… 8c1d… --by hour --since 1d
+
+      atwh stats 5f3a… --fail-under 0.99 --fail-over-lag 5m --json
+    """
+    import sys
+
+    from atwh.cli.failures import _webhook_ids
+    from atwh.cli.output import Progress, client_factory, filtered, print_rich
+    from atwh.client.api import fetch_many
+    from atwh.client.filters import DeliveryFilter
+    from atwh.errors import UsageError
+    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
+
+    by = by.strip().lower()
+    if by not in BUCKETS + BREAKDOWNS:
+        raise UsageError(f"--by {by!r}: use day, hour, event or code")
+    rate = _rate(fail_under) if fail_under is not None else None
+    max_lag = _lag(fail_over_lag) if fail_over_lag is not None else None
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
+    ids = _webhook_ids(webhook_ids or [])
+    progress = Progress()
+    stream = fetch_many(ids, client_factory(api_url, token, timeout), on_page=progress)
+    result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
+    summary = result.summary(flt.since, flt.until)
+
+    if as_json:
+        from atwh.output.export import open_output
+        from atwh.output.stats import stats_json
+
+        with open_output(output) as out:
+            out.write(stats_json(summary))
+    else:
+        from atwh.output.stats import stats_view
+
+        print_rich(stats_view(summary, by), output)
+    if not any(w["attempts"] for w in summary["webhooks"]):
+        sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
+    missed, unchecked = check_bars(summary, rate, max_lag)
+    for line in unchecked:
+        sys.stderr.write(f"Warning: {line}\n")
+    for line in missed:
+        sys.stderr.write(f"Below the bar: {line}\n")
+    return 1 if missed else 0
+
+
+def _rate(text: str) -> float:
+    from atwh.errors import UsageError
+
+    s = text.strip()
+    try:
+        value = float(s[:-1]) / 100 if s.endswith("%") else float(s)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise UsageError(f"--fail-under {text!r}: give a rate from 0 to 1 (0.99) or a percentage")
+    return value
+
+
+def _lag(text: str) -> float:
+    from atwh.client.filters import parse_duration
+    from atwh.errors import UsageError
+
+    try:
+        return parse_duration(text).total_seconds()
+    except ValueError:
+        raise UsageError(f"--fail-over-lag {text!r}: give a duration (30s, 5m, 1h)") from None
