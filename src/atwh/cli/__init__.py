@@ -100,7 +100,7 @@ def _silence_stdout() -> None:
 app = typer.Typer(
     cls=AtwhGroup,
     name="atwh",
-    help="See, filter and export Allthings webhook deliveries, and find what failed and why.",
+    help="See what Allthings delivered to your webhooks and what failed; replay it, watch it, receive it.",
     invoke_without_command=True,  # `atwh` alone: the help, exit 0 (see root)
     pretty_exceptions_enable=False,
     # Plain help: Typer's rich help imports a markdown parser and more, and alone took
@@ -134,7 +134,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """See, filter and export Allthings webhook deliveries, and find what failed and why."""
+    """See what Allthings delivered to your webhooks and what failed; replay it, watch it, receive it."""
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
@@ -165,42 +165,26 @@ def _register() -> None:
     from atwh.cli.options import Command
 
     # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
-    # docstring's first line to fit, mid-sentence).
-    app.command("demo", cls=Command, short_help="Try atwh with no account, in ten seconds.")(
-        demo.demo
-    )
-    app.command("deliveries", cls=Command, short_help="List the delivery attempts of a webhook.")(
-        deliveries.deliveries
-    )
-    app.command(
-        "failures",
-        cls=Command,
-        short_help="Show what failed, grouped by cause, and what recovered.",
-    )(failures.failures)
-    app.command("serve", cls=Command, short_help="Receive webhooks locally and keep them.")(
-        serve.serve
-    )
-    app.command(
-        "replay",
-        cls=Command,
-        short_help="Re-send failed events, signed as Allthings signs them.",
-    )(replay.replay)
-    app.command("reconcile", cls=Command, short_help="Find the events your endpoint lost.")(
-        reconcile.reconcile
-    )
-    app.command(
-        "stats",
-        cls=Command,
-        short_help="Measure a webhook's health: success, lag, what still fails.",
-    )(stats.stats)
-    app.command(
-        "tail", cls=Command, short_help="Follow delivery attempts as they appear in the log."
-    )(tail.tail)
-    app.add_typer(inbox.app, name="inbox", short_help="List what 'atwh serve' received.")
-    app.add_typer(
-        emulator.app, name="emulator", short_help="Run a Webhooks API emulator that delivers."
-    )
-    app.add_typer(webhooks.app, name="webhooks", short_help="List and manage webhooks.")
+    # docstring's first line to fit, mid-sentence). In the order `atwh --help` lists them.
+    commands: list[tuple[str, Any, str]] = [
+        ("demo", demo.demo, "Try atwh with no account, in ten seconds."),
+        ("deliveries", deliveries.deliveries, "List the delivery attempts of a webhook."),
+        ("failures", failures.failures, "Show what failed, grouped by cause, and what recovered."),
+        ("serve", serve.serve, "Receive webhooks locally and keep them."),
+        ("replay", replay.replay, "Re-send failed events, signed as Allthings signs them."),
+        ("reconcile", reconcile.reconcile, "Find the events your endpoint lost."),
+        ("stats", stats.stats, "Measure a webhook's health: success, lag, what still fails."),
+        ("tail", tail.tail, "Follow delivery attempts as they appear in the log."),
+    ]
+    for name, function, summary in commands:
+        app.command(name, cls=Command, short_help=summary)(function)
+    groups: list[tuple[str, typer.Typer, str]] = [
+        ("inbox", inbox.app, "List what 'atwh serve' received."),
+        ("emulator", emulator.app, "Run a Webhooks API emulator that delivers."),
+        ("webhooks", webhooks.app, "List and manage webhooks."),
+    ]
+    for name, group, summary in groups:
+        app.add_typer(group, name=name, short_help=summary)
 
 
 _register()
