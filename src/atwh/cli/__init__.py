@@ -100,7 +100,10 @@ def _silence_stdout() -> None:
 app = typer.Typer(
     cls=AtwhGroup,
     name="atwh",
-    help="See what Allthings delivered to your webhooks and what failed; replay it, watch it, receive it.",
+    help=(
+        "See what Allthings delivered to your webhooks and what failed; "
+        "replay it, watch it, receive it."
+    ),
     invoke_without_command=True,  # `atwh` alone: the help, exit 0 (see root)
     pretty_exceptions_enable=False,
     # Plain help: Typer's rich help imports a markdown parser and more, and alone took
@@ -134,7 +137,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """See what Allthings delivered to your webhooks and what failed; replay it, watch it, receive it."""
+    """See what Allthings delivered to your webhooks and what failed; replay it, watch it."""
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
