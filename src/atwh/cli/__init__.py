@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -54,7 +55,8 @@ class AtwhGroup(TyperGroup):
             if _is_click_error(e):  # a bad option or argument, found by the parser
                 ctx = getattr(e, "ctx", None)
                 hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-                code = _fail(e.format_message(), hint, getattr(e, "exit_code", 2), e)  # type: ignore[attr-defined]
+                message = _plain(e.format_message())  # type: ignore[attr-defined]
+                code = _fail(message, hint, getattr(e, "exit_code", 2), e)
             else:  # a bug: say so, in one line unless --debug
                 code = _fail(
                     f"unexpected {type(e).__name__}: {e}",
@@ -65,6 +67,20 @@ class AtwhGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+
+_RANGES = (  # click's words for a value out of an IntRange/FloatRange, and ours
+    (re.compile(r"is not in the range x>=(\S+?)\.?$"), r"is below \1"),
+    (re.compile(r"is not in the range x<=(\S+?)\.?$"), r"is above \1"),
+    (re.compile(r"is not in the range (\S+?)<=x<=(\S+?)\.?$"), r"is not between \1 and \2"),
+)
+
+
+def _plain(message: str) -> str:
+    """A parser error as a person says it: `0.0 is below 0.01`, not `… the range x>=0.01`."""
+    for pattern, words in _RANGES:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _is_click_error(e: BaseException) -> bool:
