@@ -57,19 +57,50 @@ class OutputError(AtwhError):
     exit_status = ExitStatus.OUTPUT
 
 
-def printable(text: object, limit: int = 300) -> str:
-    """Untrusted text (server messages) made safe for one terminal line, credentials
-    redacted (before it is cut, so that no part of one is left)."""
+def printable(text: object, limit: int | None = 300, *, lines: bool = False) -> str:
+    """Untrusted text (anything from the network) made safe for a terminal: the one
+    function every view of it goes through.
+
+    Every control or invisible formatting character (ESC, BEL, DEL, C1 controls such as
+    U+009B CSI, bidi overrides, lone surrogates) is shown as its escape (ESC as \\u001b),
+    never sent as it is: no title change, screen clear, hyperlink or reordered text. As
+    one line, whitespace runs become one space; with lines=True, line breaks (and tabs)
+    are kept. The escapes are JSON's own, so JSON text stays valid JSON. Credentials are
+    redacted (before the text is cut, so that no part of one is left). Cut to `limit`
+    characters, ending in …, unless limit is None.
+    """
     s = redact(str(text))
-    if len(s) <= limit and s.isprintable() and "  " not in s and s == s.strip():
-        return s  # the common case, without a pass per character
-    s = redact(_one_line(s))  # a credential with a tab or two spaces, now one line too
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    if not lines and (limit is None or len(s) <= limit) and s.isprintable():
+        if "  " not in s and s == s.strip():
+            return s  # the common case, without a pass per character
+    s = redact(_shown(s, lines))  # a credential with a tab or two spaces, shown differently
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _one_line(s: str) -> str:
-    s = "".join(ch if ch.isprintable() else " " for ch in s)
-    return " ".join(s.split())
+def _shown(s: str, lines: bool = False) -> str:
+    """`s` with control characters escaped: on one line, or with its line breaks."""
+    if not lines:
+        s = " ".join(s.split())
+    elif not s.isprintable():
+        s = s.replace("\r\n", "\n")
+    if not s.isprintable():
+        s = "".join(ch if ch.isprintable() or ch in _KEPT else _escape(ch) for ch in s)
+    return s
+
+
+_KEPT = frozenset("\n\t ")
+
+
+def _escape(ch: str) -> str:
+    import unicodedata
+
+    if unicodedata.category(ch) == "Zs":  # a space of another width: harmless
+        return ch
+    code = ord(ch)
+    if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 # -- credentials never shown -------------------------------------------------------------
@@ -86,7 +117,7 @@ def keep_secret(value: str | None) -> None:
     A server may echo it in any spelling it received: as is, form-encoded, JSON-escaped."""
     if not value or len(value) < MIN_SECRET:
         return
-    forms = {value, json.dumps(value)[1:-1], _one_line(value)}  # the last as `printable` shows it
+    forms = {value, json.dumps(value)[1:-1], _shown(value), _shown(value, lines=True)}
     try:  # an environment variable may hold undecodable bytes, kept as lone surrogates
         raw = value.encode("utf-8", "surrogateescape")
         forms.update((quote(raw, safe=""), quote_plus(raw)))

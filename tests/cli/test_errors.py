@@ -509,3 +509,14 @@ def test_token_from_env_never_printed_with_debug(runner, hook, debug_log, monkey
     assert "Traceback" in result.stderr
     assert SECRET not in result.output
     assert SECRET not in debug_log.text
+
+
+def test_a_value_out_of_range_reads_as_a_person_says_it():
+    from typer.testing import CliRunner
+
+    from atwh.cli import app
+
+    result = CliRunner().invoke(app, ["tail", "wh-1", "--interval", "0"])
+    assert result.exit_code == 2
+    assert "--interval" in result.output and "is below 0.01" in result.output
+    assert "x>=" not in result.output

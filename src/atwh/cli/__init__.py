@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -54,7 +55,8 @@ class AtwhGroup(TyperGroup):
             if _is_click_error(e):  # a bad option or argument, found by the parser
                 ctx = getattr(e, "ctx", None)
                 hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-                code = _fail(e.format_message(), hint, getattr(e, "exit_code", 2), e)  # type: ignore[attr-defined]
+                message = _plain(e.format_message())  # type: ignore[attr-defined]
+                code = _fail(message, hint, getattr(e, "exit_code", 2), e)
             else:  # a bug: say so, in one line unless --debug
                 code = _fail(
                     f"unexpected {type(e).__name__}: {e}",
@@ -65,6 +67,20 @@ class AtwhGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+
+_RANGES = (  # click's words for a value out of an IntRange/FloatRange, and ours
+    (re.compile(r"is not in the range x>=(\S+?)\.?$"), r"is below \1"),
+    (re.compile(r"is not in the range x<=(\S+?)\.?$"), r"is above \1"),
+    (re.compile(r"is not in the range (\S+?)<=x<=(\S+?)\.?$"), r"is not between \1 and \2"),
+)
+
+
+def _plain(message: str) -> str:
+    """A parser error as a person says it: `0.0 is below 0.01`, not `… the range x>=0.01`."""
+    for pattern, words in _RANGES:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _is_click_error(e: BaseException) -> bool:
@@ -100,7 +116,10 @@ def _silence_stdout() -> None:
 app = typer.Typer(
     cls=AtwhGroup,
     name="atwh",
-    help="See, filter and export Allthings webhook deliveries, and find what failed and why.",
+    help=(
+        "See what Allthings delivered to your webhooks and what failed; "
+        "replay it, watch it, receive it."
+    ),
     invoke_without_command=True,  # `atwh` alone: the help, exit 0 (see root)
     pretty_exceptions_enable=False,
     # Plain help: Typer's rich help imports a markdown parser and more, and alone took
@@ -134,7 +153,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """See, filter and export Allthings webhook deliveries, and find what failed and why."""
+    """See what Allthings delivered to your webhooks and what failed; replay it, watch it."""
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
@@ -165,42 +184,26 @@ def _register() -> None:
     from atwh.cli.options import Command
 
     # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
-    # docstring's first line to fit, mid-sentence).
-    app.command("demo", cls=Command, short_help="Try atwh with no account, in ten seconds.")(
-        demo.demo
-    )
-    app.command("deliveries", cls=Command, short_help="List the delivery attempts of a webhook.")(
-        deliveries.deliveries
-    )
-    app.command(
-        "failures",
-        cls=Command,
-        short_help="Show what failed, grouped by cause, and what recovered.",
-    )(failures.failures)
-    app.command("serve", cls=Command, short_help="Receive webhooks locally and keep them.")(
-        serve.serve
-    )
-    app.command(
-        "replay",
-        cls=Command,
-        short_help="Re-send failed events, signed as Allthings signs them.",
-    )(replay.replay)
-    app.command("reconcile", cls=Command, short_help="Find the events your endpoint lost.")(
-        reconcile.reconcile
-    )
-    app.command(
-        "stats",
-        cls=Command,
-        short_help="Measure a webhook's health: success, lag, what still fails.",
-    )(stats.stats)
-    app.command(
-        "tail", cls=Command, short_help="Follow delivery attempts as they appear in the log."
-    )(tail.tail)
-    app.add_typer(inbox.app, name="inbox", short_help="List what 'atwh serve' received.")
-    app.add_typer(
-        emulator.app, name="emulator", short_help="Run a Webhooks API emulator that delivers."
-    )
-    app.add_typer(webhooks.app, name="webhooks", short_help="List and manage webhooks.")
+    # docstring's first line to fit, mid-sentence). In the order `atwh --help` lists them.
+    commands: list[tuple[str, Any, str]] = [
+        ("demo", demo.demo, "Try atwh with no account, in ten seconds."),
+        ("deliveries", deliveries.deliveries, "List the delivery attempts of a webhook."),
+        ("failures", failures.failures, "Show what failed, grouped by cause, and what recovered."),
+        ("serve", serve.serve, "Receive webhooks locally and keep them."),
+        ("replay", replay.replay, "Re-send failed events, signed as Allthings signs them."),
+        ("reconcile", reconcile.reconcile, "Find the events your endpoint lost."),
+        ("stats", stats.stats, "Measure a webhook's health: success, lag, what still fails."),
+        ("tail", tail.tail, "Follow delivery attempts as they appear in the log."),
+    ]
+    for name, function, summary in commands:
+        app.command(name, cls=Command, short_help=summary)(function)
+    groups: list[tuple[str, typer.Typer, str]] = [
+        ("inbox", inbox.app, "List what 'atwh serve' received."),
+        ("emulator", emulator.app, "Run a Webhooks API emulator that delivers."),
+        ("webhooks", webhooks.app, "List and manage webhooks."),
+    ]
+    for name, group, summary in groups:
+        app.add_typer(group, name=name, short_help=summary)
 
 
 _register()

@@ -202,7 +202,8 @@ def show(
     if as_json:
         data = record.to_api()
         data["body"] = record.payload_text()
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        # the same JSON, with control characters escaped as JSON escapes them
+        typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2), None, lines=True))
         return
     from atwh.output.tables import inbox_detail
 

@@ -96,6 +96,14 @@ def serve(
             help="The inbox database [default: inbox.sqlite3 in the user data dir]",
         ),
     ] = None,
+    shared_db: Annotated[
+        bool,
+        typer.Option(
+            "--shared-db",
+            rich_help_panel=RECEIVER,
+            help="Share --db with other 'atwh serve' started with it (else the second refuses).",
+        ),
+    ] = False,
     fsync: Annotated[
         bool,
         typer.Option(
@@ -158,6 +166,14 @@ def serve(
             help="Relay every accepted event to your app, retrying until it answers 2xx.",
         ),
     ] = None,
+    forward_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--forward-unsigned",
+            rich_help_panel=FORWARD,
+            help="With a secret, forward unsigned (test) requests too [default: only signed].",
+        ),
+    ] = False,
     forward_secret: Annotated[
         str | None,
         typer.Option(
@@ -213,10 +229,12 @@ def serve(
 
     from atwh import server
     from atwh.cli.output import http_url
-    from atwh.errors import UsageError
+    from atwh.errors import UsageError, printable
     from atwh.receiver import ReceiverSettings, create_app
+    from atwh.receiver.forward import loops_back
     from atwh.receiver.inbox import Inbox, default_path
     from atwh.receiver.live import LiveView
+    from atwh.receiver.lock import InboxLock
     from atwh.receiver.settings import DEFAULT_EVENTS
 
     if not path.startswith("/"):
@@ -227,8 +245,15 @@ def serve(
         source = ctx.get_parameter_source("secret")
         if source is not None and source.name == "COMMANDLINE":
             raise UsageError("give --secret or --webhook, not both")
+    if forward_unsigned and not forward_to:
+        raise UsageError("--forward-unsigned needs --forward-to")
     if webhook is not None:
         secret = _secret_of(webhook, api_url, token, timeout)
+    if forward_secret and not secret:
+        raise UsageError(
+            "--forward-secret needs a secret to verify with (--secret or --webhook)",
+            hint="without one, forwards keep their own signature and timestamp",
+        )
     names = [n.strip() for n in (events or "").split(",") if n.strip()]
     settings = ReceiverSettings(
         db=Path(db) if db else default_path(),
@@ -246,6 +271,7 @@ def serve(
         synchronous="FULL" if fsync else "NORMAL",
         forward_to=http_url("--forward-to", forward_to) if forward_to else None,
         forward_secret=forward_secret,
+        forward_unsigned=forward_unsigned,
     )
     limits = {
         "request_timeout": seconds("--request-timeout", request_timeout),
@@ -257,6 +283,13 @@ def serve(
         raise UsageError(f"--request-timeout {request_timeout!r}: give a duration above 0")
     sock = server.listen(host, port)  # before the inbox: a bad port creates no files
     try:
+        if settings.forward_to and loops_back(settings.forward_to, sock.getsockname()):
+            raise UsageError(
+                f"--forward-to {printable(settings.forward_to, 200)} is this receiver's own "
+                "address: every event would come round again"
+            )
+        lock = InboxLock(settings.db, shared=shared_db)  # held until this process ends
+        ctx.call_on_close(lock.release)
         Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
     except BaseException:
         sock.close()
@@ -360,7 +393,8 @@ def _banner(settings: object, url: str, extra_events: list[str], limits: str | N
         f"  inbox:     {s.db}" + (" (fsync on every commit)" if s.synchronous == "FULL" else "")
     )
     if s.forward_to:
-        lines.append(f"  forwarding to {s.forward_to}")
+        what = "every accepted request" if s.forward_unsigned or not s.secret else "signed events"
+        lines.append(f"  forwarding {what} to {s.forward_to}")
     simulated = []
     if s.respond:
         simulated.append(f"answering {s.respond}")

@@ -191,28 +191,29 @@ def _pretty(text: str | None) -> Syntax | Text:
     try:
         value = json.loads(text)
     except ValueError:
-        return Text(printable(text, 20000) if not text.isprintable() else text)
-    return Syntax(json.dumps(value, indent=2, ensure_ascii=False), "json", word_wrap=True)
+        return Text(printable(text, 20000, lines=True))
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    return Syntax(printable(pretty, None, lines=True), "json", word_wrap=True)
 
 
 def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("Delivery", escape(d.id))
+    facts.add_row("Delivery", escape(printable(d.id, 200)))
     if d.webhook_id:
-        facts.add_row("Webhook", escape(d.webhook_id))
+        facts.add_row("Webhook", escape(printable(d.webhook_id, 200)))
     facts.add_row("Status", status_text(d))
     facts.add_row("HTTP code", code_text(d.status_code))
     if d.result is not None and d.result.message:
         facts.add_row("Message", escape(printable(d.result.message, 2000)))
     elif d.result is None:
-        facts.add_row("Answer", "none (" + escape(d.cause) + ")")
+        facts.add_row("Answer", "none (" + escape(printable(d.cause, 500)) + ")")
     facts.add_row("Created", f"{local_time(d.created)} ({age(d.created)})")
     facts.add_row("Delivered", local_time(d.delivered) if d.delivered else "not yet")
     facts.add_row("Lag", duration(d.lag_seconds) or "?")
     if d.retry_id:
-        facts.add_row("Retried as", escape(d.retry_id))
+        facts.add_row("Retried as", escape(printable(d.retry_id, 200)))
     parts: list[object] = [facts]
 
     if d.result is not None:
@@ -225,9 +226,9 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     event = Table.grid(padding=(0, 2))
     event.add_column(style="bold")
     event.add_column()
-    event.add_row("Event", escape(d.event.id or "?"))
-    event.add_row("Name", escape(d.event.name or "?"))
-    event.add_row("URN", escape(d.event.urn or "?"))
+    event.add_row("Event", escape(printable(d.event.id or "?", 200)))
+    event.add_row("Name", escape(printable(d.event.name or "?", 200)))
+    event.add_row("URN", escape(printable(d.event.urn or "?", 500)))
     event.add_row("Created", local_time(d.event.created))
     parts.append(
         Panel(Group(event, Text(), _pretty(d.event.payload)), title="Event", title_align="left")
@@ -249,7 +250,7 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
         marker = " ◀" if a.id == d.id else ""
         table.add_row(
             str(i),
-            escape(a.id) + marker,
+            escape(printable(a.id, 200)) + marker,
             local_time(a.created),
             code_text(a.status_code),
             status_text(a),
@@ -371,7 +372,11 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
     facts.add_row(
         "Answer", Text.assemble(code_text(r.answer_code), " ", printable(r.answer_body, 500))
     )
-    facts.add_row("Event", escape(f"{r.event_name or '?'} {r.event_id or ''}"))
+    facts.add_row(
+        "Event", escape(f"{printable(r.event_name or '?', 200)} {printable(r.event_id or '', 200)}")
+    )
+    if r.conflict_of is not None:
+        facts.add_row("Conflict", f"the event of #{r.conflict_of} again, with another body")
     if r.duplicates:
         facts.add_row("Duplicates", f"{r.duplicates} more deliveries of this event, acknowledged")
     if r.forward_status:
@@ -399,7 +404,13 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
         table.add_row(escape(printable(n, 200)), escape(printable(v, 2000)))
     parts.append(Panel(table, title="Request headers", title_align="left"))
     raw = r.payload_text()
-    parts.append(Panel(Text(raw), title=f"Raw body ({len(r.body)} bytes)", title_align="left"))
+    parts.append(
+        Panel(
+            Text(printable(raw, None, lines=True)),
+            title=f"Raw body ({len(r.body)} bytes)",
+            title_align="left",
+        )
+    )
     if raw:
         parts.append(Panel(_pretty(raw), title="Payload", title_align="left"))
     return Group(*parts)  # type: ignore[arg-type]

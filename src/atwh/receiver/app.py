@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from atwh import signature
-from atwh.receiver.forward import Forwarder
-from atwh.receiver.inbox import Inbox, NewRequest, Stored
+from atwh.receiver.forward import FORWARDED_BY, Forwarder
+from atwh.receiver.inbox import Inbox, NewRequest, Stored, event_key
 from atwh.receiver.settings import ReceiverSettings
 from atwh.receiver.store import BatchWriter, Checkpointer, InboxFiles, Shared, StoreUnavailable
 
@@ -42,6 +42,7 @@ class Decision:
     event_id: str | None = None
     event_name: str | None = None
     extra: dict[str, str] | None = None
+    event_key: str | None = None  # the dedupe key: inbox.event_key() of the id as JSON gave it
 
     def answer(self) -> str:
         """The JSON answer; the few common ones are built once."""
@@ -66,18 +67,15 @@ def _storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _event_of(obj: Any) -> tuple[str | None, str | None]:
+def _event_of(obj: Any) -> tuple[str | None, str | None, str | None]:
+    """The event's id as shown, its name, and its dedupe key (see inbox.event_key)."""
     event = obj.get("event") if isinstance(obj, dict) else None
     if not isinstance(event, dict):
-        return None, None
-    eid, name = event.get("id"), event.get("name")
-    if isinstance(eid, str):
-        eid = _storable(eid)
-    elif isinstance(eid, int) and not isinstance(eid, bool):
-        eid = str(eid)
-    else:
-        eid = None
-    return eid or None, _storable(name) if isinstance(name, str) and name else None
+        return None, None, None
+    raw, name = event.get("id"), event.get("name")
+    key = event_key(raw)
+    eid = None if key is None else _storable(raw) if isinstance(raw, str) else str(raw)
+    return eid, _storable(name) if isinstance(name, str) and name else None, key
 
 
 def _load(body: bytes) -> Any:
@@ -87,21 +85,26 @@ def _load(body: bytes) -> Any:
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            return json.loads(body.decode("utf-8"))
-        except RecursionError:
-            raise ValueError("nested too deeply") from None
+        return _json_loads(body)
     event = obj.get("event") if isinstance(obj, dict) else None
     if isinstance(event, dict) and isinstance(event.get("id"), float):
-        return json.loads(body)  # orjson turns a huge integer id into a float
+        return _json_loads(body)  # orjson turns a huge integer id into a float
     return obj
 
 
-def _peek_event(body: bytes) -> tuple[str | None, str | None]:
+def _json_loads(body: bytes) -> Any:
+    """json.loads, with too deep a nesting (orjson reads deeper) a ValueError like others."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _peek_event(body: bytes) -> tuple[str | None, str | None, str | None]:
     try:
         return _event_of(_load(body))
     except ValueError:
-        return None, None
+        return None, None, None
 
 
 class Simulation:
@@ -138,14 +141,15 @@ def decide(
 ) -> Decision:
     """What the vendor's reference endpoint would answer, with verification added."""
     if sig is None:
-        return Decision(200, "Received test event.", "test", None, *_peek_event(body))
+        eid, name, key = _peek_event(body)
+        return Decision(200, "Received test event.", "test", None, eid, name, event_key=key)
     verdict = "unverified"
     if s.secret:
         rejection = signature.verifier(s.secret, s.tolerance, s.future_skew).check(
             body, sig, timestamp, now
         )
         if rejection is not None:  # the event named only for display: it is not trusted
-            eid, name = _peek_event(body)
+            eid, name, _ = _peek_event(body)
             return Decision(
                 401,
                 rejection.message,
@@ -165,7 +169,7 @@ def decide(
         return Decision(400, "Body is not valid JSON", "rejected", "invalid_json")
     if not isinstance(obj, dict):
         return Decision(400, "Body is not a JSON object", "rejected", "not_an_object")
-    eid, name = _event_of(obj)
+    eid, name, key = _event_of(obj)
     if name is None:
         return Decision(400, "No event.name in the body", "rejected", "no_event_name", eid)
     if not (s.accept_any_event or name in s.events):
@@ -175,8 +179,46 @@ def decide(
         if failure is not None:
             code, why = failure
             message = "success" if 200 <= code <= 299 else f"Simulated failure ({why})"
-            return Decision(code, message, verdict, f"simulated: {why}", eid, name)
-    return Decision(200, "success", verdict, None, eid, name)
+            return Decision(code, message, verdict, f"simulated: {why}", eid, name, event_key=key)
+    return Decision(200, "success", verdict, None, eid, name, event_key=key)
+
+
+class _Refused(Exception):
+    pass
+
+
+# The header block is bounded as nginx and h11 bound it, before anything is read or stored.
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
+_FORWARDED_BY = FORWARDED_BY.encode()
+
+
+def _refused_head(
+    headers: Sequence[tuple[bytes, bytes]], forwarded_by: bytes | None, instance: str | None
+) -> Decision | None:
+    """A 431 for too many or too large headers, a 508 for this receiver's own forward come
+    back; None for the usual request."""
+    if len(headers) > MAX_HEADERS:
+        return Decision(431, f"More than {MAX_HEADERS} headers", "rejected", "headers_too_large")
+    if sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEADER_BYTES:
+        return Decision(
+            431,
+            f"Headers larger than {MAX_HEADER_BYTES} bytes",
+            "rejected",
+            "headers_too_large",
+        )
+    if (
+        forwarded_by is not None
+        and instance
+        and instance.encode() in (p.strip() for p in forwarded_by.split(b","))
+    ):
+        return Decision(
+            508,
+            "Loop detected: this request was forwarded by this receiver",
+            "rejected",
+            "forward_loop",
+        )
+    return None
 
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -359,6 +401,13 @@ class Receiver:
         for task in list(self._reading):
             task.cancel(_STOPPING)
 
+    def _forwarded(self, decision: Decision) -> bool:
+        """Whether an answered request is to be forwarded (if acknowledged): with a secret,
+        an unsigned one only with --forward-unsigned (the app is not an open relay)."""
+        if not self.s.forward_to:
+            return False
+        return decision.verdict != "test" or not self.s.secret or self.s.forward_unsigned
+
     def _committed(self, batch: Sequence[NewRequest], stored: Sequence[Stored]) -> None:
         if self._forwarding is not None and any(r.forward and r.acked for r in batch):
             self._forwarding.wake()
@@ -441,6 +490,13 @@ class Receiver:
         assert task is not None
         self._reading.add(task)
         try:
+            forwarder = self.forwarder  # its forwards are marked with its instance token
+            instance = forwarder.instance if forwarder is not None else None
+            refusal = _refused_head(headers, named.get(_FORWARDED_BY), instance)
+            if refusal is not None:  # nothing of it is read, and no header of it stored
+                if refusal.code == 431:
+                    headers = ()
+                raise _Refused()
             if length is not None:  # declared: refused before reading
                 if not length.strip().isdigit():
                     raise ValueError(length)
@@ -452,6 +508,9 @@ class Receiver:
                 body = await _read_rest(message, receive, limit)
             elif len(body) > limit:
                 raise _TooLarge()
+        except _Refused:
+            assert refusal is not None
+            decision, body = refusal, b""
         except _TooLarge:
             decision = Decision(
                 413, f"Body larger than {self.s.max_body} bytes", "rejected", "too_large"
@@ -487,7 +546,8 @@ class Receiver:
             decision.event_name,
             decision.code,
             decision.answer(),
-            bool(self.s.forward_to),
+            self._forwarded(decision),
+            decision.event_key,
         )
         assert self.writer is not None, "the app was not started (lifespan)"
         try:

@@ -8,7 +8,9 @@ out of it, so a test request can never stand in for the signed event with its id
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -22,7 +24,11 @@ from atwh.client.config import data_dir
 from atwh.client.model import iso
 from atwh.errors import UsageError, printable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# The unique index keys an acknowledged event by `event_key`, the event id as JSON (12345
+# and "12345" differ, and so do a lone surrogate and its escaped spelling); `event_id` is
+# the id as shown. A second delivery of an event whose body differs from the stored one is
+# a row of its own, outside the index, with `conflict_of` naming the first.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
@@ -45,16 +51,22 @@ CREATE TABLE IF NOT EXISTS requests (
     forward_next_at REAL,
     forward_code INTEGER,
     forward_error TEXT,
-    forwarded_at REAL
+    forwarded_at REAL,
+    event_key TEXT,
+    conflict_of INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS requests_acked_event
-    ON requests(event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test';
+CREATE UNIQUE INDEX IF NOT EXISTS requests_acked_key ON requests(event_key)
+    WHERE acked = 1 AND event_key IS NOT NULL AND verdict <> 'test' AND conflict_of IS NULL;
+CREATE INDEX IF NOT EXISTS requests_conflicts ON requests(conflict_of)
+    WHERE conflict_of IS NOT NULL;
 CREATE INDEX IF NOT EXISTS requests_forward_due
     ON requests(forward_next_at) WHERE forward_status IN ('pending', 'retrying');
 """
 _UPSERT = """
-ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL AND verdict <> 'test'
+ON CONFLICT (event_key)
+WHERE acked = 1 AND event_key IS NOT NULL AND verdict <> 'test' AND conflict_of IS NULL
 DO UPDATE SET duplicates = duplicates + 1, last_duplicate_at = excluded.received_at
+WHERE body = excluded.body
 """
 # sqlite3 looks for an adapter for every value it binds that is not an int, float, str
 # or bytearray, and a miss costs it an AttributeError built and thrown away. The body is
@@ -75,6 +87,7 @@ _USUAL = (
     "answer_code",
     "answer_body",
     "acked",
+    "event_key",
 )
 _ALL = (*_USUAL, "reason", "forward_status", "forward_next_at")
 
@@ -91,12 +104,47 @@ _MAX_ID = "SELECT coalesce(max(id), 0) FROM requests"
 _COLUMNS = (
     "id, received_at, method, path, headers, body, verdict, reason, event_id, event_name, "
     "answer_code, answer_body, acked, duplicates, last_duplicate_at, "
-    "forward_status, forward_attempts, forward_next_at, forward_code, forward_error, forwarded_at"
+    "forward_status, forward_attempts, forward_next_at, forward_code, forward_error, forwarded_at, "
+    "conflict_of"
 )
+
+
+def event_key(event_id: object) -> str | None:
+    """The dedupe key of an event id as JSON gave it: its JSON text, so that the number
+    12345 and the string "12345" differ, and a lone surrogate ("\\ud800") stays apart from
+    the six characters that spell it ("\\\\ud800"). None for no id, or an id of another type."""
+    if isinstance(event_id, str):
+        return json.dumps(event_id) if event_id else None
+    if isinstance(event_id, int) and not isinstance(event_id, bool):
+        return str(event_id)
+    return None
+
+
+def _key_of_body(body: bytes, event_id: str | None) -> str | None:
+    """For rows stored before event keys: the key from the stored body, else the id as text."""
+    try:
+        event = json.loads(body).get("event")
+        key = event_key(event.get("id")) if isinstance(event, dict) else None
+    except (ValueError, AttributeError, RecursionError):
+        key = None
+    return key or (json.dumps(event_id) if event_id else None)
 
 
 def default_path() -> Path:
     return data_dir() / "inbox.sqlite3"
+
+
+def create_private(path: Path) -> None:
+    """The inbox's directory (0700) and file (0600), if they do not exist yet: they hold
+    payloads and headers. SQLite gives its -wal and -shm files the database file's mode."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a directory should be: say so
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(path.parent)) from None
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 @dataclass(slots=True)
@@ -115,6 +163,7 @@ class NewRequest:
     answer_code: int
     answer_body: str
     forward: bool = False
+    event_key: str | None = None  # by default the id's, as a JSON string; see event_key()
 
     @property
     def acked(self) -> bool:
@@ -125,6 +174,7 @@ class NewRequest:
 class Stored:
     id: int
     duplicate: bool
+    conflict_of: int | None = None  # a duplicate whose body differs: stored, as a new row
 
 
 @dataclass(slots=True)
@@ -148,6 +198,7 @@ class InboxRecord:
     forward_code: int | None
     forward_error: str | None
     forwarded_at: datetime | None
+    conflict_of: int | None = None
 
     # the names the delivery filters and exports use
     @property
@@ -182,6 +233,7 @@ class InboxRecord:
             "answerBody": self.answer_body,
             "receivedAt": iso(self.received),
             "duplicates": self.duplicates,
+            "conflictOf": self.conflict_of,
             "forward": {
                 "status": self.forward_status,
                 "attempts": self.forward_attempts,
@@ -271,6 +323,7 @@ def _record(row: Sequence[Any]) -> InboxRecord:
         forward_code=row[18],
         forward_error=row[19],
         forwarded_at=_dt(row[20]),
+        conflict_of=row[21],
     )
 
 
@@ -291,7 +344,7 @@ class Inbox:
             raise UsageError(f"no inbox at {self.path}", hint="start one with 'atwh serve'")
         try:
             if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                create_private(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             self._check_is_inbox(create)
@@ -301,10 +354,15 @@ class Inbox:
                 version = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise UsageError(f"{self.path} was written by a newer atwh")
-                if version == 1:  # the duplicate index of 1 let test deliveries in
-                    self.conn.execute("DROP INDEX IF EXISTS requests_acked_event")
+                if 0 < version < SCHEMA_VERSION:
+                    self._migrate()
                 self.conn.executescript(SCHEMA)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # an inbox of an older schema, read and not written (atwh inbox): as it is
+            have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
+            self.columns = _COLUMNS
+            if have and "conflict_of" not in have:
+                self.columns = _COLUMNS.replace("conflict_of", "NULL")
             if not autocheckpoint:  # someone else calls checkpoint(), off the hot path
                 self.conn.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as e:
@@ -346,25 +404,52 @@ class Inbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _migrate(self) -> None:
+        """An inbox of schema 1 or 2 to 3: event keys (and conflicting duplicates), in one
+        transaction, so that a second process opening it meanwhile waits, then sees 3."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+                for column, kind in (("event_key", "TEXT"), ("conflict_of", "INTEGER")):
+                    if column not in have:
+                        conn.execute(f"ALTER TABLE requests ADD COLUMN {column} {kind}")
+                # 1's index let test deliveries in; 2's keyed events by the id as text
+                conn.execute("DROP INDEX IF EXISTS requests_acked_event")
+                rows = conn.execute(
+                    "SELECT id, body, event_id FROM requests WHERE event_id IS NOT NULL"
+                ).fetchall()
+                conn.executemany(
+                    "UPDATE requests SET event_key = ? WHERE id = ?",
+                    [(_key_of_body(bytes(body), eid), rid) for rid, body, eid in rows],
+                )
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     # -- writing ------------------------------------------------------------------------
 
     def add_many(self, batch: Sequence[NewRequest]) -> list[Stored]:
         """Store a batch in one transaction; raises sqlite3.Error if it did not commit.
 
-        The unique index and the upsert keep an acknowledged event id to one row. Which
-        requests were duplicates, and the id each row got, is worked out for display
-        while the transaction holds the write lock. New rows take ids max(id)+1, … in
-        order, so when max(id) grew by the size of the batch there was no duplicate (the
-        usual case, with no query per event id). Otherwise the event ids are looked up:
-        one whose row is older than the batch, or seen earlier in it, was a duplicate.
+        The unique index and the upsert keep an acknowledged event to one row, and count
+        the copies with the same body as duplicates. New rows take ids max(id)+1, … in
+        order, so when max(id) grew by the size of the batch every request is a row of its
+        own (the usual case: one executemany, no query per event). Otherwise the batch is
+        undone and stored again one request at a time, each telling whether it was new, a
+        duplicate, or a conflicting duplicate (same event, another body), which the upsert
+        leaves alone and which is then stored as a row of its own outside the index.
         """
         now = time.time()
         rows = []
-        unique: list[str | None] = []  # per request: its event id, if under the unique index
         usual = True  # every row in _USUAL's columns: one executemany
         for r in batch:
             acked = 200 <= r.answer_code <= 299
-            unique.append(r.event_id if acked and r.event_id and r.verdict != "test" else None)
+            key = r.event_key if r.event_key is not None else event_key(r.event_id)
             row: tuple[Any, ...] = (  # the columns of _USUAL, then of _ALL
                 r.received_at,
                 r.method,
@@ -377,6 +462,7 @@ class Inbox:
                 r.answer_code,
                 r.answer_body,
                 1 if acked else 0,
+                key,
             )
             if r.forward and acked:
                 row += (r.reason, "pending", now)
@@ -386,52 +472,83 @@ class Inbox:
                 usual = False
             rows.append(row)
         conn = self.conn
-        ids: dict[str, int] = {}
         conn.execute("BEGIN IMMEDIATE")
         try:
             last = conn.execute(_MAX_ID).fetchone()[0]
+            conn.execute("SAVEPOINT batch")
             if usual:
                 conn.executemany(_INSERT_USUAL, rows)
             else:  # in order, each run of rows with its statement
                 for short, run in groupby(rows, key=lambda row: len(row) == len(_USUAL)):
                     conn.executemany(_INSERT_USUAL if short else _INSERT, run)
-            if conn.execute(_MAX_ID).fetchone()[0] - last < len(rows):
-                keys = list({k for k in unique if k is not None})
-                for i in range(0, len(keys), 500):
-                    part = keys[i : i + 500]
-                    ids.update(
-                        conn.execute(
-                            "SELECT event_id, id FROM requests WHERE acked = 1 "
-                            f"AND verdict <> 'test' AND event_id IN ({','.join('?' * len(part))})",
-                            part,
-                        ).fetchall()
-                    )
+            if conn.execute(_MAX_ID).fetchone()[0] - last == len(rows):
+                out = [Stored(last + i, False) for i in range(1, len(rows) + 1)]
+            else:
+                conn.execute("ROLLBACK TO batch")
+                out = [self._add_one(row) for row in rows]
+            conn.execute("RELEASE batch")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if not ids:
-            return [Stored(last + i, False) for i in range(1, len(rows) + 1)]
-        out = []
-        new = set()
-        for key in unique:
-            if key is not None and (ids[key] <= last or key in new):
-                out.append(Stored(ids[key], True))
-                continue
-            last += 1
-            out.append(Stored(last, False))
-            if key is not None:
-                new.add(key)
         return out
 
-    def forward_due(self, now: float, limit: int = 16) -> list[InboxRecord]:
+    def _add_one(self, row: tuple[Any, ...]) -> Stored:
+        """One row, in the caller's transaction: new, a duplicate, or a conflicting one."""
+        conn = self.conn
+        before = conn.execute(_MAX_ID).fetchone()[0]
+        sql = _INSERT_USUAL if len(row) == len(_USUAL) else _INSERT
+        got = conn.execute(sql + " RETURNING id", row).fetchone()
+        if got is not None:
+            return Stored(got[0], got[0] <= before)
+        # the upsert left the stored row alone: the same event, another body
+        (first,) = conn.execute(
+            "SELECT id FROM requests WHERE event_key = ? AND acked = 1 AND verdict <> 'test' "
+            "AND conflict_of IS NULL",
+            (row[_USUAL.index("event_key")],),
+        ).fetchone()
+        again = conn.execute(  # that other body sent again: a duplicate of its own row
+            "UPDATE requests SET duplicates = duplicates + 1, last_duplicate_at = ? "
+            "WHERE id = (SELECT id FROM requests WHERE conflict_of = ? AND body = ? LIMIT 1) "
+            "RETURNING id",
+            (row[0], first, row[_USUAL.index("body")]),
+        ).fetchone()
+        if again is not None:
+            return Stored(again[0], True, first)
+        columns = _USUAL if len(row) == len(_USUAL) else _ALL
+        cur = conn.execute(
+            f"INSERT INTO requests ({', '.join(columns)}, conflict_of) "
+            f"VALUES ({', '.join('?' * len(columns))}, ?)",
+            (*row, first),
+        )
+        assert cur.lastrowid is not None
+        return Stored(cur.lastrowid, False, first)
+
+    def claim_forwards(self, now: float, until: float, limit: int = 16) -> list[InboxRecord]:
+        """The records due for forwarding, claimed until `until`: one statement moves their
+        next attempt to then, so another receiver on this inbox (--shared-db) does not take
+        them meanwhile, and a forward whose result could not be saved is not due again at
+        once. The result (forward_result) sets the next attempt for real."""
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM requests WHERE forward_status IN ('pending', 'retrying') "
-            "AND forward_next_at <= ? ORDER BY forward_next_at, id LIMIT ?",
-            (now, limit),
+            "UPDATE requests SET forward_next_at = ? WHERE id IN ("
+            "SELECT id FROM requests WHERE forward_status IN ('pending', 'retrying') "
+            "AND forward_next_at <= ? ORDER BY forward_next_at, id LIMIT ?) "
+            f"RETURNING {self.columns}",
+            (until, now, limit),
         ).fetchall()
-        return [_record(r) for r in rows]
+        return sorted((_record(r) for r in rows), key=lambda r: r.id)
+
+    def release_claims(self, record_ids: Sequence[int], now: float) -> None:
+        """Claimed records whose forward did not finish (the receiver is stopping): due now."""
+        for i in range(0, len(record_ids), 500):
+            part = list(record_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            self.conn.execute(
+                f"UPDATE requests SET forward_next_at = ? WHERE id IN ({marks}) "
+                "AND forward_status IN ('pending', 'retrying')",
+                (now, *part),
+            )
 
     def next_forward_at(self) -> float | None:
         row = self.conn.execute(
@@ -443,7 +560,9 @@ class Inbox:
     def forward_result(
         self, record_id: int, code: int | None, error: str | None, next_at: float | None
     ) -> None:
-        status = "delivered" if next_at is None else "retrying"
+        """The outcome of an attempt: delivered (no error), retrying at next_at, or failed
+        for good (an error and no next attempt)."""
+        status = "delivered" if error is None else "failed" if next_at is None else "retrying"
         self.conn.execute(
             "UPDATE requests SET forward_status = ?, forward_attempts = forward_attempts + 1, "
             "forward_code = ?, forward_error = ?, forward_next_at = ?, "
@@ -457,7 +576,7 @@ class Inbox:
     def records(self, after_id: int = 0, newest_first: bool = False) -> Iterator[InboxRecord]:
         order = "DESC" if newest_first else "ASC"
         cur = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
+            f"SELECT {self.columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
         )
         while True:
             rows = cur.fetchmany(500)
@@ -471,12 +590,12 @@ class Inbox:
         row = None
         if key.isdigit():
             row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (int(key),)
+                f"SELECT {self.columns} FROM requests WHERE id = ?", (int(key),)
             ).fetchone()
         if row is None:
             row = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM requests WHERE event_id = ? ORDER BY acked DESC, id DESC "
-                "LIMIT 1",
+                f"SELECT {self.columns} FROM requests WHERE event_id = ? "
+                "ORDER BY acked DESC, id DESC LIMIT 1",
                 (key,),
             ).fetchone()
         return _record(row) if row else None
@@ -507,10 +626,10 @@ class Inbox:
         `backfilled`: never verified, never forwarded. False when the event is already here."""
         cur = self.conn.execute(
             "INSERT INTO requests (received_at, method, path, headers, body, verdict, reason, "
-            "event_id, event_name, answer_code, answer_body, acked) "
-            "VALUES (?, 'POST', '', ?, ?, 'backfilled', ?, ?, ?, ?, '', 1) "
-            "ON CONFLICT (event_id) WHERE acked = 1 AND event_id IS NOT NULL "
-            "AND verdict <> 'test' DO NOTHING",
+            "event_id, event_name, answer_code, answer_body, acked, event_key) "
+            "VALUES (?, 'POST', '', ?, ?, 'backfilled', ?, ?, ?, ?, '', 1, ?) "
+            "ON CONFLICT (event_key) WHERE acked = 1 AND event_key IS NOT NULL "
+            "AND verdict <> 'test' AND conflict_of IS NULL DO NOTHING",
             (
                 received_at,
                 _header_text([("x-atwh-backfilled", note)]),
@@ -519,6 +638,7 @@ class Inbox:
                 event_id,
                 event_name,
                 answer_code,
+                _key_of_body(body, event_id),  # the id as the payload gives it, typed
             ),
         )
         return cur.rowcount == 1

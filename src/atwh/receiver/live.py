@@ -124,7 +124,8 @@ class LiveView:
                     record["payload"] = json.loads(r.body)
                 except ValueError:
                     record["payload"] = r.body.decode("utf-8", errors="replace")
-            self._emit(json.dumps(record, ensure_ascii=False))
+            # C1 controls and the like, which json leaves as they are, as JSON escapes
+            self._emit(printable(json.dumps(record, ensure_ascii=False), None, lines=True))
             return
         second = int(r.received_at)
         if second != self._second:
@@ -165,7 +166,8 @@ class LiveView:
             try:
                 pretty = json.dumps(json.loads(r.body), indent=2, ensure_ascii=False)
             except ValueError:
-                pretty = printable(r.body.decode("utf-8", errors="replace"), 4000)
+                pretty = r.body.decode("utf-8", errors="replace")
+            pretty = printable(pretty, 20000, lines=True)  # no escape reaches the terminal
             line += "\n" + "\n".join("    " + p for p in pretty.splitlines())
         self._emit(line)
 

@@ -30,6 +30,7 @@ class ReceiverSettings:
     busy_timeout_ms: int = 100  # a locked inbox answers 503 after this, never blocks long
     forward_to: str | None = None
     forward_secret: str | None = None
+    forward_unsigned: bool = False  # with a secret: forward unsigned (test) requests too
     forward_timeout: float = 10.0
     forward_max_delay: float = 30.0
     store_max_wait: float = 10.0  # a request waits this long for its commit at most, then 503
