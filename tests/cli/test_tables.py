@@ -114,6 +114,22 @@ def test_fit_drops_the_least_important_first_and_shrinks_only_what_may_shrink():
     assert fit([10, 10, 30, 10], cols, 5) == [10, 0, 0, 0]  # an ALWAYS column stays
 
 
+def test_fit_gives_the_room_left_first_to_the_columns_it_makes_whole():
+    cols = [
+        Column("Id", str, keep=ALWAYS),
+        Column("Events", str, keep=50, shrink=4),
+        Column("Description", str, keep=40, shrink=4),
+    ]
+    # 8 columns spare: not enough for Events whole (20 short), enough for Description (6)
+    assert fit([10, 24, 10], cols, 30) == [10, 6, 10]
+
+
+def test_fit_shortens_an_always_column_that_overflows_down_to_8():
+    cols = [Column("Id", str, keep=ALWAYS), Column("URL", str, keep=ALWAYS, shrink=40)]
+    assert fit([36, 60], cols, 60) == [36, 22]
+    assert fit([36, 60], cols, 40) == [36, 8]  # never narrower than 8
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_failures_summary_fits_with_cause_and_counts(width):
     summary = FailureSummary()

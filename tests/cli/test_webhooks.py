@@ -157,7 +157,7 @@ def test_list_pages_through_every_webhook(atwh, api):
 
 
 def test_list_table_has_the_columns(atwh, api):
-    result = atwh("webhooks", "list", "--project", "p1")
+    result = atwh("webhooks", "list", "--project", "p1", "--format", "table")
     assert result.exit_code == 0, result.stderr
     header = result.stdout.splitlines()[0].split()
     assert header == ["ID", "Description", "URL", "Enabled", "Events", "URNs", "Created"]
@@ -165,12 +165,37 @@ def test_list_table_has_the_columns(atwh, api):
     assert api.variables("QueryWebhooks")["filter"] == {"projectId": "p1"}
 
 
-def test_list_at_60_columns_keeps_whole_ids(atwh, api, monkeypatch):
-    api.hooks["wh-1"]["id"] = "0aa134d3-93a9-4acc-9caf-b238f0035437"
-    monkeypatch.setenv("COLUMNS", "60")
+LONG_ID = "0aa134d3-93a9-4acc-9caf-b238f0035437"
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_list_at_60_and_80_columns_keeps_whole_ids(atwh, api, monkeypatch, columns):
+    api.hooks["wh-1"]["id"] = LONG_ID
+    api.hooks["wh-1"]["url"] = "https://example.com/" + "a-long-path/" * 8
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("webhooks", "list", "--app", "a1", "--format", "table")
+    assert LONG_ID in result.stdout and "wh-2" in result.stdout
+    assert "…" in result.stdout  # the URL was shortened, not the id
+    assert all(len(line) <= columns for line in result.stdout.splitlines())
+
+
+def test_list_piped_is_tsv_with_a_header_and_nothing_cut(atwh, api):
+    api.hooks["wh-1"]["id"] = LONG_ID
+    long_url = "https://example.com/" + "a-long-path/" * 8
+    api.hooks["wh-1"]["url"] = long_url
     result = atwh("webhooks", "list", "--app", "a1")
-    assert "0aa134d3-93a9-4acc-9caf-b238f0035437" in result.stdout
-    assert all(len(line) <= 60 for line in result.stdout.splitlines())
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[0] == ["id", "description", "url", "enabled", "events", "urns", "created"]
+    assert [r[0] for r in rows[1:]] == [LONG_ID, "wh-2", "wh-3"]
+    assert rows[1][2] == long_url and rows[1][6] == "2026-11-30T08:00:00.000Z"
+    assert "…" not in result.stdout
+
+
+def test_list_format_other_than_table_or_json_is_refused(atwh, api):
+    result = atwh("webhooks", "list", "--app", "a1", "--format", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --format csv: webhooks list prints a table or json")
 
 
 def test_list_falls_back_when_the_api_rejects_paging(atwh, api):
@@ -626,11 +651,32 @@ def test_remove_refused(atwh, api):
 
 
 def test_events_table_and_json(atwh, api):
-    result = atwh("webhooks", "events")
+    result = atwh("webhooks", "events", "--format", "table")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].split() == ["Namespace", "Name", "Description"]
     assert "booking.accepted" in result.stdout
     assert json.loads(atwh("webhooks", "events", "--json").stdout) == CATALOGUE
+    assert json.loads(atwh("webhooks", "events", "--format", "json").stdout) == CATALOGUE
+
+
+def test_events_piped_is_tsv_with_a_header(atwh, api):
+    result = atwh("webhooks", "events")
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[0] == ["namespace", "name", "description"]
+    assert [r[1] for r in rows[1:]] == [e["eventName"] for e in CATALOGUE]
+    assert rows[1][2] == CATALOGUE[0]["description"]
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_events_at_60_and_80_columns_keep_names_whole(atwh, api, monkeypatch, columns):
+    api.catalogue = [
+        {"namespace": "ticket", "eventName": "ticket.assignee.external.changed",
+         "description": "The external assignee of a ticket changed, " * 3},
+    ] + CATALOGUE  # fmt: skip
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("webhooks", "events", "--format", "table")
+    assert "ticket.assignee.external.changed" in result.stdout
+    assert all(len(line) <= columns for line in result.stdout.splitlines())
 
 
 def test_events_the_api_does_not_serve(atwh, api):

@@ -254,7 +254,7 @@ def test_the_table_shows_the_numbers(atwh, fake_api):
 @pytest.mark.parametrize("by,heading", [("event", "Attempts by event name"), ("code", "HTTP")])
 def test_breakdowns(atwh, fake_api, by, heading):
     fake_api.add("wh1", small_history())
-    result = atwh("stats", "wh1", "--by", by)
+    result = atwh("stats", "wh1", "--by", by, "--format", "table")
     assert result.exit_code == 0, result.output
     assert heading in result.stdout
     assert "Attempts per day" not in result.stdout
@@ -264,6 +264,36 @@ def test_breakdowns(atwh, fake_api, by, heading):
     else:
         row = next(line for line in result.stdout.splitlines() if "no answer" in line)
         assert row.split()[2:] == ["1", "20.0%"]
+
+
+def test_breakdowns_piped_are_tsv_with_a_header(atwh, fake_api):
+    fake_api.add("wh1", small_history())
+    rows = [line.split("\t") for line in atwh("stats", "wh1", "--by", "event").stdout.splitlines()]
+    assert rows == [
+        ["event", "attempts", "succeeded", "failed", "pending", "success_rate"],
+        ["ticket.created", "3", "2", "1", "0", "0.6667"],
+        ["ticket.updated", "3", "0", "2", "1", "0.0"],
+    ]
+    fake_api.add("wh2", [attempt(20, "Z", H, H, 200)])
+    result = atwh("stats", "wh1", "wh2", "--by", "code")
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[0] == ["webhook", "code", "attempts", "share"]
+    assert ["wh1", "none", "1", "0.2"] in rows and ["wh2", "200", "1", "1.0"] in rows
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_breakdown_by_event_at_60_and_80_columns_keeps_names_whole(
+    atwh, fake_api, monkeypatch, columns
+):
+    name = "ticket.assignee.external.changed.again"
+    fake_api.add("wh1", small_history() + [attempt(30, "Q", H, H, 500, name=name)])
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("stats", "wh1", "--by", "event", "--format", "table")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if name in line)
+    assert row.split()[1] == "1"  # the attempts
+    assert "Failed" in result.stdout
+    assert max(map(len, result.stdout.splitlines())) <= columns
 
 
 def test_by_hour_buckets(atwh, fake_api):

@@ -294,11 +294,24 @@ def test_piped_output_is_tab_separated(atwh, fake_api):
     result = atwh("tail", "wh1", "--since", "1h", "--interval", "0.02", "--exit-on-failure")
     assert result.exit_code == 1, result.output
     rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [r[1:6] for r in rows] == [
-        ["SUCCESS", "200", "ticket.created", "e1", "d1"],
-        ["FAILED", "404", "ticket.created", "e2", "d2"],
+    assert [r[1:6] for r in rows[1:]] == [
+        ["SUCCESS", "200", "d1", "ticket.created", "e1"],
+        ["FAILED", "404", "d2", "ticket.created", "e2"],
     ]
-    assert rows[0][0].endswith("Z")
+    assert rows[1][0].endswith("Z") and rows[1][-1] == "false"
+
+
+@pytest.mark.parametrize("ids", [["wh1"], ["wh1", "wh2"]])
+def test_piped_columns_are_those_of_deliveries_then_update(atwh, fake_api, ids):
+    for w in ids:
+        fake_api.add(w, [node(1, code=500, age=timedelta(minutes=5))])
+    listed = atwh("deliveries", "wh1") if len(ids) == 1 else atwh("failures", *ids)
+    tailed = atwh("tail", *ids, "--since", "1h", "--interval", "0.02", "--exit-on-failure")
+    assert tailed.exit_code == 1, tailed.output
+    header, *listed_rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    tailed_header, *tailed_rows = [line.split("\t") for line in tailed.stdout.splitlines()]
+    assert tailed_header == [*header, "update"]
+    assert sorted(r[:-1] for r in tailed_rows) == sorted(listed_rows)
 
 
 def test_filters_apply(atwh, fake_api):
@@ -420,12 +433,42 @@ def test_rows_keep_their_columns_from_batch_to_batch_at_80_columns():
         return Item(d, update=kw.get("code") == 201)
 
     rows.print([item(1, event="ticket.created"), item(2, code=500, body="x" * 300)])
-    rows.print([item(3, event="community-article.published", code=201)])
+    rows.print([item(3, event="ticket.updated", code=201)])  # no wider: the same columns
     lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["Created", "Status", "Code", "Event", "Lag", "Response"]
+    assert lines[0].split()[:5] == ["Created", "Status", "Code", "Delivery", "Event"]
     assert len(lines) == 4 and max(map(len, lines)) <= 80  # one header, no wrapping
     assert len({line.index(" 2") for line in lines[1:]}) == 1  # codes in one column
-    assert "(update) " in lines[3]
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_rows_keep_ids_whole_and_say_again_what_the_columns_are_when_they_change(columns):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from atwh.client.model import parse_delivery
+    from atwh.output.tail import Rows
+
+    out = StringIO()
+    rows = Rows(Console(file=out, width=columns, color_system=None), show_webhook=True)
+
+    def item(i: int, delivery_id: str, **kw: Any) -> Item:
+        n = node(i, **kw)
+        n["id"] = delivery_id
+        d = parse_delivery(n, "wh-2f1c")
+        assert d is not None
+        return Item(d, update=False)
+
+    first, wider = "d-short", "b5f5842d-83be-4f0e-9d3c-2b7e1f4a9c11"
+    rows.print([item(1, first), item(2, first + "2", code=503)])
+    rows.print([item(3, wider, event="community-article.published")])
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= columns
+    assert wider in lines[-1] and first in lines[1]
+    headers = [line.split() for line in lines if "Delivery" in line.split()]
+    assert len(headers) == 2 and lines.index(lines[-2]) == len(lines) - 2
+    assert lines[-2].split()[-4:] == ["Webhook", "Status", "Code", "Delivery"]  # again, fewer
+    assert "Event" in headers[0] and "Event" not in headers[1]
 
 
 def test_the_status_line_fits_and_is_cleared(monkeypatch):

@@ -45,11 +45,18 @@ def test_lost_and_not_delivered_from_an_inbox_with_rows_deleted(loop, atwh):
     assert {"category": "not delivered", "eventName": "ticket.created", "events": 2} in data[
         "summary"
     ]
-    table = atwh("reconcile", *loop.args("--db", str(loop.settings.db)))
+    table = atwh("reconcile", *loop.args("--db", str(loop.settings.db), "--format", "table"))
     assert table.exit_code == 1
     assert "Lost (1)" in table.stdout and "Not delivered (2)" in table.stdout
     assert ok[0] in table.stdout and failed[1] in table.stdout
     assert "1 lost, 2 not delivered, 0 unknown, 0 duplicated, 1 ok" in table.stderr
+    piped = atwh("reconcile", *loop.args("--db", str(loop.settings.db)))
+    assert piped.exit_code == 1
+    lines = [line.split("\t") for line in piped.stdout.splitlines()]
+    assert lines[0][:3] == ["category", "event_id", "name"]
+    assert [(row[0], row[1]) for row in lines[1:]] == [("lost", ok[0])] + [
+        ("not delivered", e) for e in failed
+    ]
 
 
 def test_backfill_then_replay_leaves_nothing_missing(loop, atwh):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -62,6 +61,7 @@ def failures(
         rows_wanted,
         say_more,
         show_listing,
+        webhook_ids_from,
         why_empty,
         write_export,
     )
@@ -71,7 +71,7 @@ def failures(
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, True, limit)
-    ids = _webhook_ids(webhook_ids or [])
+    ids = webhook_ids_from(webhook_ids)
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()
     stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
@@ -148,21 +148,3 @@ def failures(
     )
     say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
     return 1 if exit_code else 0
-
-
-def _webhook_ids(given: list[str]) -> list[str]:
-    from atwh.client.config import load_config
-    from atwh.errors import UsageError
-
-    ids = [i.strip() for i in given if i.strip()]
-    if not ids:
-        ids = [i.strip() for i in os.environ.get("ATWH_WEBHOOK_ID", "").split(",") if i.strip()]
-    if not ids:
-        config = load_config()
-        ids = config.webhooks
-        if not ids:
-            raise UsageError(
-                "no webhook id: give one or more, set ATWH_WEBHOOK_ID (comma-separated), "
-                f"or list them as webhooks = [...] in {config.path}"
-            )
-    return list(dict.fromkeys(ids))

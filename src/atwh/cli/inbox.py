@@ -268,12 +268,12 @@ def replay(
 
       atwh inbox replay 42 43 --to http://localhost:3000/webhook --dry-run
     """
+    from atwh.cli.output import listing_mode
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
-    from atwh.output.export import resolve_format
     from atwh.recover.selection import from_inbox
 
-    chosen = resolve_format(fmt, as_json, output)
+    chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -160,21 +161,31 @@ All = Annotated[
         help="Show every match in the table, not only the newest 50.",
     ),
 ]
-Format = Annotated[
-    str | None,
-    typer.Option(
+
+
+def format_option(formats: Sequence[str], default: str) -> Any:
+    """The --format option of a command whose output comes in `formats`, named in its help
+    and completed by the shell."""
+    either = ", ".join(formats[:-1]) + " or " + formats[-1]
+    return typer.Option(
         "--format",
         "-f",
         rich_help_panel=OUTPUT,
         metavar="FORMAT",
-        autocompletion=lambda: list(FORMATS),
-        help="table, json, ndjson or csv [default: from --output's extension, else table]",
+        autocompletion=lambda: list(formats),
+        help=f"{either} [default: {default}]",
         show_default=False,
-    ),
-]
+    )
+
+
+Format = Annotated[str | None, format_option(FORMATS, "from --output's extension, else table")]
 Json = Annotated[
     bool,
     typer.Option("--json", rich_help_panel=OUTPUT, help="Same as --format json."),
+]
+PIPED = "table; tab-separated lines when piped"
+TableOrJson = Annotated[  # --format of a command that prints a table or JSON, nothing else
+    str | None, format_option(("table", "json"), PIPED)
 ]
 Output = Annotated[
     str | None,

@@ -23,6 +23,27 @@ def warn(message: str) -> None:
     typer.echo(f"Warning: {message}", err=True)
 
 
+def webhook_ids_from(given: list[str] | None) -> list[str]:
+    """The webhooks a command is about (`failures`, `stats`, `tail`): those given, else
+    ATWH_WEBHOOK_ID (comma-separated), else the config file's `webhooks`; each once."""
+    import os
+
+    from atwh.client.config import load_config
+
+    ids = [i.strip() for i in given or [] if i.strip()]
+    if not ids:
+        ids = [i.strip() for i in os.environ.get("ATWH_WEBHOOK_ID", "").split(",") if i.strip()]
+    if not ids:
+        config = load_config()
+        ids = config.webhooks
+        if not ids:
+            raise UsageError(
+                "no webhook id: give one or more, set ATWH_WEBHOOK_ID (comma-separated), "
+                f"or list them as webhooks = [...] in {config.path}"
+            )
+    return list(dict.fromkeys(ids))
+
+
 def http_url(flag: str, url: str) -> str:
     """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
     import httpx
@@ -187,6 +208,14 @@ def listing_mode(fmt: str | None, as_json: bool, output: str | None) -> str:
     if chosen == "table" and fmt is None and output in (None, "-") and not sys.stdout.isatty():
         return "tsv"
     return chosen
+
+
+def table_or_json(fmt: str | None, as_json: bool, command: str, output: str | None = None) -> str:
+    """`listing_mode` for a command that prints a table or JSON only: table, tsv or json."""
+    mode = listing_mode(fmt, as_json, output)
+    if mode not in ("table", "tsv", "json"):
+        raise UsageError(f"--format {mode}: {command} prints a table or json")
+    return mode
 
 
 def rows_wanted(mode: str, limit: int | None, show_all: bool) -> int | None:

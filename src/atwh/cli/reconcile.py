@@ -82,16 +82,17 @@ def reconcile(
     """
     from pathlib import Path
 
-    from atwh.cli.output import client_factory, print_rich
+    from atwh.cli.output import client_factory, listing_mode, print_rich, show_listing
     from atwh.client.filters import parse_time
     from atwh.client.secret import webhook_secret
     from atwh.errors import UsageError, printable
-    from atwh.output.export import open_output, resolve_format
+    from atwh.output.export import open_output
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
+    from atwh.recover.webhook import log_since
 
-    chosen = resolve_format(fmt, as_json, output)
-    if chosen not in ("table", "json"):
+    chosen = listing_mode(fmt, as_json, output)
+    if chosen not in ("table", "tsv", "json"):
         raise UsageError(f"--format {chosen}: reconcile reports come as table or json")
     if (db is None) == (stored is None):
         raise UsageError("say what was stored: give --db INBOX or --stored FILE (one of them)")
@@ -111,7 +112,8 @@ def reconcile(
         store = rec.stored_in_file(Path(stored))
 
     with client_factory(api_url, token, timeout)() as client:
-        webhook, log = r.fetch(client, webhook_id)
+        # every attempt of the events in the window: whether one ever succeeded decides
+        webhook, log = r.fetch(client, webhook_id, log_since(window, whole_events=True))
         result = rec.reconcile(log, store, window)
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
@@ -137,6 +139,12 @@ def reconcile(
             data["replay"] = [o.to_api() for o in report.outcomes]
         with open_output(output) as stream:
             stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    elif chosen == "tsv":  # piped: the events to look at, one a line, with their category
+        from atwh.output.recover import entry_columns, trouble_entries
+
+        entries = trouble_entries(result)
+        if entries:
+            show_listing(entry_columns(with_category=True), entries, chosen)
     else:
         from rich.console import Group
         from rich.text import Text

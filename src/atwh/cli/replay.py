@@ -11,6 +11,8 @@ import typer
 from atwh.cli import options as o
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from atwh.client.api import ApiClient
     from atwh.client.model import Webhook
     from atwh.recover.replay import Report
@@ -195,11 +197,11 @@ def replay(
 
       atwh replay --history
     """
+    from atwh.cli.output import listing_mode
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError, printable
-    from atwh.output.export import resolve_format
 
-    chosen = resolve_format(fmt, as_json, output)
+    chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     if history:
@@ -220,9 +222,13 @@ def replay(
 
     from atwh.cli.output import client_factory
     from atwh.client.secret import webhook_secret
+    from atwh.recover.webhook import log_since
 
+    # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
+    # (one may fail before the window), the other modes only at the newest ones
+    reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
     with client_factory(api_url, token, timeout)() as client:
-        webhook, log = fetch(client, webhook_id)
+        webhook, log = fetch(client, webhook_id, reach)
         candidates = log.select(flt, mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
@@ -239,14 +245,17 @@ def replay(
     return send(candidates, how, _nothing_hint(mode, since, len(log)), chosen, output)
 
 
-def fetch(client: ApiClient, webhook_id: str) -> tuple[Webhook, EventLog]:
-    """The webhook and its log, with a progress bar on a terminal while it comes."""
+def fetch(
+    client: ApiClient, webhook_id: str, since: datetime | None = None
+) -> tuple[Webhook, EventLog]:
+    """The webhook and its log (from `since` on, at least: see `fetch_log`), with a
+    progress bar on a terminal while it comes."""
     from atwh.cli.output import Progress
     from atwh.recover.webhook import fetch_log
 
     progress = Progress()
     try:
-        return fetch_log(client, webhook_id, progress)
+        return fetch_log(client, webhook_id, progress, since)
     finally:
         progress.stop()
 
@@ -342,11 +351,11 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:
-    from atwh.cli.output import print_rich, write_export
-    from atwh.output.recover import replay_table, totals_line
+    from atwh.cli.output import show_listing, write_export
+    from atwh.output.recover import replay_columns, totals_line
 
-    if fmt == "table":
-        print_rich(replay_table(report), output)
+    if fmt in ("table", "tsv"):
+        show_listing(replay_columns(), report.outcomes, fmt, output)
     else:
         write_export(report.outcomes, fmt, output)
     typer.echo(totals_line(report), err=True)
@@ -389,7 +398,7 @@ def _confirm(count: int, target: str) -> bool:
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     from pathlib import Path
 
-    from atwh.cli.output import print_rich, write_export
+    from atwh.cli.output import show_listing, write_export
     from atwh.recover.ledger import Ledger, default_path
 
     path = Path(ledger) if ledger else default_path()
@@ -401,10 +410,10 @@ def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     if not runs:
         typer.echo(f"No replays yet in {path}.", err=True)
         return 0
-    if fmt == "table":
-        from atwh.output.recover import history_table
+    if fmt in ("table", "tsv"):
+        from atwh.output.recover import history_columns
 
-        print_rich(history_table(runs), output)
+        show_listing(history_columns(), runs, fmt, output)
     else:
         write_export(runs, fmt, output)
     return 0
@@ -462,4 +471,4 @@ def _nothing_hint(mode: str, since: str | None, events: int) -> str:
         "failed": "no event has a failed attempt",
         "all": "no event",
     }[mode]
-    return f"{what} in the window ({events} events in the log; --all-failed or --all take more)"
+    return f"{what} in the window ({events} events read; --all-failed or --all take more)"

@@ -48,6 +48,7 @@ def stats(
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
+    fmt: o.TableOrJson = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", rich_help_panel=o.OUTPUT, help="Every number as one JSON object."),
@@ -73,31 +74,47 @@ def stats(
     """
     import sys
 
-    from atwh.cli.failures import _webhook_ids
-    from atwh.cli.output import Progress, client_factory, filtered, print_rich
+    from atwh.cli.output import (
+        Progress,
+        client_factory,
+        filtered,
+        print_rich,
+        show_listing,
+        table_or_json,
+        webhook_ids_from,
+    )
     from atwh.client.api import fetch_many
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
 
+    mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()
     if by not in BUCKETS + BREAKDOWNS:
         raise UsageError(f"--by {by!r}: use day, hour, event or code")
     rate = _rate(fail_under) if fail_under is not None else None
     max_lag = _lag(fail_over_lag) if fail_over_lag is not None else None
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
-    ids = _webhook_ids(webhook_ids or [])
+    ids = webhook_ids_from(webhook_ids)
     progress = Progress()
-    stream = fetch_many(ids, client_factory(api_url, token, timeout), on_page=progress)
+    # stats count only the attempts in the window: paging may stop at its start
+    make_client = client_factory(api_url, token, timeout)
+    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
     summary = result.summary(flt.since, flt.until)
 
-    if as_json:
+    if mode == "json":
         from atwh.output.export import open_output
         from atwh.output.stats import stats_json
 
         with open_output(output) as out:
             out.write(stats_json(summary))
+    elif mode == "tsv" and by in BREAKDOWNS:  # piped: the breakdown, one line a row
+        from atwh.output.stats import breakdown_columns, breakdown_rows
+
+        rows = breakdown_rows(summary, by)
+        if rows:
+            show_listing(breakdown_columns(by, len(ids) > 1), rows, mode)
     else:
         from atwh.output.stats import stats_view
 

@@ -40,6 +40,7 @@ def tail(
     event: o.EventName = None,
     status_code: o.StatusCode = None,
     failed: o.Failed = False,
+    fmt: Annotated[str | None, o.format_option(("table", "ndjson"), o.PIPED)] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -66,16 +67,21 @@ def tail(
     """
     import sys
 
-    from atwh.cli.failures import _webhook_ids
-    from atwh.cli.output import client_factory
+    from atwh.cli.output import client_factory, listing_mode, webhook_ids_from
     from atwh.client.api import RetryPolicy
     from atwh.client.filters import DeliveryFilter
+    from atwh.errors import UsageError
     from atwh.observe.tail import Follower, Item
-    from atwh.output.tail import Rows, StatusLine, ndjson_line, tsv_line
+    from atwh.output.tail import Rows, StatusLine, ndjson_line, write_items
 
+    if as_json and fmt not in (None, "json", "ndjson"):
+        raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+    mode = listing_mode("ndjson" if as_json else fmt, False, None)
+    if mode not in ("table", "tsv", "ndjson"):
+        raise UsageError(f"--format {mode}: tail prints a table or ndjson")
     flt = DeliveryFilter.from_options(None, None, event or [], status_code or [], failed)
     start = DeliveryFilter.from_options(since).since if since is not None else None
-    ids = _webhook_ids(webhook_ids or [])
+    ids = webhook_ids_from(webhook_ids)
     # one try per request: tail's own loop retries, with a back-off it can report
     make_client = client_factory(api_url, token, timeout, RetryPolicy(attempts=1))
     follower = Follower(ids, make_client, flt, start)
@@ -83,22 +89,25 @@ def tail(
     multi = len(ids) > 1
     stdout = sys.stdout
     rows = None
-    if not as_json and stdout.isatty():
+    if mode == "table":
         from atwh.output.tables import console
 
         rows = Rows(console(), multi)
     watching = f"following {len(ids)} webhooks" if multi else f"following {ids[0]}"
-    outcome = {"code": 0}
+    outcome = {"code": 0, "lines": 0}
 
     def emit(items: list[Item]) -> bool:
         if items:
             status.clear()
         if rows is not None:
             rows.print(items)
-        else:
+        elif mode == "ndjson":
             for item in items:
-                stdout.write(ndjson_line(item) if as_json else tsv_line(item, multi))
+                stdout.write(ndjson_line(item))
             stdout.flush()
+        elif items:  # piped: the TSV lines of `deliveries`, the header before the first
+            write_items(items, multi, stdout, header=not outcome["lines"])
+            outcome["lines"] += len(items)
         if exit_on_failure and any(i.delivery.failed for i in items):
             outcome["code"] = 1
             return True

@@ -193,6 +193,7 @@ def _catalogue(hooks: Webhooks) -> list[EventType] | None:
 def list_(
     app_id: AppId = None,
     project_id: ProjectId = None,
+    fmt: o.TableOrJson = None,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
@@ -206,15 +207,18 @@ def list_(
       atwh webhooks list --app 5f3a0c7e2b1d
 
       atwh webhooks list --project p-42 --json | jq -r '.[].id'
-    """
-    from atwh.cli.output import print_rich
-    from atwh.errors import printable
-    from atwh.output.tables import webhooks_table
 
+      atwh webhooks list --app 5f3a0c7e2b1d | cut -f1,3   (piped: id and URL)
+    """
+    from atwh.cli.output import show_listing, table_or_json
+    from atwh.errors import printable
+    from atwh.output.tables import webhook_columns
+
+    mode = table_or_json(fmt, as_json, "webhooks list")
     app_id, project_id = scope(app_id, project_id)
     with _webhooks(api_url, token, timeout) as hooks:
         found = list(hooks.matching(app_id, project_id))
-    if as_json:
+    if mode == "json":
         _echo_json([h.as_json() for h in found])
         return
     if not found:
@@ -224,7 +228,7 @@ def list_(
             "them); create one with 'atwh webhooks create'."
         )
         return
-    print_rich(webhooks_table(found), None)
+    show_listing(webhook_columns(), found, mode)
 
 
 @app.command("show", cls=o.Command)
@@ -571,6 +575,7 @@ def remove(
 
 @app.command("events", cls=o.Command)
 def events(
+    fmt: o.TableOrJson = None,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
@@ -582,18 +587,19 @@ def events(
 
       atwh webhooks events
     """
-    from atwh.cli.output import print_rich
-    from atwh.output.tables import events_table
+    from atwh.cli.output import show_listing, table_or_json
+    from atwh.output.tables import event_type_columns
 
+    mode = table_or_json(fmt, as_json, "webhooks events")
     with _webhooks(api_url, token, timeout) as hooks:
         found = hooks.events()
-    if as_json:
+    if mode == "json":
         _echo_json([e.as_json() for e in found])
         return
     if not found:
         _say("The API lists no registerable events.")
         return
-    print_rich(events_table(found), None)
+    show_listing(event_type_columns(), found, mode)
 
 
 @app.command("ping", cls=o.Command)

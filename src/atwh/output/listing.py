@@ -28,6 +28,7 @@ from atwh.errors import printable
 R = TypeVar("R")
 ALWAYS = 1_000_000  # `keep` of a column never dropped: the ids, the status, the HTTP code
 GAP = 2  # columns between two columns of a table
+NARROWEST = 8  # a shortened column kept ALWAYS is cut to this much at the least
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
 
     Columns are taken by importance (`keep`, highest first, then the order given); one that
     does not fit (at its natural width, or its `shrink` width) is dropped and narrower,
-    less important ones are still tried. What is left is given to shrunk columns.
+    less important ones are still tried. What is left is given to shortened columns, those
+    it makes whole first.
     """
     order = sorted(range(len(columns)), key=lambda i: -columns[i].keep)
     widths = [0] * len(columns)
@@ -70,9 +72,19 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
         if c.keep >= ALWAYS or used + GAP + need <= width:
             widths[i] = need
             used += GAP + need
-    for i in order:  # the room left, to the shrinkable columns, most important first
-        if widths[i] and widths[i] < naturals[i]:
-            extra = min(naturals[i] - widths[i], max(width - used, 0))
+    for i in reversed(order):  # columns kept ALWAYS overflow: shorten them further
+        if used > width and widths[i] and columns[i].shrink is not None:
+            cut = min(used - width, widths[i] - min(NARROWEST, widths[i]))
+            widths[i] -= cut
+            used -= cut
+    # the room left, to the shortened columns: first to those it makes whole, then to the
+    # most important ones
+    for whole_only in (True, False):
+        for i in order:
+            short = naturals[i] - widths[i]
+            if not widths[i] or short <= 0 or (whole_only and short > width - used):
+                continue
+            extra = min(short, max(width - used, 0))
             widths[i] += extra
             used += extra
     return widths
@@ -85,16 +97,24 @@ class Listing(Generic[R]):
         self.columns = list(columns)
         self.cells = [[_text(c.cell(r)) for c in self.columns] for r in rows]
 
-    def widths(self, width: int) -> list[int]:
-        naturals = [
+    def naturals(self) -> list[int]:
+        """The width each column needs to show every cell (and its header) whole."""
+        return [
             max([Text(c.header).cell_len, *(row[i].cell_len for row in self.cells)])
             for i, c in enumerate(self.columns)
         ]
-        return fit(naturals, self.columns, width)
+
+    def widths(self, width: int) -> list[int]:
+        return fit(self.naturals(), self.columns, width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = self.widths(options.max_width)
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        yield self.render(self.widths(options.max_width))
+
+    def render(self, widths: Sequence[int], show_header: bool = True) -> Table:
+        """The table at these column widths (0: left out), as `fit` gives them."""
+        table = Table(
+            box=None, header_style="bold", pad_edge=False, expand=False, show_header=show_header
+        )
         shown = [i for i, w in enumerate(widths) if w]
         for i in shown:
             c = self.columns[i]
@@ -109,7 +129,7 @@ class Listing(Generic[R]):
             )
         for row in self.cells:
             table.add_row(*(row[i] for i in shown))
-        yield table
+        return table
 
 
 def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:
@@ -131,11 +151,15 @@ def tsv_field(value: object) -> str:
     return printable(s, len(s) + 1)
 
 
-def write_tsv(columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str]) -> None:
-    """A header line, then one tab-separated line a row, every column, nothing cut."""
+def write_tsv(
+    columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str], header: bool = True
+) -> None:
+    """A header line (unless `header` is False: a stream's later rows), then one
+    tab-separated line a row, every column, nothing cut."""
     columns = [c for c in columns if c.piped]
     getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
-    stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
+    if header:
+        stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
     for r in rows:
         stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
     stream.flush()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
-
-from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.table import Table
+from rich.console import Group
 from rich.text import Text
 
+from atwh.client.model import iso
 from atwh.errors import printable
+from atwh.output.listing import ALWAYS, Column, Listing, table
 from atwh.output.tables import code_text, duration, local_time
 from atwh.recover.ledger import RunSummary
 from atwh.recover.reconcile import (
@@ -22,72 +20,55 @@ from atwh.recover.reconcile import (
     Entry,
     Reconciliation,
 )
-from atwh.recover.replay import FAILING, FIXED, SKIPPED, Report
+from atwh.recover.replay import FAILING, FIXED, SKIPPED, Outcome, Report
 
 _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
 
 
-class _AtWidth:
-    """A table built when rendered, at the width there is, so that it drops whole columns
-    of less use (the original delivery, the time) rather than cut an event id."""
-
-    def __init__(self, build: Callable[[int], Table]) -> None:
-        self.build = build
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.build(options.max_width)
-
-
-def replay_table(report: Report) -> _AtWidth:
+# Importance (`keep`): the result, the code and the event id are never dropped; then the
+# event name, the delivery replayed, the time; the answer is shortened first.
+def replay_columns() -> list[Column[Outcome]]:
     """One row per event, in the order sent: result, code, event, the original, the answer."""
-
-    def build(width: int) -> Table:
-        events = [
-            (
-                printable(o.candidate.event_name or "?", 60),
-                printable(o.candidate.event_id or o.candidate.key, 60),
-            )
-            for o in report.outcomes
-        ]
-        event_w = max([5, *(len(n) + 1 + len(i) for n, i in events)])
-        origin_w = max([9, *(len(printable(o.candidate.origin, 60)) for o in report.outcomes)])
-        used = 13 + 4 + event_w + 3 * 2
-        with_time = width - used >= 8 + 20
-        used += 8 if with_time else 0
-        with_origin = width - used >= origin_w + 2 + 20
-        used += origin_w + 2 if with_origin else 0
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("Result", no_wrap=True, min_width=13)
-        table.add_column("Code", justify="right", no_wrap=True, min_width=4)
-        table.add_column("Event", no_wrap=True, overflow="ellipsis", min_width=min(event_w, 80))
-        if with_origin:
-            table.add_column("Replay of", no_wrap=True, min_width=origin_w)
-        if with_time:
-            table.add_column("Time", justify="right", no_wrap=True, min_width=6)
-        table.add_column(
+    return [
+        Column(
+            "Result",
+            lambda o: Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
+            keep=ALWAYS,
+        ),
+        Column(
+            "Code",
+            lambda o: code_text(o.code) if o.sent else Text(""),
+            keep=ALWAYS,
+            justify="right",
+            tsv=lambda o: o.code,
+        ),
+        Column("Event", lambda o: printable(o.candidate.event_name or "?", 60), keep=60),
+        Column(
+            "Event id",
+            lambda o: Text(printable(o.candidate.event_id or o.candidate.key, 100), style="dim"),
+            keep=ALWAYS,
+        ),
+        Column(
+            "Replay of", lambda o: Text(printable(o.candidate.origin, 100), style="dim"), keep=30
+        ),
+        Column(
+            "Time",
+            lambda o: duration(o.seconds) if o.seconds is not None else "",
+            keep=20,
+            justify="right",
+        ),
+        Column(
             "Answer",
-            overflow="ellipsis",
-            no_wrap=True,
-            min_width=6,
-            max_width=max(6, width - used - 2),
-        )
-        for o, (name, event_id) in zip(report.outcomes, events, strict=True):
-            event = Text(name)
-            event.append(f" {event_id}", style="dim")
-            row: list[Text | str] = [
-                Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
-                code_text(o.code) if o.sent else Text(""),
-                event,
-            ]
-            if with_origin:
-                row.append(Text(printable(o.candidate.origin, 60), style="dim"))
-            if with_time:
-                row.append(duration(o.seconds))
-            row.append(Text(printable(o.detail or "", 300)))
-            table.add_row(*row)
-        return table
+            lambda o: printable(o.detail or "", 300),
+            keep=10,
+            shrink=6,
+            tsv=lambda o: o.detail,
+        ),
+    ]
 
-    return _AtWidth(build)
+
+def replay_table(report: Report) -> Listing[Outcome]:
+    return table(replay_columns(), report.outcomes)
 
 
 def totals_line(report: Report) -> str:
@@ -106,33 +87,38 @@ def totals_line(report: Report) -> str:
     return line
 
 
-def history_table(runs: Sequence[RunSummary]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Run", justify="right", no_wrap=True)
-    table.add_column("Started", no_wrap=True)
-    table.add_column("Source", overflow="fold")
-    table.add_column("Target", overflow="fold")
-    table.add_column("Sent", justify="right")
-    table.add_column("Fixed", justify="right")
-    table.add_column("Failing", justify="right")
-    table.add_column("Note")
-    for r in runs:
-        notes = []
-        if r.interrupted:
-            notes.append("interrupted")
-        if r.finished is None:
-            notes.append("did not finish")
-        table.add_row(
-            str(r.id),
-            local_time(r.started),
-            printable(r.source, 200),
-            printable(r.target, 200),
-            str(r.sent),
-            Text(str(r.fixed), style="green" if r.fixed else "dim"),
-            Text(str(r.failing), style="red" if r.failing else "dim"),
-            "; ".join(notes),
-        )
-    return table
+def _run_note(r: RunSummary) -> str:
+    notes = []
+    if r.interrupted:
+        notes.append("interrupted")
+    if r.finished is None:
+        notes.append("did not finish")
+    return "; ".join(notes)
+
+
+def history_columns() -> list[Column[RunSummary]]:
+    """`replay --history`: one row per run, newest first; the run number, the counts and the
+    target stay, the time and the source go first when the width runs out."""
+    return [
+        Column("Run", lambda r: str(r.id), keep=ALWAYS, justify="right"),
+        Column("Started", lambda r: local_time(r.started), keep=40, tsv=lambda r: iso(r.started)),
+        Column("Source", lambda r: printable(r.source, 200), keep=30),
+        Column("Target", lambda r: printable(r.target, 200), keep=ALWAYS, shrink=16),
+        Column("Sent", lambda r: str(r.sent), keep=ALWAYS, justify="right"),
+        Column(
+            "Fixed",
+            lambda r: Text(str(r.fixed), style="green" if r.fixed else "dim"),
+            keep=ALWAYS,
+            justify="right",
+        ),
+        Column(
+            "Failing",
+            lambda r: Text(str(r.failing), style="red" if r.failing else "dim"),
+            keep=ALWAYS,
+            justify="right",
+        ),
+        Column("Note", _run_note, keep=50),
+    ]
 
 
 _CATEGORY_STYLES = {
@@ -150,20 +136,73 @@ _CATEGORY_NOTES = {
 }
 
 
+def summary_columns() -> list[Column[tuple[str, str, int]]]:
+    """reconcile's summary: events per category and event name."""
+    return [
+        Column("Category", lambda r: Text(r[0], style=_CATEGORY_STYLES[r[0]]), keep=ALWAYS),
+        Column("Event", lambda r: printable(r[1], 80), keep=ALWAYS, shrink=12),
+        Column("Events", lambda r: str(r[2]), keep=ALWAYS, justify="right"),
+    ]
+
+
+def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
+    """The events of a category: the id whole; then the name, the last code, the attempts and
+    the time while there is room for them (the name shortened before it goes)."""
+    columns: list[Column[Entry]] = []
+    if with_category:
+        columns.append(
+            Column(
+                "Category",
+                lambda e: Text(e.category, style=_CATEGORY_STYLES[e.category]),
+                keep=ALWAYS,
+            )
+        )
+    return columns + [
+        Column("Event id", lambda e: printable(e.event_id, 100), keep=ALWAYS),
+        Column(
+            "Name",
+            lambda e: (
+                printable(e.event_name or "?", 60) + (" (backfilled)" if e.backfilled else "")
+            ),
+            keep=60,
+            shrink=8,
+        ),
+        Column(
+            "Created",
+            lambda e: local_time(e.created) if e.created else "",
+            keep=20,
+            tsv=lambda e: iso(e.created),
+        ),
+        Column(
+            "Attempts",
+            lambda e: str(e.attempts) if e.attempts else "",
+            keep=30,
+            justify="right",
+            tsv=lambda e: e.attempts,
+        ),
+        Column(
+            "Last code",
+            lambda e: code_text(e.last_code) if e.attempts else Text(""),
+            keep=40,
+            justify="right",
+            tsv=lambda e: e.last_code,
+        ),
+        Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right"),
+    ]
+
+
+def trouble_entries(result: Reconciliation) -> list[Entry]:
+    """The events a person must look at: every category but ok, in the order of CATEGORIES."""
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    return sorted((e for e in result.entries if e.category != OK), key=lambda e: order[e.category])
+
+
 def reconcile_view(result: Reconciliation) -> Group:
     """The summary by category and event name, then the events of each category but ok."""
     head = Text("Compared ", style="bold")
     since = local_time(result.since) if result.since else "the start of the log"
     head.append(f"the log since {since} with {printable(result.store, 300)}")
-    summary = Table(box=None, header_style="bold", pad_edge=False)
-    summary.add_column("Category", no_wrap=True)
-    summary.add_column("Event", overflow="fold")
-    summary.add_column("Events", justify="right")
-    for category, name, count in result.summary():
-        summary.add_row(
-            Text(category, style=_CATEGORY_STYLES[category]), printable(name, 80), str(count)
-        )
-    parts: list[object] = [head, Text(), summary]
+    parts: list[object] = [head, Text(), table(summary_columns(), list(result.summary()))]
     for category in CATEGORIES[:-1]:
         entries = [e for e in result.entries if e.category == category]
         if not entries:
@@ -175,47 +214,8 @@ def reconcile_view(result: Reconciliation) -> Group:
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
-        parts.append(_AtWidth(partial(_entries_table, entries)))
+        parts.append(table(entry_columns(), entries))
     return Group(*parts)  # type: ignore[arg-type]
-
-
-def _entries_table(entries: Sequence[Entry], width: int) -> Table:
-    """The events of one category: the id whole, then the name; the time, the attempts and
-    the last code while there is room for them."""
-    ids = [printable(e.event_id, 80) for e in entries]
-    names = [
-        printable(e.event_name or "?", 60) + (" (backfilled)" if e.backfilled else "")
-        for e in entries
-    ]
-    id_w = max(8, *map(len, ids))
-    name_w = min(24, max(4, *map(len, names)))
-    room = width - id_w - 2 - 6 - 2 - name_w  # the id, Stored, the name (up to 24)
-    with_code = room >= 9 + 2
-    room -= 11 if with_code else 0
-    with_attempts = room >= 8 + 2
-    room -= 10 if with_attempts else 0
-    with_created = room >= 19 + 2
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Event id", no_wrap=True, min_width=id_w)
-    table.add_column("Name", no_wrap=True, overflow="ellipsis", min_width=4)
-    if with_created:
-        table.add_column("Created", no_wrap=True)
-    if with_attempts:
-        table.add_column("Attempts", justify="right", no_wrap=True)
-    if with_code:
-        table.add_column("Last code", justify="right", no_wrap=True)
-    table.add_column("Stored", justify="right", no_wrap=True)
-    for e, event_id, name in zip(entries, ids, names, strict=True):
-        row: list[Text | str] = [event_id, name]
-        if with_created:
-            row.append(local_time(e.created) if e.created else "")
-        if with_attempts:
-            row.append(str(e.attempts) if e.attempts else "")
-        if with_code:
-            row.append(code_text(e.last_code) if e.attempts else Text(""))
-        row.append(str(e.stored))
-        table.add_row(*row)
-    return table
 
 
 def reconcile_totals(result: Reconciliation) -> str:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from atwh.errors import printable
+from atwh.output.listing import ALWAYS, Column, table
 from atwh.output.tables import duration
 
 SUCCEEDED, FAILED, PENDING = "█", "▒", "░"  # told apart without colour too
@@ -179,36 +180,72 @@ def _bucket_label(start: str, by: str) -> str:
     return when.strftime("%a %m-%d %H:00") if by == "hour" else when.strftime("%a %m-%d")
 
 
-def breakdown_table(w: dict[str, Any], by: str) -> Table:
-    """Attempts by event name or by HTTP code ('none': no answer)."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    if by == "event":
-        table.add_column("Event", overflow="fold", min_width=10)
-        for name in ("Attempts", "Succeeded", "Failed", "Pending", "Success rate"):
-            table.add_column(name, justify="right", no_wrap=True)
-        for row in w["by_event"]:
-            table.add_row(
-                printable(row["event_name"], 120),
-                _count(row["attempts"]),
-                _count(row["succeeded"]),
-                Text(_count(row["failed"]), style="red" if row["failed"] else "dim"),
-                _count(row["pending"]),
-                percent(row["attempt_success_rate"]),
-            )
-        return table
-    table.add_column("Code", no_wrap=True)
-    table.add_column("Attempts", justify="right", no_wrap=True)
-    table.add_column("Share", justify="right", no_wrap=True)
-    answered = sum(r["attempts"] for r in w["by_code"]) or 1
-    for row in w["by_code"]:
-        code = row["code"]
-        style = "green" if code.startswith("2") else "yellow" if code[0] in "34" else "red"
-        table.add_row(
-            Text("no answer" if code == "none" else code, style=style),
-            _count(row["attempts"]),
-            f"{row['attempts'] * 100 / answered:.1f}%",
+def breakdown_rows(summary: dict[str, Any], by: str) -> list[dict[str, Any]]:
+    """The rows of the breakdown by event name or by HTTP code of every webhook, each with
+    its `webhook_id`, and with its `share` of the webhook's attempts by code."""
+    rows = []
+    for w in summary["webhooks"]:
+        if by == "event":
+            rows += [{**r, "webhook_id": w["webhook_id"]} for r in w["by_event"]]
+            continue
+        answered = sum(r["attempts"] for r in w["by_code"]) or 1
+        rows += [
+            {**r, "webhook_id": w["webhook_id"], "share": r["attempts"] / answered}
+            for r in w["by_code"]
+        ]
+    return rows
+
+
+def _number(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def _code_cell(code: str) -> Text:
+    style = "green" if code.startswith("2") else "yellow" if code[0] in "34" else "red"
+    return Text("no answer" if code == "none" else code, style=style)
+
+
+def breakdown_columns(by: str, show_webhook: bool = False) -> list[Column[dict[str, Any]]]:
+    """Attempts by event name or by HTTP code ('none': no answer), rows of `breakdown_rows`;
+    the name (whole), the attempts and the failures are never dropped; the success rate,
+    the successes and the pending ones go when the width runs out."""
+    columns: list[Column[dict[str, Any]]] = []
+    if show_webhook:
+        columns.append(Column("Webhook", lambda r: printable(r["webhook_id"] or "?", 100), keep=80))
+
+    def count(header: str, key: str, keep: int = ALWAYS, **extra: Any) -> Column[dict[str, Any]]:
+        return Column(
+            header,
+            extra.pop("cell", lambda r: _count(r[key])),
+            keep=keep,
+            justify="right",
+            tsv=lambda r: _number(r[key]),
+            **extra,
         )
-    return table
+
+    if by == "event":
+        return columns + [
+            Column("Event", lambda r: printable(r["event_name"], 120), keep=ALWAYS),
+            count("Attempts", "attempts"),
+            count("Succeeded", "succeeded", 50),
+            count(
+                "Failed",
+                "failed",
+                cell=lambda r: Text(_count(r["failed"]), style="red" if r["failed"] else "dim"),
+            ),
+            count("Pending", "pending", 30),
+            count(
+                "Success rate",
+                "attempt_success_rate",
+                60,
+                cell=lambda r: percent(r["attempt_success_rate"]),
+            ),
+        ]
+    return columns + [
+        Column("Code", lambda r: _code_cell(r["code"]), keep=ALWAYS, tsv=lambda r: r["code"]),
+        count("Attempts", "attempts"),
+        count("Share", "share", cell=lambda r: f"{r['share'] * 100:.1f}%"),
+    ]
 
 
 def stats_json(summary: dict[str, Any]) -> str:
@@ -228,5 +265,5 @@ def stats_view(summary: dict[str, Any], by: str) -> Group:
         else:
             heading = f"Attempts by {'event name' if by == 'event' else 'HTTP code'}"
             parts.append(Text(heading + (f", {title}" if title else ""), style="bold"))
-            parts.append(breakdown_table(w, by))
+            parts.append(table(breakdown_columns(by), breakdown_rows({"webhooks": [w]}, by)))
     return Group(*parts)

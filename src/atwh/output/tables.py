@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -419,87 +419,41 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
 # -- webhooks (`atwh webhooks`) --------------------------------------------------------------
 
 
-class _Fitted:
-    """A table built when rendered, at the width there is (`webhooks_table`, until it is
-    moved onto `output.listing`, which does the same from Column specs)."""
-
-    def __init__(self, build: Callable[[int], Table]) -> None:
-        self.build = build
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.build(options.max_width)
-
-
 def _yes_no(value: bool | None) -> Text:
     if value is None:
         return Text("?", style="dim")
     return Text("yes", style="green") if value else Text("no", style="yellow")
 
 
-def webhooks_table(hooks: Sequence[WebhookInfo]) -> _Fitted:
-    """id, description, URL, enabled, events, URNs, created. The id is never cut: at a
-    narrow width the other columns go, least useful first (created, URNs, description,
-    events, enabled); the URL is shortened with an ellipsis."""
+def _names(values: Sequence[str], each: int) -> str:
+    return ", ".join(printable(v, each) for v in values)
 
-    def build(width: int) -> Table:
-        now = datetime.now(UTC)
-        ids = [printable(h.id, 80) for h in hooks]
-        urls = [printable(h.url or "?", 300) for h in hooks]
-        events = ["\n".join(printable(e, 80) for e in h.events) for h in hooks]
-        urns = ["\n".join(printable(u, 200) for u in h.urns) for h in hooks]
-        created = [short_time(h.created, now) if h.created else "?" for h in hooks]
 
-        def widest(cells: list[str], header: str, cap: int) -> int:
-            return min(cap, max(len(header), *(len(x) for c in cells for x in c.split("\n"))))
-
-        id_w = widest(ids, "ID", 80)
-        url_full = widest(urls, "URL", 300)
-        optional = {  # name: width, in the order they are given up
-            "Created": widest(created, "Created", 16),
-            "URNs": widest(urns, "URNs", 40),
-            "Description": min(16, widest([h.description or "" for h in hooks], "Description", 16)),
-            "Events": widest(events, "Events", 30),
-            "Enabled": 7,
-        }
-        shown = dict(optional)
-        for name, floor in (
-            ("Created", 40),
-            ("URNs", 30),
-            ("Description", 24),
-            ("Events", 16),
-            ("Enabled", 12),
-        ):
-            used = id_w + sum(w + 2 for w in shown.values())
-            if width - used - 2 >= min(url_full, floor):
-                break
-            del shown[name]
-        used = id_w + sum(w + 2 for w in shown.values())
-        url_w = max(8, min(url_full, width - used - 2))
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-        table.add_column("ID", no_wrap=True, min_width=id_w)
-        if "Description" in shown:
-            table.add_column("Description", no_wrap=True, overflow="ellipsis", max_width=16)
-        table.add_column("URL", no_wrap=True, overflow="ellipsis", max_width=url_w)
-        for name in ("Enabled", "Events", "URNs", "Created"):
-            if name in shown:
-                table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=shown[name])
-        for i, h in enumerate(hooks):
-            row: list[Text | str] = [Text(ids[i])]
-            if "Description" in shown:
-                row.append(Text(printable(h.description or "", 200)))
-            row.append(Text(urls[i]))
-            if "Enabled" in shown:
-                row.append(_yes_no(h.enabled))
-            if "Events" in shown:
-                row.append(Text(events[i]))
-            if "URNs" in shown:
-                row.append(Text(urns[i]))
-            if "Created" in shown:
-                row.append(created[i])
-            table.add_row(*row)
-        return table
-
-    return _Fitted(build)
+# Importance (`keep`): the id is never dropped nor cut; the URL is shortened before anything
+# goes; then created, the URNs, the description, the events and enabled go, in that order.
+def webhook_columns(now: datetime | None = None) -> list[Column[WebhookInfo]]:
+    """The columns of `atwh webhooks list`."""
+    now = now or datetime.now(UTC)
+    return [
+        Column("ID", lambda h: printable(h.id, 100), keep=ALWAYS),
+        Column(
+            "Description",
+            lambda h: printable(h.description or "", 200),
+            keep=40,
+            shrink=12,
+            tsv=lambda h: h.description,
+        ),
+        Column("URL", lambda h: printable(h.url or "?", 300), keep=ALWAYS, shrink=40),
+        Column("Enabled", lambda h: _yes_no(h.enabled), keep=60, tsv=lambda h: h.enabled),
+        Column("Events", lambda h: _names(h.events, 100), keep=50, shrink=16),
+        Column("URNs", lambda h: _names(h.urns, 200), keep=30, shrink=16),
+        Column(
+            "Created",
+            lambda h: when(h.created, now) if h.created else "?",
+            keep=20,
+            tsv=lambda h: iso(h.created),
+        ),
+    ]
 
 
 def webhook_detail(h: WebhookInfo, show_secret: bool = False) -> Table:
@@ -552,18 +506,13 @@ def change_lines(changed: Sequence[tuple[str, object, object]]) -> Text:
     return out
 
 
-def events_table(events: Sequence[EventType]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("Namespace", no_wrap=True)
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Description", overflow="fold")
-    for e in events:
-        table.add_row(
-            Text(printable(e.namespace, 80)),
-            Text(printable(e.name, 100)),
-            Text(printable(e.description, 500)),
-        )
-    return table
+def event_type_columns() -> list[Column[EventType]]:
+    """The columns of `atwh webhooks events`: the name whole, the description shortened."""
+    return [
+        Column("Namespace", lambda e: printable(e.namespace, 80), keep=20),
+        Column("Name", lambda e: printable(e.name, 100), keep=ALWAYS),
+        Column("Description", lambda e: printable(e.description, 500), keep=10, shrink=12),
+    ]
 
 
 def ping_report(p: PingResult) -> Text:

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import IO
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import IO, TypeVar
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from atwh.client.model import iso
-from atwh.errors import printable
+from atwh.client.model import Delivery
 from atwh.observe.tail import Item
 from atwh.output.export import _to_json
-from atwh.output.tables import code_text, duration, response_summary, short_time, status_text
+from atwh.output.listing import Column, Listing, fit, write_tsv
+from atwh.output.tables import delivery_columns, response_summary
 
 UPDATE = "(update) "
+T = TypeVar("T")
 
 
 def ndjson_line(item: Item) -> str:
@@ -29,83 +29,76 @@ def ndjson_line(item: Item) -> str:
     return _to_json(data) + "\n"
 
 
-def tsv_line(item: Item, show_webhook: bool) -> str:
-    """The columns of `deliveries`, untruncated and tab-separated, for cut, awk and grep."""
-    d = item.delivery
-    fields = [iso(d.created) or ""]
-    if show_webhook:
-        fields.append(d.webhook_id or "")
-    fields += [
-        (d.status or "?").upper(),
-        str(d.status_code) if d.status_code is not None else "",
-        d.event.name or "",
-        d.event.id or "",
-        d.id,
-        duration(d.lag_seconds),
-        (UPDATE if item.update else "") + response_summary(d),
-    ]
-    return "\t".join(printable(f, 2000).replace("\t", " ") for f in fields) + "\n"
+def item_columns(show_webhook: bool, now: datetime | None = None) -> list[Column[Item]]:
+    """The columns of `deliveries` (its TSV columns, in its order), then `update` (true for
+    a PENDING attempt printed again with its result), only when piped. On a terminal the
+    age is left out (rows come as they happen) and an update says so in its response,
+    which is kept longer than in `deliveries`: it is what a person watches for."""
+    columns: list[Column[Item]] = []
+    for c in delivery_columns(show_webhook, now):
+        if c.header == "Age":
+            continue
+        response = c.header == "Response"
+        columns.append(
+            Column(
+                c.header,
+                _item_response if response else _of_item(c.cell),
+                keep=45 if response else c.keep,
+                shrink=c.shrink,
+                tsv=_of_item(c.tsv or c.cell),
+                justify=c.justify,
+                style=c.style,
+            )
+        )
+    columns.append(Column("Update", lambda i: "", tsv=lambda i: i.update))
+    return columns
+
+
+def _of_item(f: Callable[[Delivery], T]) -> Callable[[Item], T]:
+    return lambda item: f(item.delivery)
+
+
+def _item_response(item: Item) -> Text:
+    text = Text(UPDATE, style="cyan") if item.update else Text()
+    text.append(response_summary(item.delivery))
+    return text
+
+
+def write_items(items: Sequence[Item], show_webhook: bool, stream: IO[str], header: bool) -> None:
+    """The items as `deliveries`' TSV lines (and `update`), the header line first if asked."""
+    write_tsv(item_columns(show_webhook), items, stream, header)
 
 
 class Rows:
-    """Aligned rows with the columns of `deliveries`, the header once: every batch gets the
-    same column widths, fixed from the terminal's width when the first batch is printed."""
+    """Rows with the columns of `deliveries` as attempts come, fitted to the terminal as
+    its tables are (ids whole, columns dropped by importance). Columns only widen, so rows
+    stay aligned; the header is printed again when the columns change."""
 
     def __init__(self, console: Console, show_webhook: bool) -> None:
         self.console = console
         self.show_webhook = show_webhook
-        self.header = True
-        width = console.width
-        self.with_ids = width >= 100 + (16 if show_webhook else 0)
-        fixed = 14 + 7 + 4 + 6 + (14 if show_webhook else 0)
-        columns = 6 + show_webhook + self.with_ids
-        room = max(width - fixed - 2 * (columns - 1), 26)
-        self.delivery_w = min(36, max(8, room // 3)) if self.with_ids else 0
-        self.event_w = min(60, max(14, (room - self.delivery_w) * 45 // 100))
-        self.response_w = max(12, room - self.delivery_w - self.event_w)
-
-    def _column(self, table: Table, name: str, width: int, right: bool = False) -> None:
-        table.add_column(
-            name,
-            no_wrap=True,
-            overflow="ellipsis",
-            min_width=width,
-            max_width=width,
-            justify="right" if right else "left",
-        )
+        self.naturals: list[int] | None = None
+        self.widths: list[int] | None = None
 
     def print(self, items: Sequence[Item]) -> None:
         if not items:
             return
-        now = datetime.now(UTC)
-        table = Table(box=None, header_style="bold", pad_edge=False, show_header=self.header)
-        self._column(table, "Created", 14)
-        if self.show_webhook:
-            self._column(table, "Webhook", 14)
-        self._column(table, "Status", 7)
-        self._column(table, "Code", 4, right=True)
-        self._column(table, "Event", self.event_w)
-        if self.with_ids:
-            self._column(table, "Delivery", self.delivery_w)
-        self._column(table, "Lag", 6, right=True)
-        self._column(table, "Response", self.response_w)
-        for item in items:
-            d = item.delivery
-            event = Text(printable(d.event.name or "?", 60))
-            event.append(f" {printable(d.event.id or '', 40)}", style="dim")
-            row: list[Text | str] = [Text(short_time(d.created, now))]
-            if self.show_webhook:
-                row.append(Text(printable(d.webhook_id or "", 40)))
-            row += [status_text(d), code_text(d.status_code), event]
-            if self.with_ids:
-                row.append(Text(printable(d.id, 60), style="dim"))
-            row.append(duration(d.lag_seconds))
-            response = Text(UPDATE, style="cyan") if item.update else Text()
-            response.append(response_summary(d))
-            row.append(response)
-            table.add_row(*row)
-        self.console.print(table)
-        self.header = False
+        columns = [c for c in item_columns(self.show_webhook) if c.header != "Update"]
+        listing = Listing(columns, items)
+        naturals = [
+            REST if c.shrink is not None else n
+            for c, n in zip(columns, listing.naturals(), strict=True)
+        ]
+        if self.naturals is not None:
+            naturals = [max(a, b) for a, b in zip(naturals, self.naturals, strict=True)]
+        widths = fit(naturals, columns, self.console.width)
+        # a shortened column takes whatever is left, so its width changes with the others'
+        changed = widths != self.widths
+        self.naturals, self.widths = naturals, widths
+        self.console.print(listing.render(widths, show_header=changed))
+
+
+REST = 10_000  # the natural width of a column that may be shortened: it takes what is left
 
 
 class StatusLine:

@@ -1,0 +1,144 @@
+"""`replay` (its report, --dry-run, --history) and `reconcile` as listings: TSV with a header
+when piped, rich tables with ids whole at 60 and 80 columns, --format table anywhere."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from atwh.recover.ledger import Ledger
+from tests.conftest import node
+from tests.recover import test_replay_inputs as inputs
+from tests.recover.test_replay_inputs import TARGET, with_secret
+
+mock = inputs.mock  # the mocked API, and the target
+
+UUIDS = [
+    "b5f5842d-83be-4f0e-9d3c-2b7e1f4a9c1%d" % i  # noqa: UP031
+    for i in range(3)
+]
+
+
+def uuid_log() -> list[dict]:
+    """Three failed events with uuid-long event and delivery ids, newest first."""
+    nodes = []
+    for i in range(3):
+        n = node(i, code=500, age=timedelta(minutes=10 - i), body="upstream says no " * 10)
+        n["id"] = "d" + UUIDS[i][1:]
+        n["event"]["id"] = UUIDS[i]
+        n["event"]["name"] = "community-article.published"
+        nodes.append(n)
+    return nodes[::-1]
+
+
+def rows(stdout: str) -> list[list[str]]:
+    return [line.split("\t") for line in stdout.splitlines()]
+
+
+def test_dry_run_piped_is_tsv_with_a_header_and_ids_whole(mock, atwh):
+    fake, _ = mock
+    with_secret(fake, "w1", uuid_log())
+    result = atwh("replay", "w1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    header, *body = rows(result.stdout)
+    assert header == ["result", "code", "event", "event_id", "replay_of", "time", "answer"]
+    assert [(r[0], r[3]) for r in body] == [("would send", u) for u in UUIDS]
+    assert "3 to send to" in result.stderr
+
+
+def test_report_piped_is_tsv_with_the_whole_answer(mock, atwh):
+    fake, router = mock
+    with_secret(fake, "w1", uuid_log())
+    long_answer = "no: " + "x" * 300
+    router.post(TARGET).mock(
+        side_effect=[httpx.Response(200), httpx.Response(500, text=long_answer)] * 2
+    )
+    result = atwh("replay", "w1")
+    assert result.exit_code == 1, result.output
+    header, *body = rows(result.stdout)
+    assert [(r[0], r[1], r[3]) for r in body] == [
+        ("fixed", "200", UUIDS[0]),
+        ("still failing", "500", UUIDS[1]),
+        ("fixed", "200", UUIDS[2]),
+    ]
+    # the answer as the report keeps it (its first 200 characters), not cut to a width
+    assert len(body[1][6]) > 150 and long_answer.startswith(body[1][6].rstrip("…"))
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_dry_run_table_keeps_event_ids_whole(mock, atwh, monkeypatch, columns):
+    fake, _ = mock
+    with_secret(fake, "w1", uuid_log())
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("replay", "w1", "--dry-run", "--format", "table")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["Result", "Code", "Event"]
+    assert all(u in result.stdout for u in UUIDS)
+    assert max(map(len, lines)) <= columns
+
+
+@pytest.fixture
+def ledger(tmp_path, monkeypatch):
+    path = tmp_path / "replays.sqlite3"
+    with Ledger(path) as book:
+        for i in range(2):
+            run = book.start_run(f"webhook:{UUIDS[i]}", "https://example.com/" + "long/" * 12)
+            book.record(run, "webhook:w1", "e1", "ticket.created", "d1", TARGET, 0.0, 200, None)
+            book.finish_run(run, interrupted=i == 1)
+    return str(path)
+
+
+def test_history_piped_is_tsv_with_a_header(atwh, ledger):
+    result = atwh("replay", "--history", "--ledger", ledger)
+    assert result.exit_code == 0, result.output
+    header, *body = rows(result.stdout)
+    assert header == ["run", "started", "source", "target", "sent", "fixed", "failing", "note"]
+    assert [r[0] for r in body] == ["2", "1"]
+    assert body[0][2] == f"webhook:{UUIDS[1]}" and body[0][7] == "interrupted"
+    assert body[0][3] == "https://example.com/" + "long/" * 12
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_history_table_fits(atwh, ledger, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("replay", "--history", "--ledger", ledger, "--format", "table")
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[0] == "Run" and "Target" in lines[0]
+    assert max(map(len, lines)) <= columns
+    assert "…" in result.stdout  # the long target is shortened, not the run number
+
+
+@pytest.fixture
+def reconciled(mock, tmp_path):
+    fake, _ = mock
+    with_secret(fake, "w1", uuid_log())
+    stored = tmp_path / "stored.txt"
+    stored.write_text(UUIDS[0] + "\nd7a04c1e-7a7a-4b8e-8e8e-0a0a0a0a0a0a\n")
+    return str(stored)
+
+
+def test_reconcile_piped_is_its_events_with_their_category(atwh, reconciled):
+    result = atwh("reconcile", "w1", "--stored", reconciled)
+    assert result.exit_code == 1, result.output
+    header, *body = rows(result.stdout)
+    assert header[:3] == ["category", "event_id", "name"]
+    assert [(r[0], r[1]) for r in body] == [
+        ("not delivered", UUIDS[1]),
+        ("not delivered", UUIDS[2]),
+        ("unknown", "d7a04c1e-7a7a-4b8e-8e8e-0a0a0a0a0a0a"),
+    ]
+    data = json.loads(atwh("reconcile", "w1", "--stored", reconciled, "--json").stdout)
+    assert data["totals"]["ok"] == 1  # --json unchanged: every event
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_reconcile_tables_keep_event_ids_whole(atwh, reconciled, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = atwh("reconcile", "w1", "--stored", reconciled, "--format", "table")
+    assert "Not delivered (2)" in result.stdout
+    assert UUIDS[1] in result.stdout and "d7a04c1e-7a7a-4b8e-8e8e-0a0a0a0a0a0a" in result.stdout
+    assert max(map(len, result.stdout.splitlines())) <= columns
