@@ -33,6 +33,7 @@ from atwh.receiver import forward as forward_module
 from atwh.receiver.app import MAX_HEADER_BYTES, MAX_HEADERS
 from atwh.receiver.inbox import SCHEMA_VERSION, Inbox, NewRequest
 from atwh.receiver.live import LiveView
+from atwh.receiver.settings import ReceiverSettings
 from atwh.server import BackgroundServer
 from tests.conftest import free_port, request_body, wait_for
 from tests.receiver.test_serve import (
@@ -648,3 +649,62 @@ def test_a_forward_cut_short_by_a_stop_is_due_again_at_once(tmp_path):
         (row,) = rows(r.db)
         assert row["forward_status"] == "pending"
         assert row["forward_next_at"] <= time.time()
+
+
+def test_a_stop_while_results_wait_for_the_db_thread_saves_them_and_hands_them_back(tmp_path):
+    # A stop that comes while the results of a batch wait in the db thread's queue (its one
+    # thread busy saving the first): the others were dropped, unsaved and no longer in
+    # flight, so their claims stayed and a restarted receiver waited out the lease
+    # (timeout + 5 s). Every result is saved, and every claim of the batch is due at once.
+    db = tmp_path / "inbox.sqlite3"
+    with Inbox(db) as inbox:
+        inbox.add_many([_pending(f"e-q{i}") for i in range(3)])
+    s = ReceiverSettings(db=db, forward_to=f"http://127.0.0.1:{free_port()}/in")
+    inbox = Inbox(db)
+    busy, go_on = threading.Event(), threading.Event()
+    save = inbox.forward_result
+
+    def slow_save(*args: Any) -> None:  # the first save holds the db thread
+        busy.set()
+        go_on.wait(10)
+        save(*args)
+
+    inbox.forward_result = slow_save  # type: ignore[method-assign]
+    forwarder = forward_module.Forwarder(s, inbox, lambda message: None)
+
+    async def stop_while_saving() -> None:
+        task = asyncio.create_task(forwarder.run())
+        while not busy.is_set():
+            assert not task.done()
+            await asyncio.sleep(0.01)
+        task.cancel()
+        # the first save goes on a little later, from another thread: the stop's hand-back
+        # holds this loop meanwhile, once the cancellation has reached every forward
+        threading.Timer(0.5, go_on.set).start()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(asyncio.wait_for(stop_while_saving(), 30))
+    finally:
+        inbox.close()
+    assert [x["forward_attempts"] for x in rows(db)] == [1, 1, 1]
+    assert all(x["forward_next_at"] <= time.time() for x in rows(db))
+
+
+def _pending(event_id: str) -> NewRequest:
+    body = event("ticket.created", event_id)
+    return NewRequest(
+        received_at=time.time(),
+        method="POST",
+        path="/webhook",
+        headers=[],
+        body=body,
+        verdict="verified",
+        reason=None,
+        event_id=event_id,
+        event_name="ticket.created",
+        answer_code=200,
+        answer_body='{"message":"success"}',
+        forward=True,
+    )
