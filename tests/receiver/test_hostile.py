@@ -439,7 +439,10 @@ def test_serves_sharing_one_db_forward_each_event_once(tmp_path):
         ):
             for i, body in enumerate(bodies):
                 url = url_a if i % 2 else url_b
-                assert client.post(url, content=body, headers=signed(body)).status_code == 200
+                # two processes write the one inbox: a commit that meets the other's lock
+                # for over the busy timeout (100 ms, likely on a loaded machine) is
+                # answered 503, as documented, and the sender tries again, as Allthings does
+                _post_until_2xx(client, url, body)
             wait_for(
                 lambda: {x["forward_status"] for x in rows(db)} == {"delivered"},
                 20,
@@ -449,6 +452,15 @@ def test_serves_sharing_one_db_forward_each_event_once(tmp_path):
     copies = Counter(h.body for h in target.hits)
     assert set(copies) == set(bodies)
     assert set(copies.values()) == {1}
+
+
+def _post_until_2xx(client: httpx.Client, url: str, body: bytes) -> None:
+    """Post a signed event until it gets 200, as Allthings retries a 503; bounded."""
+    deadline = time.monotonic() + 20
+    while (code := client.post(url, content=body, headers=signed(body)).status_code) == 503:
+        assert time.monotonic() < deadline, "503 for 20 s"
+        time.sleep(0.05)
+    assert code == 200
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
