@@ -31,6 +31,7 @@ FORWARDED_BY = "x-atwh-forwarded-by"  # the instance tokens of the receivers it 
 BATCH = 32
 LOOP_DETECTED = 508  # what atwh serve answers a forward of its own that came back
 LEASE_MARGIN = 5.0  # a claimed record is due again after the timeout and this, if unsaved
+Result = tuple[int | None, str | None, float | None]  # a forward's code, error, next attempt
 
 
 class Forwarder:
@@ -53,10 +54,19 @@ class Forwarder:
         self._db = ThreadPoolExecutor(1, thread_name_prefix="atwh-forward")
         # results that could not be saved yet (record id → code, error, next attempt):
         # saved before anything new is claimed, so a record is not forwarded again meanwhile
-        self._unsaved: dict[int, tuple[int | None, str | None, float | None]] = {}
+        self._unsaved: dict[int, Result] = {}
 
     async def _in_db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
+    async def _save(self, record_id: int, result: Result) -> None:
+        """Save a forward's result in the db thread. A stop that cancels the wait does not
+        cancel the save: it was queued, and runs there before _hand_back's release (one
+        thread, first in first out). Without the shield, a stop dropped the queued saves of
+        the forwards it cut short while they were no longer in flight, so their claims were
+        neither saved nor released: a restarted receiver waited out their lease."""
+        job = self._db.submit(self.inbox.forward_result, record_id, *result)
+        await asyncio.shield(asyncio.wrap_future(job))
 
     async def run(self) -> None:
         import httpx
@@ -96,7 +106,12 @@ class Forwarder:
     async def _step(self) -> bool:
         """Save what is unsaved, then forward what is due; whether there was anything."""
         for record_id, result in list(self._unsaved.items()):
-            await self._in_db(self.inbox.forward_result, record_id, *result)
+            try:
+                await self._save(record_id, result)
+            except asyncio.CancelledError:  # queued in the db thread all the same: not twice,
+                del self._unsaved[record_id]  # and released after it by _hand_back
+                self.in_flight.add(record_id)
+                raise
             del self._unsaved[record_id]
         now = time.time()
         lease = now + self.s.forward_timeout + LEASE_MARGIN
@@ -179,12 +194,13 @@ class Forwarder:
             error = "HTTP 508: a forwarding loop (the request came back to atwh serve)"
             next_at = None
         try:
-            await self._in_db(self.inbox.forward_result, r.id, code, error, next_at)
+            await self._save(r.id, (code, error, next_at))
         except Exception as e:  # kept, and saved before anything else is claimed
             self._unsaved[r.id] = (code, error, next_at)
             log.error("could not record the forward of #%d: %s", r.id, printable(e, 200))
-        finally:
-            self.in_flight.discard(r.id)
+        # (cancelled: the save still runs, and the record stays in flight, so that
+        # _hand_back releases it after the save: due at once for the next receiver)
+        self.in_flight.discard(r.id)
         name = printable(r.event_name or "", 60)
         if error is None:
             self.notify(f"forwarded #{r.id} {name} → {code} (attempt {attempt})")
