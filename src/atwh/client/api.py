@@ -309,8 +309,7 @@ class ApiClient:
         """
         order = NewestFirst()
         after: str | None = None
-        seen: set[str] = set()
-        empty_run = 0
+        cursors = PageCursors("deliveries")
         read = 0
         total: int | None = None
         while True:
@@ -339,20 +338,8 @@ class ApiClient:
                 log.debug("stopped paging: a whole page is older than --since")
                 yield page
                 return
-            cursor = page_info.get("endCursor")
-            if not isinstance(cursor, str | int) or isinstance(cursor, bool) or cursor == "":
-                raise ApiError("the API says there are more deliveries but gave no cursor")
-            cursor = str(cursor)
-            if cursor in seen:
-                raise ApiError(f"the API repeated the page cursor {printable(cursor, 60)!r}")
-            seen.add(cursor)
-            empty_run = empty_run + 1 if not page.deliveries else 0
-            if empty_run >= MAX_EMPTY_PAGES:
-                raise ApiError(
-                    f"the API sent {empty_run} empty pages in a row, each saying more follow"
-                )
+            after = cursors.next(page_info, len(page.deliveries))
             yield page
-            after = cursor
 
     def _page(self, data: dict[str, Any], webhook_id: str) -> tuple[Page, dict[str, Any] | None]:
         raw = data.get("webhook")
@@ -398,6 +385,34 @@ def _older_page(page: Page, since: datetime, order: NewestFirst) -> bool:
         if d.created is None or d.created >= since:
             older = False
     return older and order.holds
+
+
+class PageCursors:
+    """The cursor of each next page of a Relay connection, checked: a server that says more
+    follow but gives no cursor, repeats one, or sends empty page after empty page ends in
+    ApiError, never a loop. One for each listing (`what`: "deliveries", "webhooks")."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.seen: set[str] = set()
+        self.empty_run = 0
+
+    def next(self, page_info: dict[str, Any], items: int) -> str:
+        """The `after` for the page that follows one of `items` items with this pageInfo."""
+        cursor = page_info.get("endCursor")
+        if not isinstance(cursor, str | int) or isinstance(cursor, bool) or cursor == "":
+            raise ApiError(f"the API says there are more {self.what} but gave no cursor")
+        cursor = str(cursor)
+        if cursor in self.seen:
+            raise ApiError(f"the API repeated the page cursor {printable(cursor, 60)!r}")
+        self.seen.add(cursor)
+        self.empty_run = self.empty_run + 1 if not items else 0
+        if self.empty_run >= MAX_EMPTY_PAGES:
+            raise ApiError(
+                f"the API sent {self.empty_run} empty pages of {self.what} in a row, "
+                "each saying more follow"
+            )
+        return cursor
 
 
 def _check_count(read: int, total: int | None, page_size: int) -> None:

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("atwh.client.webhooks")
 
 PAGE_SIZE = 100
-MAX_EMPTY_PAGES = 5
 MAX_WEBHOOKS = 100_000  # a server that pages forever stops here
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 EVENT_NAME = re.compile(r"^[a-z][a-z.-]*[a-z]$")  # the schema's EventName scalar
@@ -188,9 +187,11 @@ class Webhooks:
         flt = {k: v for k, v in (("appId", app_id), ("projectId", project_id)) if v}
         if not flt:
             raise UsageError("give an app or a project id to list its webhooks")
+        from atwh.client.api import PageCursors
+
         after: str | None = None
-        seen: set[str] = set()
-        empty_run = count = 0
+        cursors = PageCursors("webhooks")
+        count = 0
         while True:
             if self.paging_rejected:
                 yield from self._nodes(self.client.execute("QueryWebhooksUnpaged", {"filter": flt}))
@@ -212,17 +213,9 @@ class Webhooks:
             info = (data.get("webhooks") or {}).get("pageInfo")
             if not isinstance(info, dict) or info.get("hasNextPage") is not True:
                 return
-            cursor = info.get("endCursor")
-            if not isinstance(cursor, str | int) or isinstance(cursor, bool) or cursor == "":
-                raise ApiError("the API says there are more webhooks but gave no cursor")
-            cursor = str(cursor)
-            if cursor in seen:
-                raise ApiError(f"the API repeated the page cursor {printable(cursor, 60)!r}")
-            seen.add(cursor)
-            empty_run = 0 if hooks else empty_run + 1
-            if empty_run >= MAX_EMPTY_PAGES or count > MAX_WEBHOOKS:
+            after = cursors.next(info, len(hooks))
+            if count > MAX_WEBHOOKS:
                 raise ApiError("the API keeps saying more webhooks follow; stopped paging")
-            after = cursor
 
     def _nodes(self, data: dict[str, Any]) -> Iterator[WebhookInfo]:
         connection = data.get("webhooks")
