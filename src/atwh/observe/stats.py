@@ -174,14 +174,6 @@ class _Buckets:
         return out
 
 
-def _bounded(table: dict[Any, Any], key: Any) -> Any:
-    """`key`, or OTHER once the table holds MAX_KEYS keys (text from the network is not
-    allowed to grow it without bound)."""
-    if key in table or len(table) < MAX_KEYS:
-        return key
-    return OTHER
-
-
 class WebhookStats:
     """The numbers of one webhook over the attempts given to `add`."""
 
