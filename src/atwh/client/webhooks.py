@@ -301,6 +301,7 @@ def url_problem(url: str) -> str | None:
 
 
 def is_loopback(host: str) -> bool:
+    """A host Allthings (and so the emulator) lets a webhook reach over plain http."""
     return host.strip("[]").lower() in LOOPBACK_HOSTS
 
 

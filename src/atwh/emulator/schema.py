@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from atwh.client import queries
+from atwh.client.webhooks import is_loopback
 from atwh.emulator.engine import Engine
 from atwh.emulator.state import (
     DEFAULT_PAGE,
     EVENT_NAME,
-    LOOPBACK,
     MAX_PAGE,
     REGISTERABLE_EVENTS,
     URN,
@@ -149,7 +149,7 @@ def _check_url(url: str) -> str | None:
         return f"Invalid URL: {url!r}"
     if parsed.scheme == "https" and parsed.host:
         return None
-    if parsed.scheme == "http" and parsed.host in LOOPBACK:
+    if parsed.scheme == "http" and is_loopback(parsed.host):
         return None
     return f"URL must be https (http only for loopback hosts): {url!r}"
 

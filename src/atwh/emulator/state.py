@@ -20,7 +20,6 @@ MAX_PAGE = 100
 MAX_BODY_KEPT = 64 * 1024
 EVENT_NAME = re.compile(r"^[a-z][a-z.-]*[a-z]$")
 URN = re.compile(r"^urn:allthings:[a-z-]+:[A-Za-z0-9*._-]+(:[A-Za-z0-9*._-]+)*:?\*?$")
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # The event names Allthings' own pages attest: the setup and build pages (ticket.*), a
 # use-case diagram (booking.accepted) and the EventName scalar's example.
