@@ -71,6 +71,9 @@ class Forwarder:
     async def run(self) -> None:
         import httpx
 
+        from atwh.client.transport import skip_missing_sniffio
+
+        skip_missing_sniffio()
         try:
             async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
                 self._client = client

@@ -10,11 +10,9 @@ report still comes back (`interrupted` set). Every answered try is written to th
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import ipaddress
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import httpx
 from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.client.model import iso
+from atwh.client.transport import skip_missing_sniffio
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger
 from atwh.recover.selection import Candidate
@@ -172,7 +171,7 @@ def replay(
     """
     if opts.concurrency < 1:
         raise UsageError("--concurrency: give at least 1")
-    _fail_fast_without_sniffio()
+    skip_missing_sniffio()
     return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
 
 
@@ -352,15 +351,6 @@ def _network_error(e: httpx.HTTPError) -> str:
     if isinstance(e, httpx.ConnectError):
         return f"cannot connect: {what}"
     return f"{type(e).__name__}: {what}"
-
-
-def _fail_fast_without_sniffio() -> None:
-    """httpcore runs `import sniffio` for every request it sends, inside a try. Where sniffio
-    is not installed, each of those failed imports searches every entry of sys.path again
-    (Python remembers only the imports that succeed): a fifth of the CPU time a replay
-    spent. A None in sys.modules makes that import fail at once, as it would anyway."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def _on_sigint(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
