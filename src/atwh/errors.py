@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import IntEnum
 from urllib.parse import quote, quote_plus
 
@@ -117,6 +116,8 @@ def keep_secret(value: str | None) -> None:
     A server may echo it in any spelling it received: as is, form-encoded, JSON-escaped."""
     if not value or len(value) < MIN_SECRET:
         return
+    import json  # here, not at start-up: every command imports this module
+
     forms = {value, json.dumps(value)[1:-1], _shown(value), _shown(value, lines=True)}
     try:  # an environment variable may hold undecodable bytes, kept as lone surrogates
         raw = value.encode("utf-8", "surrogateescape")
