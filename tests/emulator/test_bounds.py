@@ -206,3 +206,21 @@ def test_the_size_estimate_is_close_to_the_json():
     made = len(json.dumps(answer))
     assert limits.larger_than(answer, made - 50)
     assert not limits.larger_than(answer, made + 50)
+
+
+def test_removing_a_webhook_forgets_its_attempt_slots():
+    import asyncio
+
+    from atwh.emulator.engine import EmulatorSettings, Engine
+    from atwh.emulator.state import WebhookRec
+
+    engine = Engine(EmulatorSettings())
+    engine.state.put(
+        WebhookRec(
+            "wh-gone", 0.0, ["ticket.created"], ["urn:x:*"], "http://127.0.0.1:9/", True, "s"
+        )
+    )
+    engine._slots["wh-gone"] = asyncio.Semaphore(1)
+    engine.remove_webhook("wh-gone")
+    assert "wh-gone" not in engine.state.webhooks
+    assert "wh-gone" not in engine._slots

@@ -115,6 +115,11 @@ class Engine:
                         break
                 return answer.status_code, answer, bytes(kept[:MAX_BODY_KEPT])
 
+    def remove_webhook(self, webhook_id: str) -> None:
+        """Forget a webhook, and its attempt slots with it (attempts under way keep theirs)."""
+        self.state.remove_webhook(webhook_id)
+        self._slots.pop(webhook_id, None)
+
     def _http(self) -> Any:
         import httpx
 
@@ -185,7 +190,10 @@ class Engine:
             return
         body = event.payload.encode()
         answer: str
-        async with self._slots.setdefault(hook.id, asyncio.Semaphore(ATTEMPTS_PER_WEBHOOK)):
+        slot = self._slots.get(hook.id)
+        if slot is None:
+            slot = self._slots[hook.id] = asyncio.Semaphore(ATTEMPTS_PER_WEBHOOK)
+        async with slot:
             headers = signature.headers_for(body, hook.secret)
             started = time.time()
             try:

@@ -271,7 +271,7 @@ class Root:
         rec = self.emu.state.webhooks.get(id)
         if rec is None:
             return _result("NOT_FOUND", False, f"No webhook {id}.", webhook=None)
-        self.emu.state.remove_webhook(id)
+        self.emu.remove_webhook(id)
         return _result("REMOVED", True, "Webhook removed.", webhook=WebhookView(self.emu, rec))
 
     def emitEvent(self, info: Any, name: str, urn: str, data: Any = None) -> dict[str, Any]:
