@@ -14,7 +14,7 @@ and prints the median wall time, the ratio to the baseline and each variant's pe
 (the child's ru_maxrss, from os.wait4). Goals (the issue's): at 100,000 deliveries atwh
 takes <= 1.3x the baseline's time; peak RSS < 100 MB, and about the same at 10k as at 100k
 (it streams page by page). Smaller N are timed too, for information: there the fixed cost
-of starting (Python, Typer, gql and graphql-core imports) weighs more.
+of starting (Python, Typer and httpx imports) weighs more.
 
 Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use httpx).
 """
@@ -167,7 +167,7 @@ def warm_bytecode(env: dict[str, str]) -> None:
     """Compile what the children import once, so no timed run pays for it."""
     modules = (
         "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.client.api, atwh.output.export, "
-        "atwh.client.filters, atwh.client.failures, gql, gql.transport.httpx, httpx, csv, json"
+        "atwh.client.filters, atwh.client.failures, httpx, csv, json"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 

@@ -49,7 +49,7 @@ def warm(env: dict[str, str]) -> None:
     modules = (
         "atwh.cli, atwh.cli.failures, atwh.cli.stats, atwh.cli.output, atwh.client.api, "
         "atwh.output.export, atwh.output.stats, atwh.observe.stats, atwh.client.filters, "
-        "gql, gql.transport.httpx, httpx, csv, json, rich.table"
+        "httpx, csv, json, rich.table"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 

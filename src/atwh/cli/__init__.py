@@ -164,7 +164,6 @@ def root(
         logging.basicConfig(
             level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
         )
-        logging.getLogger("gql.transport").setLevel(logging.INFO)
 
 
 def _register() -> None:

@@ -1,4 +1,8 @@
-"""The Webhooks API client: gql over httpx, with retries, re-authentication and paging.
+"""The Webhooks API client: GraphQL over httpx, with retries, re-authentication and paging.
+
+Each operation is one POST of `{"query", "variables"}` (the text of a file in `queries/`)
+on one httpx.Client whose sockets are held to a deadline and whose answers are capped in
+size (`atwh.client.transport`); the answer's `data` and `errors` are read here.
 
 Nothing outside this module talks to the API. Every failure ends in an AtwhError.
 """
@@ -24,7 +28,7 @@ from atwh.client.auth import TokenProvider
 from atwh.client.config import DEFAULT_API_URL
 from atwh.client.filters import NewestFirst
 from atwh.client.model import Delivery, Webhook, parse_delivery, parse_webhook
-from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport
+from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
 from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")
@@ -148,39 +152,29 @@ class ApiClient:
         self.deadline = Deadline()
         self.vendor_query_only = False
         self._last: httpx.Response | None = None
-        self._session: Any = None
-        self._client: Any = None
+        self._http: httpx.Client | None = None
 
     # -- connection ---------------------------------------------------------------------
 
     def _remember(self, response: httpx.Response) -> None:
         self._last = response
 
-    def _connect(self) -> Any:
-        if self._session is None:
-            from gql import Client
-
-            transport = _transport_class()(
-                url=self.url,
-                json_deserialize=_decode_json,
-                deadline=self.deadline,
-                seconds=self.timeout,
-                max_bytes=self.max_answer_bytes,
+    def _connect(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(
                 transport=self.transport or http_transport(self.deadline),
                 auth=_BearerAuth(self.credentials),
                 timeout=self.timeout,
-                headers={"User-Agent": _user_agent()},
+                headers={"User-Agent": _user_agent(), "Content-Type": "application/json"},
                 event_hooks={"response": [self._remember]},
             )
-            self._client = Client(transport=transport, fetch_schema_from_transport=False)
-            self._session = self._client.connect_sync()
             _freeze_imports()
-        return self._session
+        return self._http
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close_sync()
-            self._client = self._session = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def __enter__(self) -> ApiClient:
         return self
@@ -205,7 +199,8 @@ class ApiClient:
     def _execute_with_retries(
         self, operation: str, variables: dict[str, Any]
     ) -> tuple[Any, list[Any] | None]:
-        request = _request(operation, variables)
+        request = _request_body(operation, variables)
+        log.debug("%s %s", operation, variables)
         renewed = False
         attempt = 0
         while True:
@@ -258,38 +253,23 @@ class ApiClient:
             )
             self.retry.sleep(delay)
 
-    def _execute_once(self, request: Any) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
-        from gql.transport.exceptions import (
-            TransportConnectionFailed,
-            TransportError,
-            TransportProtocolError,
-            TransportQueryError,
-            TransportServerError,
-        )
-
+    def _execute_once(self, body: bytes) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
+        """One POST of the operation: (data, errors) as the answer has them, or the error
+        to report (retried by the caller when the HTTP status says so)."""
         self._last = None
+        http = self._connect()
+        # a token to fetch is fetched now, not within the API request's deadline
+        self.credentials.token()
+        self.deadline.start(self.timeout)
         try:
-            session = self._connect()
-            # a token to fetch is fetched now, not within the API request's deadline
-            self.credentials.token()
-            result = session.execute(request, get_execution_result=True)
-            return result.data, None
-        except TransportQueryError as e:
-            return e.data, _error_list(e.errors)
-        except TransportServerError as e:
-            return ApiError(f"the API answered HTTP {e.code}")
-        except TransportProtocolError:
-            return ApiError("the API answered with something that is not a GraphQL response")
-        except TransportConnectionFailed as e:
-            if isinstance(e.__cause__, AtwhError):  # from the token endpoint, via httpx auth
-                raise e.__cause__ from None
-            return _network_error(self.url, e.__cause__ or e)
-        except TransportError as e:
-            return ApiError(f"GraphQL transport error: {printable(e)}")
-        except AssertionError:  # gql's check for an answer with neither data nor errors
-            return ApiError("the API answered without data")
-        except httpx.HTTPError as e:
+            response = post(http, self.url, self.deadline, self.max_answer_bytes, content=body)
+        except AtwhError:  # an answer over the size cap, or the token endpoint's error
+            raise
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
             return _network_error(self.url, e)
+        finally:
+            self.deadline.stop()
+        return _graphql_result(response)
 
     def _rejects_paging(self, operation: str, errors: list[Any]) -> bool:
         if operation != PAGED_QUERY:
@@ -427,7 +407,7 @@ def _check_count(read: int, total: int | None, page_size: int) -> None:
 
 @cache
 def _freeze_imports() -> None:
-    """Once per process, with gql, graphql and httpx loaded: leave the objects alive now
+    """Once per process, with httpx loaded: leave the objects alive now
     (modules, classes, functions) out of the garbage collector's full passes.
 
     Paging promotes each page's objects to the oldest generation, so a long export runs a
@@ -437,96 +417,32 @@ def _freeze_imports() -> None:
     gc.freeze()
 
 
-@cache
-def _prepared(operation: str) -> tuple[Any, str]:
-    """An operation's parsed document and the text sent for it, each made once per process
-    (gql would parse the text for every request and print the document back for each)."""
-    from graphql import Source, parse, print_ast
+def _request_body(operation: str, variables: dict[str, Any]) -> bytes:
+    """The POST body of one operation from `queries/` with these variables (as GraphQL over
+    HTTP asks: the text as it is in the file, the variables beside it, never pasted in)."""
+    import orjson
 
-    document = parse(Source(queries.load(operation), "GraphQL request"))
-    return document, print_ast(document)
+    return orjson.dumps({"query": queries.load(operation), "variables": variables})
 
 
-@cache
-def _transport_class() -> type:
-    """gql's httpx transport, each request bounded by a deadline and its answer by a size
-    (`transport.post`); an answer over the size is an ApiError, which is not retried."""
-    from gql.transport.exceptions import TransportClosed, TransportConnectionFailed
-    from gql.transport.httpx import HTTPXTransport
-
-    from atwh.client import transport as bounded
-
-    class BoundedTransport(HTTPXTransport):
-        def __init__(
-            self, url: str, deadline: Deadline, seconds: float, max_bytes: int, **kwargs: Any
-        ) -> None:
-            super().__init__(url=url, **kwargs)
-            self.deadline = deadline
-            self.seconds = seconds
-            self.max_bytes = max_bytes
-
-        def execute(
-            self,
-            request: Any,
-            *,
-            extra_args: dict[str, Any] | None = None,
-            upload_files: bool = False,
-        ) -> Any:
-            if not self.client:
-                raise TransportClosed("Transport is not connected")
-            post_args = self._prepare_request(request, extra_args=extra_args)
-            self.deadline.start(self.seconds)
-            try:
-                response = bounded.post(
-                    self.client, str(self.url), self.deadline, self.max_bytes, **post_args
-                )
-            except AtwhError:
-                raise
-            except Exception as e:
-                raise TransportConnectionFailed(str(e)) from e
-            finally:
-                self.deadline.stop()
-            return self._prepare_result(response)
-
-    return BoundedTransport
-
-
-@cache
-def _request_class() -> type:
-    from gql import GraphQLRequest
-
-    class PreparedRequest(GraphQLRequest):
-        """A GraphQLRequest whose query text is printed once per operation, not per request.
-
-        `payload` has gql 4's keys and rules (query, operationName, variables, extensions).
-        """
-
-        query_text: str
-
-        def __init__(
-            self, document: Any, query_text: str, variable_values: dict[str, Any] | None
-        ) -> None:
-            super().__init__(document, variable_values=variable_values)
-            self.query_text = query_text
-
-        @property
-        def payload(self) -> dict[str, Any]:
-            payload: dict[str, Any] = {"query": self.query_text}
-            if self.operation_name:
-                payload["operationName"] = self.operation_name
-            if self.variable_values:
-                payload["variables"] = self.variable_values
-            if self.extensions:
-                payload["extensions"] = self.extensions
-            return payload
-
-    return PreparedRequest
-
-
-def _request(operation: str, variables: dict[str, Any]) -> Any:
-    """The gql request for one operation from `queries/` with these variables."""
-    document, text = _prepared(operation)
-    return _request_class()(document, text, variables)
+def _graphql_result(response: httpx.Response) -> tuple[Any, list[Any] | None] | ApiError:
+    """An answer's `data` and `errors` (a list, or None when there are none); an ApiError
+    when it is not a GraphQL answer: an HTTP error without one is that HTTP error."""
+    status = response.status_code
+    try:
+        answer = _decode_json(response.content)
+    except ValueError:  # orjson's and json's errors, and bytes that are not UTF-8
+        answer = None
+    if not isinstance(answer, dict) or ("data" not in answer and "errors" not in answer):
+        if not 200 <= status <= 299:
+            return ApiError(f"the API answered HTTP {status}")
+        return ApiError("the API answered with something that is not a GraphQL response")
+    data, errors = answer.get("data"), answer.get("errors")
+    if errors:
+        return data, _error_list(errors)
+    if data is None:
+        return ApiError("the API answered without data")
+    return data, None
 
 
 def _decode_json(content: bytes | str) -> Any:
