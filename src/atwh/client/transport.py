@@ -25,7 +25,6 @@ from atwh.errors import ApiError, printable
 MAX_PAGE_BYTES = 64 * 1024 * 1024  # one API answer, decoded
 MAX_TOKEN_BYTES = 1024 * 1024  # one answer of the token endpoint, decoded
 ACCEPT_ENCODING = "gzip, deflate"  # only what is decoded here, step by step
-_RAW_CHUNK = 64 * 1024
 _STEP = 1024 * 1024  # decoded bytes made at a time, however much a chunk inflates to
 
 
@@ -164,20 +163,22 @@ def read_capped(
     response: httpx.Response, deadline: Deadline, max_bytes: int, what: str = "the API's answer"
 ) -> bytes:
     """The decoded body, or TooLarge as soon as it passes `max_bytes`."""
-    body = bytearray()
+    pieces: list[bytes] = []
+    size = 0
     for piece in _decoded(response, deadline):
-        body += piece
-        if len(body) > max_bytes:
+        size += len(piece)
+        if size > max_bytes:
             raise TooLarge(
                 f"{what} is larger than {_size(max_bytes)} (decoded); stopped reading it",
                 hint="is --api-url the Webhooks API?",
             )
-    return bytes(body)
+        pieces.append(piece)
+    return b"".join(pieces)  # one copy (none for a single piece), however many pieces
 
 
 def _decoded(response: httpx.Response, deadline: Deadline) -> Iterator[bytes]:
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    raw = response.iter_raw(_RAW_CHUNK)
+    raw = response.iter_raw()  # the pieces as they are read, without copying them again
     if encoding in ("", "identity"):
         for chunk in raw:
             deadline.check()
