@@ -524,7 +524,7 @@ class MemoryClient:
                 self.fail_at_page = None
                 raise NetworkError("cannot reach the API: dropped")
             chunk = [parse_delivery(x, webhook_id) for x in nodes[start : start + self.size]]
-            yield Page(hook, [d for d in chunk if d is not None])
+            yield Page.of(hook, [d for d in chunk if d is not None])
 
     def close(self) -> None:
         pass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,6 +57,7 @@ def deliveries(
     from atwh.cli.output import (
         Progress,
         client_factory,
+        export_pages,
         filtered,
         listing_filter,
         listing_mode,
@@ -65,7 +66,6 @@ def deliveries(
         say_more,
         show_listing,
         why_empty,
-        write_export,
     )
     from atwh.client.filters import DeliveryFilter, select_newest
 
@@ -104,13 +104,18 @@ def deliveries(
             everything = list(filtered(stream, DeliveryFilter(), progress))
             _show_one(delivery_id, everything, "table" if mode == "tsv" else mode, output)
             return
-        stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
         if mode not in ("table", "tsv"):
-            newest = _Newest()
-            count = write_export(filtered(newest.watch(stream), flt, progress), mode, output)
-            if count == 0:
-                note(empty(newest.scanned, newest.newest))
+            done = export_pages(
+                _each(client.pages(webhook_id, since=flt.since), on_page),
+                flt,
+                mode,
+                output,
+                progress,
+            )
+            if done.written == 0:
+                note(empty(done.scanned, done.newest))
             return
+        stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
         picked = select_newest(
             filtered(stream, DeliveryFilter(), progress), flt, rows_wanted(mode, limit, show_all)
         )
@@ -130,19 +135,10 @@ def deliveries(
     say_more(len(picked.rows), more, "delivery", "deliveries")
 
 
-class _Newest:
-    """Counts the deliveries going by and keeps the newest date, for the empty-result line."""
-
-    def __init__(self) -> None:
-        self.scanned = 0
-        self.newest: datetime | None = None
-
-    def watch(self, stream: Iterable[Delivery]) -> Iterator[Delivery]:
-        for d in stream:
-            self.scanned += 1
-            if d.created is not None and (self.newest is None or d.created > self.newest):
-                self.newest = d.created
-            yield d
+def _each(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Page]:
+    for page in pages:
+        on_page(page)
+        yield page
 
 
 def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str | None) -> None:

@@ -52,6 +52,7 @@ def failures(
     from atwh.cli.output import (
         Progress,
         client_factory,
+        export_pages,
         filtered,
         listing_filter,
         listing_mode,
@@ -63,9 +64,8 @@ def failures(
         show_listing,
         webhook_ids_from,
         why_empty,
-        write_export,
     )
-    from atwh.client.api import fetch_many
+    from atwh.client.api import fetch_many, fetch_pages
     from atwh.client.failures import FailureSummary
     from atwh.client.filters import DeliveryFilter
 
@@ -74,15 +74,16 @@ def failures(
     ids = webhook_ids_from(webhook_ids)
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()
-    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     hooks = plural(len(ids), "webhook")
 
     if mode not in ("table", "tsv"):
-        found = write_export(filtered(stream, flt, progress), mode, output)
+        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
+        found = export_pages(pages, flt, mode, output, progress).written
         if not found:
             note(f"No failed attempts in the deliveries of {hooks}")
         return 1 if exit_code and found else 0
 
+    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     summary = FailureSummary()
     failed = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes)

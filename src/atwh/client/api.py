@@ -27,7 +27,14 @@ from atwh.client import queries
 from atwh.client.auth import TokenProvider
 from atwh.client.config import DEFAULT_API_URL
 from atwh.client.filters import NewestFirst
-from atwh.client.model import Delivery, Webhook, parse_delivery, parse_webhook
+from atwh.client.model import (
+    Delivery,
+    Fields,
+    Webhook,
+    delivery_fields,
+    delivery_of_fields,
+    parse_webhook,
+)
 from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
 from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
@@ -81,10 +88,57 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(seconds, 0.0)
 
 
-@dataclass(slots=True)
 class Page:
-    webhook: Webhook
-    deliveries: list[Delivery]
+    """One page of a webhook's deliveries, as the API sent it: its nodes, read into fields
+    (`fields()`) and Delivery objects (`deliveries`) only when first asked for, once.
+    An export writes from the fields without making the objects."""
+
+    __slots__ = ("webhook", "nodes", "webhook_id", "_warn", "_fields", "_deliveries")
+
+    def __init__(
+        self,
+        webhook: Webhook,
+        nodes: list[Any],
+        webhook_id: str | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.webhook = webhook
+        self.nodes = nodes
+        self.webhook_id = webhook_id if webhook_id is not None else webhook.id
+        self._warn = warn
+        self._fields: list[Fields] | None = None
+        self._deliveries: list[Delivery] | None = None
+
+    @classmethod
+    def of(cls, webhook: Webhook, deliveries: list[Delivery]) -> Page:
+        """A page of deliveries already made (tests, and sources other than the API)."""
+        page = cls(webhook, [])
+        page._deliveries = deliveries
+        page._fields = [d.fields() for d in deliveries]
+        return page
+
+    def fields(self) -> list[Fields]:
+        """delivery_fields() of each readable node; the others are skipped, with a warning."""
+        if self._fields is None:
+            fields = [f for f in map(delivery_fields, self.nodes) if f is not None]
+            if len(fields) < len(self.nodes) and self._warn is not None:
+                self._warn(f"skipped {len(self.nodes) - len(fields)} unreadable deliveries")
+            self._fields = fields
+        return self._fields
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        if self._deliveries is None:
+            webhook_id = self.webhook_id
+            self._deliveries = [delivery_of_fields(f, webhook_id) for f in self.fields()]
+        return self._deliveries
+
+    @property
+    def size(self) -> int:
+        """How many deliveries the API sent on this page, readable or not."""
+        if self.nodes or self._deliveries is None:
+            return len(self.nodes)
+        return len(self._deliveries)  # a page made of deliveries (Page.of)
 
 
 class _BearerAuth(httpx.Auth):
@@ -308,18 +362,17 @@ class ApiClient:
                 self.vendor_query_only = True
                 continue
             page, page_info = self._page(data, webhook_id)
-            read += len(page.deliveries)
+            read += page.size
             total = page.webhook.total_count if total is None else total
             _check_count(read, total, self.page_size)
+            yield page
             if page_info is None or page_info.get("hasNextPage") is not True:
-                yield page
                 return
+            # after the page is used, so that its dates are read once (Page.fields)
             if since is not None and _older_page(page, since, order):
                 log.debug("stopped paging: a whole page is older than --since")
-                yield page
                 return
-            after = cursors.next(page_info, len(page.deliveries))
-            yield page
+            after = cursors.next(page_info, len(page.fields()))
 
     def _page(self, data: dict[str, Any], webhook_id: str) -> tuple[Page, dict[str, Any] | None]:
         raw = data.get("webhook")
@@ -333,13 +386,9 @@ class ApiClient:
         nodes = connection.get("nodes")
         if not isinstance(nodes, list):
             nodes = [e.get("node") for e in connection.get("edges") or [] if isinstance(e, dict)]
-        deliveries = [d for d in (parse_delivery(n, webhook_id) for n in nodes) if d is not None]
-        if len(deliveries) < len(nodes):
-            self.warn(f"skipped {len(nodes) - len(deliveries)} unreadable deliveries")
         page_info = connection.get("pageInfo")
-        return Page(parse_webhook(raw, webhook_id), deliveries), (
-            page_info if isinstance(page_info, dict) else None
-        )
+        page = Page(parse_webhook(raw, webhook_id), nodes, webhook_id, self.warn)
+        return page, (page_info if isinstance(page_info, dict) else None)
 
     def deliveries(
         self,
@@ -359,10 +408,12 @@ AtwhErrorLike = ApiError | NetworkError
 def _older_page(page: Page, since: datetime, order: NewestFirst) -> bool:
     """Whether the order so far is newest first (this page included) and every delivery of
     this page was created before `since`: then no later page can hold a newer one."""
-    older = bool(page.deliveries)
-    for d in page.deliveries:
-        order.see(d.created)
-        if d.created is None or d.created >= since:
+    fields = page.fields()
+    older = bool(fields)
+    for f in fields:
+        created = f[1]  # FIELDS
+        order.see(created)
+        if created is None or created >= since:
             older = False
     return older and order.holds
 
@@ -482,14 +533,28 @@ def fetch_many(
     on_page: Callable[[Page], None] | None = None,
     since: datetime | None = None,
 ) -> Iterator[Delivery]:
-    """The deliveries of several webhooks, fetched concurrently, one thread each.
+    """The deliveries of several webhooks, fetched concurrently (see fetch_pages)."""
+    for page in fetch_pages(webhook_ids, make_client, on_page, since):
+        yield from page.deliveries
+
+
+def fetch_pages(
+    webhook_ids: list[str],
+    make_client: Callable[[], ApiClient],
+    on_page: Callable[[Page], None] | None = None,
+    since: datetime | None = None,
+) -> Iterator[Page]:
+    """The pages of deliveries of several webhooks, fetched concurrently, one thread each.
 
     Pages pass through a small bounded queue, so memory does not grow with the count.
     The first error of any webhook stops them all and is raised here.
     """
     if len(webhook_ids) == 1:
         with make_client() as client:
-            yield from client.deliveries(webhook_ids[0], on_page=on_page, since=since)
+            for page in client.pages(webhook_ids[0], since):
+                if on_page is not None:
+                    on_page(page)
+                yield page
         return
 
     import queue
@@ -512,6 +577,7 @@ def fetch_many(
                 for page in client.pages(webhook_id, since):
                     if stop.is_set():
                         return
+                    page.fields()  # read here, in this webhook's thread
                     put((page, None))
             put((None, None))
         except BaseException as e:  # handed to the consumer, raised there
@@ -523,14 +589,14 @@ def fetch_many(
     try:
         running = len(threads)
         while running:
-            page, error = pages.get()
+            got, error = pages.get()
             if error is not None:
                 raise error
-            if page is None:
+            if got is None:
                 running -= 1
                 continue
             if on_page is not None:
-                on_page(page)
-            yield from page.deliveries
+                on_page(got)
+            yield got
     finally:
         stop.set()

@@ -165,18 +165,25 @@ class DeliveryFilter:
         )
 
     def matches(self, d: Filterable) -> bool:
-        if self.failed_only and not d.failed:
+        return self.matches_values(d.failed, d.created, d.event_name, d.status_code)
+
+    def matches_values(
+        self, failed: bool, created: datetime | None, event_name: str | None, code: int | None
+    ) -> bool:
+        """`matches` for what a record's properties would be (an export reads them without
+        making a record: output.export.write_pages)."""
+        if self.failed_only and not failed:
             return False
         if self.since is not None or self.until is not None:
-            if d.created is None:
+            if created is None:
                 return False
-            if self.since is not None and d.created < self.since:
+            if self.since is not None and created < self.since:
                 return False
-            if self.until is not None and d.created > self.until:
+            if self.until is not None and created > self.until:
                 return False
-        if self.events and not any(fnmatchcase(d.event_name or "", p) for p in self.events):
+        if self.events and not any(fnmatchcase(event_name or "", p) for p in self.events):
             return False
-        if self.status_codes and not any(m.matches(d.status_code) for m in self.status_codes):
+        if self.status_codes and not any(m.matches(code) for m in self.status_codes):
             return False
         return True
 

@@ -216,6 +216,33 @@ class Delivery:
             api[5] if api[4] is event_created and api[5] is not None else iso(event_created),
         )
 
+    def fields(self) -> Fields:
+        """The delivery as the tuple delivery_fields() gives (FIELDS); the dates' texts are
+        iso() of the dates, and the headers are Header objects."""
+        r = self.result
+        event = self.event
+        created_text, delivered_text, event_created_text = self.iso_dates()
+        return (
+            self.id,
+            self.created,
+            created_text,
+            self.delivered,
+            delivered_text,
+            self.status,
+            r is not None,
+            r.status_code if r is not None else None,
+            r.body if r is not None else None,
+            r.message if r is not None else None,
+            r.headers if r is not None else None,
+            event.id,
+            event.name,
+            event.urn,
+            event.payload,
+            event.created,
+            event_created_text,
+            self.retry_id,
+        )
+
     @property
     def status_code(self) -> int | None:
         return self.result.status_code if self.result else None
@@ -298,8 +325,34 @@ def is_failure(status: str | None, status_code: int | None, answered: bool) -> b
     return normalized != "PENDING"
 
 
-def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
-    """A delivery from an API node; None when the node is not an object or has no id.
+# What delivery_fields() gives for one API node, in this order: a flat tuple, so that an
+# export can write its rows without making objects (output.export.csv_row_of_fields).
+FIELDS = (
+    "id",
+    "created",  # datetime or None
+    "created_text",  # the API's text when iso(created) gives it, else None
+    "delivered",
+    "delivered_text",
+    "status",
+    "answered",  # whether the node has a result: an HTTP answer, or a message why not
+    "status_code",  # 100-599 or None
+    "body",
+    "message",
+    "headers",  # the result's headers as the API sent them (a list, normally)
+    "event_id",
+    "event_name",
+    "event_urn",
+    "payload",
+    "event_created",
+    "event_created_text",
+    "retry_id",
+)
+Fields = tuple[Any, ...]
+
+
+def delivery_fields(node: Any) -> Fields | None:
+    """One delivery of an API node, read tolerantly, as the tuple FIELDS names; None when
+    the node is not an object or has no id. parse_delivery() makes the objects from it.
 
     On the path of every export (100,000 deliveries a run): the usual types are checked
     first by class, the rest go through the general rules (`_str`, `_status_code`)."""
@@ -312,8 +365,8 @@ def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
             return None
         delivery_id = str(delivery_id)
     raw_result = get("result")
-    result = None
     if raw_result.__class__ is dict or isinstance(raw_result, dict):
+        answered = True
         code = raw_result.get("statusCode")
         if code.__class__ is not int or not 100 <= code <= 599:
             code = _status_code(code)
@@ -323,16 +376,14 @@ def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
         message = raw_result.get("message")
         if message is not None and message.__class__ is not str:
             message = _str(message)
-        raw_headers = raw_result.get("headers")
-        if raw_headers.__class__ is list:  # read when asked for (Result.headers)
-            result = Result(code, body, message, raw_headers=raw_headers)
-        else:
-            result = Result(code, body, message, _parse_headers(raw_headers))
+        headers = raw_result.get("headers")
+    else:
+        answered = False
+        code = body = message = headers = None
     event = get("event")
     if event.__class__ is not dict and not isinstance(event, dict):
         event = {}
     event_get = event.get
-    retry = get("retry")
     status = get("status")
     if status is not None and status.__class__ is not str:
         status = str(status)
@@ -346,32 +397,83 @@ def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
     name = event_get("name")
     urn = event_get("urn")
     payload = event_get("payload")
+    retry = get("retry")
     retry_id = retry.get("id") if retry.__class__ is dict or isinstance(retry, dict) else None
+    return (
+        delivery_id,
+        created,
+        raw_created if created is not None and _in_iso_form(raw_created) else None,
+        delivered,
+        raw_delivered if delivered is not None and _in_iso_form(raw_delivered) else None,
+        status,
+        answered,
+        code,
+        body,
+        message,
+        headers,
+        event_id if event_id is None or event_id.__class__ is str else _str(event_id),
+        name if name is None or name.__class__ is str else _str(name),
+        urn if urn is None or urn.__class__ is str else _str(urn),
+        payload if payload is None or payload.__class__ is str else _str(payload),
+        event_created,
+        raw_event_created
+        if event_created is not None and _in_iso_form(raw_event_created)
+        else None,
+        retry_id if retry_id is None or retry_id.__class__ is str else _str(retry_id),
+    )
+
+
+def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
+    """A delivery from an API node; None when the node is not an object or has no id."""
+    fields = delivery_fields(node)
+    return None if fields is None else delivery_of_fields(fields, webhook_id)
+
+
+def delivery_of_fields(fields: Fields, webhook_id: str | None = None) -> Delivery:
+    """The Delivery that delivery_fields() read."""
+    (
+        delivery_id,
+        created,
+        created_text,
+        delivered,
+        delivered_text,
+        status,
+        answered,
+        code,
+        body,
+        message,
+        headers,
+        event_id,
+        name,
+        urn,
+        payload,
+        event_created,
+        event_created_text,
+        retry_id,
+    ) = fields
+    result = None
+    if answered:
+        if headers.__class__ is list:  # read when asked for (Result.headers)
+            result = Result(code, body, message, raw_headers=headers)
+        else:
+            result = Result(code, body, message, _parse_headers(headers))
     delivery = Delivery(
         delivery_id,
         created,
         delivered,
         status,
         result,
-        Event(
-            event_id if event_id is None or event_id.__class__ is str else _str(event_id),
-            name if name is None or name.__class__ is str else _str(name),
-            urn if urn is None or urn.__class__ is str else _str(urn),
-            payload if payload is None or payload.__class__ is str else _str(payload),
-            event_created,
-        ),
-        retry_id if retry_id is None or retry_id.__class__ is str else _str(retry_id),
+        Event(event_id, name, urn, payload, event_created),
+        retry_id,
         webhook_id,
     )
     delivery._api_dates = (
         created,
-        raw_created if created is not None and _in_iso_form(raw_created) else None,
+        created_text,
         delivered,
-        raw_delivered if delivered is not None and _in_iso_form(raw_delivered) else None,
+        delivered_text,
         event_created,
-        raw_event_created
-        if event_created is not None and _in_iso_form(raw_event_created)
-        else None,
+        event_created_text,
     )
     return delivery
 

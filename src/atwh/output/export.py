@@ -14,7 +14,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from atwh.client.model import Delivery
+from atwh.client.model import Delivery, Fields, iso
 from atwh.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "ndjson", "csv")
@@ -120,32 +120,50 @@ def _unlink(path: str) -> None:
 
 
 def csv_row(d: Delivery) -> list[object]:
-    r = d.result
-    event = d.event
-    created = d.created
-    delivered = d.delivered
-    created_text, delivered_text, event_created_text = d.iso_dates()
-    lag = (
+    return csv_row_of_fields(d.fields(), d.webhook_id, d.failed)
+
+
+def csv_row_of_fields(fields: Fields, webhook_id: str | None, failed: bool) -> list[object]:
+    """A delivery's CSV row (CSV_COLUMNS) from client.model.delivery_fields() or
+    Delivery.fields(), and whether it failed."""
+    (
+        delivery_id,
+        created,
+        created_text,
+        delivered,
+        delivered_text,
+        status,
+        _answered,
+        code,
+        body,
+        message,
+        _headers,
+        event_id,
+        name,
+        urn,
+        _payload,
+        event_created,
+        event_created_text,
+        retry_id,
+    ) = fields
+    return [
+        delivery_id,
+        created_text if created_text is not None else iso(created),
+        delivered_text if delivered_text is not None else iso(delivered),
+        status,
+        code,
+        event_id,
+        name,
+        urn,
+        message,
+        body,
+        webhook_id,
+        "true" if failed else "false",
         round((delivered - created).total_seconds() * 1000)
         if created is not None and delivered is not None
-        else None
-    )
-    return [
-        d.id,
-        created_text,
-        delivered_text,
-        d.status,
-        r.status_code if r is not None else None,
-        event.id,
-        event.name,
-        event.urn,
-        r.message if r is not None else None,
-        r.body if r is not None else None,
-        d.webhook_id,
-        "true" if d.failed else "false",
-        lag,
-        event_created_text,
-        d.retry_id,
+        else None,
+        event_created_text if event_created_text is not None else iso(event_created),
+        retry_id,
     ]
 
 
@@ -185,6 +203,13 @@ class Exporter:
             self.stream.write("\n" if self.count == 0 else ",\n")
             self.stream.write(_to_json(d.to_api()))
         self.count += 1
+
+    def write_rows(self, rows: Sequence[Sequence[object]]) -> None:
+        """CSV rows already made (`row` of each record), all at once."""
+        if self._csv is None:
+            raise ValueError(self.fmt)
+        self._csv.writerows(rows)
+        self.count += len(rows)
 
     def close(self) -> None:
         if self.fmt == "json":

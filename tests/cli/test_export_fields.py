@@ -1,0 +1,187 @@
+"""An export writes CSV rows from the API's fields without making Delivery objects
+(cli.output.export_pages): what it writes must be what the deliveries would give."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from atwh.cli.output import export_pages, write_export
+from atwh.client.api import Page
+from atwh.client.filters import DeliveryFilter, StatusCodeMatch
+from atwh.client.model import Webhook, delivery_fields, parse_delivery
+from atwh.output.export import csv_row, csv_row_of_fields
+
+WEBHOOK = Webhook("wh-1", None, None, True, None)
+
+junk = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.integers(-3, 2**65),
+    st.booleans(),
+    st.just({"a": [1]}),
+    st.just([1, "x"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+dates = st.one_of(
+    st.none(),
+    st.just("2026-11-30T10:00:00.000Z"),
+    st.just("2026-11-30T10:00:00Z"),
+    st.just("2026-11-30T12:00:00.123+02:00"),
+    st.just("2026-11-30 10:00"),
+    st.just("1764496800000"),
+    st.integers(0, 2**42),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ).map(lambda d: d.isoformat(timespec="milliseconds").replace("+00:00", "Z")),
+    junk,
+)
+codes = st.one_of(
+    st.none(), st.integers(-1, 700), st.sampled_from(["500", " 204 ", "5xx", ""]), st.booleans()
+)
+headers = st.one_of(
+    st.none(),
+    st.just("h"),
+    st.lists(st.fixed_dictionaries({"name": st.text(max_size=3), "value": junk}), max_size=2),
+)
+results = st.one_of(
+    st.none(),
+    st.just("oops"),
+    st.fixed_dictionaries(
+        {},
+        optional={"statusCode": codes, "body": junk, "message": junk, "headers": headers},
+    ),
+)
+events = st.one_of(
+    st.none(),
+    st.just([]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": junk,
+            "name": st.one_of(st.sampled_from(["ticket.created", "user.created"]), junk),
+            "urn": junk,
+            "payload": junk,
+            "createdDate": dates,
+        },
+    ),
+)
+iso_dates = st.datetimes(
+    min_value=datetime(2026, 11, 30, 9, 30),
+    max_value=datetime(2026, 11, 30, 11, 30),
+    timezones=st.just(UTC),
+).map(lambda d: d.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+usual = st.fixed_dictionaries(  # as the API sends them: what most exports are made of
+    {
+        "id": st.text("abc0123", min_size=1, max_size=4),
+        "createdDate": iso_dates,
+        "deliveryDate": st.one_of(st.none(), iso_dates),
+        "status": st.sampled_from(["SUCCESS", "FAILED", "PENDING"]),
+        "result": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "statusCode": st.one_of(st.none(), st.sampled_from([200, 204, 302, 500, 503])),
+                    "body": st.one_of(st.none(), st.text(max_size=4)),
+                    "message": st.one_of(st.none(), st.just("timeout")),
+                    "headers": st.just([{"name": "server", "value": "x"}]),
+                }
+            ),
+        ),
+        "event": st.fixed_dictionaries(
+            {
+                "id": st.text("ef", min_size=1, max_size=2),
+                "name": st.sampled_from(["ticket.created", "user.created"]),
+                "urn": st.just("urn:x"),
+                "payload": st.just("{}"),
+                "createdDate": iso_dates,
+            }
+        ),
+        "retry": st.one_of(st.none(), st.fixed_dictionaries({"id": st.just("d9")})),
+    }
+)
+nodes = st.one_of(
+    usual,
+    usual,
+    st.none(),
+    st.integers(),
+    st.fixed_dictionaries(
+        {"id": st.one_of(st.text(min_size=1, max_size=6), st.integers(), st.none(), st.just({}))},
+        optional={
+            "createdDate": dates,
+            "deliveryDate": dates,
+            "status": st.one_of(st.sampled_from(["SUCCESS", "FAILED", "PENDING", " failed"]), junk),
+            "result": results,
+            "event": events,
+            "retry": st.one_of(st.none(), st.fixed_dictionaries({"id": junk})),
+        },
+    ),
+)
+filters = st.builds(
+    DeliveryFilter,
+    since=st.one_of(st.none(), st.just(datetime(2026, 11, 30, 10, tzinfo=UTC))),
+    until=st.one_of(st.none(), st.just(datetime(2026, 11, 30, 11, tzinfo=UTC))),
+    events=st.one_of(st.just([]), st.just(["ticket.*"])),
+    status_codes=st.one_of(st.just([]), st.just([StatusCodeMatch("5xx")])),
+    failed_only=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(0, 6)),
+)
+
+
+@given(nodes)
+def test_a_row_from_fields_is_the_row_of_the_delivery(node):
+    fields = delivery_fields(node)
+    delivery = parse_delivery(node, "wh-1")
+    assert (fields is None) == (delivery is None)
+    if delivery is not None:
+        assert fields is not None
+        assert csv_row_of_fields(fields, "wh-1", delivery.failed) == csv_row(delivery)
+
+
+def _export(pages, flt, fmt, fast: bool) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / f"out.{fmt}")
+        if fast:
+            export_pages(pages, flt, fmt, out)
+        else:
+            deliveries = (d for p in pages for d in p.deliveries)
+            write_export(flt.apply(deliveries), fmt, out)
+        return Path(out).read_text(encoding="utf-8")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(nodes, max_size=6), min_size=1, max_size=3), filters)
+def test_an_export_from_pages_writes_what_the_deliveries_give(chunks, flt):
+    for fmt in ("csv", "ndjson"):
+        fast = _export([Page(WEBHOOK, nodes) for nodes in chunks], flt, fmt, fast=True)
+        slow = _export([Page(WEBHOOK, nodes) for nodes in chunks], flt, fmt, fast=False)
+        assert fast == slow
+
+
+def test_an_export_counts_what_it_read_and_stops_at_the_limit():
+    def node(i: int, code: int) -> dict:
+        return {
+            "id": f"d{i}",
+            "createdDate": f"2026-11-30T10:00:{59 - i:02d}.000Z",
+            "status": "FAILED" if code >= 400 else "SUCCESS",
+            "result": {"statusCode": code, "body": "x"},
+            "event": {"id": f"e{i}", "name": "ticket.created"},
+        }
+
+    pages = [Page(WEBHOOK, [node(0, 500), node(1, 200), None]), Page(WEBHOOK, [node(2, 502)])]
+    flt = DeliveryFilter(failed_only=True, limit=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        done = export_pages(pages, flt, "csv", str(Path(tmp) / "o.csv"))
+        lines = (Path(tmp) / "o.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["id", "d0"]
+    assert (done.written, done.scanned) == (1, 3)
+    assert done.newest == datetime(2026, 11, 30, 10, 0, 59, tzinfo=UTC)
+
+    pages = [Page(WEBHOOK, [node(1, 200)])]
+    with tempfile.TemporaryDirectory() as tmp:
+        done = export_pages(pages, DeliveryFilter(failed_only=True), "csv", str(Path(tmp) / "o.csv"))
+    assert (done.written, done.scanned) == (0, 1)
