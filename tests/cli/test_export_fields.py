@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atwh.cli.output import export_pages, write_export
 from atwh.client.api import Page
 from atwh.client.filters import DeliveryFilter, StatusCodeMatch
-from atwh.client.model import Webhook, delivery_fields, parse_delivery
+from atwh.client.model import (
+    Webhook,
+    _any_fields,
+    _Unusual,
+    _usual_fields,
+    delivery_fields,
+    parse_delivery,
+)
 from atwh.output.export import csv_row, csv_row_of_fields
 
 WEBHOOK = Webhook("wh-1", None, None, True, None)
@@ -104,9 +113,66 @@ usual = st.fixed_dictionaries(  # as the API sends them: what most exports are m
         "retry": st.one_of(st.none(), st.fixed_dictionaries({"id": st.just("d9")})),
     }
 )
+PATHS = [
+    ("id",),
+    ("status",),
+    ("createdDate",),
+    ("deliveryDate",),
+    ("result",),
+    ("result", "statusCode"),
+    ("result", "body"),
+    ("result", "message"),
+    ("result", "headers"),
+    ("event",),
+    ("event", "id"),
+    ("event", "name"),
+    ("event", "urn"),
+    ("event", "payload"),
+    ("event", "createdDate"),
+    ("retry",),
+    ("retry", "id"),
+]
+_GONE = object()
+odd_values = st.one_of(  # for any field: the wrong type, out of range, or left out
+    st.just(_GONE),
+    st.none(),
+    st.integers(-2, 99),
+    st.integers(600, 2**65),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+    st.just({"a": 1}),
+    st.just([1]),
+    dates,
+)
+
+
+def with_odd_field(node: dict, path: tuple[str, ...], value: object) -> dict:
+    """The node with the field at `path` changed to `value`, or left out (_GONE)."""
+    node = copy.deepcopy(node)
+    *parents, key = path
+    target = node
+    for parent in parents:
+        if not isinstance(target.get(parent), dict):
+            return node  # nothing there to change
+        target = target[parent]
+    if value is _GONE:
+        target.pop(key, None)
+    else:
+        target[key] = value
+    return node
+
+
+@st.composite
+def one_odd_field(draw):
+    """A usual node with one field changed to anything, or left out."""
+    return with_odd_field(draw(usual), draw(st.sampled_from(PATHS)), draw(odd_values))
+
+
 nodes = st.one_of(
     usual,
-    usual,
+    one_odd_field(),
+    one_odd_field(),
     st.none(),
     st.integers(),
     st.fixed_dictionaries(
@@ -130,6 +196,36 @@ filters = st.builds(
     failed_only=st.booleans(),
     limit=st.one_of(st.none(), st.integers(0, 6)),
 )
+
+
+@pytest.mark.parametrize("path", PATHS, ids="/".join)
+@given(usual, odd_values)
+def test_the_usual_nodes_are_read_as_the_general_rules_read_them(path, node, value):
+    node = with_odd_field(node, path, value)
+    try:
+        usual = _usual_fields(node)
+    except (_Unusual, LookupError, TypeError, ValueError, AttributeError):
+        return
+    assert usual == _any_fields(node)
+
+
+def test_a_node_as_the_api_sends_it_is_a_usual_one():
+    node = {
+        "id": "d1",
+        "createdDate": "2026-11-30T10:00:00.000Z",
+        "deliveryDate": None,
+        "status": "FAILED",
+        "result": {"statusCode": 500, "body": "{}", "message": None, "headers": []},
+        "event": {
+            "id": "e1",
+            "name": "ticket.created",
+            "urn": None,
+            "payload": "{}",
+            "createdDate": "2026-11-30T09:59:59.000Z",
+        },
+        "retry": None,
+    }
+    assert _usual_fields(node) == _any_fields(node)
 
 
 @given(nodes)
@@ -183,5 +279,7 @@ def test_an_export_counts_what_it_read_and_stops_at_the_limit():
 
     pages = [Page(WEBHOOK, [node(1, 200)])]
     with tempfile.TemporaryDirectory() as tmp:
-        done = export_pages(pages, DeliveryFilter(failed_only=True), "csv", str(Path(tmp) / "o.csv"))
+        done = export_pages(
+            pages, DeliveryFilter(failed_only=True), "csv", str(Path(tmp) / "o.csv")
+        )
     assert (done.written, done.scanned) == (0, 1)
