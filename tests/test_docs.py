@@ -13,7 +13,9 @@ from atwh.errors import ExitStatus
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 COMMAND = typer.main.get_command(app)
-NAMES = sorted(COMMAND.commands)  # type: ignore[attr-defined]
+CONTEXT = typer.Context(COMMAND)
+NAMES = sorted(COMMAND.list_commands(CONTEXT))  # type: ignore[attr-defined]
+COMMANDS = {name: COMMAND.get_command(CONTEXT, name) for name in NAMES}  # type: ignore[attr-defined]
 
 
 def test_there_are_commands():
@@ -22,7 +24,7 @@ def test_there_are_commands():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_command_has_help_and_is_in_the_readme(name):
-    command = COMMAND.commands[name]  # type: ignore[attr-defined]
+    command = COMMANDS[name]
     assert command.help and len(command.help) > 40
     assert f"### `atwh {name}" in README
     assert re.search(rf"^atwh {name}( |$)", README, re.M), f"no example of atwh {name}"
@@ -30,7 +32,7 @@ def test_every_command_has_help_and_is_in_the_readme(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_option_is_in_the_readme(name):
-    for param in COMMAND.commands[name].params:  # type: ignore[attr-defined]
+    for param in COMMANDS[name].params:
         if param.param_type_name == "option" and param.opts[0] != "--help":
             assert f"`{param.opts[0]}" in README, f"{name} {param.opts[0]} not in README.md"
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import typer
 from typer.main import get_command
 
 from atwh.cli import app
@@ -20,8 +21,10 @@ from atwh.signature import Verifier
 def _commands(group=None, path=()):
     group = group or get_command(app)
     yield path, group
-    for name, command in getattr(group, "commands", {}).items():
-        yield from _commands(command, (*path, name))
+    if hasattr(group, "list_commands"):  # a group: its commands, made as atwh makes them
+        ctx = typer.Context(group)
+        for name in group.list_commands(ctx):
+            yield from _commands(group.get_command(ctx, name), (*path, name))
 
 
 COMMANDS = [path for path, _ in _commands()]

@@ -23,7 +23,24 @@ class _PipeClosed(Exception):
 
 
 class AtwhGroup(TyperGroup):
-    """Runs the command and turns every error into one line on stderr and an exit code."""
+    """Runs the command and turns every error into one line on stderr and an exit code.
+
+    Its commands (COMMANDS) are made when first asked for, each from its own module."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            command = _load(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The list in `atwh --help`, from COMMANDS: without importing every command."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, _, summary) in COMMANDS.items()])
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -166,46 +183,44 @@ def root(
         )
 
 
-def _register() -> None:
-    from atwh.cli import (
-        deliveries,
-        demo,
-        emulator,
-        failures,
-        inbox,
-        reconcile,
-        replay,
-        serve,
-        stats,
-        tail,
-        webhooks,
-    )
+# Every command: its module in atwh.cli, the function (a command) or Typer app (a group) in
+# it, and the whole sentence `atwh --help` shows for it (click would cut the docstring's
+# first line to fit, mid-sentence), in the order `atwh --help` lists them. A command's
+# module is imported, and its options built, only when that command runs (or its help is
+# asked for): `atwh failures` does not pay for `serve`, `emulator` and the rest.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo", "demo", "Try atwh with no account, in ten seconds."),
+    "deliveries": ("deliveries", "deliveries", "List the delivery attempts of a webhook."),
+    "failures": ("failures", "failures", "Show what failed, grouped by cause, and what recovered."),
+    "serve": ("serve", "serve", "Receive webhooks locally and keep them."),
+    "replay": ("replay", "replay", "Re-send failed events, signed as Allthings signs them."),
+    "reconcile": ("reconcile", "reconcile", "Find the events your endpoint lost."),
+    "stats": ("stats", "stats", "Measure a webhook's health: success, lag, what still fails."),
+    "tail": ("tail", "tail", "Follow delivery attempts as they appear in the log."),
+    "inbox": ("inbox", "app", "List what 'atwh serve' received."),
+    "emulator": ("emulator", "app", "Run a Webhooks API emulator that delivers."),
+    "webhooks": ("webhooks", "app", "List and manage webhooks."),
+}
+
+
+def _load(name: str) -> Any:
+    """The click command for one of COMMANDS, made from its module."""
+    import importlib
+
     from atwh.cli.options import Command
 
-    # `short_help`: the whole sentence `atwh --help` shows for each (click would cut the
-    # docstring's first line to fit, mid-sentence). In the order `atwh --help` lists them.
-    commands: list[tuple[str, Any, str]] = [
-        ("demo", demo.demo, "Try atwh with no account, in ten seconds."),
-        ("deliveries", deliveries.deliveries, "List the delivery attempts of a webhook."),
-        ("failures", failures.failures, "Show what failed, grouped by cause, and what recovered."),
-        ("serve", serve.serve, "Receive webhooks locally and keep them."),
-        ("replay", replay.replay, "Re-send failed events, signed as Allthings signs them."),
-        ("reconcile", reconcile.reconcile, "Find the events your endpoint lost."),
-        ("stats", stats.stats, "Measure a webhook's health: success, lag, what still fails."),
-        ("tail", tail.tail, "Follow delivery attempts as they appear in the log."),
-    ]
-    for name, function, summary in commands:
-        app.command(name, cls=Command, short_help=summary)(function)
-    groups: list[tuple[str, typer.Typer, str]] = [
-        ("inbox", inbox.app, "List what 'atwh serve' received."),
-        ("emulator", emulator.app, "Run a Webhooks API emulator that delivers."),
-        ("webhooks", webhooks.app, "List and manage webhooks."),
-    ]
-    for name, group, summary in groups:
-        app.add_typer(group, name=name, short_help=summary)
-
-
-_register()
+    module, attribute, summary = COMMANDS[name]
+    target = getattr(importlib.import_module(f"atwh.cli.{module}"), attribute)
+    if isinstance(target, typer.Typer):
+        target.rich_markup_mode = None  # plain help, as the root's (see `app`)
+        command: Any = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
+        single.command(name, cls=Command, short_help=summary)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    command.short_help = summary
+    return command
 
 
 def main() -> None:
