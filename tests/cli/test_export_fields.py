@@ -252,7 +252,7 @@ def _export(pages, flt, fmt, fast: bool) -> str:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(nodes, max_size=6), min_size=1, max_size=3), filters)
 def test_an_export_from_pages_writes_what_the_deliveries_give(chunks, flt):
-    for fmt in ("csv", "ndjson"):
+    for fmt in ("csv", "ndjson", "json"):
         fast = _export([Page(WEBHOOK, nodes) for nodes in chunks], flt, fmt, fast=True)
         slow = _export([Page(WEBHOOK, nodes) for nodes in chunks], flt, fmt, fast=False)
         assert fast == slow

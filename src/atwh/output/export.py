@@ -197,12 +197,9 @@ class Exporter:
     def write(self, d: Exportable) -> None:
         if self._csv is not None:
             self._csv.writerow(self.row(d))
-        elif self.fmt == "ndjson":
-            self.stream.write(_to_json(d.to_api()) + "\n")
+            self.count += 1
         else:
-            self.stream.write("\n" if self.count == 0 else ",\n")
-            self.stream.write(_to_json(d.to_api()))
-        self.count += 1
+            self.write_records([d.to_api()])
 
     def write_rows(self, rows: Sequence[Sequence[object]]) -> None:
         """CSV rows already made (`row` of each record), all at once."""
@@ -210,6 +207,19 @@ class Exporter:
             raise ValueError(self.fmt)
         self._csv.writerows(rows)
         self.count += len(rows)
+
+    def write_records(self, records: Sequence[dict[str, Any]]) -> None:
+        """JSON or NDJSON records already made (`to_api()` of each), all at once."""
+        if self._csv is not None:
+            raise ValueError(self.fmt)
+        if not records:
+            return
+        if self.fmt == "ndjson":
+            self.stream.write("".join([_to_json(r) + "\n" for r in records]))
+        else:
+            lead = "\n" if self.count == 0 else ",\n"
+            self.stream.write(lead + ",\n".join([_to_json(r) for r in records]))
+        self.count += len(records)
 
     def close(self) -> None:
         if self.fmt == "json":
