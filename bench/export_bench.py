@@ -10,11 +10,15 @@ alternating, --repeat times each:
   atwh csv     atwh failures WEBHOOK --since 30d --format csv -o OUT.csv
   atwh ndjson  atwh failures WEBHOOK --since 30d --format ndjson -o OUT.ndjson
 
-and prints the median wall time, the ratio to the baseline and each variant's peak RSS
-(the child's ru_maxrss, from os.wait4). Goals (the issue's): at 100,000 deliveries atwh
-takes <= 1.3x the baseline's time; peak RSS < 100 MB, and about the same at 10k as at 100k
-(it streams page by page). Smaller N are timed too, for information: there the fixed cost
-of starting (Python, Typer and httpx imports) weighs more.
+and prints the median wall time, its ratio to the baseline's (of the medians, and
+"paired": the median of each round's ratio), and each variant's peak RSS (the child's
+ru_maxrss, from os.wait4). With --instructions, each variant also runs once under
+valgrind's callgrind, whose instruction counts do not move with the machine's load.
+Goals (the issue's): at 100,000 deliveries atwh takes <= 1.0x the baseline's time
+(1.3x with --mixed, where the baseline filters too); peak RSS < 100 MB, and about the
+same at 10k as at 100k (it streams page by page). Smaller N are timed too, for
+information: there the fixed cost of starting (Python, Typer and httpx imports) weighs
+more.
 
 Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use httpx).
 """
@@ -57,6 +61,12 @@ class Runs:
     rss_kib: list[int] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
+    instructions: int | None = None  # with --instructions: one run under callgrind
+
+    def paired(self, base: Runs) -> float:
+        """The median over rounds of this run's wall time / the baseline's in that round:
+        steadier than a ratio of medians where the machine's speed drifts between rounds."""
+        return statistics.median(a / b for a, b in zip(self.seconds, base.seconds, strict=True))
 
     @property
     def median(self) -> float:
@@ -172,8 +182,34 @@ def warm_bytecode(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 
 
+def count_instructions(cmd: list[str], env: dict[str, str], timeout: float) -> int:
+    """The instructions one run executes (valgrind's callgrind): the same count whatever
+    else the machine is doing, unlike its time."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt install valgrind)")
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout * 100,
+    )
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"callgrind run failed ({done.returncode}): {' '.join(cmd)}")
+    return int(found[-1].rsplit(":", 1)[1].strip())
+
+
 def bench_count(
-    n: int, repeat: int, atwh: str, work: Path, timeout: float, keep: bool, mixed: bool
+    n: int,
+    repeat: int,
+    atwh: str,
+    work: Path,
+    timeout: float,
+    keep: bool,
+    mixed: bool,
+    instructions: bool = False,
 ) -> dict[str, Runs]:
     env = child_env(work)
     warm_bytecode(env)
@@ -228,6 +264,10 @@ def bench_count(
                     file=sys.stderr,
                     flush=True,
                 )
+        if instructions:
+            for v in VARIANTS:
+                print(f"[N={n:,}] {v} under callgrind…", file=sys.stderr, flush=True)
+                runs[v].instructions = count_instructions(cmds[v], env, timeout)
         same = out["baseline"].read_bytes() == out["atwh csv"].read_bytes()
         print(f"[N={n:,}] atwh csv byte-identical to the baseline's: {same}", file=sys.stderr)
         if keep:
@@ -324,6 +364,12 @@ def parse_args(
             f"writes 10 columns unfiltered (goal {TIME_GOAL}x)",
         )
         parser.add_argument(
+            "--instructions",
+            action="store_true",
+            help="also run each variant once under valgrind's callgrind and compare the "
+            "instructions executed (steady where times are not; each run takes ~50x longer)",
+        )
+        parser.add_argument(
             "--table",
             action="store_true",
             help=f"instead: `atwh deliveries` as a table on {TABLE_N:,} deliveries, newest first",
@@ -349,7 +395,14 @@ def main() -> int:
     try:
         for n in counts:
             results[n] = bench_count(
-                n, args.repeat, str(atwh), work, args.timeout, args.keep, args.mixed
+                n,
+                args.repeat,
+                str(atwh),
+                work,
+                args.timeout,
+                args.keep,
+                args.mixed,
+                args.instructions,
             )
     finally:
         if not args.keep:
@@ -361,9 +414,8 @@ def main() -> int:
         f"cpu = user+sys of the child; peak RSS = max over runs, MiB)"
     )
     print(
-        f"{'N':>8}  {'variant':<12} {'median s':>9} {'x base':>7} {'cpu s':>7} {'x base':>7} "
-        f"{'peak RSS MB':>12} "
-        f"{'rows':>8} {'requests':>8}"
+        f"{'N':>8}  {'variant':<12} {'median s':>9} {'x base':>7} {'paired':>7} {'cpu s':>7} "
+        f"{'x base':>7} {'peak RSS MB':>12} {'rows':>8} {'requests':>8} {'instructions':>16}"
     )
     ok = True
     goal = MIXED_TIME_GOAL if args.mixed else TIME_GOAL
@@ -372,10 +424,15 @@ def main() -> int:
         base_cpu = runs["baseline"].cpu_median
         for v in VARIANTS:
             r = runs[v]
+            instr = ""
+            if r.instructions is not None and runs["baseline"].instructions:
+                ratio = r.instructions / runs["baseline"].instructions
+                instr = f"{r.instructions / 1e9:>8.2f} G {ratio:>5.3f}x"
             print(
                 f"{n:>8,}  {v:<12} {r.median:>9.2f} {r.median / base:>6.2f}x "
+                f"{r.paired(runs['baseline']):>6.2f}x "
                 f"{r.cpu_median:>7.2f} {r.cpu_median / base_cpu:>6.2f}x "
-                f"{r.peak_mb:>12.1f} {r.rows[-1]:>8,} {r.requests[-1]:>8}"
+                f"{r.peak_mb:>12.1f} {r.rows[-1]:>8,} {r.requests[-1]:>8} {instr:>16}"
             )
         if len(set(runs["baseline"].rows + runs["atwh csv"].rows)) != 1:
             ok = False

@@ -5,8 +5,8 @@
 #
 # Writes bench/results/startup.md and startup.json, prints each command's ratio to the
 # floor (goals: --version <= 1.5x, --help <= 2.5x), then the 15 slowest imports (cumulative)
-# of `import atwh.cli` and whether gql, graphql, httpx or rich load at start-up (gql,
-# graphql and httpx must not). Runs nothing over the network.
+# of `import atwh.cli` and whether graphql, httpx or rich load at start-up (graphql and
+# httpx must not). Runs nothing over the network.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,13 +63,13 @@ grep '^import time:' "$trace" | grep -v 'self \[us\]' | sort -t'|' -k2 -n -r | h
 
 check_heavy() {  # $1: label, $2: importtime trace
     local found=()
-    for mod in gql graphql httpx rich; do
+    for mod in graphql httpx rich; do
         if grep -Eq "\|[[:space:]]+${mod}(\.|$)" "$2"; then found+=("$mod"); fi
     done
-    echo "$1: ${found[*]:-none of gql/graphql/httpx/rich}"
+    echo "$1: ${found[*]:-none of graphql/httpx/rich}"
 }
 echo
-echo "Heavy imports at start-up (gql, graphql, httpx must not load):"
+echo "Heavy imports at start-up (graphql, httpx must not load):"
 check_heavy "  import atwh.cli" "$trace"
 for args in --version --help; do
     t="$results/importtime-atwh${args}.txt"
