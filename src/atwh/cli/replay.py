@@ -355,7 +355,7 @@ def _show(report: Report, fmt: str, output: str | None) -> int:
     from atwh.output.recover import replay_columns, totals_line
 
     if fmt in ("table", "tsv"):
-        show_listing(replay_columns(), report.outcomes, fmt, output)
+        show_listing(replay_columns(sent=not report.dry_run), report.outcomes, fmt, output)
     else:
         write_export(report.outcomes, fmt, output)
     typer.echo(totals_line(report), err=True)

@@ -27,9 +27,10 @@ _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
 
 # Importance (`keep`): the result, the code and the event id are never dropped; then the
 # event name, the delivery replayed, the time; the answer is shortened first.
-def replay_columns() -> list[Column[Outcome]]:
-    """One row per event, in the order sent: result, code, event, the original, the answer."""
-    return [
+def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
+    """One row per event, in the order sent: result, code, event, the original, the answer.
+    Without `sent` (`--dry-run`), no code, time or answer: nothing was sent to give them."""
+    columns: list[Column[Outcome]] = [
         Column(
             "Result",
             lambda o: Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
@@ -65,10 +66,13 @@ def replay_columns() -> list[Column[Outcome]]:
             tsv=lambda o: o.detail,
         ),
     ]
+    if sent:
+        return columns
+    return [c for c in columns if c.header not in ("Code", "Time", "Answer")]
 
 
 def replay_table(report: Report) -> Listing[Outcome]:
-    return table(replay_columns(), report.outcomes)
+    return table(replay_columns(sent=not report.dry_run), report.outcomes)
 
 
 def totals_line(report: Report) -> str:
