@@ -37,6 +37,16 @@ def test_atwh_alone_prints_the_help_and_exits_0(runner):
     assert "deliveries" in result.stdout and result.stderr == ""
 
 
+def test_a_group_alone_prints_its_help_and_exits_0():
+    # `inbox` and `emulator` alone do something (list, run); `webhooks` alone is its help
+    done = subprocess.run(
+        [sys.executable, "-m", "atwh", "webhooks"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: atwh webhooks [OPTIONS] COMMAND")
+    assert "Commands:" in done.stdout and done.stderr == ""
+
+
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "atwh")
 def test_help_has_placeholders_not_click_internals(runner, path):
     result = runner.invoke(app, [*path, "--help"], prog_name="atwh", env={"COLUMNS": "100"})

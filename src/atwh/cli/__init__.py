@@ -69,7 +69,10 @@ class AtwhGroup(TyperGroup):
             _silence_stdout()
             code = ExitStatus.OK
         except Exception as e:
-            if _is_click_error(e):  # a bad option or argument, found by the parser
+            if type(e).__name__ == "NoArgsIsHelpError":  # `atwh webhooks` alone: its help
+                typer.echo(e.ctx.get_help())  # type: ignore[attr-defined]
+                code = ExitStatus.OK
+            elif _is_click_error(e):  # a bad option or argument, found by the parser
                 ctx = getattr(e, "ctx", None)
                 hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
                 message = _plain(e.format_message())  # type: ignore[attr-defined]
