@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from atwh.client.api import ApiClient, Page, RetryPolicy
     from atwh.client.filters import DeliveryFilter
-    from atwh.client.model import Delivery
+    from atwh.client.model import Delivery, Fields
 
 
 def warn(message: str) -> None:
@@ -171,32 +171,24 @@ def export_pages(
             exporter = Exporter(fmt, stream, CSV_COLUMNS)
             for page in pages:
                 webhook_id = page.webhook_id
-                kept: list[Any] = []
+                matched: list[tuple[Fields, bool]] = []  # and whether it failed
                 newest = done.newest
-                if fmt == "csv":
-                    for f in page.fields():
-                        created = f[1]  # FIELDS: id, created, ..., status, answered, code
-                        if created is not None and (newest is None or created > newest):
-                            newest = created
-                        failed = is_failure(f[5], f[7], f[6])
-                        if matches(failed, created, f[12], f[7]):
-                            kept.append(csv_row_of_fields(f, webhook_id, failed))
-                else:
-                    for f in page.fields():
-                        created = f[1]
-                        if created is not None and (newest is None or created > newest):
-                            newest = created
-                        failed = is_failure(f[5], f[7], f[6])
-                        if matches(failed, created, f[12], f[7]):
-                            kept.append(api_record(f, webhook_id))
+                for f in page.fields():
+                    # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+                    created = f[1]
+                    if created is not None and (newest is None or created > newest):
+                        newest = created
+                    failed = is_failure(f[5], f[7], f[6])
+                    if matches(failed, created, f[12], f[7]):
+                        matched.append((f, failed))
                 done.newest = newest
                 done.scanned += page.size
                 if limit is not None:
-                    kept = kept[: limit - exporter.count]
+                    matched = matched[: limit - exporter.count]
                 if fmt == "csv":
-                    exporter.write_rows(kept)
+                    exporter.write_rows([csv_row_of_fields(f, webhook_id, x) for f, x in matched])
                 else:
-                    exporter.write_records(kept)
+                    exporter.write_records([api_record(f, webhook_id) for f, _ in matched])
                 if limit is not None and exporter.count >= limit:
                     break
             exporter.close()

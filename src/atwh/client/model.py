@@ -90,12 +90,8 @@ class Header:
 
 
 def _parse_headers(raw: Any) -> list[Header]:
-    """The headers of a result: a list of {name, value}; anything else is none."""
-    return [
-        Header(str(h.get("name")), _str(h.get("value")))
-        for h in (raw if isinstance(raw, list) else ())
-        if isinstance(h, dict) and h.get("name") is not None
-    ]
+    """The headers of a result, as header_dicts() reads them."""
+    return [Header(h["name"] or "", h["value"]) for h in header_dicts(raw)]  # name: a str
 
 
 class Result:
@@ -279,7 +275,7 @@ class Delivery:
 def header_dicts(raw: Any) -> list[dict[str, str | None]]:
     """A result's headers as the API sent them, as {name, value} with a name and a text
     value (or null); what is not such a header is left out."""
-    if raw.__class__ is not list:
+    if not isinstance(raw, list):
         return []
     return [
         {"name": str(h.get("name")), "value": _str(h.get("value"))}
