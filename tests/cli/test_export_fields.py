@@ -16,9 +16,9 @@ from atwh.cli.output import export_pages, write_export
 from atwh.client.api import Page
 from atwh.client.filters import DeliveryFilter, StatusCodeMatch
 from atwh.client.model import (
+    Unusual,
     Webhook,
     _any_fields,
-    _Unusual,
     _usual_fields,
     delivery_fields,
     parse_delivery,
@@ -204,7 +204,7 @@ def test_the_usual_nodes_are_read_as_the_general_rules_read_them(path, node, val
     node = with_odd_field(node, path, value)
     try:
         usual = _usual_fields(node)
-    except (_Unusual, LookupError, TypeError, ValueError, AttributeError):
+    except (Unusual, LookupError, TypeError, ValueError, AttributeError):
         return
     assert usual == _any_fields(node)
 

@@ -275,13 +275,29 @@ class Delivery:
 def header_dicts(raw: Any) -> list[dict[str, str | None]]:
     """A result's headers as the API sent them, as {name, value} with a name and a text
     value (or null); what is not such a header is left out."""
-    if not isinstance(raw, list):
-        return []
+    if raw.__class__ is not list:
+        raw = _decoded(raw)
+        if not isinstance(raw, list):
+            return []
     return [
         {"name": str(h.get("name")), "value": _str(h.get("value"))}
         for h in raw
         if isinstance(h, dict) and h.get("name") is not None
     ]
+
+
+def _decoded(raw: Any) -> Any:
+    """A value as the API sent it: client.wire leaves a result's headers as undecoded JSON
+    (msgspec.Raw) until here, read as api._graphql_result reads answers (orjson, else the
+    json module)."""
+    if raw.__class__.__module__ != "msgspec":
+        return raw
+    import orjson
+
+    try:
+        return orjson.loads(memoryview(raw))
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(raw))
 
 
 def api_record(fields: Fields, webhook_id: str | None) -> dict[str, Any]:
@@ -367,7 +383,8 @@ FIELDS = (
     "status_code",  # 100-599 or None
     "body",
     "message",
-    "headers",  # the result's headers as the API sent them (a list, normally)
+    "headers",  # the result's headers as the API sent them (a list, normally), or their
+    # JSON undecoded (client.wire): read them with header_dicts()
     "event_id",
     "event_name",
     "event_urn",
@@ -379,17 +396,23 @@ FIELDS = (
 Fields = tuple[Any, ...]
 
 
+class ReadNodes(list[Fields]):
+    """The nodes of a page, already read into FIELDS tuples (by client.wire): a Page made
+    of them reads them no more."""
+
+
 def delivery_fields(node: Any) -> Fields | None:
     """One delivery of an API node, read tolerantly, as the tuple FIELDS names; None when
     the node is not an object or has no id. parse_delivery() makes the objects from it.
 
-    On the path of every export (100,000 deliveries a run): a node in the shape the API
-    documents is read by `_usual_fields`, about 2.5 times faster; any other goes through
-    the general rules here (`_str`, `_status_code`, `parse_datetime`). Both give the same
-    (tests/cli/test_export_fields.py)."""
+    A page in the usual shape is read by client.wire without coming here. Of the others,
+    a node in the shape the API documents is read by `_usual_fields`, about 2.5 times
+    faster; any other goes through the general rules here (`_str`, `_status_code`,
+    `parse_datetime`). All give the same (tests/cli/test_export_fields.py,
+    tests/client/test_wire.py)."""
     try:
         return _usual_fields(node)
-    except (_Unusual, LookupError, TypeError, ValueError, AttributeError):
+    except (Unusual, LookupError, TypeError, ValueError, AttributeError):
         return _any_fields(node)
 
 
@@ -462,7 +485,7 @@ def _any_fields(node: Any) -> Fields | None:
     )
 
 
-class _Unusual(Exception):
+class Unusual(Exception):
     """A node that _usual_fields leaves to the general rules of delivery_fields."""
 
 
@@ -472,16 +495,16 @@ _fromisoformat = datetime.fromisoformat
 def _usual_fields(node: Any) -> Fields:
     """delivery_fields() of a node whose every field has the type the schema gives it and
     whose dates are in iso()'s form (`2026-11-01T12:00:00.000Z`) or null, read without
-    the general rules; anything else raises (_Unusual, KeyError, TypeError, ValueError)."""
+    the general rules; anything else raises (Unusual, KeyError, TypeError, ValueError)."""
     if node.__class__ is not dict:
-        raise _Unusual
+        raise Unusual
     delivery_id = node["id"]
     status = node["status"]
     result = node["result"]
     event = node["event"]
     retry = node["retry"]
     if delivery_id.__class__ is not str or (status is not None and status.__class__ is not str):
-        raise _Unusual
+        raise Unusual
     if result is None:
         answered = False
         code = body = message = headers = None
@@ -496,11 +519,11 @@ def _usual_fields(node: Any) -> Fields:
             or (body is not None and body.__class__ is not str)
             or (message is not None and message.__class__ is not str)
         ):
-            raise _Unusual
+            raise Unusual
     else:
-        raise _Unusual
+        raise Unusual
     if event.__class__ is not dict:
-        raise _Unusual
+        raise Unusual
     event_id = event["id"]
     name = event["name"]
     urn = event["urn"]
@@ -511,23 +534,23 @@ def _usual_fields(node: Any) -> Fields:
         or (urn is not None and urn.__class__ is not str)
         or (payload is not None and payload.__class__ is not str)
     ):
-        raise _Unusual
+        raise Unusual
     if retry is None:
         retry_id = None
     elif retry.__class__ is dict:
         retry_id = retry["id"]
         if retry_id is not None and retry_id.__class__ is not str:
-            raise _Unusual
+            raise Unusual
     else:
-        raise _Unusual
+        raise Unusual
     created_text = node["createdDate"]
     delivered_text = node["deliveryDate"]
     event_created_text = event["createdDate"]
     return (
         delivery_id,
-        _usual_date(created_text),
+        usual_date(created_text),
         created_text,
-        _usual_date(delivered_text),
+        usual_date(delivered_text),
         delivered_text,
         status,
         answered,
@@ -539,13 +562,13 @@ def _usual_fields(node: Any) -> Fields:
         name,
         urn,
         payload,
-        _usual_date(event_created_text),
+        usual_date(event_created_text),
         event_created_text,
         retry_id,
     )
 
 
-def _usual_date(text: Any) -> datetime | None:
+def usual_date(text: Any) -> datetime | None:
     """parse_datetime() of null or of a date in iso()'s form, which is iso() of what it
     gives; raises for anything else."""
     if text is None:
@@ -558,7 +581,7 @@ def _usual_date(text: Any) -> datetime | None:
         and text[10] == "T"
         and text[4] == "-"
     ):
-        raise _Unusual
+        raise Unusual
     return _fromisoformat(text)  # ValueError when it is not a date after all
 
 
