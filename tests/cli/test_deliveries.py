@@ -208,3 +208,12 @@ def test_token_is_sent_and_never_printed(atwh, hook):
     assert result.exit_code == 0
     assert hook.requests[0]["headers"]["authorization"] == "Bearer test-token"
     assert "test-token" not in result.output
+
+
+def test_counts_of_thousands_are_grouped_in_the_header_and_the_note(atwh, fake_api):
+    fake_api.add("w1", [node(i, age=timedelta(minutes=i)) for i in range(1500)])
+    table = atwh("deliveries", "w1", "--format", "table")
+    assert table.exit_code == 0, table.output
+    assert "1,500 deliveries (50 shown)" in table.stdout
+    piped = atwh("deliveries", "w1")
+    assert "50 of 1,500 deliveries shown" in piped.stderr

@@ -533,3 +533,14 @@ def test_recovery_outside_the_window_still_counts(atwh, fake_api):
     )
     out = atwh("failures", "--format", "table", "w1", "--until", "2d").stdout
     assert summary_row(out, "HTTP 500").split()[2:7] == ["ticket.created", "1", "1", "1", "0"]
+
+
+def test_counts_of_thousands_are_grouped_as_people_read_them(atwh, fake_api):
+    fake_api.add("w1", [node(i, code=500, age=timedelta(minutes=i)) for i in range(1234)])
+    table = atwh("failures", "--format", "table", "w1")
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0].startswith("1,234 failed attempts in 1,234 deliveries")
+    assert "Failed attempts (50 of 1,234 shown)" in table.stdout
+    piped = atwh("failures", "w1")
+    assert piped.exit_code == 0, piped.output
+    assert "50 of 1,234 failed attempts shown" in piped.stderr

@@ -107,7 +107,7 @@ def test_the_banner_says_every_3rd_event(atwh, monkeypatch, tmp_path):
         sock.close()
     assert result.exit_code == 0, result.output
     assert "simulating: 500 for every 3rd event" in result.stderr
-    assert "limits:    1000 connections at once, 30s to send a request" in result.stderr
+    assert "limits:    1,000 connections at once, 30s to send a request" in result.stderr
 
 
 @pytest.mark.parametrize(

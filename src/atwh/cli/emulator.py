@@ -96,7 +96,8 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.serve import after_ctrl_c, plural, seconds
+    from atwh.cli.output import plural
+    from atwh.cli.serve import after_ctrl_c, seconds
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
 

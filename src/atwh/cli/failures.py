@@ -138,7 +138,7 @@ def failures(
     head = Text()
     head.append(headline, style="bold red")
     head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
-    count = f"{len(shown)} of {len(rows)}" if len(shown) < len(rows) else f"{len(shown)}"
+    count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
     title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
     show_listing(
         delivery_columns(multi),

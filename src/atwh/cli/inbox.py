@@ -153,7 +153,7 @@ def inbox(
     from atwh.output.tables import inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{plural(total, 'request')} ({len(picked.rows)} shown)", style="dim")
+    head.append(f"{plural(total, 'request')} ({len(picked.rows):,} shown)", style="dim")
     show_listing(inbox_columns(), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "request", "requests")
 

@@ -323,20 +323,20 @@ def note(message: str) -> None:
 
 
 def say_more(shown: int, more: int | None, one: str, many: str) -> None:
-    """`50 of 1234 deliveries shown (--limit N or --all for more)`, when rows were left out;
+    """`50 of 1,234 deliveries shown (--limit N or --all for more)`, when rows were left out;
     `one` and `many` name one row and several (`delivery`, `deliveries`)."""
     if more == 0:
         return
     if more is None:
-        newest = f"The newest {one}" if shown == 1 else f"The newest {shown} {many}"
+        newest = f"The newest {one}" if shown == 1 else f"The newest {shown:,} {many}"
         note(f"{newest} shown; more match (--limit N or --all for more)")
     else:
-        note(f"{shown} of {shown + more} {many} shown (--limit N or --all for more)")
+        note(f"{shown:,} of {shown + more:,} {many} shown (--limit N or --all for more)")
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """`1 delivery`, `2 deliveries`, `0 events`."""
-    return f"{n} {one if n == 1 else many or one + 's'}"
+    """`1 delivery`, `2 deliveries`, `0 events`, `100,000 requests`."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def why_empty(

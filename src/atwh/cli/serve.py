@@ -228,7 +228,7 @@ def serve(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.output import http_url
+    from atwh.cli.output import http_url, plural
     from atwh.errors import UsageError, printable
     from atwh.receiver import ReceiverSettings, create_app
     from atwh.receiver.forward import loops_back
@@ -317,10 +317,6 @@ def after_ctrl_c(signals: list[int] | None) -> str:
     import sys
 
     return "\n" if signal.SIGINT in (signals or ()) and sys.stderr.isatty() else ""
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def ordinal(n: int) -> str:

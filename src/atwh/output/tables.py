@@ -125,8 +125,8 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Te
         lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
         enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
         lines.append(f"Enabled  {enabled}\n")
-    count = f"{total} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
-    lines.append(f"{count} ({shown} shown)".lstrip(), style="dim")
+    count = f"{total:,} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
+    lines.append(f"{count} ({shown:,} shown)".lstrip(), style="dim")
     return lines
 
 
