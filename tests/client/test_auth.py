@@ -622,6 +622,7 @@ def test_missing_client_secret_through_the_cli_exits_3(oauth_cli, hook, token_se
         httpx.Response(200, json={"access_token": None}),
         httpx.Response(200, json=["at-x"]),
         httpx.Response(400, json={"error": "invalid_request"}),
+        httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000),
     ],
     ids=[
         "500-html",
@@ -633,6 +634,7 @@ def test_missing_client_secret_through_the_cli_exits_3(oauth_cli, hook, token_se
         "200-null-token",
         "200-list",
         "400-invalid-request",
+        "200-nested-too-deeply",
     ],
 )
 def test_bad_token_endpoint_answers_are_auth_errors(token_server, tmp_path, response):

@@ -536,8 +536,9 @@ def test_bad_requests_never_get_a_500(shared, payload):
     assert response.json()["errors"], response.text
 
 
-def test_a_body_that_is_not_json_is_400(shared):
-    response = shared.post(None, raw=b"{not json")
+@pytest.mark.parametrize("raw", [b"{not json", b"[" * 100_000 + b"]" * 100_000])
+def test_a_body_that_is_not_json_is_400(shared, raw):
+    response = shared.post(None, raw=raw)
     assert response.status_code == 400 and response.json()["errors"]
 
 

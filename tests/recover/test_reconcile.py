@@ -118,6 +118,7 @@ def test_a_stored_file_with_duplicates_and_strangers(loop, atwh, tmp_path, write
     [
         (b"\xff\xfe\x00bad", "not UTF-8 text"),
         (b"[1, 2", "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON (JSON nested too deeply)"),
         (b"[[1]]", "a JSON array of event ids"),
         (b"name,other\nx,y\n", "needs an 'event_id' or 'id' column"),
     ],

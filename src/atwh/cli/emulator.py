@@ -186,11 +186,12 @@ def emit(
     """
     import json
 
+    from atwh import jsontext
     from atwh.cli.output import client_factory
     from atwh.errors import ApiError, UsageError, printable
 
     try:
-        value = json.loads(data)
+        value = jsontext.loads(data)
     except ValueError as e:
         raise UsageError(f"--data is not JSON: {e}") from None
     with client_factory(emulator_url, token, timeout)() as client:

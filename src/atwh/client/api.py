@@ -531,9 +531,9 @@ def _decode_json(content: bytes | str) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        import json
+        from atwh import jsontext
 
-        return json.loads(content)
+        return jsontext.loads(content)
 
 
 def _network_error(url: str, cause: BaseException) -> NetworkError:

@@ -169,8 +169,10 @@ class OAuthToken:
             raise NetworkError(
                 f"cannot reach the token endpoint {self.token_url}: {printable(e)}"
             ) from None
+        from atwh import jsontext
+
         try:
-            body = response.json()
+            body = jsontext.loads(response.content)
         except ValueError:
             body = None
         if not isinstance(body, dict):

@@ -172,8 +172,10 @@ class Event:
         """The payload decoded from JSON; the raw text when it is not JSON."""
         if self.payload is None:
             return None
+        from atwh import jsontext
+
         try:
-            return json.loads(self.payload)
+            return jsontext.loads(self.payload)
         except ValueError:
             return self.payload
 
@@ -294,10 +296,16 @@ def _decoded(raw: Any) -> Any:
         return raw
     import orjson
 
+    from atwh import jsontext
+
     try:
         return orjson.loads(memoryview(raw))
     except orjson.JSONDecodeError:
-        return json.loads(bytes(raw))
+        pass
+    try:
+        return jsontext.loads(bytes(raw))
+    except ValueError:  # nested deeper than the json module reads: unreadable headers
+        return None
 
 
 def api_record(fields: Fields, webhook_id: str | None) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def read_page(content: bytes) -> dict[str, Any] | None:
             return None
     try:
         answer = _decoder.decode(content)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     if answer.errors:
         return None

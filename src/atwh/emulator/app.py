@@ -14,6 +14,7 @@ import logging
 import secrets
 from typing import Any
 
+from atwh import jsontext
 from atwh.emulator import limits
 from atwh.emulator.engine import EmulatorSettings, Engine
 from atwh.emulator.schema import Root, build_schema
@@ -124,7 +125,7 @@ class Emulator(Engine):
                 },
             )
         try:
-            payload = json.loads(body)
+            payload = jsontext.loads(body)
         except ValueError:
             return await _send_json(send, 400, {"errors": [{"message": "Body is not JSON"}]})
         try:

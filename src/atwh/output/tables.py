@@ -188,8 +188,10 @@ def deliveries_table(
 def _pretty(text: str | None) -> Syntax | Text:
     if text is None:
         return Text("(none)", style="dim")
+    from atwh import jsontext
+
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except ValueError:
         return Text(printable(text, 20000, lines=True))
     pretty = json.dumps(value, indent=2, ensure_ascii=False)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from atwh import signature
+from atwh import jsontext, signature
 from atwh.receiver.forward import FORWARDED_BY, Forwarder
 from atwh.receiver.inbox import Inbox, NewRequest, Stored, event_key
 from atwh.receiver.settings import ReceiverSettings
@@ -93,11 +93,8 @@ def _load(body: bytes) -> Any:
 
 
 def _json_loads(body: bytes) -> Any:
-    """json.loads, with too deep a nesting (orjson reads deeper) a ValueError like others."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
+    """json.loads of UTF-8, with too deep a nesting (orjson reads deeper) a ValueError."""
+    return jsontext.loads(body.decode("utf-8"))
 
 
 def _peek_event(body: bytes) -> tuple[str | None, str | None, str | None]:

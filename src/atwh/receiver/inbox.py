@@ -20,6 +20,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from atwh import jsontext
 from atwh.client.config import data_dir
 from atwh.client.model import iso
 from atwh.errors import UsageError, printable
@@ -218,7 +219,7 @@ class InboxRecord:
 
     def payload_value(self) -> Any:
         try:
-            return json.loads(self.body)
+            return jsontext.loads(self.body)
         except ValueError:
             return self.payload_text()
 

@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from typing import IO
 
+from atwh import jsontext
 from atwh.client.model import iso
 from atwh.errors import printable
 from atwh.receiver.inbox import NewRequest, Stored
@@ -121,7 +122,7 @@ class LiveView:
             }
             if self.verbose:
                 try:
-                    record["payload"] = json.loads(r.body)
+                    record["payload"] = jsontext.loads(r.body)
                 except ValueError:
                     record["payload"] = r.body.decode("utf-8", errors="replace")
             # C1 controls and the like, which json leaves as they are, as JSON escapes
@@ -164,7 +165,7 @@ class LiveView:
             line = self._fitted(r, painted, latency_ms, eid, shown_name, extra, width)
         if self.verbose and r.body:
             try:
-                pretty = json.dumps(json.loads(r.body), indent=2, ensure_ascii=False)
+                pretty = json.dumps(jsontext.loads(r.body), indent=2, ensure_ascii=False)
             except ValueError:
                 pretty = r.body.decode("utf-8", errors="replace")
             pretty = printable(pretty, 20000, lines=True)  # no escape reaches the terminal

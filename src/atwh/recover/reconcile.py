@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,8 +81,10 @@ def stored_in_file(path: Path) -> Stored:
 
 
 def _json_ids(text: str, name: str) -> list[str]:
+    from atwh import jsontext
+
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except ValueError as e:
         raise UsageError(f"{name}: not valid JSON ({printable(e, 120)})") from None
     ids = []

@@ -1,0 +1,51 @@
+"""JSON nested a hundred thousand deep (a few hundred kilobytes, well inside every size
+cap) is text that is not JSON atwh can read, wherever it comes from: never a
+RecursionError, never a traceback."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+from atwh import jsontext
+from tests.conftest import API_URL, node
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_the_reader_says_it_is_not_json():
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads(DEEP)
+    assert jsontext.loads("[[1]]") == [[1]]
+
+
+@pytest.mark.parametrize("where", ["extensions", "data"])
+def test_an_api_answer_nested_too_deeply_is_one_error_line(atwh, where):
+    if where == "data":
+        body = '{"data":' + DEEP + "}"
+    else:
+        body = '{"extensions":' + DEEP + ',"data":{"webhook":null}}'
+    with respx.mock:
+        respx.post(API_URL).mock(return_value=httpx.Response(200, content=body.encode()))
+        result = atwh("deliveries", "w1")
+    assert result.exit_code == 5, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "not a GraphQL response" in result.stderr
+
+
+def test_a_payload_nested_too_deeply_is_shown_as_text(atwh, fake_api):
+    deep = node(1, code=500)
+    deep["event"]["payload"] = "[" * 5000 + "]" * 5000
+    fake_api.add("w1", [deep])
+    result = atwh("deliveries", "w1", "--id", "d1", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert "[[[[" in result.stdout
+    record = atwh("deliveries", "w1", "--json")
+    assert record.exit_code == 0, record.output
+
+
+def test_emit_data_nested_too_deeply_is_a_usage_error(atwh):
+    result = atwh("emulator", "emit", "ticket.created", "--urn", "urn:x", "--data", DEEP)
+    assert result.exit_code == 2, result.output
+    assert "--data is not JSON: JSON nested too deeply" in result.stderr
