@@ -541,6 +541,8 @@ def test_counts_of_thousands_are_grouped_as_people_read_them(atwh, fake_api):
     assert table.exit_code == 0, table.output
     assert table.stdout.splitlines()[0].startswith("1,234 failed attempts in 1,234 deliveries")
     assert "Failed attempts (50 of 1,234 shown)" in table.stdout
+    row = summary_row(table.stdout, "HTTP 500")
+    assert row.split()[3:6] == ["1,234", "1,234", "0"]  # failures, events, recovered
     piped = atwh("failures", "w1")
     assert piped.exit_code == 0, piped.output
     assert "50 of 1,234 failed attempts shown" in piped.stderr

@@ -271,19 +271,34 @@ def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
             "Cause", lambda g: Text(printable(g.cause, 120), style="red"), keep=ALWAYS, shrink=12
         ),
         Column("Event", lambda g: printable(g.event_name, 100), keep=80),
-        Column("Failures", lambda g: str(g.count), keep=ALWAYS, justify="right"),
-        Column("Events", lambda g: str(len(g.events)), keep=30, justify="right"),
+        # counts grouped by thousands for people (1,234); plain in TSV, for scripts
+        Column(
+            "Failures",
+            lambda g: f"{g.count:,}",
+            keep=ALWAYS,
+            justify="right",
+            tsv=lambda g: str(g.count),
+        ),
+        Column(
+            "Events",
+            lambda g: f"{len(g.events):,}",
+            keep=30,
+            justify="right",
+            tsv=lambda g: str(len(g.events)),
+        ),
         Column(
             "Recovered",
-            lambda g: Text(str(g.recovered), style="green" if g.recovered else "dim"),
+            lambda g: Text(f"{g.recovered:,}", style="green" if g.recovered else "dim"),
             keep=75,
             justify="right",
+            tsv=lambda g: str(g.recovered),
         ),
         Column(
             "Still failing",
-            lambda g: Text(str(g.still_failing), style="red" if g.still_failing else "dim"),
+            lambda g: Text(f"{g.still_failing:,}", style="red" if g.still_failing else "dim"),
             keep=76,
             justify="right",
+            tsv=lambda g: str(g.still_failing),
         ),
         Column("First seen", lambda g: when(g.first, now), keep=20, tsv=lambda g: iso(g.first)),
         Column("Last seen", lambda g: when(g.last, now), keep=40, tsv=lambda g: iso(g.last)),
