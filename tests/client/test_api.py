@@ -246,3 +246,11 @@ def test_request_is_graphql_with_variables_not_pasted_into_the_query():
     assert sent["variables"]["id"] == 'w"){evil}'
     assert "evil" not in sent["query"]
     assert route.calls[0].request.headers["authorization"] == "Bearer t"
+
+
+def test_a_count_past_the_total_is_said_with_grouped_thousands():
+    from atwh.client.api import _check_count
+
+    _check_count(2_100, 1_000, 100)  # twice the total and a page: still believed
+    with pytest.raises(ApiError, match=r"sent 2,101 deliveries but counts 1,000 \(totalCount\)"):
+        _check_count(2_101, 1_000, 100)

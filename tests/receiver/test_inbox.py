@@ -397,7 +397,7 @@ def test_show_by_row_id(atwh, db):
     assert f["Request"] == "POST /webhook"
     assert f["Verdict"] == "rejected (bad_signature)"
     assert f["Answer"] == "401 " + ANSWERS[401]
-    assert f"Raw body ({len(RECORDS[2][6])} bytes)" in text
+    assert f"Raw body ({len(RECORDS[2][6]):,} bytes)" in text
     assert '{"event": {"id": "e2", "name": "ticket.created"}}' in text
     assert "0" * 64 in text  # the headers
 
@@ -414,7 +414,7 @@ def test_show_by_event_id_prefers_the_acknowledged_record(atwh, db):
 
 def test_show_prints_the_raw_body_exactly(atwh, db):
     text = ok(atwh("inbox", "show", "1", "--db", str(db)))
-    assert f"Raw body ({len(BODY1)} bytes)" in text
+    assert f"Raw body ({len(BODY1):,} bytes)" in text
     raw_panel = text.split("Raw body")[1].split("Payload")[0]
     assert '{"event":  {"id": "e1", "name": "ticket.created"},' in raw_panel
     assert '  "data": {"n": 1}}' in raw_panel

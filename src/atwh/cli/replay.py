@@ -317,7 +317,7 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
         if how.save is not None:
             written = fixtures.save(candidates, how.target, how.secret, Path(how.save))
             typer.echo(
-                f"Wrote {len(written) // 2} requests into {how.save} (nothing sent).", err=True
+                f"Wrote {len(written) // 2:,} requests into {how.save} (nothing sent).", err=True
             )
             return None
         if how.as_ is not None:
@@ -389,10 +389,10 @@ def _confirm(count: int, target: str) -> bool:
     where = printable(target, 200)
     if not _on_terminal():
         raise UsageError(
-            f"about to send {count} events to {where}, not a loopback host",
+            f"about to send {count:,} events to {where}, not a loopback host",
             hint="confirm with --yes",
         )
-    return typer.confirm(f"Send {count} events to {where}?", default=False, err=True)
+    return typer.confirm(f"Send {count:,} events to {where}?", default=False, err=True)
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:

@@ -124,7 +124,7 @@ class Page:
         if self._fields is None:
             fields = [f for f in map(delivery_fields, self.nodes) if f is not None]
             if len(fields) < len(self.nodes) and self._warn is not None:
-                self._warn(f"skipped {len(self.nodes) - len(fields)} unreadable deliveries")
+                self._warn(f"skipped {len(self.nodes) - len(fields):,} unreadable deliveries")
             self._fields = fields
         return self._fields
 
@@ -457,7 +457,7 @@ def _check_count(read: int, total: int | None, page_size: int) -> None:
     `totalCount` (more than twice it plus a page; deliveries made meanwhile fit in that)."""
     if total is not None and read > 2 * total + page_size:
         raise ApiError(
-            f"the API sent {read} deliveries but counts {total} (totalCount); "
+            f"the API sent {read:,} deliveries but counts {total:,} (totalCount); "
             "stopped reading pages that do not end"
         )
 

@@ -218,7 +218,7 @@ def _size(n: int) -> str:
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= factor and n % factor == 0:
             return f"{n // factor} {unit}"
-    return f"{n} bytes"
+    return f"{n:,} bytes"
 
 
 @cache

@@ -214,7 +214,7 @@ def reconcile_view(result: Reconciliation) -> Group:
         parts += [
             Text(),
             Text.assemble(
-                (f"{category.capitalize()} ({len(entries)})", _CATEGORY_STYLES[category]),
+                (f"{category.capitalize()} ({len(entries):,})", _CATEGORY_STYLES[category]),
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
@@ -223,4 +223,4 @@ def reconcile_view(result: Reconciliation) -> Group:
 
 
 def reconcile_totals(result: Reconciliation) -> str:
-    return ", ".join(f"{n} {c}" for c, n in result.totals().items())
+    return ", ".join(f"{n:,} {c}" for c, n in result.totals().items())

@@ -258,7 +258,7 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
             status_text(a),
             Text(response_summary(a), overflow="ellipsis", no_wrap=True),
         )
-    title = f"Attempts for this event ({len(attempts)})"
+    title = f"Attempts for this event ({len(attempts):,})"
     parts.append(Panel(table, title=title, title_align="left"))
     return Group(*parts)  # type: ignore[arg-type]
 
@@ -424,7 +424,7 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
     parts.append(
         Panel(
             Text(printable(raw, None, lines=True)),
-            title=f"Raw body ({len(r.body)} bytes)",
+            title=f"Raw body ({len(r.body):,} bytes)",
             title_align="left",
         )
     )
