@@ -16,3 +16,15 @@ def loads(text: str | bytes | bytearray) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def decode(content: bytes | str) -> Any:
+    """An API answer's JSON: orjson (about 3x faster than the json module), else loads()
+    for what orjson refuses (a number beyond a double's range), so both read the same
+    answers; ValueError when it is not JSON."""
+    import orjson
+
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return loads(content)

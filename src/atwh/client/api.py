@@ -501,13 +501,15 @@ def _graphql_result(
 
     `read` (client.wire.read_page for a page of deliveries) reads a successful answer in
     its usual shape faster, to the same `data`, or declines it with None."""
+    from atwh import jsontext
+
     status = response.status_code
     if read is not None and 200 <= status <= 299:
         data = read(response.content)
         if data is not None:
             return data, None
     try:
-        answer = _decode_json(response.content)
+        answer = jsontext.decode(response.content)
     except ValueError:  # orjson's and json's errors, and bytes that are not UTF-8
         answer = None
     if not isinstance(answer, dict) or ("data" not in answer and "errors" not in answer):
@@ -520,20 +522,6 @@ def _graphql_result(
     if data is None:
         return ApiError("the API answered without data")
     return data, None
-
-
-def _decode_json(content: bytes | str) -> Any:
-    """An answer's JSON: orjson (about 3x faster than the json module), else the json
-    module for what orjson refuses (a number beyond a double's range), so both read the
-    same answers. A page of deliveries is mostly read by client.wire instead."""
-    import orjson
-
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        from atwh import jsontext
-
-        return jsontext.loads(content)
 
 
 def _network_error(url: str, cause: BaseException) -> NetworkError:

@@ -290,20 +290,13 @@ def header_dicts(raw: Any) -> list[dict[str, str | None]]:
 
 def _decoded(raw: Any) -> Any:
     """A value as the API sent it: client.wire leaves a result's headers as undecoded JSON
-    (msgspec.Raw) until here, read as api._graphql_result reads answers (orjson, else the
-    json module)."""
+    (msgspec.Raw) until here, read as the rest of the answer was (jsontext.decode)."""
     if raw.__class__.__module__ != "msgspec":
         return raw
-    import orjson
-
     from atwh import jsontext
 
     try:
-        return orjson.loads(memoryview(raw))
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return jsontext.loads(bytes(raw))
+        return jsontext.decode(bytes(raw))
     except ValueError:  # nested deeper than the json module reads: unreadable headers
         return None
 

@@ -23,8 +23,8 @@ from msgspec import Meta, Raw, Struct
 
 from atwh.client.model import Fields, ReadNodes, Unusual, usual_date
 
-# An integer that orjson and the json module read alike (orjson reads larger ones as
-# floats): the general path's value, or declined.
+# A signed 64-bit integer, which orjson and the json module read alike (orjson reads
+# integers beyond 64 bits as floats): the general path's value, or declined.
 _Int = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 _Code = Annotated[int, Meta(ge=100, le=599)]  # delivery_fields' range for an HTTP status
 
