@@ -18,6 +18,10 @@ TIMESTAMP_HEADER = "x-allthings-signature-timestamp"
 DEFAULT_TOLERANCE = 120.0  # seconds: the vendor's current page (an earlier one said 5 minutes)
 DEFAULT_FUTURE_SKEW = 30.0  # seconds a sender's clock may run ahead of ours
 
+# The vendor's reference receiver answers a request without a signature as the registration's
+# test request, with 200 and this message: such an answer acknowledges no event.
+TEST_EVENT_ANSWER = "Received test event."
+
 SCHEMES = ("body", "timestamp.body", "timestamp+body")
 
 

@@ -61,7 +61,8 @@ def test_stored_bodies_go_out_byte_for_byte_re_signed_oldest_first(loop: Loop, a
         "--force",
         "--json",
     )
-    assert picked.exit_code == 0, picked.output
+    # answered "Received test event." there: not fixed (hardening item 1)
+    assert picked.exit_code == 1, picked.output
     by_row = {r.id: r.event_id for r in stored}
     want = [stored[0].event_id, stored[2].event_id]
     assert [o["eventId"] for o in json.loads(picked.stdout)] == [
@@ -95,3 +96,112 @@ def test_inbox_replay_bad_input(atwh, tmp_path):
     Inbox(tmp_path / "empty.sqlite3").close()
     empty = atwh("inbox", "replay", "--db", str(tmp_path / "empty.sqlite3"), "--to", "http://x/")
     assert empty.exit_code == 0 and "Nothing to replay: no stored request" in empty.stderr
+
+
+# Hardening item 1: `inbox replay` never turns a request `serve` rejected into a validly
+# signed delivery, and a test answer is not a fixed event.
+
+
+def _store(path: Path, *rows: tuple[str, str | None, str, int]) -> list[int]:
+    """Stored requests as `serve` keeps them: (verdict, reason, event id, answer code)."""
+    from atwh.receiver.inbox import NewRequest
+
+    batch = []
+    for verdict, reason, event_id, code in rows:
+        body = json.dumps(
+            {"event": {"id": event_id, "name": "ticket.created", "data": {"forged": True}}}
+        ).encode()
+        batch.append(
+            NewRequest(
+                received_at=1_700_000_000.0 + len(batch),
+                method="POST",
+                path="/webhook",
+                headers=[("content-type", "application/json")],
+                body=body,
+                verdict=verdict,
+                reason=reason,
+                event_id=event_id,
+                event_name="ticket.created",
+                answer_code=code,
+                answer_body="{}",
+            )
+        )
+    with Inbox(path) as box:
+        return [s.id for s in box.add_many(batch)]
+
+
+def test_inbox_replay_re_signs_forgeries_never_selects_rejected(atwh, target, tmp_path):
+    url, db = target
+    source = tmp_path / "source.sqlite3"
+    _store(
+        source,
+        ("verified", None, "E-good", 200),
+        ("rejected", "bad_signature", "E-forged", 401),
+        ("rejected", "too_old", "E-stale", 401),
+        ("unverified", None, "E-anyone", 200),
+        ("test", None, "E-test", 200),
+    )
+    result = atwh("inbox", "replay", "--db", str(source), "--to", url, "--secret", SECRET)
+    assert result.exit_code == 0, result.output
+    assert [r.event_id for r in received(db)] == ["E-good"]
+    assert "passed over 2 rejected requests: never replayed" in result.stderr
+    assert "passed over 1 unverified request" in result.stderr
+    assert "--include-unverified" in result.stderr
+
+
+def test_inbox_replay_re_signs_forgeries_refuses_a_rejected_one_by_name(atwh, target, tmp_path):
+    url, db = target
+    source = tmp_path / "source.sqlite3"
+    forged, test_id = _store(
+        source,
+        ("rejected", "bad_signature", "E-forged", 401),
+        ("test", None, None, 200),
+    )
+    for given in (str(forged), "E-forg"):
+        named = atwh("inbox", "replay", given, "--db", str(source), "--to", url, "--secret", SECRET)
+        assert named.exit_code == 2, named.output
+        assert "rejected by 'atwh serve': bad_signature" in named.stderr
+        assert "never replayed" in named.stderr
+    test = atwh("inbox", "replay", str(test_id), "--db", str(source), "--to", url)
+    assert test.exit_code == 2 and "is a test request" in test.stderr
+    assert received(db) == []
+
+
+def test_inbox_replay_re_signs_forgeries_unverified_only_with_the_flag(atwh, target, tmp_path):
+    url, db = target
+    source = tmp_path / "source.sqlite3"
+    (anyone,) = _store(source, ("unverified", None, "E-anyone", 200))
+    by_name = atwh(
+        "inbox", "replay", str(anyone), "--db", str(source), "--to", url, "--secret", SECRET
+    )
+    assert by_name.exit_code == 2 and "--include-unverified" in by_name.stderr
+    assert received(db) == []
+    flagged = atwh(
+        "inbox",
+        "replay",
+        "--db",
+        str(source),
+        "--to",
+        url,
+        "--secret",
+        SECRET,
+        "--include-unverified",
+    )
+    assert flagged.exit_code == 0, flagged.output
+    assert "Warning: --include-unverified" in flagged.stderr
+    assert [r.event_id for r in received(db)] == ["E-anyone"]
+
+
+def test_inbox_replay_re_signs_forgeries_a_test_answer_is_not_fixed(atwh, target, tmp_path):
+    url, db = target
+    source = tmp_path / "source.sqlite3"
+    _store(source, ("verified", None, "E-good", 200))
+    # no --secret: it goes unsigned, and the reference receiver takes it for a test request
+    for _ in range(2):  # not recorded as replayed: the second run sends it again
+        result = atwh("inbox", "replay", "--db", str(source), "--to", url, "--json")
+        assert result.exit_code == 1, result.output
+        (outcome,) = json.loads(result.stdout)
+        assert outcome["result"] == "still failing"
+        assert outcome["statusCode"] == 200
+        assert "answered as a test request" in outcome["detail"]
+    assert [r.verdict for r in received(db)] == ["test", "test"]

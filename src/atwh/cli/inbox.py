@@ -237,6 +237,15 @@ def replay(
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
+    include_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--include-unverified",
+            help="Also send requests 'atwh serve' stored without checking a signature (it ran "
+            "without a secret): anyone could have sent them, and the replay signs them. "
+            "Rejected requests are never sent.",
+        ),
+    ] = False,
     concurrency: r.Concurrency = 1,
     rate: r.Rate = None,
     dry_run: r.DryRun = False,
@@ -260,7 +269,10 @@ def replay(
     """Send requests stored by 'atwh serve' again: the raw body as it came, re-signed.
 
     Oldest first, once per event id; with --secret each body is signed afresh, without
-    one it goes unsigned. The same report, ledger and exit codes as 'atwh replay'.
+    one it goes unsigned. Only requests whose signature 'atwh serve' verified are sent:
+    a rejected one (bad signature, stale, unsigned) never is, since re-signing it would
+    deliver a forgery validly signed. The same report, ledger and exit codes as
+    'atwh replay'.
 
     Examples:
 
@@ -268,7 +280,9 @@ def replay(
 
       atwh inbox replay 42 43 --to http://localhost:3000/webhook --dry-run
     """
-    from atwh.cli.output import listing_mode
+    from collections import Counter
+
+    from atwh.cli.output import listing_mode, plural, warn
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.recover.selection import from_inbox
@@ -283,7 +297,22 @@ def replay(
     per_second = r.parse_rate(rate)
     with _open(db or ctx.obj) as store:
         path = store.path.resolve()
-        candidates = from_inbox(store.records(), flt, r._split(ids))
+        passed: Counter[str] = Counter()
+        candidates = from_inbox(
+            store.records(), flt, r._split(ids), include_unverified, passed_over=passed
+        )
+    if include_unverified and any(c.unverified for c in candidates):
+        warn(
+            "--include-unverified: requests never verified are sent signed; "
+            "anyone who reached 'atwh serve' could have written them"
+        )
+    if passed["rejected"]:
+        warn(f"passed over {plural(passed['rejected'], 'rejected request')}: never replayed")
+    if passed["unverified"]:
+        warn(
+            f"passed over {plural(passed['unverified'], 'unverified request')} "
+            "('atwh serve' ran without a secret); --include-unverified sends them"
+        )
     how = r.Sending(
         target, secret, f"inbox:{path}", concurrency, per_second, timeout,
         dry_run, yes, force, ledger, save, as_,

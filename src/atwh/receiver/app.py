@@ -139,7 +139,7 @@ def decide(
     """What the vendor's reference endpoint would answer, with verification added."""
     if sig is None:
         eid, name, key = _peek_event(body)
-        return Decision(200, "Received test event.", "test", None, eid, name, event_key=key)
+        return Decision(200, signature.TEST_EVENT_ANSWER, "test", None, eid, name, event_key=key)
     verdict = "unverified"
     if s.secret:
         rejection = signature.verifier(s.secret, s.tolerance, s.future_skew).check(

@@ -161,9 +161,12 @@ class Ledger:
         started_at: float,
         code: int | None,
         error: str | None,
+        ok: bool | None = None,
     ) -> None:
-        """One answered request (or one that failed on the network), in its own transaction."""
-        ok = code is not None and 200 <= code <= 299
+        """One answered request (or one that failed on the network), in its own transaction;
+        `ok`: it was acknowledged (by default: answered 2xx)."""
+        if ok is None:
+            ok = code is not None and 200 <= code <= 299
         self.conn.execute(
             "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
             "started_at, finished_at, status_code, error, ok) "

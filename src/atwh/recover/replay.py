@@ -105,6 +105,15 @@ class Report:
         return not any(o.result == FAILING for o in self.outcomes)
 
 
+def acknowledged(code: int | None, answer: str | None) -> bool:
+    """A 2xx that is not the reference receiver's answer to the registration's test request
+    (an event sent unsigned, or whose headers did not reach it, is taken for one there and
+    processed by nobody)."""
+    if code is None or not 200 <= code <= 299:
+        return False
+    return answer is None or signature.TEST_EVENT_ANSWER not in answer
+
+
 def is_loopback(url: str) -> bool:
     host = httpx.URL(url).host
     if host == "localhost" or host.endswith(".localhost"):
@@ -286,8 +295,11 @@ class _Run:
         while True:
             tries += 1
             code, detail, retry_after = await self._try(client, c)
-            if code is not None and 200 <= code <= 299:
+            if acknowledged(code, detail):
                 return Outcome(c, FIXED, code, detail, tries, time.monotonic() - started)
+            if code is not None and 200 <= code <= 299:
+                detail = f"answered as a test request, not processed: {detail}"
+                return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
             if code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
                 if retry_after is not None:
                     delay = min(retry_after, opts.retry_after_cap)
@@ -332,7 +344,7 @@ class _Run:
         if self.ledger is not None:
             self.ledger.record(
                 self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
-                code, detail,
+                code, detail, ok=acknowledged(code, detail),
             )  # fmt: skip
         return code, detail, retry_after
 

@@ -5,6 +5,7 @@ Each event is sent once per run, however many attempts it had, oldest event firs
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import Delivery
 from atwh.client.prefix import resolve_prefix
+from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import InboxRecord
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -33,6 +35,7 @@ class Candidate:
     last_cause: str | None = None
     content_type: str = "application/json"
     skip: str | None = None  # why it will not be sent
+    unverified: bool = False  # from the inbox, stored while `serve` checked no signature
 
 
 @dataclass(slots=True)
@@ -193,14 +196,52 @@ def _latest(event: LoggedEvent) -> datetime:
     return max((a.created or _NEVER for a in event.attempts), default=_NEVER)
 
 
+REPLAYABLE = "verified"  # what `inbox replay` sends by default: signatures that were checked
+
+
+def refusal(r: InboxRecord, include_unverified: bool) -> str | None:
+    """Why a stored request may not be replayed, or None.
+
+    A replay signs the body afresh with the real secret, so sending a request that
+    `serve` rejected would turn a forgery into a validly signed delivery. Rejected
+    requests and test requests are never sent; unverified ones (received while `serve`
+    ran without a secret, so anyone could have sent them) only when asked for.
+    """
+    if r.verdict == REPLAYABLE:
+        return None
+    if r.verdict == "rejected":
+        why = f": {r.reason}" if r.reason else ""
+        return (
+            f"inbox #{r.id} was rejected by 'atwh serve'{why}; a rejected request is never replayed"
+        )
+    if r.verdict == "test":
+        return f"inbox #{r.id} is a test request (unsigned, no event): nothing to replay"
+    if r.verdict == "unverified":
+        if include_unverified:
+            return None
+        return (
+            f"inbox #{r.id} was never verified ('atwh serve' ran without a secret); "
+            "--include-unverified sends it anyway"
+        )
+    return f"inbox #{r.id} has verdict {r.verdict!r}; only verified requests are replayed"
+
+
 def from_inbox(
-    records: Iterable[InboxRecord], flt: DeliveryFilter, ids: Iterable[str] = ()
+    records: Iterable[InboxRecord],
+    flt: DeliveryFilter,
+    ids: Iterable[str] = (),
+    include_unverified: bool = False,
+    passed_over: Counter[str] | None = None,
 ) -> list[Candidate]:
     """Requests stored by `atwh serve`, one per event id, oldest first.
 
     Given ids (an inbox id, or an event id or a unique prefix of one) select those
-    requests; otherwise every stored request that matches `flt`, test deliveries aside.
-    Of several requests with one event id, the acknowledged one is sent, else the newest.
+    requests; otherwise every stored request that matches `flt`. Only requests whose
+    signature `serve` verified are taken (and unverified ones with `include_unverified`):
+    an id naming any other is refused with its reason (UsageError), and without ids the
+    others are passed over. Of several requests with one event id, the acknowledged one
+    is sent, else the newest. `passed_over` counts, by verdict, the matching requests
+    that were not taken for their verdict.
     """
     ids = list(ids)
     chosen: dict[str, InboxRecord] = {}
@@ -217,16 +258,24 @@ def from_inbox(
         event_ids = list(dict.fromkeys(r.event_id for r in records if r.event_id))
         for given in ids:
             if given in by_id:
-                take(by_id[given])
-                continue
-            event_id = resolve_prefix(given, event_ids, "inbox id or event", "ID")
-            for r in records:
-                if r.event_id == event_id:
-                    take(r)
+                named = [by_id[given]]
+            else:
+                event_id = resolve_prefix(given, event_ids, "inbox id or event", "ID")
+                named = [r for r in records if r.event_id == event_id]
+            allowed = [r for r in named if refusal(r, include_unverified) is None]
+            if not allowed:
+                why = refusal(named[-1], include_unverified)
+                raise UsageError(f"ID {printable(given, 80)!r}: {why}")
+            for r in allowed:
+                take(r)
     else:
         for r in records:
-            if r.verdict != "test" and flt.matches(r):
+            if not flt.matches(r):
+                continue
+            if refusal(r, include_unverified) is None:
                 take(r)
+            elif passed_over is not None and r.verdict != "test":
+                passed_over[r.verdict] += 1
     out = []
     for key, r in chosen.items():
         headers = {name.lower(): value for name, value in r.headers}
@@ -241,6 +290,7 @@ def from_inbox(
                 attempts=1 + r.duplicates,
                 last_code=r.answer_code,
                 content_type=headers.get("content-type", "application/json"),
+                unverified=r.verdict == "unverified",
             )
         )
     out.sort(key=lambda c: (c.created or _NEVER, int(c.origin)))
