@@ -4,7 +4,6 @@ retries failed attempts on the seven-day schedule, and forgets what is older tha
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -14,7 +13,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from atwh import signature
+from atwh import samples, signature
 from atwh.emulator.state import (
     DAY,
     HISTORY_DAYS,
@@ -25,7 +24,6 @@ from atwh.emulator.state import (
     EventRec,
     State,
     WebhookRec,
-    iso_now,
     retry_delay,
 )
 
@@ -144,19 +142,8 @@ class Engine:
 
     def emit(self, name: str, urn: str, data: Any) -> tuple[EventRec, int]:
         now = time.time()
-        event_id = str(uuid.uuid4())
-        payload = json.dumps(
-            {
-                "event": {
-                    "id": event_id,
-                    "name": name,
-                    "urn": urn,
-                    "createdDate": iso_now(now),
-                    "data": data if data is not None else {},
-                }
-            },
-            separators=(",", ":"),
-        )
+        event_id = samples.new_event_id()
+        payload = samples.event_body(name, data, event_id, now, urn).decode()
         event = EventRec(event_id, now, name, urn, payload)
         self.state.put(event)
         targets = [

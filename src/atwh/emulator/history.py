@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
+
+from atwh import samples
 
 if TYPE_CHECKING:
     from atwh.emulator.state import State
 
 DEMO_WEBHOOK_ID = "wh-history"
-APP_URN = "urn:allthings:app:5d8a3c2e1f0b4a6c9e7d2b1a:*"
+APP_URN = samples.APP_URN
 _NAMES = [
     ("ticket.created", 5),
     ("ticket.updated", 8),
     ("ticket-comment.created", 3),
     ("booking.created", 1),
     ("community-article.published", 1),
-]
-_TITLES = [
-    "Leaking tap in kitchen",
-    "Heating not working",
-    "Broken window, 3rd floor",
-    "Elevator stuck",
-    "Noise complaint",
-    "Parking spot request",
-    "Mold in bathroom",
 ]
 # how an event's deliveries went: (weight, codes of its attempts; None = no answer)
 _STORIES: list[tuple[int, list[int | None]]] = [
@@ -69,8 +60,9 @@ def populate(state: State, count: int, seed: int | None = None, now: float | Non
     while made < count:
         name = rng.choice(names)
         start = now - rng.uniform(0, 29.5 * 86400)
-        event = EventRec(next(ids), start, name, APP_URN.replace("*", "tickets"), "")
-        event.payload = json.dumps(_payload(rng, event.id, name, start), separators=(",", ":"))
+        event = EventRec(next(ids), start, name, samples.EVENT_URN, "")
+        data = samples.sample_data(name, rng)
+        event.payload = samples.event_body(name, data, event.id, start).decode()
         state.put(event)
         codes = rng.choice(stories)[: count - made]
         at, elapsed, previous = start, 0.0, None
@@ -104,28 +96,7 @@ def populate(state: State, count: int, seed: int | None = None, now: float | Non
 
 def _ids(rng: random.Random) -> Any:
     while True:
-        yield str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _payload(rng: random.Random, event_id: str, name: str, created: float) -> dict[str, Any]:
-    from atwh.emulator.state import iso_now
-
-    data: dict[str, Any] = {
-        "id": f"{rng.getrandbits(48):012x}",
-        "title": rng.choice(_TITLES),
-        "status": rng.choice(["open", "closed", "waiting"]),
-    }
-    if name == "ticket.updated":
-        data["delta"] = {"status": {"from": "open", "to": rng.choice(["closed", "waiting"])}}
-    return {
-        "event": {
-            "id": event_id,
-            "name": name,
-            "urn": APP_URN.replace("*", "tickets"),
-            "createdDate": iso_now(created),
-            "data": data,
-        }
-    }
+        yield samples.new_event_id(rng)
 
 
 _REASONS = {

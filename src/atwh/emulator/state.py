@@ -8,9 +8,10 @@ import re
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from atwh import samples
 
 DAY = 86400.0
 RETRY_HORIZON = 7 * DAY
@@ -49,8 +50,7 @@ def retry_delay(attempt: int) -> float:
 
 
 def iso_now(ts: float | None = None) -> str:
-    ts = time.time() if ts is None else ts
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return samples.iso_ms(time.time() if ts is None else ts)
 
 
 # -- state ----------------------------------------------------------------------------
