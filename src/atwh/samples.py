@@ -17,6 +17,7 @@ from typing import Any
 APP_ID = "5d8a3c2e1f0b4a6c9e7d2b1a"
 APP_URN = f"urn:allthings:app:{APP_ID}:*"
 EVENT_URN = APP_URN.replace("*", "tickets")
+USER_AGENT = "Allthings-Webhooks (atwh emulator)"  # what the emulator, trigger and check send
 
 TITLES = [
     "Leaking tap in kitchen",

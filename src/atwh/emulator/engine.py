@@ -132,7 +132,7 @@ class Engine:
                 # a shared cap let slow receivers fill it and time out everyone's attempts
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
                 headers={
-                    "user-agent": "Allthings-Webhooks (atwh emulator)",
+                    "user-agent": samples.USER_AGENT,
                     "accept-encoding": "identity",  # what is kept of an answer is its bytes
                 },
             )

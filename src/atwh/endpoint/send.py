@@ -1,0 +1,126 @@
+"""One request to a user's endpoint, as Allthings sends it: POST, never a redirect followed,
+the whole exchange bounded in time and the answer's body in size.
+
+Everything that comes back is untrusted: the body is kept to MAX_ANSWER bytes, and shown
+only through `errors.printable`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from atwh.client.transport import Deadline, http_transport
+from atwh.errors import printable
+from atwh.samples import USER_AGENT
+
+MAX_ANSWER = 64 * 1024  # bytes of an answer's body kept
+
+
+@dataclass(slots=True)
+class Answer:
+    """What one request got: a code, or the reason there was none."""
+
+    code: int | None
+    seconds: float
+    body: bytes = b""  # at most MAX_ANSWER bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None  # no HTTP answer: why (refused, timed out, ...)
+    cut: bool = False  # the body was longer than MAX_ANSWER
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None and 200 <= self.code <= 299
+
+    @property
+    def redirect(self) -> bool:
+        return self.code is not None and 300 <= self.code <= 399
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k.lower() == name), None)
+
+    def text(self, limit: int | None = 200) -> str:
+        """The body (or the error) as one line safe for a terminal."""
+        if self.code is None:
+            return printable(self.error or "no answer", limit)
+        shown = printable(self.body.decode("utf-8", "replace"), limit)
+        if self.redirect and self.header("location"):
+            where = printable(self.header("location"), 120)
+            shown = f"redirect to {where}" + (f": {shown}" if shown else "")
+        return shown
+
+
+class Sender:
+    """POSTs to endpoints; safe to share between threads (each has its own connection pool,
+    whose sockets are held to that thread's deadline)."""
+
+    def __init__(self, timeout: float, user_agent: str = USER_AGENT) -> None:
+        self.timeout = timeout
+        self.user_agent = user_agent
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._lock = threading.Lock()
+
+    def _client(self) -> tuple[httpx.Client, Deadline]:
+        held = getattr(self._local, "held", None)
+        if held is None:
+            deadline = Deadline()
+            client = httpx.Client(
+                transport=http_transport(deadline),
+                timeout=self.timeout,
+                follow_redirects=False,
+                headers={"accept-encoding": "identity"},
+            )
+            with self._lock:
+                self._clients.append(client)
+            held = self._local.held = (client, deadline)
+        return held
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        client, deadline = self._client()
+        sent = {"user-agent": self.user_agent, **headers}
+        started = time.monotonic()
+        deadline.start(self.timeout)
+        try:
+            with client.stream("POST", url, content=body, headers=sent) as response:
+                kept = bytearray()
+                cut = False
+                for chunk in response.iter_raw():
+                    deadline.check()
+                    kept += chunk
+                    if len(kept) > MAX_ANSWER:
+                        del kept[MAX_ANSWER:]
+                        cut = True
+                        break
+                return Answer(
+                    response.status_code,
+                    time.monotonic() - started,
+                    bytes(kept),
+                    [(k, v) for k, v in response.headers.multi_items()],
+                    cut=cut,
+                )
+        except httpx.TimeoutException:
+            error = f"no answer within {self.timeout:g}s"
+        except httpx.ConnectError as e:
+            error = f"cannot connect: {printable(str(e), 160) or type(e).__name__}"
+        except httpx.HTTPError as e:
+            error = f"{type(e).__name__}: {printable(str(e), 160)}"
+        finally:
+            deadline.stop()
+        return Answer(None, time.monotonic() - started, error=error)
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
