@@ -111,10 +111,12 @@ def reconcile(
         assert stored is not None
         store = rec.stored_in_file(Path(stored))
 
+    join = rec.Join(store, window, payloads=replay or backfill, acked=backfill)
     with client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
-        webhook, log = r.fetch(client, webhook_id, log_since(window, whole_events=True))
-        result = rec.reconcile(log, store, window)
+        webhook, _ = r.fetch(client, webhook_id, log_since(window, whole_events=True), join)
+        result = rec.reconcile(join)
+        log = join.log
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
             target = target or r._webhook_url(webhook.url, webhook_id)

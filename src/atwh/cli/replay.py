@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from atwh.client.api import ApiClient
     from atwh.client.model import Webhook
     from atwh.recover.replay import Report
-    from atwh.recover.selection import Candidate, EventLog
+    from atwh.recover.selection import Candidate
+    from atwh.recover.webhook import S
 
 SEND = "Sending"
 
@@ -227,9 +228,19 @@ def replay(
     # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
     # (one may fail before the window), the other modes only at the newest ones
     reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
+    from atwh.recover.selection import EventLog
+
+    by_id = bool(delivery or event_id)
+    # per event only what the choice needs (the payload only when it is to be sent)
+    log = EventLog(
+        None if by_id else flt,
+        payloads=not dry_run,
+        lean=mode == "failing" and not by_id,
+        by_delivery=bool(delivery),
+    )
     with client_factory(api_url, token, timeout)() as client:
-        webhook, log = fetch(client, webhook_id, reach)
-        candidates = log.select(flt, mode, _split(delivery), _split(event_id))
+        webhook, log = fetch(client, webhook_id, reach, log)
+        candidates = log.select(mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
             from atwh.cli.output import warn
@@ -245,17 +256,15 @@ def replay(
     return send(candidates, how, _nothing_hint(mode, since, len(log)), chosen, output)
 
 
-def fetch(
-    client: ApiClient, webhook_id: str, since: datetime | None = None
-) -> tuple[Webhook, EventLog]:
-    """The webhook and its log (from `since` on, at least: see `fetch_log`), with a
-    progress bar on a terminal while it comes."""
+def fetch(client: ApiClient, webhook_id: str, since: datetime | None, log: S) -> tuple[Webhook, S]:
+    """The webhook and its log (from `since` on, at least: see `fetch_log`) into `log`,
+    with a progress bar on a terminal while it comes."""
     from atwh.cli.output import Progress
     from atwh.recover.webhook import fetch_log
 
     progress = Progress()
     try:
-        return fetch_log(client, webhook_id, progress, since)
+        return fetch_log(client, webhook_id, log, progress, since)
     finally:
         progress.stop()
 

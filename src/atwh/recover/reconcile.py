@@ -13,13 +13,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
 from atwh.recover.selection import Candidate, EventLog
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
 
 LOST = "lost"
 NOT_DELIVERED = "not delivered"
@@ -138,11 +141,14 @@ class Entry:
 
 @dataclass(slots=True)
 class Reconciliation:
-    entries: list[Entry]  # oldest first; those not in the log last
+    entries: list[Entry]  # every category but ok, oldest first; those not in the log last
     since: datetime | None
     store: str
+    ok: Counter[str | None] = field(default_factory=Counter)  # events ok, by event name
 
     def count(self, category: str) -> int:
+        if category == OK:
+            return self.ok.total()
         return sum(e.category == category for e in self.entries)
 
     def totals(self) -> dict[str, int]:
@@ -151,6 +157,8 @@ class Reconciliation:
     def summary(self) -> list[tuple[str, str, int]]:
         """(category, event name, events) for every pair found, in category order."""
         counts = Counter((e.category, e.event_name or "?") for e in self.entries)
+        for name, n in self.ok.items():
+            counts[(OK, name or "?")] += n
         order = {c: i for i, c in enumerate(CATEGORIES)}
         return sorted(
             ((c, n, k) for (c, n), k in counts.items()), key=lambda t: (order[t[0]], t[1])
@@ -167,42 +175,68 @@ class Reconciliation:
             "store": self.store,
             "totals": {k.replace(" d", "D"): v for k, v in self.totals().items()},
             "summary": [{"category": c, "eventName": n, "events": k} for c, n, k in self.summary()],
-            "events": [e.to_api() for e in self.entries if e.category != OK],
+            "events": [e.to_api() for e in self.entries],
         }
 
 
-def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconciliation:
-    window = DeliveryFilter(since=since)
+class Join:
+    """The log joined with the store as its pages come (`add_page`): memory grows with the
+    events, and little. An event stored exactly once is ok as soon as one of its attempts
+    is in the window: only its name is kept (one object per name). The others go into an
+    EventLog (the newest attempt, a few flags and counts per event), which decides lost
+    and not delivered, and gives the replay candidates.
+
+    `payloads`: keep the payloads (to replay or backfill); `acked`: keep each event's
+    newest acknowledged attempt (to backfill)."""
+
+    def __init__(
+        self, stored: Stored, since: datetime | None, payloads: bool = False, acked: bool = False
+    ) -> None:
+        self.stored = stored
+        self.since = since
+        self.window = DeliveryFilter(since=since)
+        self.log = EventLog(self.window, payloads=payloads, acked=acked)
+        self.ok: dict[str, str | None] = {}  # stored once, in the window: the event's name
+
+    def add_page(self, page: Page) -> None:
+        once = self.stored.counts
+        since = self.since
+        ok = self.ok
+        add = self.log.add_fields
+        share = self.log.share
+        for f in page.fields():
+            event_id = f[11]  # FIELDS: 1 created, 11 event_id, 12 event_name
+            if event_id and once.get(event_id) == 1:
+                created = f[1]
+                if since is None or (created is not None and created >= since):
+                    if ok.get(event_id) is None:
+                        ok[event_id] = None if f[12] is None else share(f[12])
+                continue
+            add(f)
+
+
+def reconcile(join: Join) -> Reconciliation:
+    log, stored = join.log, join.stored
     entries: list[Entry] = []
-    in_log: set[str] = set()
-    for key in log.events:
+    in_log: set[str] = set(join.ok)
+    for key in log.records:
         if key.startswith("delivery:"):
             continue  # no event id: nothing to join on
-        attempts = log.attempts(key)
-        if not any(window.matches(d) for d in attempts):
+        if not log.in_window(key):
             continue
         in_log.add(key)
-        event = log.events[key]
-        last = attempts[-1]
         count = stored.counts.get(key, 0)
         if count > 1:
             category = DUPLICATED
-        elif count == 1:
-            category = OK
-        else:
+        else:  # never 1: those are in join.ok
             category = LOST if log.succeeded(key) else NOT_DELIVERED
+        origin, code = log.last(key)
         entries.append(
             Entry(
-                key,
-                event.name,
-                category,
-                event.created or attempts[0].created,
-                len(attempts),
-                last.status_code,
-                last.id,
+                key, log.name(key), category, log.created(key), log.attempts(key), code, origin,
                 count,
             )
-        )
+        )  # fmt: skip
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
     for key, count in stored.counts.items():
         if key not in in_log:
@@ -211,7 +245,7 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
                     key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count
                 )
             )
-    return Reconciliation(entries, since, stored.source)
+    return Reconciliation(entries, join.since, stored.source, Counter(join.ok.values()))
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
@@ -223,24 +257,24 @@ def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
 
 def backfill(result: Reconciliation, log: EventLog, inbox: Inbox) -> int:
     """Insert the lost events into the inbox from the log's payload, marked `backfilled`
-    (never verified); how many were inserted."""
+    (never verified); how many were inserted. `log` kept the payloads and the acknowledged
+    attempts (Join with `payloads` and `acked`)."""
     done = 0
     for e in result.entries:
         if e.category != LOST:
             continue
-        attempts = log.attempts(e.event_id)
-        acked = next(a for a in reversed(attempts) if a.ok)
-        payload = log.events[e.event_id].payload
-        if payload is None:
+        acked = log.acked_attempt(e.event_id)
+        payload = log.payload(e.event_id)
+        if payload is None or acked is None:
             continue
-        when = acked.delivered or acked.created or datetime.now(UTC)
+        acked_id, when, code = acked
         if inbox.backfill(
             event_id=e.event_id,
             event_name=e.event_name,
             body=payload.encode("utf-8", errors="surrogatepass"),
-            received_at=when.timestamp(),
-            answer_code=acked.status_code or 200,
-            note=f"from delivery {acked.id} in the API's log, by atwh reconcile",
+            received_at=(when or datetime.now(UTC)).timestamp(),
+            answer_code=code or 200,
+            note=f"from delivery {acked_id} in the API's log, by atwh reconcile",
         ):
             e.backfilled = True
             done += 1
