@@ -141,9 +141,9 @@ def bench_count(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", default="100000,300000", help="attempts served, comma-separated")
+    parser.add_argument("--counts", default="100000,300000", help="attempts, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (default 3)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before a run is killed")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before a kill")
     parser.add_argument(
         "--only", default=",".join(VARIANTS), help="variants to run, comma-separated (export kept)"
     )

@@ -210,8 +210,9 @@ def _deliveries(history):
             raw["createdDate"] = (
                 None if minutes is None else (T0 + timedelta(minutes=minutes)).isoformat()
             )
-            raw["event"]["createdDate"] = (T0 - timedelta(minutes=e)).isoformat() if own_date else None
-            text = {"ok": '{"e": %d}' % e, "bad": '{"x": "\ud800"}', "none": None}[payload]
+            own = (T0 - timedelta(minutes=e)).isoformat()
+            raw["event"]["createdDate"] = own if own_date else None
+            text = {"ok": f'{{"e": {e}}}', "bad": '{"x": "\ud800"}', "none": None}[payload]
             raw["event"]["payload"] = text if with_payload else None
             d = parse_delivery(raw)
             assert d is not None
