@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from atwh.client.api import Page
-    from atwh.client.model import Delivery
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import Delivery, Fields
 
 
 def deliveries(
@@ -67,7 +68,8 @@ def deliveries(
         show_listing,
         why_empty,
     )
-    from atwh.client.filters import DeliveryFilter, select_newest
+    from atwh.client.filters import DeliveryFilter, Newest, newest_of
+    from atwh.client.model import delivery_of_fields
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, failed, limit)
@@ -115,11 +117,21 @@ def deliveries(
             if done.written == 0:
                 note(empty(done.scanned, done.newest))
             return
-        stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
-        picked = select_newest(
-            filtered(stream, DeliveryFilter(), progress), flt, rows_wanted(mode, limit, show_all)
-        )
-
+        try:
+            found = newest_of(
+                _matching(_each(client.pages(webhook_id, since=flt.since), on_page), flt),
+                rows_wanted(mode, limit, show_all),
+            )
+        finally:
+            progress.stop()
+    # a Delivery for each row shown, not for each read
+    picked = Newest(
+        [delivery_of_fields(f, w) for f, w in found.rows],
+        found.more,
+        found.complete,
+        found.scanned,
+        found.newest_seen,
+    )
     if not picked.rows:
         note(empty(picked.scanned, picked.newest_seen))
         return
@@ -139,6 +151,26 @@ def _each(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Pa
     for page in pages:
         on_page(page)
         yield page
+
+
+def _matching(
+    pages: Iterable[Page], flt: DeliveryFilter
+) -> Iterator[tuple[datetime | None, bool, tuple[Fields, str | None]]]:
+    """Each delivery of these pages as newest_of() takes it, read from its fields (a
+    Delivery is made only for the rows kept)."""
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import is_failure
+
+    matches = DeliveryFilter(
+        flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only
+    ).matches_values
+    for page in pages:
+        webhook_id = page.webhook_id
+        for f in page.fields():
+            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+            created = f[1]
+            matched = matches(is_failure(f[5], f[7], f[6]), created, f[12], f[7])
+            yield created, matched, (f, webhook_id)
 
 
 def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str | None) -> None:
