@@ -53,10 +53,8 @@ def failures(
         Progress,
         client_factory,
         export_pages,
-        filtered,
         listing_filter,
         listing_mode,
-        newest_first,
         note,
         plural,
         rows_wanted,
@@ -65,9 +63,10 @@ def failures(
         webhook_ids_from,
         why_empty,
     )
-    from atwh.client.api import fetch_many, fetch_pages
+    from atwh.client.api import fetch_pages
     from atwh.client.failures import FailureSummary
-    from atwh.client.filters import DeliveryFilter
+    from atwh.client.filters import DeliveryFilter, NewestKept
+    from atwh.client.model import Fields, delivery_of_fields, is_failure
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, True, limit)
@@ -83,26 +82,36 @@ def failures(
             note(f"No failed attempts in the deliveries of {hooks}")
         return 1 if exit_code and found else 0
 
-    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     summary = FailureSummary()
-    failed = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
-    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes)
-    rows = []
+    wanted = rows_wanted(mode, limit, show_all)
+    # the newest failures shown, as (fields, webhook id): a Delivery only for each row
+    kept: NewestKept[tuple[Fields, str | None]] = NewestKept(wanted)
+    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes).matches_values
     in_window = scanned = 0
     newest = None
-    for d in filtered(stream, DeliveryFilter(), progress):
-        scanned += 1
-        if d.created is not None and (newest is None or d.created > newest):
-            newest = d.created
-        matched = failed.matches(d)
-        in_window += matched or window.matches(d)
-        summary.observe(d, matched)
-        if matched:
-            rows.append(d)
+    try:
+        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
+            webhook_id = page.webhook_id
+            observe = summary.observe_fields
+            for f in page.fields():
+                # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+                scanned += 1
+                created = f[1]
+                if created is not None and (newest is None or created > newest):
+                    newest = created
+                failed = is_failure(f[5], f[7], f[6])
+                matched = window(failed, created, f[12], f[7])
+                in_window += matched
+                matched = matched and failed
+                observe(f, webhook_id, failed, matched)
+                if matched:
+                    kept.offer(created, (f, webhook_id))
+    finally:
+        progress.stop()
 
     still = summary.still_failing_events()
     where = f"{plural(in_window, 'delivery', 'deliveries')} of {hooks}"
-    if not rows:
+    if not kept:
         if in_window:
             note(f"No failed attempts in {where}")
         else:
@@ -124,13 +133,13 @@ def failures(
     from atwh.output.tables import delivery_columns, failures_table
 
     multi = len(ids) > 1
-    wanted = rows_wanted(mode, limit, show_all)
-    shown = newest_first(rows)[:wanted]
+    shown = [delivery_of_fields(f, w) for f, w in kept.newest_first()]
+    failures = summary.failed  # every failed attempt that matched; `shown` the newest
     headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
     if mode == "tsv":
         note(f"{headline}; {plural(still, 'event')} still failing")
         show_listing(delivery_columns(multi), shown, mode)
-        say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+        say_more(len(shown), failures - len(shown), "failed attempt", "failed attempts")
         return 1 if exit_code else 0
 
     from rich.console import Group
@@ -138,7 +147,7 @@ def failures(
     head = Text()
     head.append(headline, style="bold red")
     head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
-    count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
+    count = f"{len(shown):,} of {failures:,}" if len(shown) < failures else f"{len(shown):,}"
     title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
     show_listing(
         delivery_columns(multi),
@@ -147,5 +156,5 @@ def failures(
         output,
         Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
     )
-    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+    say_more(len(shown), failures - len(shown), "failed attempt", "failed attempts")
     return 1 if exit_code else 0

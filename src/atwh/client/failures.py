@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from atwh.client.model import Delivery
+from atwh.client.model import Delivery, Fields, cause_of
 
-EventKey = tuple[str | None, str]  # (webhook id, event id)
-_NEVER = datetime.min.replace(tzinfo=UTC)
+# An event: its id, for the first webhook seen; (webhook id, event id) for any other (few
+# summaries span webhooks, and a tuple per event would double what one costs).
+EventKey = str | tuple[str | None, str]
+_NEVER = float("-inf")
 
 
 @dataclass(slots=True)
@@ -19,55 +21,78 @@ class FailureGroup:
     first: datetime | None = None
     last: datetime | None = None
     example_id: str | None = None
-    # each event in the group, with the time of its latest failure here
-    events: dict[EventKey, datetime] = field(default_factory=dict)
+    # each event in the group, with the time of its latest failure here (POSIX seconds)
+    events: dict[EventKey, float] = field(default_factory=dict)
     webhooks: set[str] = field(default_factory=set)
     recovered: int = 0
     still_failing: int = 0
 
 
 class FailureSummary:
-    """Feed it every delivery fetched (`observe`); it keeps the failed ones that matched.
+    """Feed it every delivery fetched (`observe`, or `observe_fields` for a page's fields);
+    it counts the failed ones that matched.
 
     An event has recovered when an attempt to deliver it succeeded after its failure;
     an event whose last attempt failed is still failing.
+
+    Memory grows with events, not attempts: per event its id and one float (its latest
+    success, and its latest failure in each group it failed in), never the deliveries.
     """
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str], FailureGroup] = {}
-        self._succeeded: dict[EventKey, datetime] = {}  # latest success of each event
+        self._succeeded: dict[EventKey, float] = {}  # latest success of each event
+        self._first_webhook: str | None = None
         self.failed = 0
 
     def observe(self, d: Delivery, matched: bool) -> None:
-        key = _event_key(d)
-        when = d.created or _NEVER
-        if not d.failed:
-            if key is not None and (d.status_code is not None or d.status == "SUCCESS"):
-                if when >= self._succeeded.get(key, _NEVER):
-                    self._succeeded[key] = when
+        self.observe_fields(d.fields(), d.webhook_id, d.failed, matched)
+
+    def observe_fields(
+        self, f: Fields, webhook_id: str | None, failed: bool, matched: bool
+    ) -> None:
+        """One attempt, as delivery_fields() reads it (model.FIELDS), with whether it failed
+        and whether it matched the filter."""
+        # FIELDS: 0 id, 1 created, 5 status, 7 status_code, 9 message, 11 event_id, 12 name
+        event_id = f[11]
+        key: EventKey | None = None
+        if event_id:
+            if self._first_webhook is None:
+                self._first_webhook = webhook_id or ""
+            key = event_id if webhook_id == self._first_webhook else (webhook_id, event_id)
+        created = f[1]
+        when = _NEVER if created is None else created.timestamp()
+        if not failed:
+            if key is not None and (f[7] is not None or f[5] == "SUCCESS"):
+                succeeded = self._succeeded
+                if when >= succeeded.get(key, _NEVER):
+                    succeeded[key] = when
             return
         if not matched:
             return
         self.failed += 1
-        name = d.event.name or "(no event name)"
-        group = self._groups.get((d.cause, name))
+        cause = cause_of(f[7], f[5], f[9])
+        name = f[12] or "(no event name)"
+        group = self._groups.get((cause, name))
         if group is None:
-            group = self._groups[(d.cause, name)] = FailureGroup(d.cause, name)
+            group = self._groups[(cause, name)] = FailureGroup(cause, name)
         group.count += 1
-        if d.created is not None:
-            if group.first is None or d.created < group.first:
-                group.first = d.created
-            if group.last is None or d.created > group.last:
-                group.last = d.created
-                group.example_id = d.id
+        if created is not None:
+            if group.first is None or created < group.first:
+                group.first = created
+            if group.last is None or created > group.last:
+                group.last = created
+                group.example_id = f[0]
         if group.example_id is None:
-            group.example_id = d.id
-        if key is not None and when >= group.events.get(key, _NEVER):
-            group.events[key] = when
-        if d.webhook_id:
-            group.webhooks.add(d.webhook_id)
+            group.example_id = f[0]
+        if key is not None:
+            events = group.events
+            if when >= events.get(key, _NEVER):
+                events[key] = when
+        if webhook_id:
+            group.webhooks.add(webhook_id)
 
-    def _recovered(self, key: EventKey, failed_at: datetime) -> bool:
+    def _recovered(self, key: EventKey, failed_at: float) -> bool:
         succeeded = self._succeeded.get(key)
         return succeeded is not None and succeeded >= failed_at
 
@@ -81,13 +106,13 @@ class FailureSummary:
         return sorted(out, key=lambda g: (-g.count, g.cause, g.event_name))
 
     def still_failing_events(self) -> int:
-        last_failure: dict[EventKey, datetime] = {}
-        for group in self._groups.values():
+        groups = list(self._groups.values())
+        if len(groups) == 1:  # no event failed in two groups
+            events = groups[0].events
+            return sum(not self._recovered(k, t) for k, t in events.items())
+        last_failure: dict[EventKey, float] = {}
+        for group in groups:
             for key, when in group.events.items():
                 if when >= last_failure.get(key, _NEVER):
                     last_failure[key] = when
         return sum(not self._recovered(k, t) for k, t in last_failure.items())
-
-
-def _event_key(d: Delivery) -> EventKey | None:
-    return (d.webhook_id, d.event.id) if d.event.id else None

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from atwh.client.filters import DeliveryFilter
-from atwh.client.model import Delivery, Fields, is_failure
+from atwh.client.model import Delivery, Fields, cause_of, is_failure
 from atwh.client.prefix import resolve_prefix
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import InboxRecord
@@ -240,7 +240,7 @@ class EventLog:
         cause = None
         if failed:
             flags |= _LAST_FAILED
-            cause = self.share(_cause(code, status, message))
+            cause = self.share(cause_of(code, status, message))
         return (t, delivery_id, flags, attempts, code, cause, shared_name, created, ok_t, kept)
 
     def _record(self, key: str) -> tuple[Any, ...]:
@@ -376,15 +376,6 @@ def _valid(payload: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _cause(code: int | None, status: str | None, message: str | None) -> str:
-    """Delivery.cause of an attempt."""
-    if code is not None:
-        return f"HTTP {code}"
-    if message:
-        return message
-    return "no answer" if (status or "").upper() != "PENDING" else "pending"
 
 
 REPLAYABLE = "verified"  # what `inbox replay` sends by default: signatures that were checked
