@@ -77,13 +77,12 @@ def stats(
     from atwh.cli.output import (
         Progress,
         client_factory,
-        filtered,
         print_rich,
         show_listing,
         table_or_json,
         webhook_ids_from,
     )
-    from atwh.client.api import fetch_many
+    from atwh.client.api import fetch_pages
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
@@ -99,8 +98,12 @@ def stats(
     progress = Progress()
     # stats count only the attempts in the window: paging may stop at its start
     make_client = client_factory(api_url, token, timeout)
-    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
-    result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
+    result = Stats(ids, by if by in BUCKETS else "day")
+    try:
+        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
+            result.add_page(page, flt)
+    finally:
+        progress.stop()
     summary = result.summary(flt.since, flt.until)
 
     if mode == "json":

@@ -24,10 +24,14 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atwh.client.model import Delivery, iso
+from atwh.client.model import Delivery, Fields, cause_of, is_failure, iso
 from atwh.errors import printable
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
+    from atwh.client.filters import DeliveryFilter
 
 BUCKETS = ("day", "hour")
 BREAKDOWNS = ("event", "code")
@@ -190,16 +194,23 @@ class WebhookStats:
         self.buckets = _Buckets(by if by in BUCKETS else "day")
 
     def add(self, d: Delivery) -> None:
-        """One attempt. The hot path of `atwh stats`: a few dict updates, nothing kept of
-        the attempt but its lag."""
+        """One attempt."""
+        self.add_fields(d.fields(), d.failed)
+
+    def add_fields(self, f: Fields, failed: bool) -> None:
+        """One attempt, as delivery_fields() reads it (model.FIELDS), and whether it failed.
+        The hot path of `atwh stats`: a few dict updates, nothing kept of the attempt but
+        its lag."""
+        (
+            delivery_id, created, _, delivered, _, status, _, code, _, message, _,
+            event_id, name, _, _, event_created, _, _,
+        ) = f  # fmt: skip
         self.attempts += 1
-        r = d.result
-        code = r.status_code if r is not None else None
-        if d.failed:
+        if failed:
             state = _FAILED
             if code is None:
                 self.no_answer += 1
-            cause = d.cause
+            cause = cause_of(code, status, message)
             causes = self.causes
             if cause not in causes and len(causes) >= MAX_KEYS:
                 cause = OTHER
@@ -210,11 +221,8 @@ class WebhookStats:
         if code is not None:
             codes = self.codes
             codes[code] = codes.get(code, 0) + 1
-        event = d.event
-        delivered = d.delivered
-        if delivered is not None and event.created is not None:
-            self.lags.append((delivered - event.created).total_seconds())
-        created = d.created
+        if delivered is not None and event_created is not None:
+            self.lags.append((delivered - event_created).total_seconds())
         if created is not None:
             when = created.timestamp()
             quarters = self.buckets.quarters
@@ -224,7 +232,7 @@ class WebhookStats:
             counts[state] += 1
         else:
             when = 0.0
-        key = event.id if event.id is not None else "\0" + d.id  # no event id: its own event
+        key = event_id if event_id is not None else "\0" + delivery_id  # no id: its own event
         events = self.events
         rec = events.get(key)
         if rec is None:
@@ -234,7 +242,6 @@ class WebhookStats:
         else:
             rec.add(when, state)  # type: ignore[union-attr]
         names = self.names
-        name = event.name
         counts = names.get(name)  # type: ignore[assignment]
         if counts is None:
             if len(names) >= MAX_KEYS:
@@ -378,11 +385,14 @@ class Stats:
         self.by = by if by in BUCKETS else "day"
         self.webhooks = {w: WebhookStats(w, self.by) for w in webhook_ids}
 
-    def add(self, d: Delivery) -> None:
-        stats = self.webhooks.get(d.webhook_id or "")
+    def _of(self, webhook_id: str | None) -> WebhookStats:
+        stats = self.webhooks.get(webhook_id or "")
         if stats is None:  # an id the API spelled differently: keep it apart, never lose it
-            stats = self.webhooks[d.webhook_id or ""] = WebhookStats(d.webhook_id, self.by)
-        stats.add(d)
+            stats = self.webhooks[webhook_id or ""] = WebhookStats(webhook_id, self.by)
+        return stats
+
+    def add(self, d: Delivery) -> None:
+        self._of(d.webhook_id).add(d)
 
     def add_all(self, deliveries: Iterable[Delivery]) -> Stats:
         """Every attempt; pages come one webhook at a time, so the lookup is made per run."""
@@ -391,11 +401,20 @@ class Stats:
         for d in deliveries:
             if add is None or d.webhook_id != last_id:
                 last_id = d.webhook_id
-                self.add(d)
-                add = self.webhooks[d.webhook_id or ""].add
-            else:
-                add(d)
+                add = self._of(d.webhook_id).add
+            add(d)
         return self
+
+    def add_page(self, page: Page, flt: DeliveryFilter) -> None:
+        """The attempts of a page that match `flt`, read from their fields (no Delivery
+        objects: the hot path of `atwh stats`)."""
+        add = self._of(page.webhook_id).add_fields
+        matches = flt.matches_values if flt.narrows() else None
+        for f in page.fields():
+            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+            failed = is_failure(f[5], f[7], f[6])
+            if matches is None or matches(failed, f[1], f[12], f[7]):
+                add(f, failed)
 
     def summary(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         return {
