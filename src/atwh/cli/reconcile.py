@@ -115,7 +115,8 @@ def reconcile(
     with client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
         webhook, _ = r.fetch(client, webhook_id, log_since(window, whole_events=True), join)
-        result = rec.reconcile(join)
+        # without --replay and --backfill the log is let go as the entries are made
+        result = rec.reconcile(join, drain=not (replay or backfill))
         log = join.log
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:

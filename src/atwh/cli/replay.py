@@ -240,7 +240,8 @@ def replay(
     )
     with client_factory(api_url, token, timeout)() as client:
         webhook, log = fetch(client, webhook_id, reach, log)
-        candidates = log.select(mode, _split(delivery), _split(event_id))
+        # the records let go as the candidates are made: only one of the two in memory
+        candidates = log.select(mode, _split(delivery), _split(event_id), drain=True)
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
             from atwh.cli.output import warn

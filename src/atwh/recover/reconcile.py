@@ -215,36 +215,40 @@ class Join:
             add(f)
 
 
-def reconcile(join: Join) -> Reconciliation:
+def reconcile(join: Join, drain: bool = False) -> Reconciliation:
+    """The join's categories. With `drain`, each event's record in the log is let go as
+    its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
     log, stored = join.log, join.stored
+    records = log.records
+    # stored, and not in the window of the log: unknown (or duplicated)
+    strangers = [
+        Entry(key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count)
+        for key, count in stored.counts.items()
+        if key not in join.ok and not (key in records and log.in_window(key))
+    ]
     entries: list[Entry] = []
-    in_log: set[str] = set(join.ok)
-    for key in log.records:
-        if key.startswith("delivery:"):
-            continue  # no event id: nothing to join on
-        if not log.in_window(key):
-            continue
-        in_log.add(key)
-        count = stored.counts.get(key, 0)
-        if count > 1:
-            category = DUPLICATED
-        else:  # never 1: those are in join.ok
-            category = LOST if log.succeeded(key) else NOT_DELIVERED
-        origin, code = log.last(key)
-        entries.append(
-            Entry(
-                key, log.name(key), category, log.created(key), log.attempts(key), code, origin,
-                count,
-            )
-        )  # fmt: skip
-    entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
-    for key, count in stored.counts.items():
-        if key not in in_log:
+    for key in list(records) if drain else records:
+        if key.startswith("delivery:") or not log.in_window(key):
+            pass  # no event id: nothing to join on; or not in the window
+        else:
+            count = stored.counts.get(key, 0)
+            if count > 1:
+                category = DUPLICATED
+            else:  # never 1: those are in join.ok
+                category = LOST if log.succeeded(key) else NOT_DELIVERED
+            origin, code = log.last(key)
             entries.append(
                 Entry(
-                    key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count
+                    key, log.name(key), category, log.created(key), log.attempts(key), code,
+                    origin, count,
                 )
-            )
+            )  # fmt: skip
+        if drain:
+            del records[key]
+    if drain:
+        records.clear()
+    entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
+    entries += strangers
     return Reconciliation(entries, join.since, stored.source, Counter(join.ok.values()))
 
 

@@ -107,9 +107,11 @@ class EventLog:
             {} if acked else None
         )
         self._shared: dict[str, str] = {}
+        self.drained = 0  # events let go by select(drain=True)
 
     def __len__(self) -> int:
-        return len(self.records)
+        """The events read (those of a drained log included)."""
+        return len(self.records) + self.drained
 
     def share(self, text: str) -> str:
         """One object for each event name and cause, as long as there are few."""
@@ -316,18 +318,22 @@ class EventLog:
         mode: str = "failing",
         delivery_ids: Iterable[str] = (),
         event_ids: Iterable[str] = (),
+        drain: bool = False,
     ) -> list[Candidate]:
         """The events to re-send, oldest first.
 
         Given ids (unique prefixes accepted) select exactly those events, whatever their
         state (delivery ids need `by_delivery`). Otherwise an event is in the window when
         one of its attempts matches the filter, and then `mode` decides: "failing" (still
-        failing), "failed" (any failed attempt), "all".
+        failing), "failed" (any failed attempt), "all". With `drain`, each event's record
+        is let go as it is read (the candidates take its place in memory): the log is
+        empty afterwards, but for its length.
         """
         if mode not in MODES:
             raise ValueError(mode)
         delivery_ids, event_ids = list(delivery_ids), list(event_ids)
         keys: list[str] = []
+        chosen: list[Candidate] = []
         if delivery_ids or event_ids:
             by_delivery = self.deliveries or {}
             for given in delivery_ids:
@@ -338,7 +344,9 @@ class EventLog:
                 keys.append(resolve_prefix(given, real_events, "event", "--event-id"))
             keys = list(dict.fromkeys(keys))
         else:
-            for key, held in self.records.items():
+            records = self.records
+            for key in list(records) if drain else records:
+                held = records[key]
                 if held.__class__ is float:
                     if mode == "all":
                         raise ValueError("a lean log does not keep what 'all' lists")
@@ -350,8 +358,15 @@ class EventLog:
                     continue
                 if mode == "failed" and not flags & _FAILED:
                     continue
-                keys.append(key)
-        chosen = [self.candidate(k) for k in keys]
+                if drain:  # the candidate now, the record let go
+                    chosen.append(self.candidate(key))
+                    del records[key]
+                else:
+                    keys.append(key)
+            if drain:
+                self.drained = len(records) + len(chosen)
+                records.clear()
+        chosen += [self.candidate(k) for k in keys]
         chosen.sort(key=lambda c: (c.created or _NEVER, c.key))
         return chosen
 
