@@ -35,6 +35,7 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
             "Result",
             lambda o: Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
             keep=ALWAYS,
+            tsv=lambda o: o.result,
         ),
         Column(
             "Code",
@@ -43,14 +44,24 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
             justify="right",
             tsv=lambda o: o.code,
         ),
-        Column("Event", lambda o: printable(o.candidate.event_name or "?", 60), keep=60),
+        # piped, the values themselves (write_tsv makes them printable): no Text to make
+        Column(
+            "Event",
+            lambda o: printable(o.candidate.event_name or "?", 60),
+            keep=60,
+            tsv=lambda o: o.candidate.event_name or "?",
+        ),
         Column(
             "Event id",
             lambda o: Text(printable(o.candidate.event_id or o.candidate.key, 100), style="dim"),
             keep=ALWAYS,
+            tsv=lambda o: o.candidate.event_id or o.candidate.key,
         ),
         Column(
-            "Replay of", lambda o: Text(printable(o.candidate.origin, 100), style="dim"), keep=30
+            "Replay of",
+            lambda o: Text(printable(o.candidate.origin, 100), style="dim"),
+            keep=30,
+            tsv=lambda o: o.candidate.origin,
         ),
         Column(
             "Time",
@@ -159,10 +170,13 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
                 "Category",
                 lambda e: Text(e.category, style=_CATEGORY_STYLES[e.category]),
                 keep=ALWAYS,
+                tsv=lambda e: e.category,
             )
         )
     return columns + [
-        Column("Event id", lambda e: printable(e.event_id, 100), keep=ALWAYS),
+        Column(
+            "Event id", lambda e: printable(e.event_id, 100), keep=ALWAYS, tsv=lambda e: e.event_id
+        ),
         Column(
             "Name",
             lambda e: (
@@ -170,6 +184,7 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             ),
             keep=60,
             shrink=8,
+            tsv=lambda e: (e.event_name or "?") + (" (backfilled)" if e.backfilled else ""),
         ),
         Column(
             "Created",
@@ -191,7 +206,9 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             justify="right",
             tsv=lambda e: e.last_code,
         ),
-        Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right"),
+        Column(
+            "Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right", tsv=lambda e: e.stored
+        ),
     ]
 
 

@@ -227,22 +227,19 @@ def reconcile(join: Join, drain: bool = False) -> Reconciliation:
         if key not in join.ok and not (key in records and log.in_window(key))
     ]
     entries: list[Entry] = []
+    counts = stored.counts
+    entry = log.entry
     for key in list(records) if drain else records:
-        if key.startswith("delivery:") or not log.in_window(key):
-            pass  # no event id: nothing to join on; or not in the window
-        else:
-            count = stored.counts.get(key, 0)
+        # no event id: nothing to join on
+        seen = None if key.startswith("delivery:") else entry(key)
+        if seen is not None:  # in the window
+            succeeded, name, created, attempts, origin, code = seen
+            count = counts.get(key, 0)
             if count > 1:
                 category = DUPLICATED
             else:  # never 1: those are in join.ok
-                category = LOST if log.succeeded(key) else NOT_DELIVERED
-            origin, code = log.last(key)
-            entries.append(
-                Entry(
-                    key, log.name(key), category, log.created(key), log.attempts(key), code,
-                    origin, count,
-                )
-            )  # fmt: skip
+                category = LOST if succeeded else NOT_DELIVERED
+            entries.append(Entry(key, name, category, created, attempts, code, origin, count))
         if drain:
             del records[key]
     if drain:

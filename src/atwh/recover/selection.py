@@ -249,6 +249,21 @@ class EventLog:
         held = self.records[key]
         return self._unlean(held) if held.__class__ is float else held  # type: ignore[return-value,arg-type]
 
+    def entry(
+        self, key: str
+    ) -> tuple[bool, str | None, datetime | None, int, str, int | None] | None:
+        """What reconcile reads of an event in one call: None when it is not in the window,
+        else whether any attempt was acknowledged, its name and date, its attempts, and the
+        newest attempt's id and code."""
+        record = self._record(key)
+        flags = record[_FLAGS]
+        if not flags & _WINDOW:
+            return None
+        return (
+            bool(flags & _OK), record[_NAME], _date(record[_CREATED]), record[_ATTEMPTS],
+            record[_ORIGIN], record[_CODE],
+        )  # fmt: skip
+
     def succeeded(self, key: str) -> bool:
         """Whether any attempt was answered 2xx (what the endpoint acknowledged)."""
         return bool(self._record(key)[_FLAGS] & _OK)
