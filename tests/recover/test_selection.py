@@ -97,10 +97,38 @@ def test_rate_spaces_the_starts(monkeypatch):
     monkeypatch.setattr(module.httpx, "AsyncClient", Client)
     report = replay(
         log.select(),
-        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20),
+        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20, concurrency=2),
     )
     assert report.count("fixed") == 5
     assert starts[-1] - starts[0] >= 4 / 20 - 0.01
+
+
+def test_one_at_a_time_is_sent_by_the_sync_client_paced_and_in_order(monkeypatch):
+    """--concurrency 1 takes the sync path (endpoint.send.Sender), with the same pacing,
+    order and report; the async client is never made."""
+    import atwh.recover.replay as module
+    from atwh.endpoint.send import Answer, Sender
+
+    sent: list[tuple[float, bytes]] = []
+
+    def post(self, url, body, headers):
+        sent.append((time.monotonic(), body))
+        assert headers["x-atwh-replay-of"] and "x-allthings-signature" in {
+            k.lower() for k in headers
+        }
+        return Answer(200, 0.001, b'{"ok":true}', [("content-type", "application/json")])
+
+    def no_async(*a, **kw):
+        raise AssertionError("the async client made for --concurrency 1")
+
+    monkeypatch.setattr(Sender, "post", post)
+    monkeypatch.setattr(module.httpx, "AsyncClient", no_async)
+    candidates = log_of([[500]] * 5).select()
+    report = replay(candidates, ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20))
+    assert report.count("fixed") == 5
+    assert [o.detail for o in report.outcomes] == ['{"ok":true}'] * 5
+    assert [body for _, body in sent] == [c.body for c in candidates]
+    assert sent[-1][0] - sent[0][0] >= 4 / 20 - 0.01
 
 
 @pytest.mark.parametrize(
