@@ -59,6 +59,7 @@ _BAD_PAYLOAD = 32  # ... which is not valid Unicode
 _OWN_CREATED = 64  # _CREATED is the event's own date
 
 _NO_DATE = float("-inf")
+_CODES = tuple(range(600))  # delivery_fields gives a status code from 100 to 599
 MAX_NAMES = 1000  # distinct event names and causes shared between events; others kept as is
 
 
@@ -243,6 +244,8 @@ class EventLog:
         if failed:
             flags |= _LAST_FAILED
             cause = self.share(cause_of(code, status, message))
+        if code is not None:
+            code = _CODES[code]  # one int object for each code, not one for each event
         return (t, delivery_id, flags, attempts, code, cause, shared_name, created, ok_t, kept)
 
     def _record(self, key: str) -> tuple[Any, ...]:
