@@ -359,12 +359,16 @@ class _Run:
             code, detail = None, f"no answer within {opts.timeout:g}s"
         except httpx.HTTPError as e:
             code, detail = None, _network_error(e)
+        self._record(c, started, code, detail)
+        return code, detail, retry_after
+
+    def _record(self, c: Candidate, started: float, code: int | None, detail: str | None) -> None:
+        """One answered try (or one that failed on the network), into the ledger."""
         if self.ledger is not None:
             self.ledger.record(
-                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
-                code, detail, ok=acknowledged(code, detail),
+                self.run_id, self.source, c.key, c.event_name, c.origin, self.opts.target,
+                started, code, detail, ok=acknowledged(code, detail),
             )  # fmt: skip
-        return code, detail, retry_after
 
     def _try_in_order(
         self, sender: Sender, c: Candidate
@@ -385,11 +389,7 @@ class _Run:
             reason = httpx.codes.get_reason_phrase(code)
             detail = _line(answer.body[:BODY_KEPT], code, location, reason)
             retry_after = parse_retry_after(answer.header("retry-after"))
-        if self.ledger is not None:
-            self.ledger.record(
-                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
-                code, detail, ok=acknowledged(code, detail),
-            )  # fmt: skip
+        self._record(c, started, code, detail)
         return code, detail, retry_after
 
 
