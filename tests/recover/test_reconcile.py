@@ -222,3 +222,89 @@ def test_every_file_form_reads_back_the_same_ids_and_counts(tmp_path_factory, gi
         writer.writerows([["2026-11-01", i] for i in given_ids])
         path.write_text(out.getvalue())
     assert stored_in_file(path).counts == Counter(given_ids)
+
+
+# -- the join as pages come, against the join of every attempt kept (before issue 27) ------
+
+
+def _old_reconcile(deliveries, counts, since):
+    from datetime import UTC, datetime
+
+    from atwh.client.filters import DeliveryFilter
+
+    never = datetime.min.replace(tzinfo=UTC)
+    window = DeliveryFilter(since=since)
+    events: dict = {}
+    for d in deliveries:
+        events.setdefault(d.event.id or f"delivery:{d.id}", []).append(d)
+    rows, in_log = [], set()
+    for key, attempts in events.items():
+        if key.startswith("delivery:") or not any(window.matches(d) for d in attempts):
+            continue
+        in_log.add(key)
+        attempts.sort(key=lambda a: (a.created or never, a.id))
+        count = counts.get(key, 0)
+        ok = any(
+            not a.failed and (a.status_code is not None or a.status == "SUCCESS") for a in attempts
+        )
+        category = (
+            "duplicated" if count > 1 else "ok" if count == 1 else "lost" if ok else "not delivered"
+        )
+        created = attempts[0].event.created or attempts[0].created
+        rows.append(
+            (key, attempts[0].event.name, category, created, len(attempts),
+             attempts[-1].status_code, attempts[-1].id, count)
+        )  # fmt: skip
+    rows.sort(key=lambda r: (r[3] or never, r[0]))
+    rows += [
+        (k, None, "duplicated" if n > 1 else "unknown", None, 0, None, None, n)
+        for k, n in counts.items()
+        if k not in in_log
+    ]
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from([200, 500, None]), st.integers(0, 4)),
+        max_size=20,
+    ),
+    st.dictionaries(st.sampled_from([f"e{i}" for i in range(7)]), st.integers(1, 3)),
+    st.booleans(),
+)
+def test_the_join_as_pages_come_is_the_join_of_every_attempt(attempts, counts, windowed):
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from atwh.client.api import Page
+    from atwh.client.model import Webhook, parse_delivery
+    from atwh.recover.reconcile import Join, Stored, reconcile
+    from tests.conftest import node
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    deliveries = []
+    for n, (event, code, minutes) in enumerate(attempts):
+        raw = node(n, code=code, event_id=f"e{event}", message="timeout")
+        raw["createdDate"] = (t0 + timedelta(minutes=minutes)).isoformat()
+        raw["event"]["createdDate"] = (t0 - timedelta(minutes=event)).isoformat()
+        deliveries.append(parse_delivery(raw, "w"))
+    since = t0 + timedelta(minutes=2) if windowed else None
+    stored = Stored("test", Counter(counts))
+    for drain in (False, True):
+        join = Join(stored, since)
+        join.add_page(Page.of(Webhook("w", None, None, None, None), deliveries))
+        result = reconcile(join, drain=drain)
+        expected = _old_reconcile(deliveries, counts, since)
+        got = [
+            (e.event_id, e.event_name, e.category, e.created, e.attempts, e.last_code,
+             e.last_delivery, e.stored)
+            for e in result.entries
+        ]  # fmt: skip
+        assert got == [r for r in expected if r[2] != "ok"]
+        assert result.count("ok") == sum(r[2] == "ok" for r in expected)
+        order = ["lost", "not delivered", "unknown", "duplicated", "ok"]
+        pairs = Counter((r[2], r[1] or "?") for r in expected)
+        assert result.summary() == sorted(
+            [(c, n, k) for (c, n), k in pairs.items()], key=lambda t: (order.index(t[0]), t[1])
+        )
