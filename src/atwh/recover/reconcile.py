@@ -147,12 +147,11 @@ class Reconciliation:
     ok: Counter[str | None] = field(default_factory=Counter)  # events ok, by event name
 
     def count(self, category: str) -> int:
-        if category == OK:
-            return self.ok.total()
-        return sum(e.category == category for e in self.entries)
+        return self.totals()[category]
 
     def totals(self) -> dict[str, int]:
-        return {c: self.count(c) for c in CATEGORIES}
+        counts = Counter(e.category for e in self.entries)
+        return {c: self.ok.total() if c == OK else counts[c] for c in CATEGORIES}
 
     def summary(self) -> list[tuple[str, str, int]]:
         """(category, event name, events) for every pair found, in category order."""
