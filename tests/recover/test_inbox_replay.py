@@ -201,7 +201,9 @@ def test_inbox_replay_re_signs_forgeries_a_test_answer_is_not_fixed(atwh, tmp_pa
     settings = ReceiverSettings(db=tmp_path / "trusting.sqlite3")
     with BackgroundServer(create_app(settings)) as srv:
         for _ in range(2):  # not recorded as replayed: the second run sends it again
-            result = atwh("inbox", "replay", "--db", str(source), "--to", srv.url("/webhook"), "--json")
+            result = atwh(
+                "inbox", "replay", "--db", str(source), "--to", srv.url("/webhook"), "--json"
+            )
             assert result.exit_code == 1, result.output
             (outcome,) = json.loads(result.stdout)
             assert outcome["result"] == "still failing"

@@ -196,6 +196,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deliveries": ("deliveries", "deliveries", "List the delivery attempts of a webhook."),
     "failures": ("failures", "failures", "Show what failed, grouped by cause, and what recovered."),
     "serve": ("serve", "serve", "Receive webhooks locally and keep them."),
+    "check": ("check", "check", "Grade a webhook endpoint before Allthings sends it events."),
     "replay": ("replay", "replay", "Re-send failed events, signed as Allthings signs them."),
     "reconcile": ("reconcile", "reconcile", "Find the events your endpoint lost."),
     "stats": ("stats", "stats", "Measure a webhook's health: success, lag, what still fails."),

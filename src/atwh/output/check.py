@@ -1,0 +1,84 @@
+"""`atwh check`'s report for people (a table that wraps to the terminal) and for pipes (TSV)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from atwh.endpoint.check import FAIL, PASS, WARN, CheckResult, Exchange, Report
+from atwh.errors import printable
+from atwh.output.listing import Column
+
+VERDICT_STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
+
+
+def verdict_text(verdict: str) -> Text:
+    return Text(verdict if verdict == PASS else verdict.upper(), style=VERDICT_STYLES[verdict])
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def codes_text(c: CheckResult) -> str:
+    """What came back, briefly: `401 · 2 ms`, `200 ×5 · 4 ms` (the slowest), `none`."""
+    xs: Sequence[Exchange] = c.exchanges
+    if not xs:  # over all answers: the codes at fault, if any
+        return " ".join(str(code) for code in c.codes) if c.codes else "-"
+    shown = ["-" if x.answer is None else str(x.code) if x.code else "none" for x in xs]
+    codes = (
+        f"{shown[0]} ×{len(shown)}" if len(set(shown)) == 1 and len(shown) > 2 else " ".join(shown)
+    )
+    times = [x.answer.seconds for x in xs if x.answer is not None and x.code is not None]
+    return f"{codes} · {_time(max(times))}" if times else codes
+
+
+def answer_text(c: CheckResult) -> Text:
+    """Codes and time; for a warning or a failure, what it means and what came back."""
+    out = Text(codes_text(c))
+    if c.verdict != PASS:
+        out.append(f": {printable(c.detail, 300)}", style=VERDICT_STYLES[c.verdict])
+    elif not c.exchanges:
+        out = Text(printable(c.detail, 300))
+    return out
+
+
+def report_table(report: Report) -> Group:
+    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("Check", no_wrap=True)
+    table.add_column("Verdict", no_wrap=True)
+    table.add_column("Sent", ratio=2, overflow="fold")
+    table.add_column("Answer", ratio=3, overflow="fold")
+    table.add_column("Fix", ratio=3, overflow="fold")
+    for c in report.checks:
+        table.add_row(
+            c.id, verdict_text(c.verdict), c.sent, answer_text(c), Text(c.fix or "", style="dim")
+        )
+    head = Text("atwh check ", style="bold").append(printable(report.url, 500), style="")
+    return Group(head, table, summary_text(report))
+
+
+def summary_text(report: Report) -> Text:
+    style = "bold red" if report.failed else "yellow" if report.count(WARN) else "bold green"
+    return Text(report.summary(), style=style)
+
+
+def tsv_columns() -> list[Column[CheckResult]]:
+    """Piped: every check on one line, nothing cut."""
+    return [
+        Column("Id", lambda c: c.id),
+        Column("Verdict", lambda c: c.verdict),
+        Column("Codes", lambda c: " ".join("-" if code is None else str(code) for code in c.codes)),
+        Column("Ms", lambda c: _slowest_ms(c)),
+        Column("Sent", lambda c: c.sent),
+        Column("Detail", lambda c: printable(c.detail, None)),
+        Column("Fix", lambda c: c.fix or ""),
+    ]
+
+
+def _slowest_ms(c: CheckResult) -> str:
+    times = [x.answer.seconds for x in c.exchanges if x.answer is not None]
+    return f"{max(times) * 1000:.0f}" if times else ""
