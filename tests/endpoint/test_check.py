@@ -433,3 +433,23 @@ def test_webhook_gives_the_url_secret_and_events(endpoint, atwh, monkeypatch):
     assert [r["sent"] for r in signed["requests"]] == ["ticket.updated"]
     both = atwh("check", "--webhook", "wh-1", "--secret", "x")
     assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_the_table_fits_the_terminal_with_the_fix_of_each_failure(endpoint):
+    from rich.console import Console
+
+    from atwh.output.check import report_table
+
+    report = run(with_mistakes(endpoint, verify=False, unknown_code=400))
+    for width in (80, 200):
+        console = Console(width=width, record=True, no_color=True)
+        console.print(report_table(report))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "accepts forgeries" in text and "wrong-secret   FAIL" in text
+        assert "unknown-event  WARN" in text
+        assert "10 passed, 1 warning, 2 failed; 18 requests in" in text
+        fix = " ".join(text.split())  # wrapped at 80 columns
+        assert "and answer 401 when it does not match" in fix
+        assert ("Sent" in text) == (width == 200)
+        assert ("Fix: verify" in text) == (width == 80)

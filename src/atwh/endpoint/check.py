@@ -190,6 +190,8 @@ class CheckResult:
     detail: str  # what came back and what it means, in one line
     exchanges: list[Exchange] = field(default_factory=list)
     codes: list[int | None] = field(default_factory=list)
+    note: str | None = None  # worth showing even on a pass (what --inbox says)
+    why: str | None = None  # what a warning or a failure means
 
     @property
     def fix(self) -> str | None:
@@ -574,7 +576,7 @@ def _graded(
     if not bad:
         return CheckResult(check, PASS, sent, _evidence(exchanges, labelled), exchanges, codes)
     detail = f"{rule.why}: {_evidence(bad, labelled)}"
-    return CheckResult(check, rule.otherwise, sent, detail, exchanges, codes)
+    return CheckResult(check, rule.otherwise, sent, detail, exchanges, codes, why=rule.why)
 
 
 def _evidence(exchanges: Sequence[Exchange], labelled: bool) -> str:
@@ -597,7 +599,8 @@ def _redirects(exchanges: Sequence[tuple[str, Exchange]]) -> CheckResult:
     checks = list(dict.fromkeys(check for check, _ in moved))
     first = moved[0][1]
     detail = f"{RULES['redirect'].why}: {first.evidence(100)} (answered to {', '.join(checks)})"
-    return CheckResult("redirect", FAIL, sent, detail, [], [x.code for _, x in moved])
+    codes = [x.code for _, x in moved]
+    return CheckResult("redirect", FAIL, sent, detail, [], codes, why=RULES["redirect"].why)
 
 
 def _latency(exchanges: Sequence[tuple[str, Exchange]], timeout: float, slow: float) -> CheckResult:
@@ -612,14 +615,15 @@ def _latency(exchanges: Sequence[tuple[str, Exchange]], timeout: float, slow: fl
     if answered:
         stats = f"p50 {_ms(percentile(answered, 50))}, p95 {_ms(percentile(answered, 95))}"
         stats += f", slowest {_ms(max(answered))}"
-    for verdict, found, said in (
+    for verdict, found, why in (
         (FAIL, late, f"{RULES['latency'].why}: past {timeout:g} s"),
-        (WARN, slowish, f"slower than {slow:g} s, near a timeout"),
+        (WARN, slowish, f"slower than {slow:g} s, close to a timeout"),
     ):
         if found:
             names = ", ".join(dict.fromkeys(c for c, _ in found))
-            detail = f"{said} ({names}); {stats}"
-            return CheckResult("latency", verdict, sent, detail, [], [a.code for _, a in found])
+            detail = f"{why} ({names}); {stats}"
+            codes = [a.code for _, a in found]
+            return CheckResult("latency", verdict, sent, detail, [], codes, why=why)
     return CheckResult("latency", PASS, sent, stats, [], [])
 
 
@@ -627,26 +631,22 @@ def _inbox_says(result: CheckResult, inbox: Inbox, event_id: str) -> None:
     """With --inbox: whether the duplicate was stored once (serve keeps it to one row and
     counts the second delivery), added to the `duplicate` check."""
     copies = inbox.copies(event_id)
-    if not copies:
-        result.detail += (
-            f"; the inbox has no request with id {event_id}: is it the inbox of the "
-            "'atwh serve' at this URL?"
-        )
-        if result.verdict == PASS:
-            result.verdict = WARN
-        return
     kept = [c for c in copies if c.acked and c.verdict != "test" and c.conflict_of is None]
-    if len(kept) == 1:
-        stored = kept[0]
-        said = f"; the inbox stored it once ({stored.duplicates} later delivery counted)"
-        if stored.forward_status:
-            said += f", forwarded once ({stored.forward_status})"
-        result.detail += said
+    if not copies:
+        note = f"the inbox has no request with id {event_id}: is it the inbox of this URL?"
+        if result.verdict == PASS:
+            result.verdict, result.why = WARN, "the inbox cannot tell"
+    elif len(kept) == 1:
+        note = f"the inbox stored it once ({kept[0].duplicates} later delivery counted)"
+        if kept[0].forward_status:
+            note += f", forwarded once ({kept[0].forward_status})"
     elif not kept:
-        result.detail += "; the inbox has it, but never acknowledged"
+        note = "the inbox has it, never acknowledged"
     else:
-        result.detail += f"; the inbox stored it {len(kept)} times: it is processed twice"
-        result.verdict = FAIL
+        note = f"the inbox stored it {len(kept)} times"
+        result.verdict, result.why = FAIL, "the same event is processed twice"
+    result.note = note
+    result.detail += f"; {note}"
 
 
 __all__ = [

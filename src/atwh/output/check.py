@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -36,29 +36,63 @@ def codes_text(c: CheckResult) -> str:
     return f"{codes} · {_time(max(times))}" if times else codes
 
 
-def answer_text(c: CheckResult) -> Text:
-    """Codes and time; for a warning or a failure, what it means and what came back."""
-    out = Text(codes_text(c))
-    if c.verdict != PASS:
-        out.append(f": {printable(c.detail, 300)}", style=VERDICT_STYLES[c.verdict])
-    elif not c.exchanges:
-        out = Text(printable(c.detail, 300))
+def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
+    """Codes and time; for a warning or a failure, what it means and what came back; the
+    fix too, when there is no column for it."""
+    out = Text(codes_text(c) if c.exchanges else printable(c.detail, 300))
+    if c.note:
+        out.append(f"\n{printable(c.note, 300)}")
+    if c.verdict == PASS:
+        return out
+    if c.exchanges:
+        bad = next((x for x in c.exchanges if not (x.ok if _wants_2xx(c) else x.refused)), None)
+        if bad is not None and bad.answer is not None and bad.answer.code is not None:
+            said = bad.answer.text(80)
+            if said:
+                out.append(f"  {said}", style="dim")
+        out.append(f"\n{c.why}", style=VERDICT_STYLES[c.verdict])
+    if with_fix and c.fix:
+        out.append(f"\nFix: {c.fix}", style="dim")
     return out
 
 
+def _wants_2xx(c: CheckResult) -> bool:
+    return c.id not in ("wrong-secret", "tampered", "unsigned", "stale")
+
+
+WIDE = 120  # from this width on, what was sent and the fix have columns of their own
+
+
+class CheckTable:
+    """The checks, at the console's width: five columns when wide, three when narrow (the
+    fix then under the answer)."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = options.max_width >= WIDE
+        table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
+        table.add_column("Check", no_wrap=True)
+        table.add_column("Verdict", no_wrap=True)
+        if wide:
+            table.add_column("Sent", ratio=2, overflow="fold")
+        table.add_column("Answer", ratio=3, overflow="fold")
+        if wide:
+            table.add_column("Fix", ratio=3, overflow="fold")
+        for c in self.report.checks:
+            verdict = verdict_text(c.verdict)
+            if wide:
+                fix = Text(c.fix or "", style="dim")
+                table.add_row(c.id, verdict, c.sent, answer_text(c), fix)
+            else:
+                table.add_row(c.id, verdict, answer_text(c, with_fix=True))
+        yield table
+
+
 def report_table(report: Report) -> Group:
-    table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
-    table.add_column("Check", no_wrap=True)
-    table.add_column("Verdict", no_wrap=True)
-    table.add_column("Sent", ratio=2, overflow="fold")
-    table.add_column("Answer", ratio=3, overflow="fold")
-    table.add_column("Fix", ratio=3, overflow="fold")
-    for c in report.checks:
-        table.add_row(
-            c.id, verdict_text(c.verdict), c.sent, answer_text(c), Text(c.fix or "", style="dim")
-        )
     head = Text("atwh check ", style="bold").append(printable(report.url, 500), style="")
-    return Group(head, table, summary_text(report))
+    return Group(head, CheckTable(report), summary_text(report))
 
 
 def summary_text(report: Report) -> Text:
