@@ -26,14 +26,16 @@ def _time(seconds: float) -> str:
 def codes_text(c: CheckResult) -> str:
     """What came back, briefly: `401 · 2 ms`, `200 ×5 · 4 ms` (the slowest), `none`."""
     xs: Sequence[Exchange] = c.exchanges
-    if not xs:  # over all answers: the codes at fault, if any
-        return " ".join(str(code) for code in c.codes) if c.codes else "-"
-    shown = ["-" if x.answer is None else str(x.code) if x.code else "none" for x in xs]
-    codes = (
-        f"{shown[0]} ×{len(shown)}" if len(set(shown)) == 1 and len(shown) > 2 else " ".join(shown)
-    )
+    codes = _runs(["-" if x.answer is None else str(x.code) if x.code else "none" for x in xs])
     times = [x.answer.seconds for x in xs if x.answer is not None and x.code is not None]
     return f"{codes} · {_time(max(times))}" if times else codes
+
+
+def _runs(shown: Sequence[str]) -> str:
+    """`200 200`, but `200 ×5` for more than two of the same."""
+    if len(shown) > 2 and len(set(shown)) == 1:
+        return f"{shown[0]} ×{len(shown)}"
+    return " ".join(shown)
 
 
 def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
