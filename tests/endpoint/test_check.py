@@ -264,7 +264,7 @@ def test_a_wrong_secret_fails_signed_and_says_so(endpoint):
     report = run(with_mistakes(endpoint, secret="another"))
     signed = next(c for c in report.checks if c.id == "signed")
     assert signed.verdict == "fail" and signed.codes == [401, 401]
-    assert "(is the secret the webhook's?)" in signed.detail
+    assert "(is the secret the webhook's? is the HMAC over the raw body alone" in signed.detail
     stale = next(c for c in report.checks if c.id == "stale")
     assert "no signed event was accepted" in stale.detail
 

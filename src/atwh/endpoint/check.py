@@ -13,7 +13,6 @@ Every event id starts with `atwh-check-`, and every event's data says it is a te
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import random
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atwh import samples, signature
+from atwh.client.transport import on_this_machine
 from atwh.endpoint.send import Answer, Sender
 from atwh.errors import NetworkError, printable
 
@@ -267,22 +267,6 @@ class CheckOptions:
     budget: float | None = None  # default: max(MIN_BUDGET, 4 timeouts)
 
 
-def on_this_machine(url: str) -> bool:
-    """Whether the URL's host is this machine (loopback): no confirmation needed."""
-    import httpx
-
-    try:
-        host = httpx.URL(url).host.strip("[]").lower()
-    except httpx.InvalidURL:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def percentile(values: Sequence[float], p: float) -> float:
     """The nearest-rank percentile (p50 of 1, 2, 3, 4 is 2)."""
     ordered = sorted(values)
@@ -449,7 +433,10 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     ]
     results["signed"] = _graded("signed", f"{', '.join(o.events)}, signed", signed, _2xx)
     if all(x.code in (401, 403) for x in signed):
-        results["signed"].detail += " (is the secret the webhook's?)"
+        results["signed"].detail += (
+            " (is the secret the webhook's? is the HMAC over the raw body alone, as in the "
+            "vendor's example?)"
+        )
     probe = next((x.label for x in signed if x.ok), o.events[0])
     accepted = any(x.ok for x in signed)
 
