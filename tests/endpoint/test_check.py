@@ -97,7 +97,8 @@ class Mistakes:
     needs_created: bool = False  # an update of an unknown entity gets 422
     unknown_code: int = 200
     redirect_to: str | None = None
-    slow_for: str | None = None  # an event name answered after `delay` (*: every event)
+    slow_for: str | None = None  # an event name answered after `delay` (*: every event,
+    # forgery: every bad signature)
     delay: float = 0.0
     seen: set[str] = field(default_factory=set)
     entities: set[str] = field(default_factory=set)
@@ -133,6 +134,8 @@ class Endpoint:
                 js = json.loads(body, parse_float=_js_number)
                 signed = json.dumps(js, separators=(",", ":"), ensure_ascii=False).encode()
             if not hmac.compare_digest(hmac_hex(signed, m.secret), sig):
+                if m.slow_for == "forgery":
+                    await asyncio.sleep(m.delay)
                 return await _answer(send, 401, {"message": "bad signature"}, [])
         if m.check_timestamp:
             sent = int(headers.get("x-allthings-signature-timestamp", "0")) / 1000
@@ -292,6 +295,17 @@ def test_an_answer_past_the_timeout_fails_latency_and_one_past_slow_warns(endpoi
     url = with_mistakes(endpoint, slow_for="atwh-check.unknown-event", delay=0.1)
     report = run(url, timeout=5, slow=0.05)
     assert verdicts(report) == {**ALL_PASS, "latency": "warn"}
+
+
+def test_no_answer_to_a_forgery_refuses_it_but_fails_latency(endpoint):
+    url = with_mistakes(endpoint, slow_for="forgery", delay=0.4)
+    report = run(url, timeout=0.2)
+    assert verdicts(report) == {**ALL_PASS, "latency": "fail"}
+    by_id = {c.id: c for c in report.checks}
+    assert by_id["wrong-secret"].codes == [None] and by_id["tampered"].codes == [None]
+    assert by_id["wrong-secret"].detail.startswith("no answer (no answer within 0.2s)")
+    assert by_id["latency"].codes == [None, None]
+    assert "(wrong-secret, tampered)" in by_id["latency"].detail
 
 
 def test_no_more_is_sent_after_three_requests_without_an_answer(endpoint):

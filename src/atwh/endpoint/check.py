@@ -140,6 +140,7 @@ class Exchange:
     event_id: str | None
     answer: Answer | None  # None: not sent (the run had stopped)
     not_sent: str | None = None  # why not
+    good: bool | None = None  # what its check wanted, once graded
 
     @property
     def code(self) -> int | None:
@@ -153,11 +154,6 @@ class Exchange:
     def answered_in(self) -> float | None:
         """Seconds to the HTTP answer; None without one."""
         return None if self.answer is None or self.answer.code is None else self.answer.seconds
-
-    @property
-    def refused(self) -> bool:
-        """An HTTP answer that is not 2xx."""
-        return self.code is not None and not self.ok
 
     def evidence(self, limit: int = 80) -> str:
         """What came back, in one line safe for a terminal."""
@@ -528,11 +524,13 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     return [results[c] for c in CHECKS]
 
 
-def _2xx(code: int) -> bool:
-    return 200 <= code <= 299
+def _2xx(code: int | None) -> bool:
+    return code is not None and 200 <= code <= 299
 
 
-def _refusal(code: int) -> bool:
+def _refusal(code: int | None) -> bool:
+    """Not 2xx: no answer (a timeout, a dropped connection) acknowledges nothing either,
+    as Allthings counts it."""
     return not _2xx(code)
 
 
@@ -551,14 +549,16 @@ def _graded(
     check: str,
     sent: str,
     exchanges: list[Exchange],
-    wanted: Callable[[int], bool],
+    wanted: Callable[[int | None], bool],
     labelled: bool | None = None,
 ) -> CheckResult:
-    """Pass when every request got an HTTP answer whose code is `wanted`; else the check's
-    `otherwise` verdict (no answer at all proves nothing either way)."""
+    """Pass when the code of every request is `wanted` (None: no answer); else the check's
+    `otherwise` verdict. A request not sent (the run had stopped) never passes."""
     rule = RULES[check]
     labelled = len(exchanges) > 1 if labelled is None else labelled
-    bad = [x for x in exchanges if x.code is None or not wanted(x.code)]
+    for x in exchanges:
+        x.good = x.answer is not None and wanted(x.code)
+    bad = [x for x in exchanges if not x.good]
     codes = [x.code for x in exchanges]
     if not bad:
         return CheckResult(check, PASS, sent, _evidence(exchanges, labelled), exchanges, codes)

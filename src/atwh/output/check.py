@@ -47,7 +47,7 @@ def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
     if c.verdict == PASS:
         return out
     if c.exchanges:
-        bad = next((x for x in c.exchanges if not (x.ok if _wants_2xx(c) else x.refused)), None)
+        bad = next((x for x in c.exchanges if x.good is False), None)
         if bad is not None and bad.answer is not None and bad.answer.code is not None:
             said = bad.answer.text(80)
             if said:
@@ -56,10 +56,6 @@ def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
     if with_fix and c.fix:
         out.append(f"\nFix: {c.fix}", style="dim")
     return out
-
-
-def _wants_2xx(c: CheckResult) -> bool:
-    return c.id not in ("wrong-secret", "tampered", "unsigned", "stale")
 
 
 WIDE = 120  # from this width on, what was sent and the fix have columns of their own
