@@ -433,19 +433,28 @@ def test_what_is_on_this_machine(url, local):
     assert check.on_this_machine(url) is local
 
 
-def test_webhook_gives_the_url_secret_and_events(endpoint, atwh, monkeypatch):
-    url = with_mistakes(endpoint)
-    from atwh.client.webhooks import WebhookInfo, Webhooks
+def test_webhook_takes_url_secret_and_events_from_the_api(tmp_path, atwh):
+    """Against the emulator: a webhook registered for serve's URL; `check --webhook` reads
+    its URL, secret and events, as `serve --webhook` reads the secret."""
+    from tests.emulator.test_emulator import emulator, receiver
 
-    hook = WebhookInfo("wh-1", url=url, events=["ticket.updated"], secret=SECRET)
-    monkeypatch.setattr(Webhooks, "get", lambda self, webhook_id: hook)
-    result = atwh("check", "--webhook", "wh-1", "--json")
+    with emulator() as emu, receiver(tmp_path, accept_any_event=True) as rcv:
+        created = atwh(
+            "webhooks", "create", "--url", rcv.url, "-e", "ticket.updated", "--app", "a1",
+            "--api-url", emu.url,
+        )  # fmt: skip
+        assert created.exit_code == 0, created.stderr
+        (hook_id,) = emu.app.state.webhooks
+        rcv.settings.secret = emu.app.state.webhooks[hook_id].secret  # serve --webhook
+        result = atwh("check", "--webhook", hook_id, "--api-url", emu.url, "--json")
+        both = atwh("check", "--webhook", hook_id, "--secret", "x", "--api-url", emu.url)
+        url = rcv.url
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["url"] == url
+    assert {c["id"]: c["verdict"] for c in report["checks"]} == ALL_PASS
     signed = report["checks"][CHECKS.index("signed")]
     assert [r["sent"] for r in signed["requests"]] == ["ticket.updated"]
-    both = atwh("check", "--webhook", "wh-1", "--secret", "x")
     assert both.exit_code == 2 and "not both" in both.stderr
 
 
