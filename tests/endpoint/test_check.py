@@ -320,6 +320,15 @@ def test_no_more_is_sent_after_three_requests_without_an_answer(endpoint):
     assert "not sent (3 requests had got no answer)" in duplicate.detail
 
 
+def test_no_more_is_sent_past_the_runs_budget(endpoint):
+    url = with_mistakes(endpoint, slow_for="*", delay=0.1)
+    report = run(url, budget=0.15)
+    assert report.requests < 18
+    unknown = next(c for c in report.checks if c.id == "unknown-event")
+    assert unknown.verdict == "warn" and unknown.codes == [None]
+    assert "not sent (the run had taken over 0.15 s)" in unknown.detail
+
+
 # -- the command ---------------------------------------------------------------------------
 
 
@@ -476,3 +485,27 @@ def test_the_table_fits_the_terminal_with_the_fix_of_each_failure(endpoint):
         assert "and answer 401 when it does not match" in fix
         assert ("Sent" in text) == (width == 200)
         assert ("Fix: verify" in text) == (width == 80)
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_on_a_terminal_a_url_elsewhere_is_asked_about(monkeypatch, answer):
+    import io
+    import sys
+
+    from atwh.cli import check as command
+    from atwh.errors import UsageError
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    asked = []
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    monkeypatch.setattr(command.typer, "confirm", lambda text, **kw: asked.append(text) or answer)
+    if answer:
+        command._confirm("https://hooks.example.com/webhook")
+    else:
+        with pytest.raises(UsageError, match="nothing sent"):
+            command._confirm("https://hooks.example.com/webhook")
+    assert asked == ["Send test events to https://hooks.example.com/webhook? It may act on them"]
