@@ -231,7 +231,9 @@ class Report:
         ms = [t for c in self.checks for x in c.exchanges if (t := x.answered_in) is not None]
         timing = f"{self.requests} requests in {self.seconds:.1f} s"
         if ms:
-            timing += f", p50 {_ms(percentile(ms, 50))}, p95 {_ms(percentile(ms, 95))}"
+            timing += (
+                f", p50 {short_time(percentile(ms, 50))}, p95 {short_time(percentile(ms, 95))}"
+            )
         return f"{line}; {timing}"
 
     def as_json(self) -> dict[str, Any]:
@@ -269,7 +271,13 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def _ms(seconds: float) -> str:
+def spread(seconds: Sequence[float]) -> str:
+    """`p50 3 ms, p95 9 ms`."""
+    return f"p50 {short_time(percentile(seconds, 50))}, p95 {short_time(percentile(seconds, 95))}"
+
+
+def short_time(seconds: float) -> str:
+    """`3 ms`, `950 ms`, `12 s`."""
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.0f} s"
 
 
@@ -600,8 +608,7 @@ def _latency(exchanges: Sequence[tuple[str, Exchange]], timeout: float, slow: fl
     slowish = [(c, a) for c, a in timed if a.code is not None and a.seconds > slow]
     stats = "no answer to time"
     if answered:
-        stats = f"p50 {_ms(percentile(answered, 50))}, p95 {_ms(percentile(answered, 95))}"
-        stats += f", slowest {_ms(max(answered))}"
+        stats = f"{spread(answered)}, slowest {short_time(max(answered))}"
     for verdict, found, why in (
         (FAIL, late, f"{RULES['latency'].why}: past {timeout:g} s"),
         (WARN, slowish, f"slower than {slow:g} s, close to a timeout"),

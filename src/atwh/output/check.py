@@ -8,7 +8,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from atwh.endpoint.check import FAIL, PASS, WARN, CheckResult, Exchange, Report
+from atwh.endpoint.check import FAIL, PASS, WARN, CheckResult, Exchange, Report, short_time
 from atwh.errors import printable
 from atwh.output.listing import Column
 
@@ -19,16 +19,12 @@ def verdict_text(verdict: str) -> Text:
     return Text(verdict if verdict == PASS else verdict.upper(), style=VERDICT_STYLES[verdict])
 
 
-def _time(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.0f} s"
-
-
 def codes_text(c: CheckResult) -> str:
     """What came back, briefly: `401 · 2 ms`, `200 ×5 · 4 ms` (the slowest), `none`."""
     xs: Sequence[Exchange] = c.exchanges
     codes = _runs(["-" if x.answer is None else str(x.code) if x.code else "none" for x in xs])
     times = [x.answer.seconds for x in xs if x.answer is not None and x.code is not None]
-    return f"{codes} · {_time(max(times))}" if times else codes
+    return f"{codes} · {short_time(max(times))}" if times else codes
 
 
 def _runs(shown: Sequence[str]) -> str:
