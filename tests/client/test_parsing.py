@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atwh.client.filters import DeliveryFilter, StatusCodeMatch, parse_duration, parse_time
-from atwh.client.model import is_failure, parse_datetime, parse_delivery
+from atwh.client.model import is_failure, parse_delivery
+from atwh.core.dates import parse_datetime
 from atwh.errors import UsageError
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

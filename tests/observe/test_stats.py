@@ -13,7 +13,8 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from atwh.client.model import Delivery, Event, Result, parse_datetime
+from atwh.client.model import Delivery, Event, Result
+from atwh.core.dates import parse_datetime
 from atwh.observe.stats import Stats, WebhookStats, nearest_rank
 from atwh.output.stats import _split, chart, stats_view
 from tests.conftest import NOW, node

@@ -186,8 +186,8 @@ def emit(
     """
     import json
 
-    from atwh import jsontext
     from atwh.cli.output import client_factory
+    from atwh.core import jsontext
     from atwh.errors import ApiError, UsageError, printable
 
     try:

@@ -29,7 +29,7 @@ def webhook_ids_from(given: list[str] | None) -> list[str]:
     ATWH_WEBHOOK_ID (comma-separated), else the config file's `webhooks`; each once."""
     import os
 
-    from atwh.client.config import load_config
+    from atwh.core.config import load_config
 
     ids = [i.strip() for i in given or [] if i.strip()]
     if not ids:
@@ -60,7 +60,7 @@ def http_url(flag: str, url: str) -> str:
 
 def api_url_from(option: str | None) -> str:
     """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
-    from atwh.client.config import DEFAULT_API_URL, load_config
+    from atwh.core.config import DEFAULT_API_URL, load_config
 
     return http_url("--api-url", option or load_config().api_url or DEFAULT_API_URL)
 

@@ -124,7 +124,7 @@ def scope(
     file. One of them, never both from the same place."""
     import os
 
-    from atwh.client.config import load_config
+    from atwh.core.config import load_config
     from atwh.errors import UsageError
 
     def one(app: str | None, project: str | None, where: str) -> tuple[str | None, str | None]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from atwh.client.model import parse_datetime
+from atwh.core.dates import parse_datetime
 from atwh.errors import (
     ApiError,
     AtwhError,

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from atwh.client.model import Delivery, iso
+from atwh.client.model import Delivery
+from atwh.core.dates import iso
 from atwh.errors import printable
 
 BUCKETS = ("day", "hour")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
-from atwh.client.model import iso
+from atwh.core.dates import iso
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, Listing, table
 from atwh.output.tables import code_text, duration, local_time

@@ -16,8 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from atwh.client.failures import FailureGroup
-from atwh.client.model import Delivery, Webhook, iso
+from atwh.client.model import Delivery, Webhook
 from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
+from atwh.core.dates import iso
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, Listing, table
 from atwh.receiver.inbox import InboxRecord
@@ -188,7 +189,7 @@ def deliveries_table(
 def _pretty(text: str | None) -> Syntax | Text:
     if text is None:
         return Text("(none)", style="dim")
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     try:
         value = jsontext.loads(text)

@@ -20,9 +20,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from atwh import jsontext
-from atwh.client.config import data_dir
-from atwh.client.model import iso
+from atwh.core import jsontext
+from atwh.core.config import data_dir
+from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 3

@@ -13,8 +13,8 @@ import time
 from datetime import datetime
 from typing import IO
 
-from atwh import jsontext
-from atwh.client.model import iso
+from atwh.core import jsontext
+from atwh.core.dates import iso
 from atwh.errors import printable
 from atwh.receiver.inbox import NewRequest, Stored
 
