@@ -96,10 +96,10 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.output import plural
     from atwh.cli.serve import after_ctrl_c, seconds
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
+    from atwh.output.show import plural
 
     def say(line: str) -> None:
         typer.echo(line, err=True)
@@ -186,7 +186,7 @@ def emit(
     """
     import json
 
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
     from atwh.core import jsontext
     from atwh.errors import ApiError, UsageError, printable
 

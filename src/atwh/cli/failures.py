@@ -49,9 +49,12 @@ def failures(
 
       atwh failures wh-history wh-other --format ndjson -o failures.ndjson
     """
-    from atwh.cli.output import (
-        Progress,
-        client_factory,
+    from atwh.cli.context import client_factory, webhook_ids_from
+    from atwh.client.api import fetch_many, fetch_pages
+    from atwh.client.failures import FailureSummary
+    from atwh.client.filters import DeliveryFilter
+    from atwh.output.progress import Progress
+    from atwh.output.show import (
         export_pages,
         filtered,
         listing_filter,
@@ -62,12 +65,8 @@ def failures(
         rows_wanted,
         say_more,
         show_listing,
-        webhook_ids_from,
         why_empty,
     )
-    from atwh.client.api import fetch_many, fetch_pages
-    from atwh.client.failures import FailureSummary
-    from atwh.client.filters import DeliveryFilter
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, True, limit)

@@ -106,7 +106,8 @@ def inbox(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    from atwh.cli.output import (
+    from atwh.client.filters import select_newest
+    from atwh.output.show import (
         listing_filter,
         listing_mode,
         note,
@@ -117,7 +118,6 @@ def inbox(
         why_empty,
         write_export,
     )
-    from atwh.client.filters import select_newest
     from atwh.receiver.inbox import InboxRecord
 
     mode = listing_mode(fmt, as_json, output)
@@ -181,9 +181,9 @@ def show(
     """
     import json
 
-    from atwh.cli.output import print_rich
     from atwh.client.prefix import resolve_prefix
     from atwh.errors import NotFoundError, UsageError, printable
+    from atwh.output.show import print_rich
 
     if secret is not None and not secret.strip():
         raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
@@ -282,9 +282,10 @@ def replay(
     """
     from collections import Counter
 
-    from atwh.cli.output import listing_mode, plural, warn
+    from atwh.cli.context import warn
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
+    from atwh.output.show import listing_mode, plural
     from atwh.recover.selection import from_inbox
 
     chosen = listing_mode(fmt, as_json, output)

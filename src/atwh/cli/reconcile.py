@@ -82,11 +82,12 @@ def reconcile(
     """
     from pathlib import Path
 
-    from atwh.cli.output import client_factory, listing_mode, print_rich, show_listing
+    from atwh.cli.context import client_factory
     from atwh.client.filters import parse_time
     from atwh.client.secret import webhook_secret
     from atwh.errors import UsageError, printable
     from atwh.output.export import open_output
+    from atwh.output.show import listing_mode, print_rich, show_listing
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
     from atwh.recover.webhook import log_since

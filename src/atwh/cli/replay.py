@@ -197,9 +197,9 @@ def replay(
 
       atwh replay --history
     """
-    from atwh.cli.output import listing_mode
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError, printable
+    from atwh.output.show import listing_mode
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
@@ -220,7 +220,7 @@ def replay(
     target = _target(to)
     _check_as(as_)
 
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
     from atwh.client.secret import webhook_secret
     from atwh.recover.webhook import log_since
 
@@ -232,7 +232,7 @@ def replay(
         candidates = log.select(flt, mode, _split(delivery), _split(event_id))
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
-            from atwh.cli.output import warn
+            from atwh.cli.context import warn
 
             warn(f"webhook {printable(webhook_id, 80)} is disabled: Allthings sends it nothing")
         need_secret = not dry_run and secret is None
@@ -250,7 +250,7 @@ def fetch(
 ) -> tuple[Webhook, EventLog]:
     """The webhook and its log (from `since` on, at least: see `fetch_log`), with a
     progress bar on a terminal while it comes."""
-    from atwh.cli.output import Progress
+    from atwh.output.progress import Progress
     from atwh.recover.webhook import fetch_log
 
     progress = Progress()
@@ -301,7 +301,7 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
     from pathlib import Path
 
     from atwh import __version__
-    from atwh.cli.output import warn
+    from atwh.cli.context import warn
     from atwh.recover import fixtures
     from atwh.recover.ledger import Ledger
     from atwh.recover.replay import ReplayOptions, needs_confirmation, skip_replayed
@@ -351,8 +351,8 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:
-    from atwh.cli.output import show_listing, write_export
     from atwh.output.recover import replay_columns, totals_line
+    from atwh.output.show import show_listing, write_export
 
     if fmt in ("table", "tsv"):
         show_listing(replay_columns(sent=not report.dry_run), report.outcomes, fmt, output)
@@ -398,7 +398,7 @@ def _confirm(count: int, target: str) -> bool:
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     from pathlib import Path
 
-    from atwh.cli.output import show_listing, write_export
+    from atwh.output.show import show_listing, write_export
     from atwh.recover.ledger import Ledger, default_path
 
     path = Path(ledger) if ledger else default_path()
@@ -435,13 +435,13 @@ def parse_rate(text: str | None) -> float | None:
 
 
 def _target(to: str | None) -> str | None:
-    from atwh.cli.output import http_url
+    from atwh.cli.context import http_url
 
     return http_url("--to", to) if to is not None else None
 
 
 def _webhook_url(url: str | None, webhook_id: str) -> str:
-    from atwh.cli.output import http_url
+    from atwh.cli.context import http_url
     from atwh.errors import UsageError, printable
 
     if not url:

@@ -228,8 +228,9 @@ def serve(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.output import http_url, plural
+    from atwh.cli.context import http_url
     from atwh.errors import UsageError, printable
+    from atwh.output.show import plural
     from atwh.receiver import ReceiverSettings, create_app
     from atwh.receiver.forward import loops_back
     from atwh.receiver.inbox import Inbox, default_path
@@ -362,7 +363,7 @@ def parse_size(text: str) -> int:
 
 
 def _secret_of(webhook_id: str, api_url: str | None, token: str | None, timeout: float) -> str:
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
     from atwh.client.secret import webhook_secret
 
     with client_factory(api_url, token, timeout)() as client:

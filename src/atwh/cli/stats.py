@@ -74,19 +74,13 @@ def stats(
     """
     import sys
 
-    from atwh.cli.output import (
-        Progress,
-        client_factory,
-        filtered,
-        print_rich,
-        show_listing,
-        table_or_json,
-        webhook_ids_from,
-    )
+    from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import fetch_many
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
+    from atwh.output.progress import Progress
+    from atwh.output.show import filtered, print_rich, show_listing, table_or_json
 
     mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()

@@ -67,11 +67,12 @@ def tail(
     """
     import sys
 
-    from atwh.cli.output import client_factory, listing_mode, webhook_ids_from
+    from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.tail import Follower, Item
+    from atwh.output.show import listing_mode
     from atwh.output.tail import Rows, StatusLine, ndjson_line, write_items
 
     if as_json and fmt not in (None, "json", "ndjson"):

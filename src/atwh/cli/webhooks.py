@@ -96,7 +96,7 @@ Description = Annotated[
 
 @contextmanager
 def _webhooks(api_url: str | None, token: str | None, timeout: float) -> Iterator[Webhooks]:
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
     from atwh.client.webhooks import Webhooks
 
     with client_factory(api_url, token, timeout)() as client:
@@ -172,7 +172,7 @@ def find(hooks: Webhooks, webhook_id: str) -> WebhookInfo:
 
 def _catalogue(hooks: Webhooks) -> list[EventType] | None:
     """The registerable events, or None (with a warning) when the API does not say."""
-    from atwh.cli.output import warn
+    from atwh.cli.context import warn
     from atwh.errors import ApiError
 
     try:
@@ -210,8 +210,8 @@ def list_(
 
       atwh webhooks list --app 5f3a0c7e2b1d | cut -f1,3   (piped: id and URL)
     """
-    from atwh.cli.output import show_listing, table_or_json
     from atwh.errors import printable
+    from atwh.output.show import show_listing, table_or_json
     from atwh.output.tables import webhook_columns
 
     mode = table_or_json(fmt, as_json, "webhooks list")
@@ -246,7 +246,7 @@ def show(
 
       atwh webhooks show 5f3a0c7e2b1d --show-secret
     """
-    from atwh.cli.output import print_rich
+    from atwh.output.show import print_rich
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
@@ -286,9 +286,9 @@ def create(
       atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created
       -e ticket.updated --urn 'urn:allthings:app:a1:*' -d 'ticket sync'
     """
-    from atwh.cli.output import print_rich
     from atwh.client.webhooks import check_url, registration, split_names
     from atwh.errors import AtwhError, UsageError
+    from atwh.output.show import print_rich
     from atwh.output.tables import webhook_detail
 
     if url is None:
@@ -587,7 +587,7 @@ def events(
 
       atwh webhooks events
     """
-    from atwh.cli.output import show_listing, table_or_json
+    from atwh.output.show import show_listing, table_or_json
     from atwh.output.tables import event_type_columns
 
     mode = table_or_json(fmt, as_json, "webhooks events")
@@ -633,9 +633,10 @@ def ping(
 
       atwh webhooks ping 5f3a0c7e2b1d
     """
-    from atwh.cli.output import http_url, print_rich
+    from atwh.cli.context import http_url
     from atwh.client.webhooks import ping as send_ping
     from atwh.errors import ExitStatus, UsageError
+    from atwh.output.show import print_rich
     from atwh.output.tables import ping_report
 
     if (webhook_id is None) == (url is None):
