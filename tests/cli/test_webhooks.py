@@ -618,7 +618,7 @@ def test_remove_without_a_terminal_needs_yes(atwh, api):
 
 
 def test_remove_on_a_terminal_asks(atwh, api, monkeypatch):
-    from atwh.cli import webhooks as command
+    from atwh.cli import context as command
 
     monkeypatch.setattr(command, "interactive", lambda: True)
     kept = atwh("webhooks", "remove", "wh-1", input="n\n")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from atwh.cli import options as o
-from atwh.cli import replay as r
+from atwh.cli import params
 
 if TYPE_CHECKING:
     from atwh.receiver.inbox import Inbox
@@ -82,7 +82,7 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            click_type=o.Number("N"),
+            click_type=params.Number("N"),
             rich_help_panel=o.FILTERS,
             help="At most N records, newest first [default: 50 in a table, all in an export]",
             show_default=False,
@@ -246,14 +246,14 @@ def replay(
             "Rejected requests are never sent.",
         ),
     ] = False,
-    concurrency: r.Concurrency = 1,
-    rate: r.Rate = None,
-    dry_run: r.DryRun = False,
-    yes: r.Yes = False,
-    force: r.Force = False,
-    ledger: r.LedgerPath = None,
-    save: r.Save = None,
-    as_: r.As = None,
+    concurrency: o.Concurrency = 1,
+    rate: o.Rate = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    force: o.Force = False,
+    ledger: o.LedgerPath = None,
+    save: o.Save = None,
+    as_: o.As = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -261,8 +261,10 @@ def replay(
         float,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for each answer.",
+            click_type=params.Duration("SECONDS", min=0.1),
+            show_default=False,
+            help="How long to wait for each answer: seconds, or a duration (30s, 2m) "
+            "[default: 30s]",
         ),
     ] = 30.0,
 ) -> int:
@@ -282,25 +284,25 @@ def replay(
     """
     from collections import Counter
 
-    from atwh.cli.context import warn
+    from atwh.cli.context import check_as, send, split_ids, warn
     from atwh.client.filters import DeliveryFilter
+    from atwh.core.config import http_url
     from atwh.errors import UsageError
     from atwh.output.show import listing_mode, plural
     from atwh.recover.selection import from_inbox
+    from atwh.recover.sending import Sending
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
-    target = r._target(to)
-    assert target is not None
-    r._check_as(as_)
-    per_second = r.parse_rate(rate)
+    target = http_url("--to", to)
+    check_as(as_)
     with _open(db or ctx.obj) as store:
         path = store.path.resolve()
         passed: Counter[str] = Counter()
         candidates = from_inbox(
-            store.records(), flt, r._split(ids), include_unverified, passed_over=passed
+            store.records(), flt, split_ids(ids), include_unverified, passed_over=passed
         )
     if include_unverified and any(c.unverified for c in candidates):
         warn(
@@ -314,8 +316,8 @@ def replay(
             f"passed over {plural(passed['unverified'], 'unverified request')} "
             "('atwh serve' ran without a secret); --include-unverified sends them"
         )
-    how = r.Sending(
-        target, secret, f"inbox:{path}", concurrency, per_second, timeout,
+    how = Sending(
+        target, secret, f"inbox:{path}", concurrency, rate, timeout,
         dry_run, yes, force, ledger, save, as_,
     )  # fmt: skip
-    return r.send(candidates, how, f"no stored request matches in {path}", chosen, output)
+    return send(candidates, how, f"no stored request matches in {path}", chosen, output)

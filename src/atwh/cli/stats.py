@@ -137,7 +137,7 @@ def _rate(text: str) -> float:
 
 
 def _lag(text: str) -> float:
-    from atwh.client.filters import parse_duration
+    from atwh.core.durations import parse_duration
     from atwh.errors import UsageError
 
     try:

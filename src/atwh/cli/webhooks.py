@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 
 if TYPE_CHECKING:
     from atwh.client.webhooks import EventType, WebhookInfo, Webhooks
@@ -525,14 +525,6 @@ def disable(
     _update(webhook_id, api_url, token, timeout, as_json, enabled=False)
 
 
-def interactive() -> bool:
-    """Whether a person can answer a question: stdin is a terminal."""
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 @app.command("remove", cls=o.Command)
 def remove(
     webhook_id: WebhookId,
@@ -551,9 +543,10 @@ def remove(
 
       atwh webhooks remove 5f3a0c7e2b1d --yes
     """
+    from atwh.cli import context
     from atwh.errors import UsageError, printable
 
-    if not yes and not interactive():
+    if not yes and not context.interactive():
         raise UsageError(
             f"not removing webhook {printable(webhook_id, 80)} without --yes "
             "(no terminal to ask for confirmation)"
@@ -618,8 +611,10 @@ def ping(
         float,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for the API, and for the URL.",
+            click_type=params.Duration("SECONDS", min=0.1),
+            show_default=False,
+            help="How long to wait for the API, and for the URL: seconds, or a duration "
+            "(10s, 1m) [default: 10s]",
         ),
     ] = 10.0,
 ) -> int:
@@ -633,8 +628,8 @@ def ping(
 
       atwh webhooks ping 5f3a0c7e2b1d
     """
-    from atwh.cli.context import http_url
     from atwh.client.webhooks import ping as send_ping
+    from atwh.core.config import http_url
     from atwh.errors import ExitStatus, UsageError
     from atwh.output.show import print_rich
     from atwh.output.tables import ping_report

@@ -12,9 +12,9 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, table
-from atwh.output.tables import duration
 
 SUCCEEDED, FAILED, PENDING = "█", "▒", "░"  # told apart without colour too
 
