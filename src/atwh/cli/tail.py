@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 
 
 def tail(
@@ -20,7 +21,12 @@ def tail(
     ] = None,
     interval: Annotated[
         float,
-        typer.Option("--interval", min=0.01, metavar="SECONDS", help="Seconds between polls."),
+        typer.Option(
+            "--interval",
+            click_type=params.Duration("SECONDS", min=0.01),
+            show_default=False,
+            help="How long to wait between polls: seconds, or a duration (1s, 2m) [default: 5s]",
+        ),
     ] = 5.0,
     exit_on_failure: Annotated[
         bool,

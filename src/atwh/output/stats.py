@@ -108,9 +108,11 @@ def window_line(summary: dict[str, Any]) -> Text:
 
 
 def _local(value: str) -> str:
-    return (
-        datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
-    )
+    """The window's ends in the one time format of every view (tables.when)."""
+    from atwh.core.dates import parse_datetime
+    from atwh.output.tables import when
+
+    return when(parse_datetime(value))
 
 
 def chart(
