@@ -796,3 +796,14 @@ def test_no_command_prints_the_secret_without_show_secret(atwh, api, target, cap
         assert SECRET not in out_err(result), args
         assert SECRET[:12] not in out_err(result), args
     assert SECRET not in caplog.text
+
+
+def test_enable_and_disable_are_one_command_told_which():
+    import typer.main
+
+    from atwh.cli.webhooks import app as webhooks
+
+    group: Any = typer.main.get_command(webhooks)
+    on, off = group.commands["enable"], group.commands["disable"]
+    assert on.callback.__code__ is off.callback.__code__
+    assert [p.name for p in on.params] == [p.name for p in off.params]

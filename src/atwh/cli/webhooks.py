@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -491,38 +491,31 @@ def update(
     )
 
 
-@app.command("enable", cls=o.Command)
-def enable(
-    webhook_id: WebhookId,
-    as_json: Json = False,
-    api_url: o.ApiUrl = None,
-    token: o.Token = None,
-    timeout: o.Timeout = 30.0,
-) -> None:
-    """Send a webhook events again (updateWebhook with enabled: true).
+def _switch(enabled: bool) -> Callable[..., None]:
+    """`webhooks enable` or `webhooks disable`: one command, told which."""
+    verb = "enable" if enabled else "disable"
 
-    Example:
+    def command(
+        webhook_id: WebhookId,
+        as_json: Json = False,
+        api_url: o.ApiUrl = None,
+        token: o.Token = None,
+        timeout: o.Timeout = 30.0,
+    ) -> None:
+        _update(webhook_id, api_url, token, timeout, as_json, enabled=enabled)
 
-      atwh webhooks enable 5f3a0c7e2b1d
-    """
-    _update(webhook_id, api_url, token, timeout, as_json, enabled=True)
+    what = (
+        "Send a webhook events again (updateWebhook with enabled: true)."
+        if enabled
+        else "Stop sending a webhook events, and keep it (updateWebhook with enabled: false)."
+    )
+    command.__doc__ = f"{what}\n\nExample:\n\n  atwh webhooks {verb} 5f3a0c7e2b1d\n"
+    command.__name__ = verb
+    return command
 
 
-@app.command("disable", cls=o.Command)
-def disable(
-    webhook_id: WebhookId,
-    as_json: Json = False,
-    api_url: o.ApiUrl = None,
-    token: o.Token = None,
-    timeout: o.Timeout = 30.0,
-) -> None:
-    """Stop sending a webhook events, and keep it (updateWebhook with enabled: false).
-
-    Example:
-
-      atwh webhooks disable 5f3a0c7e2b1d
-    """
-    _update(webhook_id, api_url, token, timeout, as_json, enabled=False)
+app.command("enable", cls=o.Command)(_switch(True))
+app.command("disable", cls=o.Command)(_switch(False))
 
 
 @app.command("remove", cls=o.Command)
