@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atwh.errors import UsageError
+from atwh.errors import ExitStatus, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -118,7 +118,7 @@ def send(
 
     report = deliver(candidates, how, nothing)
     if report is None:
-        return 0
+        return ExitStatus.OK
     show_report(report, fmt, output)
     return sent_status(report)
 
@@ -150,8 +150,8 @@ def sent_status(report: Report) -> int:
     """0 when every event sent got a 2xx, 1 when one did not, 130 when Ctrl-C stopped it."""
     if report.interrupted:
         typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
-        return 130
-    return 0 if report.all_fixed else 1
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK if report.all_fixed else ExitStatus.FAILED
 
 
 def _confirm_sending(count: int, target: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.errors import ExitStatus
 
 
 def reconcile(
@@ -161,9 +162,10 @@ def reconcile(
 
     typer.echo(reconcile_totals(result), err=True)
     if report is None:
-        return 1 if result.trouble else 0
+        return ExitStatus.FAILED if result.trouble else ExitStatus.OK
     typer.echo(totals_line(report), err=True)
     if report.interrupted:
         return context.sent_status(report)
     # with --replay, what counts is whether every lost and undelivered event now got a 2xx
-    return 0 if report.all_fixed and not report.count(SKIPPED) else 1
+    fixed = report.all_fixed and not report.count(SKIPPED)
+    return ExitStatus.OK if fixed else ExitStatus.FAILED

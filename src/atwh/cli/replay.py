@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.errors import ExitStatus
 
 if TYPE_CHECKING:
     from atwh.client.api import ApiClient
@@ -180,19 +181,19 @@ def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     path = Path(ledger) if ledger else default_path()
     if not path.exists():
         typer.echo(f"No replays yet: no ledger at {path}.", err=True)
-        return 0
+        return ExitStatus.OK
     with Ledger(path, create=False) as book:
         runs = book.history()
     if not runs:
         typer.echo(f"No replays yet in {path}.", err=True)
-        return 0
+        return ExitStatus.OK
     if fmt in ("table", "tsv"):
         from atwh.output.recover import history_columns
 
         show_listing(history_columns(), runs, fmt, output)
     else:
         write_export(runs, fmt, output)
-    return 0
+    return ExitStatus.OK
 
 
 def _nothing_hint(mode: str, since: str | None, events: int) -> str:

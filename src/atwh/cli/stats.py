@@ -8,6 +8,7 @@ import typer
 
 from atwh.cli import options as o
 from atwh.cli import params
+from atwh.errors import ExitStatus
 
 
 def stats(
@@ -120,7 +121,7 @@ def stats(
         sys.stderr.write(f"Warning: {line}\n")
     for line in missed:
         sys.stderr.write(f"Below the bar: {line}\n")
-    return 1 if missed else 0
+    return ExitStatus.FAILED if missed else ExitStatus.OK
 
 
 def _rate(text: str) -> float:

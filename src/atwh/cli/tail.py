@@ -8,6 +8,7 @@ import typer
 
 from atwh.cli import options as o
 from atwh.cli import params
+from atwh.errors import ExitStatus
 
 
 def tail(
@@ -101,7 +102,7 @@ def tail(
 
         rows = Rows(console(), multi)
     watching = f"following {len(ids)} webhooks" if multi else f"following {ids[0]}"
-    outcome = {"code": 0, "lines": 0}
+    outcome = {"code": ExitStatus.OK, "lines": 0}
 
     def emit(items: list[Item]) -> bool:
         if items:
@@ -116,7 +117,7 @@ def tail(
             write_items(items, multi, stdout, header=not outcome["lines"])
             outcome["lines"] += len(items)
         if exit_on_failure and any(i.delivery.failed for i in items):
-            outcome["code"] = 1
+            outcome["code"] = ExitStatus.FAILED
             return True
         return False
 
@@ -129,5 +130,5 @@ def tail(
         )
     except KeyboardInterrupt:
         status.clear()
-        return 0
+        return ExitStatus.OK
     return outcome["code"]

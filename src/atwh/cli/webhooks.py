@@ -323,7 +323,7 @@ def create(
 
 def _hint_url_check(error: AtwhError, url: str) -> None:
     """A refused URL check gets a hint: what the URL answers, and how to start a receiver."""
-    code = getattr(error, "api_code", None)
+    code = error.api_code
     if code is None or ("URL" not in code.upper() and "url" not in error.message.lower()):
         return
     if error.hint is None:
@@ -643,4 +643,4 @@ def ping(
         print_rich(ping_report(result), None)
     if result.status_code is None:
         return int(ExitStatus.NETWORK)
-    return 0 if result.accepted else 1
+    return ExitStatus.OK if result.accepted else ExitStatus.FAILED
