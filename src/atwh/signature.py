@@ -12,6 +12,7 @@ import hmac
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 SIGNATURE_HEADER = "x-allthings-signature"
 TIMESTAMP_HEADER = "x-allthings-signature-timestamp"
@@ -192,6 +193,17 @@ CAUSES = (
     STALE,
     FUTURE,
 )
+def vectors_file() -> Path:
+    """The published test vectors (`vectors/signing.json`): inside the installed package, or
+    the repository's in a source checkout."""
+    from importlib import resources
+
+    installed = resources.files("atwh") / "vectors" / "signing.json"
+    if installed.is_file():
+        return Path(str(installed))
+    return Path(__file__).resolve().parents[2] / "vectors" / "signing.json"
+
+
 UNSIGNED_TIMESTAMP = (
     f"The timestamp is not covered by the signature (Allthings' code signs the body only), so "
     f"a captured request can be sent again with a fresh {TIMESTAMP_HEADER}: deduplicating by "
