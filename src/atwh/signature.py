@@ -193,6 +193,8 @@ CAUSES = (
     STALE,
     FUTURE,
 )
+
+
 def vectors_file() -> Path:
     """The published test vectors (`vectors/signing.json`): inside the installed package, or
     the repository's in a source checkout."""
@@ -289,9 +291,7 @@ def _base64_digest(text: str) -> bytes | None:
     return None
 
 
-def _signature_cause(
-    body: bytes, given: str, key: bytes, timestamp: str | None
-) -> tuple[str, str]:
+def _signature_cause(body: bytes, given: str, key: bytes, timestamp: str | None) -> tuple[str, str]:
     right = hmac.digest(key, body, "sha256")
     digest = _digest_of(given)
     if digest is None:

@@ -1,0 +1,277 @@
+"""`atwh trigger NAME...`: send your endpoint realistic events, signed as Allthings signs them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+
+SEND = "Sending"
+EVENTS = "Events"
+
+Secret = Annotated[
+    str | None,
+    typer.Option(
+        "--secret",
+        metavar="SECRET",
+        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        show_default=False,
+        help="The webhook's shared secret, to sign with.",
+    ),
+]
+Timestamp = Annotated[
+    str | None,
+    typer.Option(
+        "--timestamp",
+        metavar="MS",
+        show_default=False,
+        help="The signature timestamp: milliseconds since 1970, or relative to now (-10m, "
+        "+30s) [default: the time each request is sent]",
+    ),
+]
+
+
+def trigger(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME]...",
+            help="Event names, as 'atwh webhooks events' lists them [default: the webhook's "
+            "events, with --webhook]",
+            show_default=False,
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", metavar="URL", show_default=False, help="Your endpoint: where to POST."
+        ),
+    ] = None,
+    secret: Secret = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook",
+            metavar="WEBHOOK_ID",
+            show_default=False,
+            help="Take the URL, the secret and the event names from this webhook (the API).",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            metavar="JSON",
+            rich_help_panel=EVENTS,
+            show_default=False,
+            help="A JSON object merged into event.data.",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            rich_help_panel=EVENTS,
+            help="Set one dotted field of event.data (event.… from the top); VALUE is JSON "
+            "or text. Repeatable.",
+        ),
+    ] = None,
+    body: Annotated[
+        str | None,
+        typer.Option(
+            "--body",
+            metavar="FILE|-",
+            rich_help_panel=EVENTS,
+            show_default=False,
+            help="Send these bytes exactly (a captured payload), signed.",
+        ),
+    ] = None,
+    count: Annotated[
+        int,
+        typer.Option(
+            "--count",
+            "-n",
+            click_type=o.Number("N", min=1, max=100_000),
+            rich_help_panel=EVENTS,
+            help="Events per name, each with its own event id.",
+        ),
+    ] = 1,
+    event_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            metavar="ID",
+            rich_help_panel=EVENTS,
+            show_default=False,
+            help="Use this event id (every event the same: test idempotency).",
+        ),
+    ] = None,
+    any_name: Annotated[
+        bool,
+        typer.Option(
+            "--any-name",
+            rich_help_panel=EVENTS,
+            help="Send names that are not in the catalogue, as they are.",
+        ),
+    ] = False,
+    timestamp: Timestamp = None,
+    unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--unsigned",
+            rich_help_panel=SEND,
+            help="Send without signature headers, as the registration's test request comes.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            click_type=o.Number("N", min=1, max=256),
+            rich_help_panel=SEND,
+            help="Requests in flight at once (a burst).",
+        ),
+    ] = 1,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            envvar="ATWH_TIMEOUT",
+            click_type=o.Number("SECONDS", whole=False, min=0.1),
+            help="Seconds to wait for each answer (and for the API, with --webhook).",
+        ),
+    ] = 10.0,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="curl",
+            rich_help_panel=SEND,
+            show_default=False,
+            help="Print each request as a curl command instead of sending it.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", rich_help_panel=SEND, help="Show the requests; send nothing."),
+    ] = False,
+    fmt: o.Format = None,
+    as_json: o.Json = False,
+    api_url: o.ApiUrl = None,
+    token: o.Token = None,
+) -> int:
+    """Send your endpoint realistic events, signed exactly as Allthings signs them.
+
+    One event per NAME (--count more), in the vendor's shape and JSON.stringify's bytes,
+    with the hex HMAC-SHA256 of the body and a millisecond timestamp. One line per event:
+    name, event id, HTTP code, time, answer. Exit 0 when every answer is 2xx, 1 when any
+    is not (a 3xx too: never followed), 6 when the URL cannot be reached.
+
+    Examples:
+
+      atwh trigger ticket.created --url http://localhost:3000/webhook --secret s3cret
+
+      atwh trigger ticket.updated --set delta.status.to=closed --count 5 --concurrency 5
+
+      atwh trigger --webhook 5f3a0c7e2b1d
+
+      atwh trigger --body captured.json --url http://localhost:3000/webhook --timestamp -10m
+    """
+    from pathlib import Path
+
+    from atwh.cli.output import http_url, listing_mode, write_export
+    from atwh.endpoint import trigger as t
+    from atwh.errors import UsageError, printable
+
+    mode = listing_mode(fmt, as_json, None)
+    if mode not in ("table", "tsv", "json", "ndjson"):
+        raise UsageError(f"--format {mode}: trigger prints a table, json or ndjson")
+    if as_ is not None and as_ != "curl":
+        raise UsageError(f"--as {as_!r}: the one form is 'curl'")
+    if body is not None and (names or data or set_ or event_id or count != 1):
+        raise UsageError(
+            "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
+        )
+    if webhook is not None:
+        source = ctx.get_parameter_source("secret")
+        if secret is not None and source is not None and source.name == "COMMANDLINE":
+            raise UsageError("give --secret or --webhook, not both")
+        hook_url, secret, defaults, catalogue = _from_webhook(
+            webhook, api_url, token, request_timeout
+        )
+        url = url or hook_url  # --url sends the webhook's events elsewhere (a tunnel's inside)
+        names = names or defaults
+    else:
+        catalogue = t.offline_catalogue()
+    if url is None:
+        raise UsageError("give the endpoint's --url (or --webhook WEBHOOK_ID)")
+    url = http_url("--url", url)
+    if secret is not None and not secret.strip():
+        raise UsageError("--secret is empty: give the webhook's secret, or --unsigned")
+    if secret is None and not unsigned:
+        raise UsageError(
+            "no secret to sign with: give --secret (or ALLTHINGS_WEBHOOK_SECRET), "
+            "or --unsigned for the test request"
+        )
+    stamp = t.timestamp_ms(timestamp)
+    if body is not None:
+        requests = [t.raw(t.read_body(body, "--body"), stamp, not unsigned)]
+    else:
+        if not names:
+            raise UsageError(
+                "give one or more event NAMEs (or --body FILE)",
+                hint="see 'atwh webhooks events' for the names",
+            )
+        chosen = t.check_names(names, catalogue, any_name)
+        requests = t.events(
+            chosen, count, event_id, t.parse_data(data), t.parse_sets(set_ or []), stamp,
+            not unsigned,
+        )  # fmt: skip
+    signing = None if unsigned else secret
+    if as_ is not None:
+        for line in t.curl_lines(url, requests, signing, Path.cwd()):
+            typer.echo(line)
+        if not unsigned and stamp is None:
+            typer.echo(
+                "Note: each command carries a timestamp from now; a receiver rejects it once "
+                "older than its tolerance (2 minutes for 'atwh serve' and the vendor's example).",
+                err=True,
+            )
+        return 0
+    if dry_run:
+        for request in requests:
+            typer.echo(t.dry_run_text(printable(url, None), request, signing))
+        typer.echo(f"{len(requests):,} requests shown; nothing sent.", err=True)
+        return 0
+    report = t.send(url, requests, signing, concurrency, request_timeout)
+    if mode in ("json", "ndjson"):
+        write_export(report.results, mode, None)
+    else:
+        from atwh.cli.output import show_listing
+        from atwh.output.endpoint import trigger_columns
+
+        show_listing(trigger_columns(), report.results, mode)
+    from atwh.output.endpoint import trigger_totals
+
+    typer.echo(trigger_totals(report, url), err=True)
+    return report.exit_status
+
+
+def _from_webhook(
+    webhook_id: str, api_url: str | None, token: str | None, timeout: float
+) -> tuple[str | None, str | None, list[str], list[str]]:
+    """The webhook's URL, secret and events, and the catalogue of names, from the API."""
+    from atwh.cli.output import client_factory
+    from atwh.client.secret import webhook_secret
+    from atwh.client.webhooks import Webhooks
+
+    with client_factory(api_url, token, timeout)() as client:
+        hooks = Webhooks(client)
+        info = hooks.get(webhook_id)
+        secret = info.secret or webhook_secret(client, webhook_id)
+        catalogue = [e.name for e in hooks.events()]
+    return info.url, secret, info.events, catalogue

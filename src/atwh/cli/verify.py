@@ -1,0 +1,91 @@
+"""`atwh verify [FILE|-]`: is this signature right, and if not, why not."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from atwh.cli import options as o
+from atwh.cli.trigger import Secret
+
+Tolerance = Annotated[
+    str,
+    typer.Option(
+        "--tolerance",
+        metavar="DURATION",
+        help="Oldest timestamp accepted, as 'atwh serve --tolerance' (30s ahead allowed too).",
+    ),
+]
+
+
+def verify(
+    file: Annotated[
+        str,
+        typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]"),
+    ] = "-",
+    secret: Secret = None,
+    sig: Annotated[
+        str | None,
+        typer.Option(
+            "--signature",
+            metavar="SIG",
+            show_default=False,
+            help="The x-allthings-signature header's value.",
+        ),
+    ] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp",
+            metavar="MS",
+            show_default=False,
+            help="The x-allthings-signature-timestamp header's value.",
+        ),
+    ] = None,
+    now: Annotated[
+        int | None,
+        typer.Option(
+            "--now",
+            click_type=o.Number("MS", min=0),
+            show_default=False,
+            help="Check as if the time were MS (milliseconds since 1970) [default: now]",
+        ),
+    ] = None,
+    tolerance: Tolerance = "2m",
+    as_json: o.Json = False,
+) -> int:
+    """Check a signature as 'atwh serve' does, and say why it fails.
+
+    Valid when the signature is the hex HMAC-SHA256 of the exact bytes and the timestamp
+    is within the tolerance: exit 0; else exit 1 with one cause (malformed-signature,
+    prefix, base64, trailing-newline, re-serialised, secret-whitespace, wrong-secret,
+    missing-timestamp, seconds, stale, future) and the fix. --json prints {"valid",
+    "cause", "explanation"}.
+
+    Examples:
+
+      atwh verify body.json --secret s3cret --signature 5d41… --timestamp 1767225595000
+
+      atwh verify - --secret s3cret --signature "$SIG" --timestamp "$TS" --json < body.json
+    """
+    import json
+
+    from atwh import signature
+    from atwh.cli.serve import seconds
+    from atwh.endpoint.trigger import read_body
+    from atwh.errors import UsageError
+    from atwh.output.endpoint import diagnosis_text
+
+    if not secret:
+        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+    body = read_body(file)
+    window = seconds("--tolerance", tolerance)
+    clock = now / 1000 if now is not None else None
+    diagnosis = signature.diagnose(body, sig, timestamp, secret, window, now=clock)
+    if as_json:
+        typer.echo(json.dumps(diagnosis.as_json()))
+    else:
+        typer.echo(diagnosis_text(diagnosis))
+    typer.echo(f"Note: {signature.UNSIGNED_TIMESTAMP}", err=True)
+    return 0 if diagnosis.valid else 1
