@@ -183,7 +183,7 @@ def trigger(
     """
     from pathlib import Path
 
-    from atwh.cli.output import http_url, listing_mode, write_export
+    from atwh.cli.output import http_url, listing_mode, plural, write_export
     from atwh.endpoint import trigger as t
     from atwh.errors import UsageError, printable
 
@@ -233,8 +233,15 @@ def trigger(
         )  # fmt: skip
     signing = None if unsigned else secret
     if as_ is not None:
-        for line in t.curl_lines(url, requests, signing, Path.cwd()):
+        lines, files = t.curl_lines(url, requests, signing, Path.cwd())
+        for line in lines:
             typer.echo(line)
+        if files:
+            typer.echo(
+                f"Wrote the body of {plural(files, 'request')} into the current directory "
+                "(atwh-trigger-N.json): larger than 4 KiB, or not plain text.",
+                err=True,
+            )
         if not unsigned and stamp is None:
             typer.echo(
                 "Note: each command carries a timestamp from now; a receiver rejects it once "
@@ -245,7 +252,7 @@ def trigger(
     if dry_run:
         for request in requests:
             typer.echo(t.dry_run_text(printable(url, None), request, signing))
-        typer.echo(f"{len(requests):,} requests shown; nothing sent.", err=True)
+        typer.echo(f"{plural(len(requests), 'request')} shown; nothing sent.", err=True)
         return 0
     report = t.send(url, requests, signing, concurrency, request_timeout)
     if mode in ("json", "ndjson"):

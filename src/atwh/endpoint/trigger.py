@@ -294,13 +294,14 @@ INLINE_MAX = 4096  # a larger body goes into a file beside the curl command
 
 def curl_lines(
     url: str, requests: Sequence[Request], secret: str | None, directory: Path
-) -> list[str]:
-    """A curl command per request; a body larger than INLINE_MAX bytes, or one a terminal
+) -> tuple[list[str], int]:
+    """A curl command per request, and how many bodies went into files: a body larger than INLINE_MAX bytes, or one a terminal
     would not show as it is, is written into `directory` (`atwh-trigger-N.json`) and sent
     from there."""
     from atwh.curl import curl_command, shows_as_is
 
     lines = []
+    files = 0
     for i, request in enumerate(requests, 1):
         body_file = None
         if len(request.body) > INLINE_MAX or not shows_as_is(request.body):
@@ -312,9 +313,10 @@ def curl_lines(
 
                 raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
             body_file = str(path)
+            files += 1
         headers = {"user-agent": samples.USER_AGENT, **request.headers(secret)}
         lines.append(curl_command(url, headers, request.body, body_file))
-    return lines
+    return lines, files
 
 
 def dry_run_text(url: str, request: Request, secret: str | None) -> str:
