@@ -147,7 +147,6 @@ def parse_sets(items: Sequence[str]) -> list[tuple[list[str], Any]]:
 
 def _set(document: dict[str, Any], keys: list[str], value: Any) -> None:
     target = document if keys[0] == "event" else document["event"]["data"]
-    keys = keys[1:] if keys[0] == "event" else keys
     for key in keys[:-1]:
         nxt = target.get(key)
         if not isinstance(nxt, dict):
@@ -165,11 +164,15 @@ def events(
     timestamp: str | None = None,
     signed: bool = True,
 ) -> list[Request]:
-    """`count` requests per name, each a realistic event (distinct ids unless `event_id`),
-    with `data` merged into event.data and `sets` applied, in JSON.stringify's bytes."""
+    """`count` requests per name, each a realistic event with `data` merged into event.data
+    and `sets` applied, in JSON.stringify's bytes. Each has its own event id; with
+    `event_id`, every copy is the same event, byte for byte, as a retry delivers it."""
     out = []
     for name in names:
-        for _ in range(count):
+        for i in range(count):
+            if event_id is not None and i > 0:
+                out.append(copy.copy(out[-1]))
+                continue
             body = samples.sample_data(name)
             body.update(copy.deepcopy(data or {}))
             document = samples.event(name, body, event_id)
