@@ -156,7 +156,7 @@ def test_an_unreachable_url_is_exit_6_and_stops_sending(atwh):
     result = run(atwh, url, "ticket.created", "--count", "5")
     assert result.exit_code == 6, result.output
     assert "cannot connect" in result.stdout
-    assert "4 not sent: the URL cannot be reached" in result.stderr
+    assert "1 got no answer; 4 not sent once the URL could not be reached" in result.stderr
 
 
 class Hits:

@@ -96,3 +96,36 @@ def test_each_vector_through_atwh_verify(atwh, tmp_path):
         assert result.exit_code == (0 if v["valid"] else 1), (v["id"], result.output)
         got = json.loads(result.stdout)
         assert (got["valid"], got["cause"]) == (v["valid"], v["cause"]), v["id"]
+
+
+def _snippet(language: str) -> str:
+    import re
+
+    text = (ROOT / "docs" / "signing.md").read_text(encoding="utf-8")
+    (code,) = re.findall(rf"```{language}\n(.*?)```", text, re.S)
+    return code
+
+
+def test_the_python_snippet_in_the_docs_passes_every_vector(tmp_path):
+    (tmp_path / "signing.json").write_bytes(FILE.read_bytes())
+    (tmp_path / "check.py").write_text(_snippet("python"))
+    run = subprocess.run(
+        [sys.executable, "check.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"all {len(VECTORS)} vectors pass\n"
+
+
+def test_the_javascript_snippet_in_the_docs_passes_every_vector(tmp_path):
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on this machine")
+    (tmp_path / "signing.json").write_bytes(FILE.read_bytes())
+    (tmp_path / "check.js").write_text(_snippet("js"))
+    run = subprocess.run(
+        [node, "check.js"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"all {len(VECTORS)} vectors pass\n"

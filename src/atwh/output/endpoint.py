@@ -50,8 +50,11 @@ def trigger_totals(report: Report, url: str) -> str:
     redirects = sum(r.answer.redirect for r in report.results)
     if redirects:
         line += f"; {redirects:,} redirected (a 3xx is a failure; not followed)"
+    unanswered = sum(r.answer.code is None for r in report.results)
+    if unanswered:
+        line += f"; {unanswered:,} got no answer"
     if report.not_sent:
-        line += f"; {report.not_sent:,} not sent: the URL cannot be reached"
+        line += f"; {report.not_sent:,} not sent once the URL could not be reached"
     return line
 
 
