@@ -76,7 +76,7 @@ def trigger(
             "--set",
             metavar="PATH=VALUE",
             rich_help_panel=EVENTS,
-            help="Set one dotted field of event.data (event.… from the top); VALUE is JSON "
+            help="Set one dotted field of event.data (event.urn etc. from the top); VALUE is JSON "
             "or text. Repeatable.",
         ),
     ] = None,

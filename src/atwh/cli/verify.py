@@ -65,9 +65,9 @@ def verify(
 
     Examples:
 
-      atwh verify body.json --secret s3cret --signature 5d41… --timestamp 1767225595000
+      atwh verify body.json --secret s3cret --signature "$SIG" --timestamp 1767225595000
 
-      atwh verify - --secret s3cret --signature "$SIG" --timestamp "$TS" --json < body.json
+      atwh verify body.json --signature "$SIG" --timestamp "$TS" --json
     """
     import json
 
