@@ -298,9 +298,9 @@ INLINE_MAX = 4096  # a larger body goes into a file beside the curl command
 def curl_lines(
     url: str, requests: Sequence[Request], secret: str | None, directory: Path
 ) -> tuple[list[str], int]:
-    """A curl command per request, and how many bodies went into files: a body larger than INLINE_MAX bytes, or one a terminal
-    would not show as it is, is written into `directory` (`atwh-trigger-N.json`) and sent
-    from there."""
+    """A curl command per request, and how many bodies went into files: a body larger than
+    INLINE_MAX bytes, or one a terminal would not show as it is, is written into `directory`
+    (`atwh-trigger-N.json`) and sent from there."""
     from atwh.curl import curl_command, shows_as_is
 
     lines = []
