@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -312,25 +313,24 @@ def _signature_cause(body: bytes, given: str, key: bytes, timestamp: str | None)
             f"The signature is not 64 hex digits (it has {len(given):,} characters) and not "
             "the HMAC in another form: send the hex HMAC-SHA256 of the raw body."
         )
-    for changed, how in _newline_variants(body):
-        if hmac.compare_digest(hmac.digest(key, changed, "sha256"), digest):
-            return TRAILING_NEWLINE, (
-                f"The signature is the HMAC of the body with a final newline {how}: sign and "
-                "verify the bytes exactly as they came (an editor, echo or a logger changes "
-                "the end)."
-            )
-    for again, form in _re_serialised(body):
-        if hmac.compare_digest(hmac.digest(key, again, "sha256"), digest):
-            return RE_SERIALISED, (
-                f"The signature is the HMAC of the JSON written again ({form}), not of the bytes "
-                "sent: verify the raw bytes, before any JSON parser touches them."
-            )
-    for other, how in _secret_variants(key):
-        if hmac.compare_digest(hmac.digest(other, body, "sha256"), digest):
-            return SECRET_WHITESPACE, (
-                f"The signature was made with the secret's surrounding whitespace {how}: "
-                "strip the newline that reading the secret from a file or a variable leaves."
-            )
+    how = _matching(digest, ((key, changed, how) for changed, how in _newline_variants(body)))
+    if how is not None:
+        return TRAILING_NEWLINE, (
+            f"The signature is the HMAC of the body with a final newline {how}: sign and "
+            "verify the bytes exactly as they came (an editor, echo or a logger changes the end)."
+        )
+    how = _matching(digest, ((key, again, form) for again, form in _re_serialised(body)))
+    if how is not None:
+        return RE_SERIALISED, (
+            f"The signature is the HMAC of the JSON written again ({how}), not of the bytes "
+            "sent: verify the raw bytes, before any JSON parser touches them."
+        )
+    how = _matching(digest, ((other, body, how) for other, how in _secret_variants(key)))
+    if how is not None:
+        return SECRET_WHITESPACE, (
+            f"The signature was made with the secret's surrounding whitespace {how}: "
+            "strip the newline that reading the secret from a file or a variable leaves."
+        )
     schemes = [
         s
         for s in SCHEMES[1:]
@@ -349,6 +349,14 @@ def _signature_cause(body: bytes, given: str, key: bytes, timestamp: str | None)
         "(or over other bytes): check that the secret is this webhook's "
         "('atwh webhooks show ID --show-secret')."
     )
+
+
+def _matching(digest: bytes, tries: Iterable[tuple[bytes, bytes, str]]) -> str | None:
+    """The label of the first (key, message, label) whose HMAC is `digest`."""
+    for key, message, label in tries:
+        if hmac.compare_digest(hmac.digest(key, message, "sha256"), digest):
+            return label
+    return None
 
 
 def _newline_variants(body: bytes) -> list[tuple[bytes, str]]:

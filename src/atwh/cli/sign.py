@@ -7,14 +7,11 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
-from atwh.cli.trigger import Secret, Timestamp
+from atwh.cli.trigger import Body, Secret, Timestamp
 
 
 def sign(
-    file: Annotated[
-        str,
-        typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]"),
-    ] = "-",
+    file: Body = "-",
     secret: Secret = None,
     timestamp: Timestamp = None,
     as_: Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import replay as r
 
 SEND = "Sending"
 EVENTS = "Events"
@@ -21,6 +22,7 @@ Secret = Annotated[
         help="The webhook's shared secret, to sign with.",
     ),
 ]
+Body = Annotated[str, typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]")]
 Timestamp = Annotated[
     str | None,
     typer.Option(
@@ -145,16 +147,7 @@ def trigger(
             help="Seconds to wait for each answer (and for the API, with --webhook).",
         ),
     ] = 10.0,
-    as_: Annotated[
-        str | None,
-        typer.Option(
-            "--as",
-            metavar="curl",
-            rich_help_panel=SEND,
-            show_default=False,
-            help="Print each request as a curl command instead of sending it.",
-        ),
-    ] = None,
+    as_: r.As = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", rich_help_panel=SEND, help="Show the requests; send nothing."),
@@ -190,8 +183,7 @@ def trigger(
     mode = listing_mode(fmt, as_json, None)
     if mode not in ("table", "tsv", "json", "ndjson"):
         raise UsageError(f"--format {mode}: trigger prints a table, json or ndjson")
-    if as_ is not None and as_ != "curl":
-        raise UsageError(f"--as {as_!r}: the one form is 'curl'")
+    r._check_as(as_)
     if body is not None and (names or data or set_ or event_id or count != 1):
         raise UsageError(
             "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"

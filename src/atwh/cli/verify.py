@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
-from atwh.cli.trigger import Secret
+from atwh.cli.trigger import Body, Secret
 
 Tolerance = Annotated[
     str,
@@ -20,10 +20,7 @@ Tolerance = Annotated[
 
 
 def verify(
-    file: Annotated[
-        str,
-        typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]"),
-    ] = "-",
+    file: Body = "-",
     secret: Secret = None,
     sig: Annotated[
         str | None,

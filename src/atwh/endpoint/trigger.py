@@ -167,7 +167,7 @@ def events(
     """`count` requests per name, each a realistic event with `data` merged into event.data
     and `sets` applied, in JSON.stringify's bytes. Each has its own event id; with
     `event_id`, every copy is the same event, byte for byte, as a retry delivers it."""
-    out = []
+    out: list[Request] = []
     for name in names:
         for i in range(count):
             if event_id is not None and i > 0:
