@@ -129,15 +129,7 @@ def trigger(
             help="Send without signature headers, as the registration's test request comes.",
         ),
     ] = False,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "--concurrency",
-            click_type=o.Number("N", min=1, max=256),
-            rich_help_panel=SEND,
-            help="Requests in flight at once (a burst).",
-        ),
-    ] = 1,
+    concurrency: r.Concurrency = 1,
     request_timeout: Annotated[
         float,
         typer.Option(
