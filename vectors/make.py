@@ -188,6 +188,13 @@ def vectors() -> list[dict[str, object]]:
                str(NOW - 300_000), cause="stale"),
         vector("future-past-skew", "A timestamp 1 ms further ahead than the skew allowed.",
                COMPACT, hexmac(COMPACT), str(NOW + FUTURE_SKEW_MS + 1), cause="future"),
+        # -- added after the first publication (new ids at the end; none changed in place)
+        vector("seconds-timestamp-long-ago", "A timestamp in seconds from long before the "
+               "clock (2023): seconds still, not merely stale.", COMPACT, hexmac(COMPACT),
+               "1700000000", cause="seconds"),
+        vector("re-serialised-pretty-ascii-escaped", "Non-ASCII sent as UTF-8, signed over "
+               "Python's json.dumps(indent=2): pretty and \\u-escaped.", NON_ASCII,
+               hexmac(json.dumps(ACCENTS, indent=2).encode()), cause="re-serialised"),
     ]  # fmt: skip
 
 

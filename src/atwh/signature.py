@@ -147,13 +147,14 @@ class Verifier:
 
 
 def _in_seconds(text: str, now: float, tolerance: float) -> bool:
-    """Whether a timestamp reads as seconds since 1970 close to `now` (within a day, or
-    the tolerance when larger): the usual mistake of a sender in Python or PHP."""
+    """Whether a timestamp reads as seconds since 1970, the usual mistake of a sender in
+    Python or PHP: close to `now` as seconds (within a day, or the tolerance when larger),
+    or ten digits (2001 to 2286 as seconds, 1970 as milliseconds: no sender's clock)."""
     try:
         value = float(text)
     except ValueError:
         return False
-    return value == value and abs(value - now) <= max(tolerance, 86400)
+    return value == value and (abs(value - now) <= max(tolerance, 86400) or 1e9 <= value < 1e10)
 
 
 def headers_for(body: bytes, secret: str | bytes, now_ms: int | None = None) -> dict[str, str]:
@@ -389,6 +390,8 @@ def _re_serialised(body: bytes) -> list[tuple[bytes, str]]:
         ("keys sorted", {"separators": (",", ":"), "ensure_ascii": False, "sort_keys": True}),
         ("keys sorted, with spaces", {"ensure_ascii": False, "sort_keys": True}),
         ("keys sorted, non-ASCII escaped", {"separators": (",", ":"), "sort_keys": True}),
+        ("pretty-printed, non-ASCII escaped", {"indent": 2}),
+        ("pretty-printed, keys sorted", {"indent": 2, "ensure_ascii": False, "sort_keys": True}),
     ]
     out = []
     for name, options in forms:

@@ -4,6 +4,7 @@ verified as they say by the signature module and by `atwh verify`."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,21 +21,53 @@ VECTORS = DOC["vectors"]
 FIELDS = {"id", "description", "secret", "body_base64", "timestamp", "signature", "now",
           "valid", "cause"}  # fmt: skip
 
-# Published ids: a vector is never changed in place nor removed, and its id never reused.
-# New vectors are added to the file (and here); none of these may go.
+# Every published vector and a fingerprint of its content: a vector is never changed in place
+# nor removed, and its id never reused. A new case is a new vector (add it here too).
 PUBLISHED = {
-    "valid-compact", "valid-ticket-updated", "valid-pretty", "valid-non-ascii-raw",
-    "valid-non-ascii-escaped", "valid-empty-body", "valid-trailing-newline",
-    "valid-large-body", "valid-uppercase-hex", "valid-at-tolerance",
-    "valid-future-within-skew", "malformed-truncated", "malformed-empty", "malformed-null",
-    "malformed-not-hex", "prefix-sha256", "base64-digest", "trailing-newline-added",
-    "trailing-newline-removed", "re-serialised-python-spaces", "re-serialised-compact",
-    "re-serialised-ascii-escaped", "re-serialised-sorted-keys", "secret-trailing-newline",
-    "wrong-secret", "wrong-secret-tampered-body", "wrong-secret-timestamp-signed",
-    "wrong-secret-before-stale", "missing-timestamp-null", "missing-timestamp-empty",
-    "missing-timestamp-not-a-number", "seconds-timestamp", "stale-just-past-tolerance",
-    "stale-five-minutes", "future-past-skew",
-}  # fmt: skip
+    "valid-compact": "a2df67e35daa7c52",
+    "valid-ticket-updated": "d53fa58331f64663",
+    "valid-pretty": "a7833c6a7fb874d5",
+    "valid-non-ascii-raw": "6155fe19fa6f1498",
+    "valid-non-ascii-escaped": "935e6b62d0d7f2f2",
+    "valid-empty-body": "db60b1fb58311390",
+    "valid-trailing-newline": "e18c70950ade7aac",
+    "valid-large-body": "d90ba7af8bc7c096",
+    "valid-uppercase-hex": "0754cfc98edfea17",
+    "valid-at-tolerance": "256af5b595abffa8",
+    "valid-future-within-skew": "c6c1ff9709f5a35c",
+    "malformed-truncated": "044d5d026b9c1979",
+    "malformed-empty": "e4042cc5d79c7d58",
+    "malformed-null": "fc9c06cb004b03a9",
+    "malformed-not-hex": "f20de3175030bbea",
+    "prefix-sha256": "f33730944268192d",
+    "base64-digest": "48ff24a307ffbb2f",
+    "trailing-newline-added": "ea68243dfcccf24e",
+    "trailing-newline-removed": "7cf579f286838864",
+    "re-serialised-python-spaces": "a05d28706d0be3fb",
+    "re-serialised-compact": "d65d4f2cd47763c7",
+    "re-serialised-ascii-escaped": "aef08c711e603694",
+    "re-serialised-sorted-keys": "552e520af8e35980",
+    "secret-trailing-newline": "ad155e126fcc8c82",
+    "wrong-secret": "b17f98eceb8497d5",
+    "wrong-secret-tampered-body": "b527b0ab3f79366c",
+    "wrong-secret-timestamp-signed": "08a35829f9a621a7",
+    "wrong-secret-before-stale": "2f020e6f2a27c1f2",
+    "missing-timestamp-null": "557e0ec34fdf7d84",
+    "missing-timestamp-empty": "a38d52897432ec1c",
+    "missing-timestamp-not-a-number": "3323cfbea03c637b",
+    "seconds-timestamp": "63ae23ec12afc1d8",
+    "stale-just-past-tolerance": "dfd8f3e80768181a",
+    "stale-five-minutes": "db2301b81af13966",
+    "future-past-skew": "f1eacd37967c0a79",
+    "seconds-timestamp-long-ago": "b0c1b1b00fc2cb7e",
+    "re-serialised-pretty-ascii-escaped": "50c20b4e72b82ee6",
+}
+
+
+def fingerprint(v: dict) -> str:
+    return hashlib.sha256(json.dumps(v, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[
+        :16
+    ]
 
 
 def test_the_file_is_what_the_script_writes():
@@ -49,7 +82,10 @@ def test_the_file_is_what_the_script_writes():
 def test_the_file_is_complete_and_its_ids_stable():
     ids = [v["id"] for v in VECTORS]
     assert len(ids) == len(set(ids))
-    assert PUBLISHED <= set(ids)
+    for v in VECTORS:
+        if v["id"] in PUBLISHED:
+            assert fingerprint(v) == PUBLISHED[v["id"]], f"vector {v['id']} changed in place"
+    assert set(PUBLISHED) <= set(ids), "a published vector was removed"
     for v in VECTORS:
         assert set(v) == FIELDS, v["id"]
         assert v["valid"] == (v["cause"] is None)
