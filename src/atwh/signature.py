@@ -311,7 +311,8 @@ def _signature_cause(body: bytes, given: str, key: bytes, timestamp: str | None)
                 "hex (hexdigest() in Python, digest('hex') in Node)."
             )
         return MALFORMED, (
-            f"The signature is not 64 hex digits (it has {len(given):,} characters) and not "
+            f"The signature is not 64 hex digits (it has {len(given):,} "
+            f"character{'' if len(given) == 1 else 's'}) and not "
             "the HMAC in another form: send the hex HMAC-SHA256 of the raw body."
         )
     how = _matching(digest, ((key, changed, how) for changed, how in _newline_variants(body)))
