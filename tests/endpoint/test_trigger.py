@@ -281,3 +281,16 @@ def test_as_curl_and_dry_run_send_nothing(atwh, serve, tmp_path, monkeypatch):
     assert received(db) == []
     bad = run(atwh, url, "ticket.created", "--as", "wget")
     assert bad.exit_code == 2
+
+
+def test_names_come_from_a_named_api_else_from_the_emulators_list(loop: Loop, atwh, serve):  # noqa: F811
+    url, db = serve
+    api = ("--api-url", loop.api_url, "--token", TOKEN)
+    typo = atwh("trigger", "booking.acepted", "--url", url, "--secret", SECRET, *api)
+    assert typo.exit_code == 2 and "did you mean booking.accepted?" in typo.stderr
+    unknown = atwh("trigger", "parcel.sent", "--url", url, "--secret", SECRET, *api)
+    assert unknown.exit_code == 2 and "--any-name sends it anyway" in unknown.stderr
+    gone = ("--api-url", f"http://127.0.0.1:{free_port()}/", "--token", TOKEN)
+    result = atwh("trigger", "ticket.created", "--url", url, "--secret", SECRET, *gone)
+    assert result.exit_code == 0, result.output
+    assert "Warning: the event names come from the emulator's list" in result.stderr

@@ -189,6 +189,8 @@ def trigger(
         )
         url = url or hook_url  # --url sends the webhook's events elsewhere (a tunnel's inside)
         names = names or defaults
+    elif api_url is not None and not body:  # an API named (the emulator's, say): its names
+        catalogue = _catalogue(api_url, token, request_timeout)
     else:
         catalogue = t.offline_catalogue()
     if url is None:
@@ -250,6 +252,21 @@ def trigger(
 
     typer.echo(trigger_totals(report, url), err=True)
     return report.exit_status
+
+
+def _catalogue(api_url: str, token: str | None, timeout: float) -> list[str]:
+    """The API's event names; the emulator's, with a warning, when the API cannot say."""
+    from atwh.cli.output import client_factory, warn
+    from atwh.client.webhooks import Webhooks
+    from atwh.endpoint.trigger import offline_catalogue
+    from atwh.errors import AtwhError
+
+    try:
+        with client_factory(api_url, token, timeout)() as client:
+            return [e.name for e in Webhooks(client).events()]
+    except AtwhError as e:
+        warn(f"the event names come from the emulator's list: {e.message}")
+        return offline_catalogue()
 
 
 def _from_webhook(

@@ -101,7 +101,12 @@ def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) 
                 )
         return list(names)
     known = [EventType("", n, "") for n in catalogue]
-    return check_events(names, known, "NAME")
+    try:
+        return check_events(names, known, "NAME")
+    except UsageError as e:
+        if e.hint and e.hint.startswith("did you mean"):
+            raise
+        raise UsageError(e.message, hint=f"{e.hint}; --any-name sends it anyway") from None
 
 
 def offline_catalogue() -> list[str]:
