@@ -168,7 +168,7 @@ def trigger(
     """
     from pathlib import Path
 
-    from atwh.cli.output import http_url, listing_mode, plural, write_export
+    from atwh.cli.output import client_factory, http_url, listing_mode, plural, write_export
     from atwh.endpoint import trigger as t
     from atwh.errors import UsageError, printable
 
@@ -176,23 +176,21 @@ def trigger(
     if mode not in ("table", "tsv", "json", "ndjson"):
         raise UsageError(f"--format {mode}: trigger prints a table, json or ndjson")
     r._check_as(as_)
-    if body is not None and (names or data or set_ or event_id or count != 1):
-        raise UsageError(
-            "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
-        )
+    plan = t.Plan(
+        names or [], body, count, event_id, data, set_ or [], timestamp, unsigned, any_name
+    )
     if webhook is not None:
         source = ctx.get_parameter_source("secret")
         if secret is not None and source is not None and source.name == "COMMANDLINE":
             raise UsageError("give --secret or --webhook, not both")
-        hook_url, secret, defaults, catalogue = _from_webhook(
-            webhook, api_url, token, request_timeout
-        )
+        with client_factory(api_url, token, request_timeout)() as client:
+            hook_url, secret, hook_events = t.webhook_target(client, webhook)
+            if body is None:  # no NAME: the webhook's events
+                plan.names = plan.names or hook_events
+            catalogue = t.api_catalogue(client)
         url = url or hook_url  # --url sends the webhook's events elsewhere (a tunnel's inside)
-        names = names or defaults
-    elif api_url is not None and not body:  # an API named (the emulator's, say): its names
-        catalogue = _catalogue(api_url, token, request_timeout)
     else:
-        catalogue = t.offline_catalogue()
+        catalogue = _catalogue(api_url if body is None else None, token, request_timeout)
     if url is None:
         raise UsageError("give the endpoint's --url (or --webhook WEBHOOK_ID)")
     url = http_url("--url", url)
@@ -203,20 +201,7 @@ def trigger(
             "no secret to sign with: give --secret (or ALLTHINGS_WEBHOOK_SECRET), "
             "or --unsigned for the test request"
         )
-    stamp = t.timestamp_ms(timestamp)
-    if body is not None:
-        requests = [t.raw(t.read_body(body, "--body"), stamp, not unsigned)]
-    else:
-        if not names:
-            raise UsageError(
-                "give one or more event NAMEs (or --body FILE)",
-                hint="see 'atwh webhooks events' for the names",
-            )
-        chosen = t.check_names(names, catalogue, any_name)
-        requests = t.events(
-            chosen, count, event_id, t.parse_data(data), t.parse_sets(set_ or []), stamp,
-            not unsigned,
-        )  # fmt: skip
+    requests = t.requests_for(plan, catalogue)
     signing = None if unsigned else secret
     if as_ is not None:
         lines, files = t.curl_lines(url, requests, signing, Path.cwd())
@@ -228,7 +213,7 @@ def trigger(
                 "(atwh-trigger-N.json): larger than 4 KiB, or not plain text.",
                 err=True,
             )
-        if not unsigned and stamp is None:
+        if not unsigned and timestamp is None:
             typer.echo(
                 "Note: each command carries a timestamp from now; a receiver rejects it once "
                 "older than its tolerance (2 minutes for 'atwh serve' and the vendor's example).",
@@ -254,32 +239,18 @@ def trigger(
     return report.exit_status
 
 
-def _catalogue(api_url: str, token: str | None, timeout: float) -> list[str]:
-    """The API's event names; the emulator's, with a warning, when the API cannot say."""
+def _catalogue(api_url: str | None, token: str | None, timeout: float) -> list[str]:
+    """The event names: an API's named by --api-url (the emulator's, say), else (or when it
+    cannot say, with a warning) the emulator's list."""
     from atwh.cli.output import client_factory, warn
-    from atwh.client.webhooks import Webhooks
-    from atwh.endpoint.trigger import offline_catalogue
+    from atwh.endpoint.trigger import api_catalogue, offline_catalogue
     from atwh.errors import AtwhError
 
+    if api_url is None:
+        return offline_catalogue()
     try:
         with client_factory(api_url, token, timeout)() as client:
-            return [e.name for e in Webhooks(client).events()]
+            return api_catalogue(client)
     except AtwhError as e:
         warn(f"the event names come from the emulator's list: {e.message}")
         return offline_catalogue()
-
-
-def _from_webhook(
-    webhook_id: str, api_url: str | None, token: str | None, timeout: float
-) -> tuple[str | None, str | None, list[str], list[str]]:
-    """The webhook's URL, secret and events, and the catalogue of names, from the API."""
-    from atwh.cli.output import client_factory
-    from atwh.client.secret import webhook_secret
-    from atwh.client.webhooks import Webhooks
-
-    with client_factory(api_url, token, timeout)() as client:
-        hooks = Webhooks(client)
-        info = hooks.get(webhook_id)
-        secret = info.secret or webhook_secret(client, webhook_id)
-        catalogue = [e.name for e in hooks.events()]
-    return info.url, secret, info.events, catalogue

@@ -18,11 +18,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atwh import samples, signature
 from atwh.endpoint.send import Answer, Sender
 from atwh.errors import ExitStatus, UsageError, printable
+
+if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
 
 MAX_BODY_FILE = 64 * 1024 * 1024  # a body read from a file or stdin, at most
 
@@ -87,6 +90,41 @@ class Report:
 # -- what is sent ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Plan:
+    """What `atwh trigger` was asked to send."""
+
+    names: list[str] = field(default_factory=list)
+    body: str | None = None  # --body FILE|-: these bytes instead of events
+    count: int = 1
+    event_id: str | None = None
+    data: str | None = None  # --data JSON
+    sets: list[str] = field(default_factory=list)  # --set path=value
+    timestamp: str | None = None  # --timestamp as given
+    unsigned: bool = False
+    any_name: bool = False
+
+
+def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
+    """The requests a plan makes: the captured body, or the events (names checked against
+    the catalogue); UsageError for what does not fit together."""
+    stamp = timestamp_ms(plan.timestamp)
+    if plan.body is not None:
+        if plan.names or plan.data or plan.sets or plan.event_id or plan.count != 1:
+            raise UsageError(
+                "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
+            )
+        return [raw(read_body(plan.body, "--body"), stamp, not plan.unsigned)]
+    if not plan.names:
+        raise UsageError(
+            "give one or more event NAMEs (or --body FILE)",
+            hint="see 'atwh webhooks events' for the names",
+        )
+    names = check_names(plan.names, catalogue, plan.any_name)
+    data, sets = parse_data(plan.data), parse_sets(plan.sets)
+    return events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+
+
 def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) -> list[str]:
     """The names, each in the catalogue (a misspelt one is a UsageError with the nearest
     name), or any EventName with `any_name`."""
@@ -107,6 +145,22 @@ def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) 
         if e.hint and e.hint.startswith("did you mean"):
             raise
         raise UsageError(e.message, hint=f"{e.hint}; --any-name sends it anyway") from None
+
+
+def webhook_target(client: ApiClient, webhook_id: str) -> tuple[str | None, str, list[str]]:
+    """A webhook's URL, secret and event names, from the API."""
+    from atwh.client.secret import webhook_secret
+    from atwh.client.webhooks import Webhooks
+
+    info = Webhooks(client).get(webhook_id)
+    return info.url, info.secret or webhook_secret(client, webhook_id), info.events
+
+
+def api_catalogue(client: ApiClient) -> list[str]:
+    """The event names one can subscribe to, from the API (`registerableWebhookEvents`)."""
+    from atwh.client.webhooks import Webhooks
+
+    return [e.name for e in Webhooks(client).events()]
 
 
 def offline_catalogue() -> list[str]:
