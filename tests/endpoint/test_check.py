@@ -406,7 +406,7 @@ def test_nothing_answering_is_exit_6_in_one_line(atwh):
         (["--secret", "s"], "give the URL to check, or --webhook"),
         (["http://127.0.0.1:9/", "--secret", "s", "-e", "Bad Name"], "is not an event name"),
         (["http://127.0.0.1:9/", "--secret", " "], "--secret is empty"),
-        (["http://127.0.0.1:9/", "--secret", "s", "--timeout", "0"], "0 is below 0.1"),
+        (["http://127.0.0.1:9/", "--secret", "s", "--timeout", "0"], "--timeout '0' is below 0.1s"),
         (["http://127.0.0.1:9/", "--secret", "s", "--inbox", "/nonexistent/db"], "no inbox at"),
     ],
 )

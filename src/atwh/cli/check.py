@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
+
+API_TIMEOUT = 30.0  # seconds for the API, with --webhook
 
 
 def check(
@@ -19,16 +22,7 @@ def check(
             metavar="[URL]", help="The endpoint to check [default: the URL of --webhook]"
         ),
     ] = None,
-    secret: Annotated[
-        str | None,
-        typer.Option(
-            "--secret",
-            metavar="SECRET",
-            envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
-            show_default=False,
-            help="The webhook's shared secret, to sign the events with.",
-        ),
-    ] = None,
+    secret: o.SigningSecret = None,
     event: Annotated[
         list[str] | None,
         typer.Option(
@@ -52,10 +46,10 @@ def check(
         float | None,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1, max=300),
+            click_type=params.Duration("SECONDS", min=0.1),
             show_default=False,
-            help="Seconds each answer may take, as a delivery attempt "
-            "[default: the emulator's, 10]",
+            help="How long each answer may take, as a delivery attempt: seconds, or a "
+            "duration (10s, 1m) [default: 10s, the emulator's]",
         ),
     ] = None,
     inbox: Annotated[
@@ -96,8 +90,8 @@ def check(
     import sys
     from pathlib import Path
 
-    from atwh.cli.output import http_url
     from atwh.client.webhooks import EVENT_NAME
+    from atwh.core.config import http_url
     from atwh.endpoint import check as checking
     from atwh.errors import UsageError, keep_secret, printable
     from atwh.samples import ATTEMPT_TIMEOUT
@@ -141,8 +135,8 @@ def check(
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     elif sys.stdout.isatty():
-        from atwh.cli.output import print_rich
         from atwh.output.check import report_table
+        from atwh.output.show import print_rich
 
         print_rich(report_table(report), None)
     else:
@@ -156,17 +150,15 @@ def check(
 
 def _webhook(webhook_id: str, api_url: str | None, token: str | None) -> tuple[str, str, list[str]]:
     """The URL, secret and events of a webhook, from the API."""
-    from atwh.cli.output import client_factory
-    from atwh.client.secret import webhook_secret
-    from atwh.client.webhooks import Webhooks
+    from atwh.cli.context import client_factory
+    from atwh.endpoint.trigger import webhook_target
     from atwh.errors import UsageError, printable
 
-    with client_factory(api_url, token, 30.0)() as client:
-        hook = Webhooks(client).get(webhook_id)
-        secret = hook.secret or webhook_secret(client, hook.id)
-    if not hook.url:
+    with client_factory(api_url, token, API_TIMEOUT)() as client:
+        url, secret, events = webhook_target(client, webhook_id)
+    if not url:
         raise UsageError(f"the API gives no URL for webhook {printable(webhook_id, 80)}")
-    return hook.url, secret, list(hook.events)
+    return url, secret, events
 
 
 def _confirm(url: str) -> None:

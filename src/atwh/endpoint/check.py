@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atwh import samples, signature
-from atwh.client.transport import on_this_machine
+from atwh.core.transport import on_this_machine
 from atwh.endpoint.send import Answer, Sender
 from atwh.errors import NetworkError, printable
 
