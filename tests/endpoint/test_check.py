@@ -39,11 +39,9 @@ async def _answer(send: Any, code: int, doc: Any, headers: list[tuple[bytes, byt
     await send({"type": "http.response.body", "body": body})
 
 
-class Vendor:
-    """The vendor's example receiver (build-a-webhook-endpoint.md), line by line: Koa with
-    koa-router (POST /webhook) and koa-bodyparser. It never checks the signature: without
-    the header it is a test (200), else `body.event.name` picks the handler, 400 for any
-    other name; a missing `event` (a TypeError in Node) is Koa's 500."""
+class App:
+    """A small ASGI endpoint: reads each request whole, counts it, and hands it to `handle`
+    with its headers (lower-case names)."""
 
     def __init__(self) -> None:
         self.hits = 0
@@ -53,11 +51,28 @@ class Vendor:
         if body is None:
             return
         self.hits += 1
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        await self.handle(scope, headers, body, send)
+
+    async def handle(
+        self, scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Any
+    ) -> None:
+        raise NotImplementedError
+
+
+class Vendor(App):
+    """The vendor's example receiver (build-a-webhook-endpoint.md), line by line: Koa with
+    koa-router (POST /webhook) and koa-bodyparser. It never checks the signature: without
+    the header it is a test (200), else `body.event.name` picks the handler, 400 for any
+    other name; a missing `event` (a TypeError in Node) is Koa's 500."""
+
+    async def handle(
+        self, scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Any
+    ) -> None:
         if scope["path"] != "/webhook":
             return await _answer(send, 404, b"Not Found", [])
         if scope["method"] != "POST":
             return await _answer(send, 405, b"Method Not Allowed", [(b"allow", b"POST")])
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         try:  # koa-bodyparser: JSON bodies parsed, an unparseable one is 400
             parsed = json.loads(body) if body.strip() else {}
         except ValueError:
@@ -104,22 +119,19 @@ class Mistakes:
     entities: set[str] = field(default_factory=set)
 
 
-class Endpoint:
+class Endpoint(App):
     """One server for every test: each sets the mistakes it wants (`with_mistakes`)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.m = Mistakes()
-        self.hits = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = await request_body(scope, receive, send)
-        if body is None:
-            return
-        self.hits += 1
+    async def handle(
+        self, scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Any
+    ) -> None:
         m = self.m
         if m.redirect_to:
             return await _answer(send, 308, b"", [(b"location", m.redirect_to.encode())])
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         doc = json.loads(body)
         event = doc.get("event") if isinstance(doc, dict) else None
         if m.slow_for and isinstance(event, dict) and m.slow_for in (event.get("name"), "*"):
