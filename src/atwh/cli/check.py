@@ -145,7 +145,7 @@ def check(
 
         write_tsv(tsv_columns(), report.checks, sys.stdout)
         typer.echo(report.summary(), err=True)
-    return 1 if report.failed else 0
+    return report.exit_status
 
 
 def _webhook(webhook_id: str, api_url: str | None, token: str | None) -> tuple[str, str, list[str]]:

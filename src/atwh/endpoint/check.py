@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from atwh import samples, signature
 from atwh.core.transport import on_this_machine
 from atwh.endpoint.send import Answer, Sender
-from atwh.errors import NetworkError, printable
+from atwh.errors import ExitStatus, NetworkError, printable
 
 if TYPE_CHECKING:
     from atwh.receiver.inbox import Inbox
@@ -221,6 +221,10 @@ class Report:
         """Any fail (any warning too, when strict): the run exits 1."""
         return self.count(FAIL) > 0 or (self.strict and self.count(WARN) > 0)
 
+    @property
+    def exit_status(self) -> ExitStatus:
+        return ExitStatus.FAILED if self.failed else ExitStatus.OK
+
     def summary(self) -> str:
         passed, warned, failed = self.count(PASS), self.count(WARN), self.count(FAIL)
         parts = [f"{passed} passed", f"{warned} warning{'' if warned == 1 else 's'}"]
@@ -247,7 +251,7 @@ class Report:
                 "requests": self.requests,
                 "seconds": round(self.seconds, 3),
                 "strict": self.strict,
-                "exitCode": 1 if self.failed else 0,
+                "exitCode": int(self.exit_status),
                 "text": self.summary(),
             },
         }
