@@ -181,9 +181,10 @@ class Reconciliation:
 class Join:
     """The log joined with the store as its pages come (`add_page`): memory grows with the
     events, and little. An event stored exactly once is ok as soon as one of its attempts
-    is in the window: only its name is kept (one object per name). The others go into an
-    EventLog (the newest attempt, a few flags and counts per event), which decides lost
-    and not delivered, and gives the replay candidates.
+    is in the window: it is marked so in the store's own counts (nothing kept beside them)
+    and counted under its name. The others go into an EventLog (the newest attempt, a few
+    flags and counts per event), which decides lost and not delivered, and gives the
+    replay candidates.
 
     `payloads`: keep the payloads (to replay or backfill); `acked`: keep each event's
     newest acknowledged attempt (to backfill)."""
@@ -195,23 +196,27 @@ class Join:
         self.since = since
         self.window = DeliveryFilter(since=since)
         self.log = EventLog(self.window, payloads=payloads, acked=acked)
-        self.ok: dict[str, str | None] = {}  # stored once, in the window: the event's name
+        self.ok: Counter[str | None] = Counter()  # events ok, by name
 
     def add_page(self, page: Page) -> None:
-        once = self.stored.counts
+        counts = self.stored.counts
         since = self.since
         ok = self.ok
         add = self.log.add_fields
         share = self.log.share
         for f in page.fields():
             event_id = f[11]  # FIELDS: 1 created, 11 event_id, 12 event_name
-            if event_id and once.get(event_id) == 1:
+            count = counts.get(event_id) if event_id else None
+            if count == 1:  # stored once: ok once an attempt is in the window
                 created = f[1]
                 if since is None or (created is not None and created >= since):
-                    if ok.get(event_id) is None:
-                        ok[event_id] = None if f[12] is None else share(f[12])
-                continue
-            add(f)
+                    counts[event_id] = _SEEN
+                    ok[None if f[12] is None else share(f[12])] += 1
+            elif count != _SEEN:
+                add(f)
+
+
+_SEEN = -1  # in Stored.counts while a Join runs: stored once, and in the window (ok)
 
 
 def reconcile(join: Join, drain: bool = False) -> Reconciliation:
@@ -219,14 +224,16 @@ def reconcile(join: Join, drain: bool = False) -> Reconciliation:
     its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
     log, stored = join.log, join.stored
     records = log.records
-    # stored, and not in the window of the log: unknown (or duplicated)
-    strangers = [
-        Entry(key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count)
-        for key, count in stored.counts.items()
-        if key not in join.ok and not (key in records and log.in_window(key))
-    ]
-    entries: list[Entry] = []
     counts = stored.counts
+    # stored, and not in the window of the log: unknown (or duplicated)
+    strangers = []
+    for key, count in counts.items():
+        if count == _SEEN:
+            counts[key] = 1  # the store's count again
+        elif not (key in records and log.in_window(key)):
+            kind = DUPLICATED if count > 1 else UNKNOWN
+            strangers.append(Entry(key, stored.names.get(key), kind, stored=count))
+    entries: list[Entry] = []
     entry = log.entry
     for key in list(records) if drain else records:
         # no event id: nothing to join on
@@ -236,7 +243,7 @@ def reconcile(join: Join, drain: bool = False) -> Reconciliation:
             count = counts.get(key, 0)
             if count > 1:
                 category = DUPLICATED
-            else:  # never 1: those are in join.ok
+            else:  # never 1: those are counted in join.ok
                 category = LOST if succeeded else NOT_DELIVERED
             entries.append(Entry(key, name, category, created, attempts, code, origin, count))
         if drain:
@@ -245,7 +252,7 @@ def reconcile(join: Join, drain: bool = False) -> Reconciliation:
         records.clear()
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
     entries += strangers
-    return Reconciliation(entries, join.since, stored.source, Counter(join.ok.values()))
+    return Reconciliation(entries, join.since, stored.source, join.ok)
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
