@@ -18,10 +18,11 @@ runs, alternating, --repeat times each:
 
 and prints the median wall and CPU time of each, their ratios to the export's (medians of
 the same run), and the peak RSS (the child's ru_maxrss; Linux keeps a process's peak
-across fork and exec, so no figure can be below this process's own, about 20 MB). Goals (issue 27): every reading
-command <= 1.3x the export's time; failures, replay, reconcile and stats peak under 150 MB
-at 300,000 attempts and under 250 MB at 1,000,000; `deliveries W` under 60 MB at 1,000,000,
-newest first or not. It exits 1 when a goal set for the N measured is missed.
+across fork and exec, so no figure can be below this process's own, about 20 MB).
+Goals (issue 27): every reading command <= 1.3x the export's time; failures, replay,
+reconcile and stats peak under 150 MB at 300,000 attempts and under 250 MB at 1,000,000;
+`deliveries W` under 60 MB at 1,000,000, newest first or not. It exits 1 when a goal set
+for the N measured is missed.
 
 Nothing here touches the network beyond 127.0.0.1. Stdlib only (the children use httpx).
 """
@@ -65,7 +66,8 @@ def warm(env: dict[str, str]) -> None:
 
     modules = (
         "atwh.cli, atwh.cli.failures, atwh.cli.stats, atwh.cli.replay, atwh.cli.reconcile, "
-        "atwh.cli.deliveries, atwh.cli.output, atwh.client.api, atwh.client.wire, "
+        "atwh.cli.deliveries, atwh.cli.context, atwh.output.show, atwh.client.api, "
+        "atwh.client.wire, "
         "atwh.output.export, atwh.output.stats, atwh.output.tables, atwh.output.recover, "
         "atwh.observe.stats, atwh.recover.selection, atwh.recover.reconcile, "
         "atwh.recover.replay, atwh.client.failures, httpx, csv, rich.table"
