@@ -112,11 +112,11 @@ def bench_count(
     env["COLUMNS"] = "120"
     warm(env)
     print(f"\n[N={n:,}] building pages…", file=sys.stderr, flush=True)
-    apis = [FakeApi(n, env)]
+    apis = [FakeApi(n, env, startup_timeout=1800)]
     try:
         nf_url = None
         if "deliveries nf" in only:
-            apis.append(FakeApi(n, env, extra=("--newest-first",)))
+            apis.append(FakeApi(n, env, startup_timeout=1800, extra=("--newest-first",)))
             nf_url = apis[1].url
         cmds = commands(n, atwh, apis[0].url, nf_url, work)
         runs = {v: Runs() for v in only}
