@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -212,3 +213,18 @@ def test_one_is_singular_everywhere(atwh, fake_api):
     )
     fake_api.add("w2", [node(1, code=200)])
     assert "1 delivery (1 shown)" in atwh("deliveries", "w2", "--format", "table").stdout
+
+
+@pytest.mark.parametrize("command", ["deliveries", "failures"])
+def test_columns_picks_what_a_listing_shows_on_a_terminal_and_piped(
+    atwh, fake_api, command, monkeypatch
+):
+    fake_api.add("w1", [node(0, code=500), node(1, code=503)])
+    piped = atwh(command, "w1", "--columns", "delivery,created")
+    assert piped.stdout.splitlines()[0] == "delivery\tcreated", piped.output
+    monkeypatch.setenv("COLUMNS", "60")
+    table = atwh(command, "w1", "--columns", "event,age", "--format", "table")
+    assert table.exit_code == 0, table.output
+    assert re.search(r"^Event +Age", table.stdout, re.M) and "Delivery" not in table.stdout
+    bad = atwh(command, "w1", "--columns", "nope")
+    assert bad.exit_code == 2 and "choose from created,age,status" in bad.stderr

@@ -65,8 +65,8 @@ def test_deliveries_keep_ids_status_and_code_whole_at_every_width(width, multi):
         assert d.id in line  # the delivery id, whole
         assert (d.status or "") in line
         assert str(d.status_code or "—") in line
-        for cut in re.findall(r"\S*…", line):  # only the response text is ever shortened
-            assert cut.rstrip("…") in (d.result.body or "")
+        for cut in re.findall(r"\S*…", line):  # only the response and event name are cut
+            assert cut.rstrip("…") in (d.result.body or "") + " " + (d.event.name or "")
 
 
 def test_the_order_columns_go_in_as_the_width_shrinks():
@@ -96,8 +96,34 @@ def test_the_order_columns_go_in_as_the_width_shrinks():
         "Response",
     ]
     assert header(120) == ["Created", "Age", "Status", "Code", "Delivery", "Event", "Lag"]
-    assert header(80) == ["Status", "Code", "Delivery", "Event"]
+    assert header(80) == ["Age", "Status", "Code", "Delivery", "Event"]
     assert header(60) == ["Age", "Status", "Code", "Delivery"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_when_it_happened_always_shows_and_the_event_name_is_shortened_first(width):
+    text = render(deliveries_table(deliveries(), show_webhook=False), width)
+    lines = text.splitlines()
+    assert re.split(r"\s{2,}", lines[0].strip())[0] in ("Created", "Age")
+    for line in lines[1:]:
+        assert re.match(r"(\d\d-\d\d \d\d:\d\d:\d\d  )?\d+[smhd] ago ", line), line
+    if width >= 80:  # the event name stays, shortened, rather than the time going
+        assert "Event" in lines[0] and "community-art" in text
+
+
+def test_columns_chooses_the_columns_and_their_order_at_any_width():
+    from atwh.errors import UsageError
+    from atwh.output.listing import choose
+
+    chosen = choose(delivery_columns(), "created, event,code")
+    text = render(table(chosen, deliveries()), 60)
+    assert re.split(r"\s{2,}", text.splitlines()[0].strip()) == ["Created", "Event", "Code"]
+    assert "community-article.published" in text  # chosen: whole, not dropped at 60
+    out = io.StringIO()
+    write_tsv(choose(delivery_columns(), "age,delivery"), deliveries()[:1], out)
+    assert out.getvalue().splitlines()[0] == "age\tdelivery"
+    with pytest.raises(UsageError, match="no column 'evnt'; choose from created,age,"):
+        choose(delivery_columns(), "created,evnt")
 
 
 def test_fit_drops_the_least_important_first_and_shrinks_only_what_may_shrink():

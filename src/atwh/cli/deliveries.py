@@ -37,6 +37,7 @@ def deliveries(
     failed: o.Failed = False,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -127,11 +128,12 @@ def deliveries(
     more = picked.more
     if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
         more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
+    from atwh.output.listing import choose
     from atwh.output.tables import delivery_columns, webhook_header
 
     total = webhook.total_count if webhook and webhook.total_count is not None else None
     head = webhook_header(webhook, total, len(picked.rows))
-    show_listing(delivery_columns(), picked.rows, mode, output, head)
+    show_listing(choose(delivery_columns(), columns), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "delivery", "deliveries")
 
 

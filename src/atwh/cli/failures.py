@@ -28,6 +28,7 @@ def failures(
     status_code: o.StatusCode = None,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -121,6 +122,7 @@ def failures(
 
     from rich.text import Text
 
+    from atwh.output.listing import choose
     from atwh.output.tables import delivery_columns, failures_table
 
     multi = len(ids) > 1
@@ -129,7 +131,7 @@ def failures(
     headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
     if mode == "tsv":
         note(f"{headline}; {plural(still, 'event')} still failing")
-        show_listing(delivery_columns(multi), shown, mode)
+        show_listing(choose(delivery_columns(multi), columns), shown, mode)
         say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
         return 1 if exit_code else 0
 
@@ -141,7 +143,7 @@ def failures(
     count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
     title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
     show_listing(
-        delivery_columns(multi),
+        choose(delivery_columns(multi), columns),
         shown,
         mode,
         output,

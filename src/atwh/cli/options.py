@@ -187,6 +187,16 @@ PIPED = "table; tab-separated lines when piped"
 TableOrJson = Annotated[  # --format of a command that prints a table or JSON, nothing else
     str | None, format_option(("table", "json"), PIPED)
 ]
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        rich_help_panel=OUTPUT,
+        metavar="NAMES",
+        help="Show only these columns, in this order, whatever the width (comma-separated, "
+        "as in the piped header: created,event,delivery).",
+    ),
+]
 Output = Annotated[
     str | None,
     typer.Option(

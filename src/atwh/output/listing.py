@@ -49,6 +49,38 @@ class Column(Generic[R]):
     justify: Literal["left", "right"] = "left"
     style: str | None = None
     piped: bool = True  # False: only for people (an age beside a time), not in TSV
+    greedy: bool = False  # a shortened column that takes the room it needs before less
+    # important columns are added (the event name before the lag), not only what is left
+
+
+def column_name(column: Column[Any]) -> str:
+    """A column's name in TSV headers and for --columns: `event_id` for `Event id`."""
+    return column.header.lower().replace(" ", "_")
+
+
+def choose(columns: Sequence[Column[R]], names: str | None) -> list[Column[R]]:
+    """The columns `--columns` names (comma-separated, in that order), each then kept
+    whatever the width (only a column that may be shortened is); all of them for None."""
+    if not names:
+        return list(columns)
+    from dataclasses import replace
+
+    from atwh.errors import UsageError
+
+    by_name = {column_name(c): c for c in columns}
+    chosen: list[Column[R]] = []
+    for name in (n.strip().lower().replace(" ", "_") for n in names.split(",")):
+        if not name:
+            continue
+        if name not in by_name:
+            raise UsageError(
+                f"--columns: no column {printable(name, 40)!r}; "
+                f"choose from {','.join(by_name)}"
+            )
+        chosen.append(replace(by_name[name], keep=ALWAYS, piped=True))
+    if not chosen:
+        raise UsageError(f"--columns: name at least one of {','.join(by_name)}")
+    return list({c.header: c for c in chosen}.values())  # each once
 
 
 def _text(value: str | Text) -> Text:
@@ -69,6 +101,8 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
     for i in order:
         c, natural = columns[i], naturals[i]
         need = natural if c.shrink is None else min(natural, c.shrink)
+        if c.greedy and c.shrink is not None:
+            need = max(need, min(natural, width - used - GAP))
         if c.keep >= ALWAYS or used + GAP + need <= width:
             widths[i] = need
             used += GAP + need
@@ -159,7 +193,7 @@ def write_tsv(
     columns = [c for c in columns if c.piped]
     getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
     if header:
-        stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
+        stream.write("\t".join(column_name(c) for c in columns) + "\n")
     for r in rows:
         stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
     stream.flush()

@@ -131,9 +131,10 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Te
 
 
 # Importance of the columns (`keep`): what goes first when the width runs out is the
-# response text, then the lag, the event id, the age beside the time, the time, the
-# webhook and the event name; never the status, the HTTP code or the delivery id (`--id`
-# takes it). At 80 columns: age, status, code, delivery id and event name.
+# response text, then the lag, the event id, the full time beside the age, the webhook and
+# the event name; never when it happened (the age, as `gh run list` keeps it), the status,
+# the HTTP code or the delivery id (`--id` takes it). The event name is shortened before it
+# goes. At 80 columns: age, status, code, delivery id and the event name.
 def delivery_columns(
     show_webhook: bool = False, now: datetime | None = None
 ) -> list[Column[Delivery]]:
@@ -141,7 +142,9 @@ def delivery_columns(
     now = now or datetime.now(UTC)
     columns: list[Column[Delivery]] = [
         Column("Created", lambda d: when(d.created, now), keep=60, tsv=lambda d: d.iso_dates()[0]),
-        Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=40, piped=False),
+        Column(
+            "Age", lambda d: Text(age(d.created, now), style="dim"), keep=ALWAYS, piped=False
+        ),
     ]
     if show_webhook:
         columns.append(Column("Webhook", lambda d: printable(d.webhook_id or "", 100), keep=70))
@@ -155,7 +158,7 @@ def delivery_columns(
             tsv=lambda d: d.status_code,
         ),
         Column("Delivery", lambda d: printable(d.id, 100), keep=ALWAYS),
-        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70),
+        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70, shrink=12, greedy=True),
         Column("Event id", lambda d: Text(printable(d.event.id or "", 100), style="dim"), keep=20),
         Column(
             "Lag",
