@@ -110,6 +110,14 @@ def reconcile(
     else:
         assert stored is not None
         store = rec.stored_in_file(Path(stored))
+        if store.skipped:
+            from atwh.cli.output import warn
+
+            warn(
+                f"--stored {printable(stored, 200)}: skipped {store.skipped:,} of "
+                f"{store.skipped + sum(store.counts.values()):,} entries that do not look "
+                "like event ids"
+            )
 
     with client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
