@@ -353,8 +353,15 @@ def test_filters(atwh, db, args, expected):
 
 def test_a_filtered_table_counts_what_it_shows(atwh, db):
     text = ok(atwh("inbox", "--db", str(db), "--failed", "--format", "table"))
-    assert "6 requests (3 shown)" in text
+    assert "3 requests match --failed (of 6 in all)" in text
     assert table_ids(text) == [5, 3, 2]
+
+
+def test_a_filtered_and_limited_table_says_how_many_match_of_how_many(atwh, db):
+    result = atwh("inbox", "--db", str(db), "--failed", "--limit", "2", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 requests that match --failed (of 6 in all)" in result.stdout
+    assert table_ids(result.stdout) == [5, 3]
 
 
 @pytest.mark.parametrize(

@@ -129,10 +129,14 @@ def deliveries(
     if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
         more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
     from atwh.output.listing import choose
-    from atwh.output.tables import delivery_columns, webhook_header
+    from atwh.output.tables import count_line, delivery_columns, filters_given, webhook_header
 
     total = webhook.total_count if webhook and webhook.total_count is not None else None
-    head = webhook_header(webhook, total, len(picked.rows))
+    matched = len(picked.rows) + more if more is not None else None
+    count = count_line(
+        total, len(picked.rows), matched, filters_given(given), "delivery", "deliveries"
+    )
+    head = webhook_header(webhook, total, len(picked.rows), count)
     show_listing(choose(delivery_columns(), columns), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "delivery", "deliveries")
 

@@ -110,7 +110,6 @@ def inbox(
         listing_filter,
         listing_mode,
         note,
-        plural,
         rows_wanted,
         say_more,
         show_listing,
@@ -139,7 +138,10 @@ def inbox(
                 note(why_empty("requests", "request", total, None, flt, given, nothing))
             return
         picked = select_newest(
-            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+            store.records(newest_first=True),
+            flt,
+            rows_wanted(mode, limit, show_all),
+            count_all=True,  # a local file: every match counted, for the count line
         )
     if not picked.rows:
         note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
@@ -150,10 +152,14 @@ def inbox(
 
     from rich.text import Text
 
-    from atwh.output.tables import inbox_columns
+    from atwh.output.tables import count_line, filters_given, inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{plural(total, 'request')} ({len(picked.rows):,} shown)", style="dim")
+    matched = len(picked.rows) + more if more is not None else None
+    asked = filters_given(given)
+    head.append(
+        count_line(total, len(picked.rows), matched, asked, "request", "requests"), style="dim"
+    )
     show_listing(inbox_columns(), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "request", "requests")
 

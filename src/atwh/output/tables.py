@@ -115,7 +115,51 @@ def response_summary(d: Delivery) -> str:
     return one_line(d.result.body) or one_line(d.result.message)
 
 
-def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Text:
+def filters_given(given: dict[str, object]) -> str:
+    """The filter options as typed (`--failed --event 'ticket.*'`), for a count line."""
+    said = []
+    for option, value in given.items():
+        if value is True:
+            said.append(option)
+        elif value:
+            values = value if isinstance(value, list) else [value]
+            said.append(option + " " + " ".join(repr(printable(v, 60)) for v in values))
+    return " ".join(said)
+
+
+def count_line(
+    total: int | None,
+    shown: int,
+    matched: int | None,
+    asked: str,
+    one: str,
+    many: str,
+) -> str:
+    """How many rows are shown, how many match the filters and of how many in all, without
+    reading as if more matches were hidden: `20,000 deliveries (3 shown)` unfiltered;
+    `3 of 57 deliveries that match --failed (of 20,000 in all)`; `The newest 3 deliveries
+    that match --failed (more do, of 20,000 in all)` when not every match was counted
+    (`matched` None)."""
+
+    def n(count: int) -> str:
+        return f"{count:,} {one if count == 1 else many}"
+
+    if not asked:
+        return f"{n(total)} ({shown:,} shown)" if total is not None else f"{shown:,} shown"
+    of_all = f"of {total:,} in all" if total is not None else ""
+    if matched is None:
+        more = ", ".join(x for x in ("more do", of_all) if x)
+        return f"The newest {n(shown)} that match {asked} ({more})"
+    if shown == matched:
+        line = f"{n(matched)} {'matches' if matched == 1 else 'match'} {asked}"
+    else:
+        line = f"{shown:,} of {n(matched)} that match {asked}"
+    return f"{line} ({of_all})" if of_all else line
+
+
+def webhook_header(
+    webhook: Webhook | None, total: int | None, shown: int, count: str | None = None
+) -> Text:
     lines = Text()
     if webhook is not None:
         lines.append(f"Webhook {printable(webhook.id, 100)}", style="bold")
@@ -125,8 +169,9 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Te
         lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
         enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
         lines.append(f"Enabled  {enabled}\n")
-    count = f"{total:,} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
-    lines.append(f"{count} ({shown:,} shown)".lstrip(), style="dim")
+    if count is None:
+        count = count_line(total, shown, None, "", "delivery", "deliveries")
+    lines.append(count, style="dim")
     return lines
 
 
@@ -142,9 +187,7 @@ def delivery_columns(
     now = now or datetime.now(UTC)
     columns: list[Column[Delivery]] = [
         Column("Created", lambda d: when(d.created, now), keep=60, tsv=lambda d: d.iso_dates()[0]),
-        Column(
-            "Age", lambda d: Text(age(d.created, now), style="dim"), keep=ALWAYS, piped=False
-        ),
+        Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=ALWAYS, piped=False),
     ]
     if show_webhook:
         columns.append(Column("Webhook", lambda d: printable(d.webhook_id or "", 100), keep=70))
@@ -158,7 +201,9 @@ def delivery_columns(
             tsv=lambda d: d.status_code,
         ),
         Column("Delivery", lambda d: printable(d.id, 100), keep=ALWAYS),
-        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70, shrink=12, greedy=True),
+        Column(
+            "Event", lambda d: printable(d.event.name or "?", 100), keep=70, shrink=12, greedy=True
+        ),
         Column("Event id", lambda d: Text(printable(d.event.id or "", 100), style="dim"), keep=20),
         Column(
             "Lag",
