@@ -346,8 +346,15 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
             timeout=how.timeout,
             user_agent=f"atwh/{__version__} (replay)",
         )
-        on_outcome = _progress_line if sys.stderr.isatty() else None
-        return run(candidates, opts, book, how.source, on_outcome)
+        if not sys.stderr.isatty():
+            return run(candidates, opts, book, how.source)
+        from atwh.output.recover import ReplayProgress
+
+        progress = ReplayProgress(to_send)
+        try:
+            return run(candidates, opts, book, how.source, progress)
+        finally:
+            progress.stop()
 
 
 def _show(report: Report, fmt: str, output: str | None) -> int:
@@ -360,20 +367,6 @@ def _show(report: Report, fmt: str, output: str | None) -> int:
         write_export(report.outcomes, fmt, output)
     typer.echo(totals_line(report), err=True)
     return 0 if report.all_fixed else 1
-
-
-def _progress_line(outcome: object) -> None:
-    from atwh.errors import printable
-    from atwh.recover.replay import Outcome
-
-    assert isinstance(outcome, Outcome)
-    c = outcome.candidate
-    code = outcome.code if outcome.code is not None else "—"
-    typer.echo(
-        f"{outcome.result:<13} {code} {printable(c.event_name or '?', 40)} "
-        f"{printable(c.event_id or c.key, 40)}",
-        err=True,
-    )
 
 
 def _on_terminal() -> bool:

@@ -139,7 +139,20 @@ class Listing(Generic[R]):
         ]
 
     def widths(self, width: int) -> list[int]:
-        return fit(self.naturals(), self.columns, width)
+        """`fit`'s widths, without the columns empty in every row: an empty column says
+        nothing and takes room (no Code or Time where nothing was sent, no Forward column
+        when nothing forwards)."""
+        shown = [
+            i
+            for i in range(len(self.columns))
+            if not self.cells or any(row[i].plain.strip() for row in self.cells)
+        ]
+        naturals = self.naturals()
+        fitted = fit([naturals[i] for i in shown], [self.columns[i] for i in shown], width)
+        widths = [0] * len(self.columns)
+        for i, w in zip(shown, fitted, strict=True):
+            widths[i] = w
+        return widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.render(self.widths(options.max_width))

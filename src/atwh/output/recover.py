@@ -20,13 +20,15 @@ from atwh.recover.reconcile import (
     Entry,
     Reconciliation,
 )
-from atwh.recover.replay import FAILING, FIXED, SKIPPED, Outcome, Report
+from atwh.recover.replay import ALREADY_REPLAYED, FAILING, FIXED, SKIPPED, Outcome, Report
 
 _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
 
 
 # Importance (`keep`): the result, the code and the event id are never dropped; then the
-# event name, the delivery replayed, the time; the answer is shortened first.
+# answer (why it failed, why it was skipped: what a person reads the report for, shortened
+# before anything else goes), the event name, the delivery replayed, the time. A column
+# empty in every row (no code or time when nothing was sent) is left out.
 def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
     """One row per event, in the order sent: result, code, event, the original, the answer.
     Without `sent` (`--dry-run`), no code, time or answer: nothing was sent to give them."""
@@ -61,14 +63,45 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
         Column(
             "Answer",
             lambda o: printable(o.detail or "", 300),
-            keep=10,
-            shrink=6,
+            keep=65,
+            shrink=12,
+            greedy=True,
             tsv=lambda o: o.detail,
         ),
     ]
     if sent:
         return columns
     return [c for c in columns if c.header not in ("Code", "Time", "Answer")]
+
+
+class ReplayProgress:
+    """While a replay sends, one line on stderr rewritten in place (a terminal only):
+    `Replaying 5/22: 3 fixed, 2 still failing`; gone when it ends, as the report follows
+    with every result once."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.counts = {FIXED: 0, FAILING: 0, SKIPPED: 0}
+        self.bar = Progress(
+            TextColumn("Replaying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.bar.add_task("", total=total)
+        self.bar.start()
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
+        said = f"{self.counts[FIXED]:,} fixed, {self.counts[FAILING]:,} still failing"
+        self.bar.update(self.task, advance=1, description=said)
+
+    def stop(self) -> None:
+        self.bar.stop()
 
 
 def replay_table(report: Report) -> Listing[Outcome]:
@@ -85,7 +118,9 @@ def totals_line(report: Report) -> str:
             f" at {printable(report.target, 200)}"
         )
     if t["skipped"]:
-        line += f"; {t['skipped']} skipped"
+        line += f"; {t['skipped']:,} skipped"
+        if any(o.detail == ALREADY_REPLAYED for o in report.outcomes):
+            line += ", already replayed with a 2xx (--force sends again)"
     if report.interrupted:
         line += " (interrupted)"
     return line

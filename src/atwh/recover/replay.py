@@ -36,6 +36,9 @@ CONFIRM_ABOVE = 20  # events sent to a host other than loopback without asking
 FIXED = "fixed"
 FAILING = "still failing"
 SKIPPED = "skipped"
+# why an event is skipped, short enough to be read whole beside its id at 80 columns; the
+# totals line says what to do about it (--history, --force)
+ALREADY_REPLAYED = "already replayed with a 2xx"
 WOULD_SEND = "would send"
 
 
@@ -152,7 +155,7 @@ def skip_replayed(
     done = ledger.replayed(source, target, (c.key for c in candidates if c.skip is None))
     for c in candidates:
         if c.skip is None and c.key in done:
-            c.skip = "already replayed with a 2xx (see --history; --force sends it again)"
+            c.skip = ALREADY_REPLAYED
 
 
 def dry_run(candidates: Sequence[Candidate], target: str) -> Report:
