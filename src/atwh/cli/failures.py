@@ -123,7 +123,7 @@ def failures(
     from rich.text import Text
 
     from atwh.output.listing import choose
-    from atwh.output.tables import delivery_columns, failures_table
+    from atwh.output.tables import delivery_columns, failures_table, no_answer_note
 
     multi = len(ids) > 1
     wanted = rows_wanted(mode, limit, show_all)
@@ -142,12 +142,15 @@ def failures(
     head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
     count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
     title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
+    groups = summary.groups()
+    why = no_answer_note(groups)
+    summary_parts = [failures_table(groups, multi), *([why] if why else []), Text()]
     show_listing(
         choose(delivery_columns(multi), columns),
         shown,
         mode,
         output,
-        Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
+        Group(head, Text(), *summary_parts, title),
     )
     say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
     return 1 if exit_code else 0

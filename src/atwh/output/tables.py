@@ -101,6 +101,21 @@ def status_text(d: Delivery) -> Text:
     return Text(label, style="green" if label == "SUCCESS" else "")
 
 
+# What atwh can say about an attempt without an HTTP answer: the log's `result` is null and
+# carries no reason (the published schema has no field for one)
+NO_ANSWER_WHY = (
+    "the log records no reason: a timeout, a refused or a reset connection "
+    "('atwh webhooks ping URL' tries the URL now)"
+)
+
+
+def no_answer_note(groups: Sequence[FailureGroup]) -> Text | None:
+    """Below `failures`' summary when a cause is `no answer`: why it cannot say more."""
+    if not any(g.cause == "no answer" for g in groups):
+        return None
+    return Text(f"no answer: {NO_ANSWER_WHY}", style="dim")
+
+
 def one_line(text: str | None) -> str:
     return printable(text or "", 2000)
 
@@ -255,13 +270,19 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
         facts.add_row("Webhook", escape(printable(d.webhook_id, 200)))
     facts.add_row("Status", status_text(d))
     facts.add_row("HTTP code", code_text(d.status_code))
-    if d.result is not None and d.result.message:
+    if d.status_code is None and (d.status or "").upper() != "PENDING":
+        why = d.cause if d.cause != "no answer" else NO_ANSWER_WHY
+        facts.add_row("Answer", "none: " + escape(printable(why, 500)))
+    elif d.result is not None and d.result.message:
         facts.add_row("Message", escape(printable(d.result.message, 2000)))
-    elif d.result is None:
-        facts.add_row("Answer", "none (" + escape(printable(d.cause, 500)) + ")")
     facts.add_row("Created", f"{local_time(d.created)} ({age(d.created)})")
-    facts.add_row("Delivered", local_time(d.delivered) if d.delivered else "not yet")
-    facts.add_row("Lag", duration(d.lag_seconds) or "?")
+    if d.delivered:
+        facts.add_row("Delivered", local_time(d.delivered))
+        facts.add_row("Lag", duration(d.lag_seconds))
+    elif (d.status or "").upper() == "PENDING":
+        facts.add_row("Delivered", "not yet: the attempt is under way")
+    else:  # an attempt that failed without an answer was never delivered, and has no lag
+        facts.add_row("Delivered", "no: the attempt failed")
     if d.retry_id:
         facts.add_row("Retried as", escape(printable(d.retry_id, 200)))
     parts: list[object] = [facts]
