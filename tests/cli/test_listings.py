@@ -233,9 +233,7 @@ def test_columns_picks_what_a_listing_shows_on_a_terminal_and_piped(
 def test_a_filtered_total_says_what_matches_and_of_how_many(atwh, fake_api):
     fake_api.add("w1", [node(i, code=500 if i % 2 else 200) for i in range(10)])
     limited = atwh("deliveries", "w1", "--failed", "--limit", "3", "--format", "table")
-    assert "The newest 3 deliveries that match --failed (more do, of 10 in all)" in (
-        limited.stdout
-    )
+    assert "The newest 3 deliveries that match --failed (more do, of 10 in all)" in (limited.stdout)
     assert "10 deliveries (3 shown)" not in limited.stdout
     whole = atwh("deliveries", "w1", "--failed", "--format", "table")
     assert "5 deliveries match --failed (of 10 in all)" in whole.stdout

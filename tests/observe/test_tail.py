@@ -3,11 +3,9 @@ and outages; PENDING then its result; the command's outputs and exit codes."""
 
 from __future__ import annotations
 
-import re
-
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys

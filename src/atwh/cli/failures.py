@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -130,7 +130,9 @@ def failures(
     shown = newest_first(rows)[:wanted]
     headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
     if mode == "tsv":
-        note(f"{headline}; {plural(still, 'event')} still failing")
+        from atwh.output.tables import wrapped
+
+        note(wrapped(f"{headline}; {plural(still, 'event')} still failing"))
         show_listing(choose(delivery_columns(multi), columns), shown, mode)
         say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
         return 1 if exit_code else 0
@@ -144,7 +146,7 @@ def failures(
     title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
     groups = summary.groups()
     why = no_answer_note(groups)
-    summary_parts = [failures_table(groups, multi), *([why] if why else []), Text()]
+    summary_parts: list[Any] = [failures_table(groups, multi), *([why] if why else []), Text()]
     show_listing(
         choose(delivery_columns(multi), columns),
         shown,

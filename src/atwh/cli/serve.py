@@ -288,7 +288,7 @@ def serve(
                 f"--forward-to {printable(settings.forward_to, 200)} is this receiver's own "
                 "address: every event would come round again"
             )
-        lock = InboxLock(settings.db, shared=shared_db)  # held until this process ends
+        lock = InboxLock(settings.db, shared_db, server.url_of(sock, path))  # held till the end
         ctx.call_on_close(lock.release)
         Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
     except BaseException:

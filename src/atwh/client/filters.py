@@ -259,8 +259,8 @@ def select_newest(
             if count is not None and len(kept) > count and order.holds:
                 if count_all:
                     rest = [window.matches(r) for r in records]  # newest first: counted only
-                    more = len(kept) - count + sum(rest)
-                    return Newest(kept[:count], more, True, scanned + len(rest), newest)
+                    counted = len(kept) - count + sum(rest)
+                    return Newest(kept[:count], counted, True, scanned + len(rest), newest)
                 complete = False
                 break
     if not order.holds:

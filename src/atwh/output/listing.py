@@ -51,6 +51,8 @@ class Column(Generic[R]):
     piped: bool = True  # False: only for people (an age beside a time), not in TSV
     greedy: bool = False  # a shortened column that takes the room it needs before less
     # important columns are added (the event name before the lag), not only what is left
+    shorten: Callable[[str, int], str] | None = None  # how to shorten a cell to a width
+    # (`short_url` keeps a URL's host and port), instead of an ellipsis at its end
 
 
 def column_name(column: Column[Any]) -> str:
@@ -74,8 +76,7 @@ def choose(columns: Sequence[Column[R]], names: str | None) -> list[Column[R]]:
             continue
         if name not in by_name:
             raise UsageError(
-                f"--columns: no column {printable(name, 40)!r}; "
-                f"choose from {','.join(by_name)}"
+                f"--columns: no column {printable(name, 40)!r}; choose from {','.join(by_name)}"
             )
         chosen.append(replace(by_name[name], keep=ALWAYS, piped=True))
     if not chosen:
@@ -175,8 +176,34 @@ class Listing(Generic[R]):
                 max_width=widths[i],
             )
         for row in self.cells:
-            table.add_row(*(row[i] for i in shown))
+            table.add_row(*(self._shortened(i, row[i], widths[i]) for i in shown))
         return table
+
+    def _shortened(self, i: int, cell: Text, width: int) -> Text:
+        shorten = self.columns[i].shorten
+        if shorten is None or cell.cell_len <= width:
+            return cell
+        return Text(shorten(cell.plain, width), style=cell.style)
+
+
+def short_url(url: str, width: int) -> str:
+    """A URL in `width` characters, cut after its host and port, never before: the path is
+    cut first (`http://127.0.0.1:8000/hoo…`), then the scheme goes (`127.0.0.1:8000/…`),
+    then the start of the host (`…0.0.1:8000`)."""
+    if len(url) <= width:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host_end = len(rest.split("/", 1)[0].split("?", 1)[0])
+    start = len(scheme) + len(sep)
+    if start + host_end + 1 <= width:
+        return url[: width - 1] + "…"
+    if len(rest) <= width:
+        return rest
+    if host_end + 1 <= width:
+        return rest[: width - 1] + "…"
+    return "…" + rest[:host_end][-(width - 1) :] if width > 1 else "…"
 
 
 def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:

@@ -184,9 +184,11 @@ def summary_columns() -> list[Column[tuple[str, str, int]]]:
     ]
 
 
-def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
-    """The events of a category: the id whole; then the name, the last code, the attempts and
-    the time while there is room for them (the name shortened before it goes)."""
+def entry_columns(with_category: bool = False, stored: bool = True) -> list[Column[Entry]]:
+    """The events of a category: the id whole; then the name (whole before the rest, and
+    shortened before it goes), the last code, the attempts and the time while there is
+    room for them; how many times stored unless `stored` is False (lost and not delivered
+    events: never stored, always 0)."""
     columns: list[Column[Entry]] = []
     if with_category:
         columns.append(
@@ -205,6 +207,7 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             ),
             keep=60,
             shrink=8,
+            greedy=True,
         ),
         Column(
             "Created",
@@ -226,7 +229,11 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             justify="right",
             tsv=lambda e: e.last_code,
         ),
-        Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right"),
+        *(
+            [Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right")]
+            if stored
+            else []
+        ),
     ]
 
 
@@ -253,7 +260,7 @@ def reconcile_view(result: Reconciliation) -> Group:
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
-        parts.append(table(entry_columns(), entries))
+        parts.append(table(entry_columns(stored=category in (DUPLICATED, UNKNOWN)), entries))
     return Group(*parts)  # type: ignore[arg-type]
 
 

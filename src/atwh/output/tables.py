@@ -19,7 +19,7 @@ from atwh.client.failures import FailureGroup
 from atwh.client.model import Delivery, Webhook, iso
 from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
 from atwh.errors import printable
-from atwh.output.listing import ALWAYS, Column, Listing, table
+from atwh.output.listing import ALWAYS, Column, Listing, short_url, table
 from atwh.receiver.inbox import InboxRecord
 
 
@@ -113,7 +113,30 @@ def no_answer_note(groups: Sequence[FailureGroup]) -> Text | None:
     """Below `failures`' summary when a cause is `no answer`: why it cannot say more."""
     if not any(g.cause == "no answer" for g in groups):
         return None
-    return Text(f"no answer: {NO_ANSWER_WHY}", style="dim")
+    return Text(
+        "no answer: the log gives no reason (a timeout, a refused or reset connection)", style="dim"
+    )
+
+
+def wrapped(message: str, width: int | None = None) -> str:
+    """A message for stderr with its sentences wrapped at spaces to the terminal's width (a
+    terminal wraps a long line mid-word or mid-id); a line indented by two spaces (a command
+    to copy) is left whole. Unchanged when stderr is not a terminal and no width is given."""
+    import shutil
+    import sys
+    import textwrap
+
+    if width is None:
+        if not sys.stderr.isatty():
+            return message
+        width = shutil.get_terminal_size((80, 24)).columns
+    lines = []
+    for line in message.split("\n"):
+        if line.startswith("  ") or len(line) <= width:
+            lines.append(line)
+        else:
+            lines += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def one_line(text: str | None) -> str:
@@ -306,27 +329,16 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     )
 
     attempts = list(chain)
-    table = Table(
-        "#",
-        "Delivery",
-        "Created",
-        "Code",
-        "Status",
-        "Response",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
-    )
-    for i, a in enumerate(attempts, 1):
-        marker = " ◀" if a.id == d.id else ""
-        table.add_row(
-            str(i),
-            escape(printable(a.id, 200)) + marker,
-            local_time(a.created),
-            code_text(a.status_code),
-            status_text(a),
-            Text(response_summary(a), overflow="ellipsis", no_wrap=True),
-        )
+    columns: list[Column[tuple[int, Delivery]]] = [
+        Column("#", lambda ia: str(ia[0]), keep=ALWAYS, justify="right"),
+        Column("Delivery", lambda ia: printable(ia[1].id, 200), keep=ALWAYS),
+        Column("", lambda ia: "◀" if ia[1].id == d.id else "", keep=ALWAYS),
+        Column("Created", lambda ia: local_time(ia[1].created), keep=50),
+        Column("Code", lambda ia: code_text(ia[1].status_code), keep=ALWAYS, justify="right"),
+        Column("Status", lambda ia: status_text(ia[1]), keep=60),
+        Column("Response", lambda ia: response_summary(ia[1]), keep=10, shrink=12),
+    ]
+    table = Listing(columns, list(enumerate(attempts, 1)))
     title = f"Attempts for this event ({len(attempts):,})"
     parts.append(Panel(table, title=title, title_align="left"))
     return Group(*parts)  # type: ignore[arg-type]
@@ -339,7 +351,7 @@ def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
         Column(
             "Cause", lambda g: Text(printable(g.cause, 120), style="red"), keep=ALWAYS, shrink=12
         ),
-        Column("Event", lambda g: printable(g.event_name, 100), keep=80),
+        Column("Event", lambda g: printable(g.event_name, 100), keep=80, shrink=12, greedy=True),
         # counts grouped by thousands for people (1,234); plain in TSV, for scripts
         Column(
             "Failures",
@@ -365,7 +377,7 @@ def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
         Column(
             "Still failing",
             lambda g: Text(f"{g.still_failing:,}", style="red" if g.still_failing else "dim"),
-            keep=76,
+            keep=85,  # what is left to do: before the event name is whole, and the recovered
             justify="right",
             tsv=lambda g: str(g.still_failing),
         ),
@@ -529,7 +541,13 @@ def webhook_columns(now: datetime | None = None) -> list[Column[WebhookInfo]]:
             shrink=12,
             tsv=lambda h: h.description,
         ),
-        Column("URL", lambda h: printable(h.url or "?", 300), keep=ALWAYS, shrink=40),
+        Column(
+            "URL",
+            lambda h: printable(h.url or "?", 300),
+            keep=ALWAYS,
+            shrink=40,
+            shorten=short_url,
+        ),
         Column("Enabled", lambda h: _yes_no(h.enabled), keep=60, tsv=lambda h: h.enabled),
         Column("Events", lambda h: _names(h.events, 100), keep=50, shrink=16),
         Column("URNs", lambda h: _names(h.urns, 200), keep=30, shrink=16),
@@ -595,9 +613,16 @@ def change_lines(changed: Sequence[tuple[str, object, object]]) -> Text:
 def event_type_columns() -> list[Column[EventType]]:
     """The columns of `atwh webhooks events`: the name whole, the description shortened."""
     return [
-        Column("Namespace", lambda e: printable(e.namespace, 80), keep=20),
+        # the namespace is the start of the name: shown only when the descriptions are whole
+        Column("Namespace", lambda e: printable(e.namespace, 80), keep=5),
         Column("Name", lambda e: printable(e.name, 100), keep=ALWAYS),
-        Column("Description", lambda e: printable(e.description, 500), keep=10, shrink=12),
+        Column(
+            "Description",
+            lambda e: printable(e.description, 500),
+            keep=10,
+            shrink=12,
+            greedy=True,
+        ),
     ]
 
 
