@@ -214,7 +214,7 @@ def test_tsv_is_every_column_untruncated_under_a_header():
     out = io.StringIO()
     write_tsv(delivery_columns(), rows, out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "created\tstatus\tcode\tdelivery\tevent\tevent_id\tlag\tresponse"
+    assert lines[0] == "created\tstatus\tcode\tdelivery\tevent\tevent_id\tlag_ms\tresponse"
     fields = [line.split("\t") for line in lines[1:]]
     assert all(len(f) == 8 for f in fields)
     assert fields[3][7] == "x" * 300  # nothing cut
@@ -385,3 +385,44 @@ def test_the_retry_chain_of_deliveries_id_at_80_keeps_ids_whole_and_the_marker_o
         assert d.id in attempts
     (marked,) = [line for line in attempts.splitlines() if "◀" in line]
     assert chain[1].id in marked
+
+
+# -- small inconsistencies (issue 26, item 12) ----------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_one_dash_for_no_value_in_code_and_lag(width):
+    n = node(9, code=None)
+    n["deliveryDate"] = None  # no answer: never delivered, no lag
+    rows = [parse_delivery(n, "w")]
+    text = render(table(delivery_columns(), rows), width)
+    assert "–" not in text  # an en dash nowhere; the em dash of Code, in Lag too
+    if width >= 120:
+        assert text.splitlines()[1].count("—") == 2, text  # Code's and Lag's
+
+
+def test_piped_lag_is_milliseconds_and_no_answer_an_empty_field():
+    out = io.StringIO()
+    write_tsv(delivery_columns(), deliveries(), out)
+    header, *lines = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert header[-2:] == ["lag_ms", "response"]
+    assert lines[0][-2] == "250"  # a number, no unit
+    no_answer = lines[2]  # ESOCKETTIMEDOUT: the API's message, nothing made up around it
+    assert no_answer[2] == "" and no_answer[-1] == "ESOCKETTIMEDOUT"
+    out = io.StringIO()
+    bare = parse_delivery(node(9, code=None), "w")
+    write_tsv(delivery_columns(), [bare], out)
+    assert out.getvalue().splitlines()[1].endswith("\t")  # empty: no "(no answer)"
+
+
+def test_piped_tables_and_detail_views_have_no_padding_and_fit_their_content(atwh, fake_api):
+    fake_api.add("w1", [node(1), node(2, code=500)])
+    for args in (
+        ["deliveries", "w1", "--format", "table"],
+        ["deliveries", "w1", "--id", "d1"],
+    ):
+        result = atwh(*args)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines and all(line == line.rstrip() for line in lines), args
+        assert max(map(len, lines)) < 160, args  # no box drawn to 160 columns

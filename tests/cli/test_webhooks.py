@@ -796,3 +796,8 @@ def test_no_command_prints_the_secret_without_show_secret(atwh, api, target, cap
         assert SECRET not in out_err(result), args
         assert SECRET[:12] not in out_err(result), args
     assert SECRET not in caplog.text
+
+
+def test_show_piped_has_no_padding(atwh, api):
+    lines = atwh("webhooks", "show", "wh-1").stdout.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines)

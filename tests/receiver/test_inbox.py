@@ -584,3 +584,11 @@ def test_an_inbox_filtered_to_nothing_says_why(atwh, db):
     result = atwh("inbox", "--db", str(db), "--event", "ticket", "--format", "table")
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr.startswith("No requests match --event 'ticket' (names are matched whole")
+
+
+def test_inbox_show_piped_has_no_padding_and_no_box_to_160_columns(atwh, db):
+    result = atwh("inbox", "show", "2", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    assert max(map(len, lines)) < 160

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Generic, Literal, TypeVar
 
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -51,13 +52,15 @@ class Column(Generic[R]):
     piped: bool = True  # False: only for people (an age beside a time), not in TSV
     greedy: bool = False  # a shortened column that takes the room it needs before less
     # important columns are added (the event name before the lag), not only what is left
+    name: str | None = None  # in TSV headers and --columns, when not the header's
+    # (`lag_ms`: piped, a lag is a number of milliseconds)
     shorten: Callable[[str, int], str] | None = None  # how to shorten a cell to a width
     # (`short_url` keeps a URL's host and port), instead of an ellipsis at its end
 
 
 def column_name(column: Column[Any]) -> str:
     """A column's name in TSV headers and for --columns: `event_id` for `Event id`."""
-    return column.header.lower().replace(" ", "_")
+    return column.name or column.header.lower().replace(" ", "_")
 
 
 def choose(columns: Sequence[Column[R]], names: str | None) -> list[Column[R]]:
@@ -157,6 +160,12 @@ class Listing(Generic[R]):
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.render(self.widths(options.max_width))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """As wide as its columns at this width: a panel around it fits it."""
+        shown = [w for w in self.widths(options.max_width) if w]
+        width = sum(shown) + GAP * max(len(shown) - 1, 0)
+        return Measurement(width, width)
 
     def render(self, widths: Sequence[int], show_header: bool = True) -> Table:
         """The table at these column widths (0: left out), as `fit` gives them."""

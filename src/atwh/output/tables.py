@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import IO
@@ -24,13 +26,45 @@ from atwh.receiver.inbox import InboxRecord
 
 
 def console(file: IO[str] | None = None) -> Console:
-    """stdout (colour only on a terminal, never with NO_COLOR), or a plain file."""
+    """stdout (colour only on a terminal, never with NO_COLOR), or a plain file. Out of a
+    terminal (a pipe, a file) lines carry no trailing spaces: rich pads every cell."""
     if file is None:
         out = Console(highlight=False)
-        if not out.is_terminal and not os.environ.get("COLUMNS"):
-            out.width = 160  # piped: rich's 80 columns would cut tables for no reader
+        if not out.is_terminal:
+            if not os.environ.get("COLUMNS"):
+                out.width = 160  # piped: rich's 80 columns would cut tables for no reader
+            out.file = Unpadded(sys.stdout)
         return out
-    return Console(file=file, highlight=False, no_color=True, width=200, force_terminal=False)
+    return Console(
+        file=Unpadded(file), highlight=False, no_color=True, width=200, force_terminal=False
+    )
+
+
+class Unpadded(io.TextIOBase):
+    """A text stream that writes each line without its trailing spaces."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        if lines:
+            self.stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending.rstrip(" "))
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
 
 
 def when(value: datetime | None, now: datetime | None = None) -> str:
@@ -248,7 +282,8 @@ def delivery_columns(
             _lag,
             keep=10,
             justify="right",
-            tsv=lambda d: duration(d.lag_seconds) if d.lag_seconds is not None else None,
+            tsv=lambda d: round(d.lag_seconds * 1000) if d.lag_seconds is not None else None,
+            name="lag_ms",
         ),
         Column("Response", response_summary, keep=5, shrink=12, tsv=_full_response),
     ]
@@ -256,13 +291,17 @@ def delivery_columns(
 
 
 def _lag(d: Delivery) -> str:
-    return duration(d.lag_seconds) if d.lag_seconds is not None else "–"
+    return duration(d.lag_seconds) if d.lag_seconds is not None else "—"  # as Code's
 
 
 def _full_response(d: Delivery) -> str:
-    if d.result is not None and d.status_code is not None:
+    """Piped: the answer's body (or message) whole; the message the API gave with no
+    answer; else an empty field (the code says there was no answer)."""
+    if d.result is None:
+        return ""
+    if d.status_code is not None:
         return d.result.body or d.result.message or ""
-    return response_summary(d)
+    return d.result.message or ""
 
 
 def deliveries_table(
@@ -314,8 +353,10 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
         headers = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
         for h in d.result.headers:
             headers.add_row(escape(printable(h.name, 200)), escape(printable(h.value or "", 2000)))
-        parts.append(Panel(headers, title="Response headers", title_align="left"))
-        parts.append(Panel(_pretty(d.result.body), title="Response body", title_align="left"))
+        parts.append(Panel(headers, title="Response headers", title_align="left", expand=False))
+        parts.append(
+            Panel(_pretty(d.result.body), title="Response body", title_align="left", expand=False)
+        )
 
     event = Table.grid(padding=(0, 2))
     event.add_column(style="bold")
@@ -325,7 +366,12 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     event.add_row("URN", escape(printable(d.event.urn or "?", 500)))
     event.add_row("Created", local_time(d.event.created))
     parts.append(
-        Panel(Group(event, Text(), _pretty(d.event.payload)), title="Event", title_align="left")
+        Panel(
+            Group(event, Text(), _pretty(d.event.payload)),
+            title="Event",
+            title_align="left",
+            expand=False,
+        )
     )
 
     attempts = list(chain)
@@ -340,7 +386,7 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     ]
     table = Listing(columns, list(enumerate(attempts, 1)))
     title = f"Attempts for this event ({len(attempts):,})"
-    parts.append(Panel(table, title=title, title_align="left"))
+    parts.append(Panel(table, title=title, title_align="left", expand=False))
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -500,17 +546,18 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
     table = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
     for n, v in r.headers:
         table.add_row(escape(printable(n, 200)), escape(printable(v, 2000)))
-    parts.append(Panel(table, title="Request headers", title_align="left"))
+    parts.append(Panel(table, title="Request headers", title_align="left", expand=False))
     raw = r.payload_text()
     parts.append(
         Panel(
             Text(printable(raw, None, lines=True)),
             title=f"Raw body ({len(r.body):,} bytes)",
             title_align="left",
+            expand=False,
         )
     )
     if raw:
-        parts.append(Panel(_pretty(raw), title="Payload", title_align="left"))
+        parts.append(Panel(_pretty(raw), title="Payload", title_align="left", expand=False))
     return Group(*parts)  # type: ignore[arg-type]
 
 

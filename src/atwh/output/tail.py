@@ -58,6 +58,7 @@ def item_columns(show_webhook: bool, now: datetime | None = None) -> list[Column
                 justify=c.justify,
                 style=c.style,
                 greedy=c.greedy or c.header == "Webhook",
+                name=c.name,
             )
         )
     columns.append(Column("Update", lambda i: "", tsv=lambda i: i.update))
