@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, cast
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -33,10 +33,14 @@ def console(file: IO[str] | None = None) -> Console:
         if not out.is_terminal:
             if not os.environ.get("COLUMNS"):
                 out.width = 160  # piped: rich's 80 columns would cut tables for no reader
-            out.file = Unpadded(sys.stdout)
+            out.file = cast(IO[str], Unpadded(sys.stdout))
         return out
     return Console(
-        file=Unpadded(file), highlight=False, no_color=True, width=200, force_terminal=False
+        file=cast(IO[str], Unpadded(file)),
+        highlight=False,
+        no_color=True,
+        width=200,
+        force_terminal=False,
     )
 
 
