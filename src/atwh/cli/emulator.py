@@ -47,7 +47,8 @@ def emulator(
         typer.Option(
             "--time-scale",
             click_type=o.Number("N", whole=False, min=1.0),
-            help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
+            help="Divide every retry delay by N (7 days of retries in 6 s at 100000) [default: 1]",
+            show_default=False,
         ),
     ] = 1.0,
     attempt_timeout: Annotated[

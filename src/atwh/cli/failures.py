@@ -48,7 +48,7 @@ def failures(
 
       atwh failures --since 1d --exit-code   (ids from ATWH_WEBHOOK_ID or the config file)
 
-      atwh failures wh-history wh-other --format ndjson -o failures.ndjson
+      atwh failures wh-history --format ndjson -o failures.ndjson
     """
     from atwh.cli.output import (
         Progress,

@@ -72,8 +72,8 @@ def _open(db: str | None) -> Inbox:
 def inbox(
     ctx: typer.Context,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
@@ -177,7 +177,7 @@ def show(
     secret: Annotated[
         str | None, _secret("Check which signature scheme the stored request matches.")
     ] = None,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> None:
     """Show one stored request in full: headers, raw body, payload, verdict, answer, forwarding.
 
@@ -238,8 +238,8 @@ def replay(
         str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
     ] = None,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
@@ -268,7 +268,8 @@ def replay(
         typer.Option(
             "--timeout",
             click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for each answer.",
+            help="Seconds to wait for each answer [default: 30]",
+            show_default=False,
         ),
     ] = 30.0,
 ) -> int:

@@ -74,11 +74,11 @@ def reconcile(
 
     Examples:
 
-      atwh reconcile 5f3a0c7e2b1d --db ~/.local/share/atwh/inbox.sqlite3
+      atwh reconcile wh-history --db ~/.local/share/atwh/inbox.sqlite3
 
-      atwh reconcile 5f3a0c7e2b1d --stored event-ids.txt --since 7d --json
+      atwh reconcile wh-history --stored event-ids.txt --since 7d --json
 
-      atwh reconcile 5f3a0c7e2b1d --db inbox.sqlite3 --replay
+      atwh reconcile wh-history --db inbox.sqlite3 --replay
     """
     from pathlib import Path
 

@@ -20,7 +20,12 @@ def tail(
     ] = None,
     interval: Annotated[
         float,
-        typer.Option("--interval", min=0.01, metavar="SECONDS", help="Seconds between polls."),
+        typer.Option(
+            "--interval",
+            click_type=o.Number("SECONDS", whole=False, min=0.01),
+            help="Seconds between polls [default: 5]",
+            show_default=False,
+        ),
     ] = 5.0,
     exit_on_failure: Annotated[
         bool,
@@ -59,11 +64,11 @@ def tail(
 
     Examples:
 
-      atwh tail 5f3a0c7e2b1d
+      atwh tail wh-history
 
-      atwh tail 5f3a0c7e2b1d --since 1h --failed
+      atwh tail wh-history --since 1h --failed
 
-      atwh tail 5f3a0c7e2b1d --json --exit-on-failure | jq .status
+      atwh tail wh-history --json --exit-on-failure | jq .status
     """
     import sys
 

@@ -204,11 +204,11 @@ def list_(
 
     Examples:
 
-      atwh webhooks list --app 5f3a0c7e2b1d
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a
 
-      atwh webhooks list --project p-42 --json | jq -r '.[].id'
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a --json | jq -r '.[].id'
 
-      atwh webhooks list --app 5f3a0c7e2b1d | cut -f1,3   (piped: id and URL)
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a | cut -f1,3   (piped: id and URL)
     """
     from atwh.cli.output import show_listing, table_or_json
     from atwh.errors import printable
@@ -244,7 +244,7 @@ def show(
 
     Example:
 
-      atwh webhooks show 5f3a0c7e2b1d --show-secret
+      atwh webhooks show wh-history --show-secret
     """
     from atwh.cli.output import print_rich
     from atwh.output.tables import webhook_detail
@@ -281,7 +281,7 @@ def create(
 
     Examples:
 
-      atwh webhooks create --url https://example.com/hook -e ticket.created --app a1
+      atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created --app a1
 
       atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created
       -e ticket.updated --urn 'urn:allthings:app:a1:*' -d 'ticket sync'
@@ -469,9 +469,9 @@ def update(
 
     Examples:
 
-      atwh webhooks update 5f3a0c7e2b1d --add-event ticket.updated --description 'tickets'
+      atwh webhooks update wh-history --add-event ticket.updated --description 'tickets'
 
-      atwh webhooks update 5f3a0c7e2b1d --url https://example.com/v2/hook --disable
+      atwh webhooks update wh-history --url http://127.0.0.1:8000/webhook --disable
     """
     from atwh.client.webhooks import split_names
 
@@ -503,7 +503,7 @@ def enable(
 
     Example:
 
-      atwh webhooks enable 5f3a0c7e2b1d
+      atwh webhooks enable wh-history
     """
     _update(webhook_id, api_url, token, timeout, as_json, enabled=True)
 
@@ -520,7 +520,7 @@ def disable(
 
     Example:
 
-      atwh webhooks disable 5f3a0c7e2b1d
+      atwh webhooks disable wh-history
     """
     _update(webhook_id, api_url, token, timeout, as_json, enabled=False)
 
@@ -549,7 +549,7 @@ def remove(
 
     Example:
 
-      atwh webhooks remove 5f3a0c7e2b1d --yes
+      atwh webhooks remove wh-history --yes
     """
     from atwh.errors import UsageError, printable
 
@@ -631,7 +631,7 @@ def ping(
 
       atwh webhooks ping --url http://127.0.0.1:8000/webhook
 
-      atwh webhooks ping 5f3a0c7e2b1d
+      atwh webhooks ping wh-history
     """
     from atwh.cli.output import http_url, print_rich
     from atwh.client.webhooks import ping as send_ping
