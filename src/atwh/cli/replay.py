@@ -347,7 +347,7 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
             timeout=how.timeout,
             user_agent=f"atwh/{__version__} (replay)",
         )
-        if not sys.stderr.isatty():
+        if not to_send or not sys.stderr.isatty():
             return run(candidates, opts, book, how.source)
         from atwh.output.recover import ReplayProgress
 
