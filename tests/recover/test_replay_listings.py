@@ -181,3 +181,20 @@ def test_on_a_terminal_each_result_is_printed_once(mock, atwh, monkeypatch):
     assert result.exit_code == 0, result.output
     for u in UUIDS:  # in the report, not also in progress lines on stderr
         assert (result.stdout + result.stderr).count(u) == 1, result.output
+
+
+def test_a_replay_to_a_dead_target_stops_after_a_run_of_connection_failures(mock, atwh):
+    fake, router = mock
+    nodes = [node(i, code=500, event_id=f"ev-{i}", age=timedelta(minutes=30 - i)) for i in range(8)]
+    with_secret(fake, "w1", nodes[::-1])
+    dead = router.post(TARGET).mock(side_effect=httpx.ConnectError("Connection refused"))
+    result = atwh("replay", "w1", "--concurrency", "1")
+    assert result.exit_code == 1, result.output
+    body = rows(result.stdout)[1:]
+    assert dead.call_count < 8 * 2  # not every event, each with its retries
+    assert [r[0] for r in body].count("still failing") == 5
+    assert [r[6] for r in body if r[0] == "skipped"] == [
+        "not sent: the target could not be reached"
+    ] * 3
+    assert "Stopped after 5 connection failures in a row" in result.stderr
+    assert "run the same command again" in result.stderr

@@ -151,18 +151,26 @@ def scope(
     return found
 
 
-def find(hooks: Webhooks, webhook_id: str) -> WebhookInfo:
-    """The webhook with this id; failing that, when the app or project is known (env or
-    config file), the one whose id starts with it, as git takes commits."""
+def find(
+    hooks: Webhooks, webhook_id: str, app_id: str | None = None, project_id: str | None = None
+) -> WebhookInfo:
+    """The webhook with this id; failing that, when the app or project is known (--app,
+    env or config file), the one whose id starts with it, as git takes commits."""
     from atwh.client.prefix import resolve_prefix
     from atwh.errors import NotFoundError
 
     try:
         return hooks.get(webhook_id)
-    except NotFoundError:
-        app_id, project_id = scope(None, None, required=False)
-        if not (app_id or project_id) or not webhook_id.strip():
+    except NotFoundError as e:
+        app_id, project_id = scope(app_id, project_id, required=False)
+        if not webhook_id.strip():
             raise
+        if not (app_id or project_id):
+            raise NotFoundError(
+                e.message,
+                hint="a prefix of an id is looked up among an app's webhooks: give --app "
+                "APP_ID (or set ATWH_APP_ID) to use one",
+            ) from None
         ids = [h.id for h in hooks.matching(app_id, project_id)]
         full = resolve_prefix(webhook_id, ids, "webhook", "ID")
         if full == webhook_id:
@@ -235,12 +243,15 @@ def list_(
 def show(
     webhook_id: WebhookId,
     show_secret: ShowSecret = False,
+    app_id: AppId = None,
+    project_id: ProjectId = None,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:
-    """Show every field of one webhook; the secret is masked unless --show-secret.
+    """Show every field of one webhook; the secret is masked unless --show-secret. A unique
+    prefix of the id will do with the app (--app) or project.
 
     Example:
 
@@ -250,7 +261,7 @@ def show(
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
-        hook = find(hooks, webhook_id)
+        hook = find(hooks, webhook_id, app_id, project_id)
     if as_json:
         _echo_json(hook.as_json(show_secret))
         return

@@ -123,6 +123,12 @@ def totals_line(report: Report) -> str:
             line += ", already replayed with a 2xx (--force sends again)"
     if report.interrupted:
         line += " (interrupted)"
+    if report.unreachable:
+        line += (
+            f". Stopped after {report.unreachable} connection failures in a row: nothing "
+            "answers there. Start the receiver, then run the same command again (what was "
+            "fixed is skipped)"
+        )
     return line
 
 
