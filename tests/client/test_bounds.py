@@ -27,7 +27,6 @@ from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
 from atwh.client.transport import TooLarge
 from atwh.errors import (
-    MIN_SECRET,
     LONG_SECRET,
     REDACTED,
     ApiError,
