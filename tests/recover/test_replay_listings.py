@@ -170,13 +170,10 @@ def test_a_skipped_event_says_why_and_empty_columns_go(mock, atwh, tmp_path, mon
 
 
 def test_on_a_terminal_each_result_is_printed_once(mock, atwh, monkeypatch):
-    from types import SimpleNamespace
-
     fake, router = mock
     with_secret(fake, "w1", uuid_log())
     router.post(TARGET).mock(return_value=httpx.Response(200, json={"message": "ok"}))
-    terminal = SimpleNamespace(stderr=SimpleNamespace(isatty=lambda: True))
-    monkeypatch.setattr("atwh.cli.replay.sys", terminal)  # what replay asks: a terminal
+    monkeypatch.setattr("atwh.cli.context.stderr_is_terminal", lambda: True)
     result = atwh("replay", "w1", "--format", "table")
     assert result.exit_code == 0, result.output
     for u in UUIDS:  # in the report, not also in progress lines on stderr

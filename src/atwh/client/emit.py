@@ -124,7 +124,7 @@ def nobody_subscribes(
 def running_receiver() -> list[str]:
     """The URL the `atwh serve` of the default inbox said it receives on (its lock file), if
     any: it may have stopped since, so it is checked before it is suggested."""
-    from atwh.client.config import data_dir
+    from atwh.core.config import data_dir
 
     try:
         text = (data_dir() / "inbox.sqlite3.lock").read_text("ascii", "replace")

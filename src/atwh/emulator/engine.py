@@ -38,7 +38,7 @@ ATTEMPTS_PER_WEBHOOK = 8
 class EmulatorSettings:
     token: str | None = None  # None: any non-empty bearer token
     time_scale: float = 1.0
-    attempt_timeout: float = 10.0
+    attempt_timeout: float = samples.ATTEMPT_TIMEOUT
     db: Path | None = None
     history: int = 0
     seed: int | None = None
@@ -121,7 +121,7 @@ class Engine:
     def _http(self) -> Any:
         import httpx
 
-        from atwh.client.transport import skip_missing_sniffio
+        from atwh.core.transport import skip_missing_sniffio
 
         if self._client is None:
             skip_missing_sniffio()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.text import Text
 
-from atwh.client.model import iso
+from atwh.core.dates import iso
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, Listing, table
-from atwh.output.tables import code_text, duration, local_time
+from atwh.output.tables import code_text, local_time
 from atwh.recover.ledger import RunSummary
 from atwh.recover.reconcile import (
     CATEGORIES,
@@ -76,32 +79,38 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
 
 class ReplayProgress:
     """While a replay sends, one line on stderr rewritten in place (a terminal only):
-    `Replaying 5/22: 3 fixed, 2 still failing`; gone when it ends, as the report follows
-    with every result once."""
+    `Replaying 5 sent: 3 fixed, 2 still failing`, from the first answer on; gone when it
+    ends, as the report follows with every result once."""
 
-    def __init__(self, total: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.counts = {FIXED: 0, FAILING: 0, SKIPPED: 0}
-        self.bar = Progress(
-            TextColumn("Replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.task = self.bar.add_task("", total=total)
-        self.bar.start()
+    def __init__(self) -> None:
+        self.counts = {FIXED: 0, FAILING: 0}
+        self.bar: Any = None
 
     def __call__(self, outcome: Outcome) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        if self.bar is None:
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task("")
+            self.bar.start()
         self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
-        said = f"{self.counts[FIXED]:,} fixed, {self.counts[FAILING]:,} still failing"
-        self.bar.update(self.task, advance=1, description=said)
+        sent = sum(self.counts.values())
+        said = (
+            f"Replaying: {sent:,} sent, {self.counts[FIXED]:,} fixed, "
+            f"{self.counts[FAILING]:,} still failing"
+        )
+        self.bar.update(self.task, description=said)
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def replay_table(report: Report) -> Listing[Outcome]:
@@ -272,3 +281,14 @@ def reconcile_view(result: Reconciliation) -> Group:
 
 def reconcile_totals(result: Reconciliation) -> str:
     return ", ".join(f"{n:,} {c}" for c, n in result.totals().items())
+
+
+def show_report(report: Report, fmt: str, output: str | None) -> None:
+    """The replay report: a table (or TSV) or an export, then its totals line on stderr."""
+    from atwh.output.show import note, show_listing, write_export
+
+    if fmt in ("table", "tsv"):
+        show_listing(replay_columns(sent=not report.dry_run), report.outcomes, fmt, output)
+    else:
+        write_export(report.outcomes, fmt, output)
+    note(totals_line(report))
