@@ -238,7 +238,7 @@ def verify(
     secret: Annotated[str | None, _secret("The webhook's shared secret.")] = None,
     db: Db = None,
     tolerance: o.Tolerance = 120.0,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> int:
     """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
 
