@@ -121,10 +121,7 @@ class Engine:
     def _http(self) -> Any:
         import httpx
 
-        from atwh.core.transport import skip_missing_sniffio
-
         if self._client is None:
-            skip_missing_sniffio()
             self._client = httpx.AsyncClient(
                 timeout=self.s.attempt_timeout,
                 follow_redirects=False,
