@@ -86,7 +86,7 @@ class Engine:
         """Allthings checks that a webhook's URL answers 200 to an unsigned test request."""
         import httpx
 
-        from atwh.client.webhooks import TEST_EVENT_BODY as body  # what `webhooks ping` sends
+        from atwh.samples import TEST_EVENT_BODY as body  # what `webhooks ping` sends
 
         try:
             status, _, _ = await self._send(url, body, {"content-type": "application/json"})
