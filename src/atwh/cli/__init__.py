@@ -199,6 +199,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "trigger": ("trigger", "trigger", "Send your endpoint realistic events, signed."),
     "sign": ("sign", "sign", "Print the signature headers for a body."),
     "verify": ("verify", "verify", "Check a signature, and say why it fails."),
+    "check": ("check", "check", "Grade a webhook endpoint before Allthings sends it events."),
     "replay": ("replay", "replay", "Re-send failed events, signed as Allthings signs them."),
     "reconcile": ("reconcile", "reconcile", "Find the events your endpoint lost."),
     "stats": ("stats", "stats", "Measure a webhook's health: success, lag, what still fails."),

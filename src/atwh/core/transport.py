@@ -217,3 +217,20 @@ def _size(n: int) -> str:
         if n >= factor and n % factor == 0:
             return f"{n // factor} {unit}"
     return f"{n:,} bytes"
+
+
+def on_this_machine(url: str) -> bool:
+    """Whether the URL's host is this machine: localhost, *.localhost, 127.0.0.0/8, ::1
+    (what `replay` and `check` send to without asking first)."""
+    import ipaddress
+
+    try:
+        host = httpx.URL(url).host.lower()
+    except httpx.InvalidURL:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
