@@ -20,16 +20,6 @@ app = typer.Typer(
 )
 
 
-Host = Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")]
-Port = Annotated[
-    int,
-    typer.Option(
-        "--port",
-        "-p",
-        click_type=params.Number("PORT", min=0, max=65535),
-        help="Port to listen on (0: any free one).",
-    ),
-]
 Token = Annotated[
     str | None,
     typer.Option(
@@ -82,8 +72,8 @@ Db = Annotated[
 @app.callback(invoke_without_command=True)
 def emulator(
     ctx: typer.Context,
-    host: Host = "127.0.0.1",
-    port: Port = 4000,
+    host: o.Host = "127.0.0.1",
+    port: Annotated[int, o.port_option()] = 4000,
     token: Token = None,
     time_scale: TimeScale = 1.0,
     attempt_timeout: AttemptTimeout = 10.0,
