@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atwh.client.filters import DeliveryFilter, select_newest
+from atwh.client.filters import DeliveryFilter, NewestFirst, select_newest
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NEVER = datetime.min.replace(tzinfo=UTC)
@@ -27,10 +27,18 @@ class Record:
 
 
 def _sorted_all(records, flt, count):
-    """What select_newest gave when it kept and sorted every match."""
-    kept = sorted(
-        (r for r in records if flt.matches(r)), key=lambda r: r.created or NEVER, reverse=True
-    )
+    """What select_newest gave when it kept and sorted every match (before issue 27): it
+    stops at the first match beyond `count` while the dates so far come newest first."""
+    order = NewestFirst()
+    kept = []
+    for r in records:
+        order.see(r.created)
+        if flt.matches(r):
+            kept.append(r)
+            if count is not None and len(kept) > count and order.holds:
+                break
+    if not order.holds:
+        kept.sort(key=lambda r: r.created or NEVER, reverse=True)
     return kept if count is None else kept[:count]
 
 

@@ -29,6 +29,7 @@ def failures(
     status_code: o.StatusCode = None,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -48,13 +49,12 @@ def failures(
 
       atwh failures --since 1d --exit-code   (ids from ATWH_WEBHOOK_ID or the config file)
 
-      atwh failures wh-history wh-other --format ndjson -o failures.ndjson
+      atwh failures wh-history --format ndjson -o failures.ndjson
     """
     from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import fetch_pages
-    from atwh.client.failures import FailureSummary
-    from atwh.client.filters import DeliveryFilter, NewestKept
-    from atwh.client.model import Fields, delivery_of_fields, is_failure
+    from atwh.client.failures import scan_failures
+    from atwh.output.failures import say_none_failed, show_failures
     from atwh.output.progress import Progress
     from atwh.output.show import (
         export_pages,
@@ -63,9 +63,6 @@ def failures(
         note,
         plural,
         rows_wanted,
-        say_more,
-        show_listing,
-        why_empty,
     )
 
     mode = listing_mode(fmt, as_json, output)
@@ -74,87 +71,24 @@ def failures(
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()
     hooks = plural(len(ids), "webhook")
+    found_status = ExitStatus.FAILED if exit_code else ExitStatus.OK
 
     if mode not in ("table", "tsv"):
         pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
-        found = export_pages(pages, flt, mode, output, progress).written
-        if not found:
+        if not export_pages(pages, flt, mode, output, progress).written:
             note(f"No failed attempts in the deliveries of {hooks}")
-        return ExitStatus.FAILED if exit_code and found else ExitStatus.OK
+            return ExitStatus.OK
+        return found_status
 
-    summary = FailureSummary()
+    # each page read from its fields: the events' few numbers and the rows shown kept
     wanted = rows_wanted(mode, limit, show_all)
-    # the newest failures shown, as (fields, webhook id): a Delivery only for each row
-    kept: NewestKept[tuple[Fields, str | None]] = NewestKept(wanted)
-    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes).matches_values
-    in_window = scanned = 0
-    newest = None
     try:
-        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
-            webhook_id = page.webhook_id
-            observe = summary.observe_fields
-            for f in page.fields():
-                # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
-                scanned += 1
-                created = f[1]
-                if created is not None and (newest is None or created > newest):
-                    newest = created
-                failed = is_failure(f[5], f[7], f[6])
-                matched = window(failed, created, f[12], f[7])
-                in_window += matched
-                matched = matched and failed
-                observe(f, webhook_id, failed, matched)
-                if matched:
-                    kept.offer(created, (f, webhook_id))
+        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
+        scan = scan_failures(pages, flt, wanted)
     finally:
         progress.stop()
-
-    still = summary.still_failing_events()
-    where = f"{plural(in_window, 'delivery', 'deliveries')} of {hooks}"
-    if not kept:
-        if in_window:
-            note(f"No failed attempts in {where}")
-        else:
-            note(
-                why_empty(
-                    "deliveries",
-                    "delivery",
-                    scanned,
-                    newest,
-                    flt,
-                    given,
-                    f"No deliveries on {hooks} (Allthings keeps them for 30 days)",
-                )
-            )
+    if not scan.rows:
+        say_none_failed(scan, hooks, flt, given)
         return ExitStatus.OK
-
-    from rich.text import Text
-
-    from atwh.output.tables import delivery_columns, failures_table
-
-    multi = len(ids) > 1
-    shown = [delivery_of_fields(f, w) for f, w in kept.newest_first()]
-    failures = summary.failed  # every failed attempt that matched; `shown` the newest
-    headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
-    if mode == "tsv":
-        note(f"{headline}; {plural(still, 'event')} still failing")
-        show_listing(delivery_columns(multi), shown, mode)
-        say_more(len(shown), failures - len(shown), "failed attempt", "failed attempts")
-        return ExitStatus.FAILED if exit_code else ExitStatus.OK
-
-    from rich.console import Group
-
-    head = Text()
-    head.append(headline, style="bold red")
-    head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
-    count = f"{len(shown):,} of {failures:,}" if len(shown) < failures else f"{len(shown):,}"
-    title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
-    show_listing(
-        delivery_columns(multi),
-        shown,
-        mode,
-        output,
-        Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
-    )
-    say_more(len(shown), failures - len(shown), "failed attempt", "failed attempts")
-    return ExitStatus.FAILED if exit_code else ExitStatus.OK
+    show_failures(scan, hooks, len(ids) > 1, mode, output, columns)
+    return found_status

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from atwh.client.model import Delivery, Fields, cause_of
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
+    from atwh.client.filters import DeliveryFilter
 
 # An event: its id, for the first webhook seen; (webhook id, event id) for any other (few
 # summaries span webhooks, and a tuple per event would double what one costs).
@@ -116,3 +122,58 @@ class FailureSummary:
                 if when >= last_failure.get(key, _NEVER):
                     last_failure[key] = when
         return sum(not self._recovered(k, t) for k, t in last_failure.items())
+
+
+@dataclass(slots=True)
+class FailureScan:
+    """What `atwh failures` read: the failed attempts that match, grouped (summary), the
+    newest of them to show, and what was read around them, for the headline and for
+    saying why none matched."""
+
+    summary: FailureSummary = field(default_factory=FailureSummary)
+    rows: list[Delivery] = field(default_factory=list)  # the newest that match, newest first
+    in_window: int = 0  # deliveries in the window and filters, failed or not
+    scanned: int = 0  # deliveries read
+    newest: datetime | None = None  # the newest read
+
+    @property
+    def matched(self) -> int:
+        """Every failed attempt that matched (`rows` holds the newest of them)."""
+        return self.summary.failed
+
+
+def scan_failures(
+    pages: Iterable[Page], flt: DeliveryFilter, wanted: int | None = None
+) -> FailureScan:
+    """Every delivery of these pages read once, from its fields: the failed ones matching
+    `flt` (its window, events and codes) counted and grouped, each one's later success
+    seen (whether it recovered), and the newest `wanted` kept (all when None) in a bounded
+    heap, a Delivery made for each of those only. Memory grows with the events and the
+    rows shown, never with the attempts read."""
+    from atwh.client.filters import DeliveryFilter, NewestKept
+    from atwh.client.model import delivery_of_fields, is_failure
+
+    done = FailureScan()
+    kept: NewestKept[tuple[Fields, str | None]] = NewestKept(wanted)
+    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes).matches_values
+    observe = done.summary.observe_fields
+    in_window = scanned = 0
+    newest = None
+    for page in pages:
+        webhook_id = page.webhook_id
+        for f in page.fields():
+            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+            scanned += 1
+            created = f[1]
+            if created is not None and (newest is None or created > newest):
+                newest = created
+            failed = is_failure(f[5], f[7], f[6])
+            matched = window(failed, created, f[12], f[7])
+            in_window += matched
+            matched = matched and failed
+            observe(f, webhook_id, failed, matched)
+            if matched:
+                kept.offer(created, (f, webhook_id))
+    done.in_window, done.scanned, done.newest = in_window, scanned, newest
+    done.rows = [delivery_of_fields(f, w) for f, w in kept.newest_first()]
+    return done

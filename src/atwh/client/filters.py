@@ -241,24 +241,30 @@ class NewestKept(Generic[R]):
         return [e[2] for e in sorted(self._heap, key=lambda e: e[:2], reverse=True)]
 
 
-def select_newest(records: Iterable[T], flt: DeliveryFilter, count: int | None) -> Newest[T]:
+def select_newest(
+    records: Iterable[T], flt: DeliveryFilter, count: int | None, count_all: bool = False
+) -> Newest[T]:
     """The newest `count` records that match `flt` (all of them when None), newest first.
 
     While the records come newest first (`NewestFirst`), reading stops at the first match
-    beyond `count`; otherwise every record is read, and only the newest `count` kept
-    (NewestKept). `flt.limit` is not used.
+    beyond `count`, unless `count_all` (records that are cheap to read: the inbox's) asks
+    to count every match; otherwise every record is read, and only the newest `count`
+    kept (NewestKept). `flt.limit` is not used.
     """
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only)
-    return newest_of(((r.created, window.matches(r), r) for r in records), count)
+    return newest_of(((r.created, window.matches(r), r) for r in records), count, count_all)
 
 
-def newest_of(records: Iterable[tuple[datetime | None, bool, R]], count: int | None) -> Newest[R]:
+def newest_of(
+    records: Iterable[tuple[datetime | None, bool, R]], count: int | None, count_all: bool = False
+) -> Newest[R]:
     """select_newest() of records given as (creation date, whether it matches, record)."""
     order = NewestFirst()
     kept: NewestKept[R] = NewestKept(count)
     scanned = matched = 0
     newest: datetime | None = None
     complete = True
+    records = iter(records)
     for created, matches, r in records:
         scanned += 1
         order.see(created)
@@ -267,6 +273,11 @@ def newest_of(records: Iterable[tuple[datetime | None, bool, R]], count: int | N
         if matches:
             matched += 1
             if count is not None and matched > count and order.holds:
+                if count_all:  # newest first: the rest counted only
+                    rest = [m for _, m, _ in records]
+                    counted = matched - count + sum(rest)
+                    rows = kept.newest_first()
+                    return Newest(rows, counted, True, scanned + len(rest), newest)
                 complete = False
                 break
             kept.offer(created, r)
