@@ -232,7 +232,7 @@ def serve(
     from atwh.errors import UsageError, printable
     from atwh.receiver import ReceiverSettings, create_app
     from atwh.receiver.forward import loops_back
-    from atwh.receiver.inbox import Inbox, default_path
+    from atwh.receiver.inbox import Inbox, check_is_inbox, default_path
     from atwh.receiver.live import LiveView
     from atwh.receiver.lock import InboxLock
     from atwh.receiver.settings import DEFAULT_EVENTS
@@ -288,6 +288,7 @@ def serve(
                 f"--forward-to {printable(settings.forward_to, 200)} is this receiver's own "
                 "address: every event would come round again"
             )
+        check_is_inbox(settings.db)  # another program's file: refused before the lock
         lock = InboxLock(settings.db, shared=shared_db)  # held until this process ends
         ctx.call_on_close(lock.release)
         Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened

@@ -20,7 +20,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from atwh import jsontext
+from atwh import dbfile, jsontext
 from atwh.client.config import data_dir
 from atwh.client.model import iso
 from atwh.errors import UsageError, printable
@@ -146,6 +146,21 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         pass
+
+
+def check_is_inbox(path: Path, option: str = "--db") -> None:
+    """A usage error, nothing written (not even a lock beside it), when the file at `path`
+    exists and is not an atwh inbox; before `serve` takes it."""
+    if not path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as e:
+        raise UsageError(f"cannot open the inbox {path}: {e}") from None
+    try:
+        dbfile.recognise(conn, path, dbfile.INBOX, SCHEMA_VERSION, option)
+    finally:
+        conn.close()
 
 
 @dataclass(slots=True)
@@ -339,6 +354,7 @@ class Inbox:
         synchronous: str = "NORMAL",
         busy_timeout_ms: int = 5000,
         autocheckpoint: bool = True,
+        option: str = "--db",
     ) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
@@ -348,17 +364,15 @@ class Inbox:
                 create_private(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._check_is_inbox(create)
+            found = self._recognise(create, option)
             if create:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute(f"PRAGMA synchronous = {synchronous}")
-                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise UsageError(f"{self.path} was written by a newer atwh")
-                if 0 < version < SCHEMA_VERSION:
+                if 0 < found.version < SCHEMA_VERSION:
                     self._migrate()
                 self.conn.executescript(SCHEMA)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if not found.stamped or found.version < SCHEMA_VERSION:
+                    dbfile.claim(self.conn, dbfile.INBOX, SCHEMA_VERSION)
             # an inbox of an older schema, read and not written (atwh inbox): as it is
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
             self.columns = _COLUMNS
@@ -371,26 +385,20 @@ class Inbox:
         except OSError as e:
             raise UsageError(f"cannot open the inbox {self.path}: {e.strerror or e}") from None
 
-    def _check_is_inbox(self, create: bool) -> None:
-        """A usage error for a file that is not an inbox: not SQLite, or SQLite without the
-        inbox's table (another program's database, which `serve` must not write into)."""
+    def _recognise(self, create: bool, option: str) -> dbfile.Found:
+        """What the file is, read before anything is written to it: a usage error, the file
+        untouched, unless it is an atwh inbox (or, to create one, a new empty file)."""
         try:
-            tables = {
-                row[0]
-                for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        except sqlite3.DatabaseError as e:
+            found = dbfile.recognise(self.conn, self.path, dbfile.INBOX, SCHEMA_VERSION, option)
+            if found.new and not create:
+                raise UsageError(
+                    f"{option} {printable(self.path, 200)} is not an atwh inbox: an empty database",
+                    hint="start one with 'atwh serve'",
+                )
+        except BaseException:
             self.conn.close()
-            raise UsageError(
-                f"--db {self.path} is not an atwh inbox: {printable(e, 80)}",
-                hint="give another path, or none for the default inbox",
-            ) from None
-        if "requests" not in tables and (tables or not create):
-            self.conn.close()
-            raise UsageError(
-                f"--db {self.path} is not an atwh inbox: a SQLite database without its tables",
-                hint="give another path, or none for the default inbox",
-            )
+            raise
+        return found
 
     def close(self) -> None:
         self.conn.close()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from atwh import dbfile
 from atwh.client.config import data_dir
 from atwh.errors import UsageError
 
@@ -98,16 +99,24 @@ class Ledger:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 5000")
+            try:  # what the file is, before a byte is written to it
+                found = dbfile.recognise(
+                    self.conn, self.path, dbfile.LEDGER, SCHEMA_VERSION, "--ledger"
+                )
+                if found.new and not create:
+                    raise UsageError(
+                        f"--ledger {self.path} is not an atwh replay ledger: an empty database",
+                        hint="nothing was replayed yet",
+                    )
+            except BaseException:
+                self.conn.close()
+                raise
             if create:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise UsageError(f"--ledger {self.path} was written by a newer atwh")
                 self.conn.executescript(SCHEMA)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            else:
-                self.conn.execute("SELECT 1 FROM runs LIMIT 1")
+                if not found.stamped or found.version < SCHEMA_VERSION:
+                    dbfile.claim(self.conn, dbfile.LEDGER, SCHEMA_VERSION)
         except sqlite3.Error as e:
             raise UsageError(f"--ledger {self.path}: cannot use it: {e}") from None
         except OSError as e:
