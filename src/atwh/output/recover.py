@@ -12,6 +12,7 @@ from atwh.output.tables import code_text, duration, local_time
 from atwh.recover.ledger import RunSummary
 from atwh.recover.reconcile import (
     CATEGORIES,
+    CONFLICTING,
     DUPLICATED,
     LOST,
     NOT_DELIVERED,
@@ -130,13 +131,16 @@ _CATEGORY_STYLES = {
     NOT_DELIVERED: "red",
     UNKNOWN: "yellow",
     DUPLICATED: "magenta",
+    CONFLICTING: "magenta",
     OK: "green",
 }
 _CATEGORY_NOTES = {
     LOST: "the log shows a 2xx, the store does not have it: acknowledged and dropped",
     NOT_DELIVERED: "no attempt succeeded and the store does not have it: replay candidates",
     UNKNOWN: "stored, not in the log: test events, other webhooks, older than the window",
-    DUPLICATED: "stored more than once",
+    DUPLICATED: "listed more than once in the --stored file",
+    CONFLICTING: "the inbox holds two events under this id: another body for the same event, "
+    "or the id once as a number and once as a string",
 }
 
 

@@ -2,7 +2,8 @@
 
 Per event: lost (the log shows a 2xx, the store does not have it: acknowledged and dropped),
 not delivered (no attempt succeeded, not stored), unknown (stored, not in the log),
-duplicated (stored more than once), ok.
+duplicated (a --stored file lists it more than once), conflicting (the inbox holds two
+events under its id: a conflicting duplicate, or the id as a number and as a string), ok.
 """
 
 from __future__ import annotations
@@ -25,24 +26,29 @@ LOST = "lost"
 NOT_DELIVERED = "not delivered"
 UNKNOWN = "unknown"
 DUPLICATED = "duplicated"
+CONFLICTING = "conflicting"
 OK = "ok"
-CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, OK)
+CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, CONFLICTING, OK)  # ok last
 _NEVER = datetime.min.replace(tzinfo=UTC)
 MAX_STORED_FILE = 512 * 1024 * 1024
 
 
 @dataclass(slots=True)
 class Stored:
-    """What the endpoint stored: how many times each event id, and names where known."""
+    """What the endpoint stored: how many times each event id, and names where known;
+    `twice` is the category of an id stored more than once: in a file of ids it is listed
+    twice (duplicated); in an inbox, which keeps one row per event, two events share its
+    text (conflicting)."""
 
     source: str
     counts: Counter[str] = field(default_factory=Counter)
     names: dict[str, str | None] = field(default_factory=dict)
+    twice: str = DUPLICATED
 
 
 def stored_in_inbox(inbox: Inbox) -> Stored:
     """The events `atwh serve` acknowledged (one row per event; test deliveries aside)."""
-    stored = Stored(f"inbox {inbox.path}")
+    stored = Stored(f"inbox {inbox.path}", twice=CONFLICTING)
     for event_id, name in inbox.acknowledged_events():
         stored.counts[event_id] += 1
         stored.names[event_id] = name
@@ -186,7 +192,7 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         last = attempts[-1]
         count = stored.counts.get(key, 0)
         if count > 1:
-            category = DUPLICATED
+            category = stored.twice
         elif count == 1:
             category = OK
         else:
@@ -208,7 +214,7 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         if key not in in_log:
             entries.append(
                 Entry(
-                    key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count
+                    key, stored.names.get(key), stored.twice if count > 1 else UNKNOWN, stored=count
                 )
             )
     return Reconciliation(entries, since, stored.source)
