@@ -76,6 +76,13 @@ def printable(text: object, limit: int | None = 300, *, lines: bool = False) -> 
     return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
+def visible(text: str) -> str:
+    """`text` whole, with every control or invisible formatting character (ESC, C1, bidi
+    overrides, line separators) escaped as JSON writes it, line breaks and tabs kept: for
+    text atwh made (JSON it indented) that carries strings from the network."""
+    return text if text.isprintable() else _shown(text, lines=True)
+
+
 def _shown(s: str, lines: bool = False) -> str:
     """`s` with control characters escaped: on one line, or with its line breaks."""
     if not lines:

@@ -183,10 +183,9 @@ def show(
 
     from atwh.cli.output import print_rich
     from atwh.client.prefix import resolve_prefix
-    from atwh.errors import NotFoundError, UsageError, printable
+    from atwh.errors import NotFoundError, printable
 
-    if secret is not None and not secret.strip():
-        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
+    secret = o.checked_secret(secret)
     with _open(db or ctx.obj) as store:
         record = store.get(record_id) if record_id.isdigit() else None
         if record is None:
@@ -293,6 +292,7 @@ def replay(
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
     target = r._target(to)
     assert target is not None
+    secret = o.checked_secret(secret)
     r._check_as(as_)
     per_second = r.parse_rate(rate)
     with _open(db or ctx.obj) as store:

@@ -239,8 +239,7 @@ def serve(
 
     if not path.startswith("/"):
         raise UsageError(f"--path {path!r} must start with /")
-    if secret is not None and not secret.strip():
-        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
+    secret = o.checked_secret(secret)
     if webhook is not None and secret is not None:
         source = ctx.get_parameter_source("secret")
         if source is not None and source.name == "COMMANDLINE":

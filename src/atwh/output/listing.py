@@ -148,7 +148,7 @@ def tsv_field(value: object) -> str:
     s = str(value)
     if s.isprintable():
         return s
-    return printable(s, len(s) + 1)
+    return printable(s, None)  # escaped, so longer: never cut (piped output never is)
 
 
 def write_tsv(
