@@ -225,3 +225,35 @@ def test_ndjson_to_a_file_and_the_history_table(mock, atwh, tmp_path):
     history = atwh("replay", "--history")
     assert history.exit_code == 0
     assert "webhook:w1" in history.stdout and TARGET in history.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--event-id", ""],
+        ["--delivery", ""],
+        ["--event-id", ","],
+        ["--delivery", "d1,"],
+        ["--event-id", "  "],
+    ],
+)
+def test_an_empty_selector_is_a_usage_error_and_sends_nothing(mock, atwh, args):
+    """Issue 22, item 4: `--event-id "$UNSET" --yes` selected every failing event."""
+    fake, router = mock
+    with_secret(fake, "w1", failing(3))
+    sent = router.post(TARGET).respond(200)
+    result = atwh("replay", "w1", *args, "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {args[0]} ")
+    assert "not an empty string" in result.stderr
+    assert not sent.called
+
+
+def test_an_empty_id_for_inbox_replay_is_a_usage_error(atwh, tmp_path):
+    from atwh.receiver.inbox import Inbox
+
+    db = tmp_path / "inbox.sqlite3"
+    Inbox(db).close()
+    result = atwh("inbox", "replay", "", "--db", str(db), "--to", "http://127.0.0.1:9/x")
+    assert result.exit_code == 2, result.output
+    assert "not an empty string" in result.stderr

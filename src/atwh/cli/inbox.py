@@ -299,7 +299,7 @@ def replay(
         path = store.path.resolve()
         passed: Counter[str] = Counter()
         candidates = from_inbox(
-            store.records(), flt, r._split(ids), include_unverified, passed_over=passed
+            store.records(), flt, r._split(ids, "ID"), include_unverified, passed_over=passed
         )
     if include_unverified and any(c.unverified for c in candidates):
         warn(

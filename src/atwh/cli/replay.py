@@ -219,6 +219,7 @@ def replay(
     per_second = parse_rate(rate)
     target = _target(to)
     _check_as(as_)
+    delivery_ids, event_ids = _split(delivery, "--delivery"), _split(event_id, "--event-id")
 
     from atwh.cli.output import client_factory
     from atwh.client.secret import webhook_secret
@@ -229,7 +230,7 @@ def replay(
     reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
     with client_factory(api_url, token, timeout)() as client:
         webhook, log = fetch(client, webhook_id, reach)
-        candidates = log.select(flt, mode, _split(delivery), _split(event_id))
+        candidates = log.select(flt, mode, delivery_ids, event_ids)
         target = target or _webhook_url(webhook.url, webhook_id)
         if webhook.enabled is False and to is None:
             from atwh.cli.output import warn
@@ -459,8 +460,10 @@ def _check_as(as_: str | None) -> None:
         raise UsageError(f"--as {as_!r}: the one form is 'curl'")
 
 
-def _split(values: list[str] | None) -> list[str]:
-    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+def _split(values: list[str] | None, option: str) -> list[str]:
+    from atwh.recover.selection import given_ids
+
+    return given_ids(values, option)
 
 
 def _nothing_hint(mode: str, since: str | None, events: int) -> str:

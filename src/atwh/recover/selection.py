@@ -20,6 +20,23 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 MODES = ("failing", "failed", "all")  # the default, --all-failed, --all
 
 
+def given_ids(values: Iterable[str] | None, option: str) -> list[str]:
+    """The ids given to `option` (repeated, or comma-separated), in order. An empty one
+    (`''`, `','`, `a,`: an unset shell variable, most likely) is a usage error, never "no
+    ids", which would select every event."""
+    ids: list[str] = []
+    for value in values or ():
+        parts = [p.strip() for p in value.split(",")]
+        if not all(parts):
+            raise UsageError(
+                f"{option} {printable(value, 80)!r}: give an id or a unique prefix of one, "
+                "not an empty string",
+                hint="an unset shell variable? nothing was sent",
+            )
+        ids += parts
+    return ids
+
+
 @dataclass(slots=True)
 class Candidate:
     """One event to re-send, with the body to send and where it came from."""
