@@ -10,6 +10,8 @@ tables and version; `claim` then stamps them, as it stamps a new file.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -133,3 +135,17 @@ def claim(conn: sqlite3.Connection, kind: Kind, version: int) -> None:
     of this kind, and once its schema is made."""
     conn.execute(f"PRAGMA application_id = {int(kind.application_id)}")
     conn.execute(f"PRAGMA user_version = {int(version)}")
+
+
+def create_private(path: Path) -> None:
+    """The file's directory (0700) and the file (0600), if they do not exist yet: atwh's
+    databases hold payloads, headers and targets. SQLite gives its -wal and -shm files the
+    database file's mode."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # a file where a directory should be: say so
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(path.parent)) from None
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from urllib.parse import quote, quote_plus
 
@@ -114,6 +115,8 @@ def _escape(ch: str) -> str:
 REDACTED = "[redacted]"
 MIN_SECRET = 4  # shorter values would blank out ordinary words; they guard nothing anyway
 _secrets: set[str] = set()
+# a URL's userinfo: after the scheme, up to the last @ before the host ends
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 
 
 def keep_secret(value: str | None) -> None:
@@ -138,8 +141,18 @@ def forget_secrets() -> None:
     _secrets.clear()
 
 
+def without_userinfo(url: str) -> str:
+    """`url` (or any text holding URLs) with the user name and password of each URL
+    (`https://user:pass@host/`) replaced by [redacted]: a URL is never shown with them."""
+    if "@" not in url or "://" not in url:  # the common case, without a regex
+        return url
+    return _USERINFO.sub(rf"\1{REDACTED}@", url)
+
+
 def redact(text: str) -> str:
-    """`text` with every credential atwh was given or got replaced by [redacted]."""
+    """`text` with every credential atwh was given or got replaced by [redacted], and the
+    user name and password of every URL in it."""
+    text = without_userinfo(text)
     if not _secrets:
         return text
     for secret in sorted(_secrets, key=len, reverse=True):

@@ -8,9 +8,7 @@ out of it, so a test request can never stand in for the signed event with its id
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -23,6 +21,7 @@ from typing import Any
 from atwh import dbfile, jsontext
 from atwh.client.config import data_dir
 from atwh.client.model import iso
+from atwh.dbfile import create_private
 from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 3
@@ -133,19 +132,6 @@ def _key_of_body(body: bytes, event_id: str | None) -> str | None:
 
 def default_path() -> Path:
     return data_dir() / "inbox.sqlite3"
-
-
-def create_private(path: Path) -> None:
-    """The inbox's directory (0700) and file (0600), if they do not exist yet: they hold
-    payloads and headers. SQLite gives its -wal and -shm files the database file's mode."""
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except FileExistsError:  # a file where a directory should be: say so
-        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(path.parent)) from None
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass
 
 
 def check_is_inbox(path: Path, option: str = "--db") -> None:

@@ -4,6 +4,7 @@ ready-to-run curl commands (`--as curl`)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator, Sequence
@@ -20,13 +21,21 @@ def _name(index: int, c: Candidate) -> str:
     return f"{index:04d}-{_UNSAFE.sub('_', c.event_id or c.key)[:80]}"
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """`data` into `path`, a file only its owner can read (0600, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(f.fileno(), 0o600)  # a file that was there before, with another mode
+        f.write(data)
+
+
 def save(
     candidates: Sequence[Candidate], target: str, secret: str | None, directory: Path
 ) -> list[Path]:
     """For each event, `NNNN-EVENT.body` (the exact bytes) and `NNNN-EVENT.json` (method,
     URL, headers, and the body's file); the files written."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
+    try:  # payloads and signatures: 0600 files in a 0700 directory, as the inbox
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"--save {directory}: {e.strerror or e}") from None
     written: list[Path] = []
@@ -43,8 +52,10 @@ def save(
             "replayOf": c.origin,
         }
         try:
-            (directory / f"{stem}.body").write_bytes(c.body)
-            (directory / f"{stem}.json").write_text(json.dumps(request, indent=2) + "\n")
+            write_private(directory / f"{stem}.body", c.body)
+            write_private(
+                directory / f"{stem}.json", (json.dumps(request, indent=2) + "\n").encode()
+            )
         except OSError as e:
             raise OutputError(f"--save {directory}: {e.strerror or e}") from None
         written += [directory / f"{stem}.body", directory / f"{stem}.json"]

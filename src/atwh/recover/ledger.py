@@ -18,7 +18,7 @@ from pathlib import Path
 
 from atwh import dbfile
 from atwh.client.config import data_dir
-from atwh.errors import UsageError
+from atwh.errors import UsageError, without_userinfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -95,8 +95,8 @@ class Ledger:
         if not create and not self.path.exists():
             raise UsageError(f"no replay ledger at {self.path}", hint="nothing was replayed yet")
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:  # it holds payloads' ids and targets: 0600 in a 0700 directory
+                dbfile.create_private(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 5000")
             try:  # what the file is, before a byte is written to it
@@ -134,6 +134,7 @@ class Ledger:
     def replayed(self, source: str, target: str, keys: Iterable[str]) -> set[str]:
         """The keys among `keys` already answered 2xx at `target`, from `source`."""
         wanted = list(dict.fromkeys(keys))
+        target = without_userinfo(target)
         done: set[str] = set()
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
@@ -148,7 +149,7 @@ class Ledger:
     def start_run(self, source: str, target: str) -> int:
         cur = self.conn.execute(
             "INSERT INTO runs (started_at, source, target) VALUES (?, ?, ?)",
-            (time.time(), source, target),
+            (time.time(), source, without_userinfo(target)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -186,7 +187,7 @@ class Ledger:
                 key,
                 event_name,
                 origin,
-                target,
+                without_userinfo(target),
                 started_at,
                 time.time(),
                 code,
@@ -214,7 +215,7 @@ class Ledger:
                     started,
                     _dt(row[2]),
                     row[3],
-                    row[4],
+                    without_userinfo(row[4]),  # as a ledger of an older atwh may hold it
                     bool(row[5]),
                     row[6],
                     row[7],
