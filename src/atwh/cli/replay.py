@@ -326,7 +326,8 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
                 typer.echo(command)
             typer.echo(
                 "Note: each command carries a timestamp from now; the receiver rejects it once "
-                "older than its tolerance (2 minutes by default).",
+                "older than its tolerance (2 minutes by default). A body over 64 KiB is "
+                "written into the current directory (atwh-curl-*.body) and read from there.",
                 err=True,
             )
             return None

@@ -62,19 +62,36 @@ def save(
     return written
 
 
+CURL_INLINE = 64 * 1024  # bytes of body in a command; Linux takes 128 KiB in one argument
+
+
 def curl_commands(
-    candidates: Sequence[Candidate], target: str, secret: str | None
+    candidates: Sequence[Candidate],
+    target: str,
+    secret: str | None,
+    bodies: Path | None = None,
+    inline: int = CURL_INLINE,
 ) -> Iterator[str]:
     """One shell command per event; the body goes in as a quoted argument, byte for byte.
     A body that is not UTF-8, or holds control characters (which a terminal would act on),
-    goes through printf's octal escapes instead."""
-    for c in candidates:
-        if c.skip is not None:
-            continue
+    goes through printf's octal escapes instead. A body over `inline` bytes would make an
+    argument too long for the system to run ("Argument list too long"): it is written into
+    `bodies` (default: the current directory) as `atwh-curl-NNNN-EVENT.body`, 0600, and the
+    command reads it with `--data-binary @FILE` (an absolute path)."""
+    for i, c in enumerate((c for c in candidates if c.skip is None), 1):
         assert c.body is not None
         parts = ["curl", "-sS", "-X", "POST", shlex.quote(target)]
         for name, value in request_headers(c, secret, "atwh").items():
             parts += ["-H", shlex.quote(f"{name}: {value}")]
+        if len(c.body) > inline:
+            directory = (bodies or Path.cwd()).absolute()
+            path = directory / f"atwh-curl-{_name(i, c)}.body"
+            try:
+                write_private(path, c.body)
+            except OSError as e:
+                raise OutputError(f"--as curl: cannot write {path}: {e.strerror or e}") from None
+            yield " ".join([*parts, "--data-binary", shlex.quote(f"@{path}")])
+            continue
         try:
             text = c.body.decode("utf-8")
             # printable only (a terminal shows it as it is), and not curl's @FILE
