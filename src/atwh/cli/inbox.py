@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from atwh.cli import options as o
-from atwh.cli import replay as r
+from atwh.cli import params
 
 if TYPE_CHECKING:
     from atwh.receiver.inbox import Inbox
@@ -82,7 +82,7 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            click_type=o.Number("N"),
+            click_type=params.Number("N"),
             rich_help_panel=o.FILTERS,
             help="At most N records, newest first [default: 50 in a table, all in an export]",
             show_default=False,
@@ -106,7 +106,8 @@ def inbox(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    from atwh.cli.output import (
+    from atwh.client.filters import select_newest
+    from atwh.output.show import (
         listing_filter,
         listing_mode,
         note,
@@ -117,7 +118,6 @@ def inbox(
         why_empty,
         write_export,
     )
-    from atwh.client.filters import select_newest
     from atwh.receiver.inbox import InboxRecord
 
     mode = listing_mode(fmt, as_json, output)
@@ -181,9 +181,9 @@ def show(
     """
     import json
 
-    from atwh.cli.output import print_rich
     from atwh.client.prefix import resolve_prefix
     from atwh.errors import NotFoundError, printable
+    from atwh.output.show import print_rich
 
     secret = o.checked_secret(secret)
     with _open(db or ctx.obj) as store:
@@ -245,14 +245,14 @@ def replay(
             "Rejected requests are never sent.",
         ),
     ] = False,
-    concurrency: r.Concurrency = 1,
-    rate: r.Rate = None,
-    dry_run: r.DryRun = False,
-    yes: r.Yes = False,
-    force: r.Force = False,
-    ledger: r.LedgerPath = None,
-    save: r.Save = None,
-    as_: r.As = None,
+    concurrency: o.Concurrency = 1,
+    rate: o.Rate = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    force: o.Force = False,
+    ledger: o.LedgerPath = None,
+    save: o.Save = None,
+    as_: o.As = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -260,8 +260,10 @@ def replay(
         float,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for each answer.",
+            click_type=params.Duration("SECONDS", min=0.1),
+            show_default=False,
+            help="How long to wait for each answer: seconds, or a duration (30s, 2m) "
+            "[default: 30s]",
         ),
     ] = 30.0,
 ) -> int:
@@ -281,26 +283,26 @@ def replay(
     """
     from collections import Counter
 
-    from atwh.cli.output import listing_mode, plural, warn
+    from atwh.cli.context import check_as, send, split_ids, warn
     from atwh.client.filters import DeliveryFilter
+    from atwh.core.config import http_url
     from atwh.errors import UsageError
+    from atwh.output.show import listing_mode, plural
     from atwh.recover.selection import from_inbox
+    from atwh.recover.sending import Sending
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
-    target = r._target(to)
-    assert target is not None
+    target = http_url("--to", to)
     secret = o.checked_secret(secret)
-    r._check_as(as_)
-    per_second = r.parse_rate(rate)
+    check_as(as_)
+    ids = split_ids(ids, "ID")
     with _open(db or ctx.obj) as store:
         path = store.path.resolve()
         passed: Counter[str] = Counter()
-        candidates = from_inbox(
-            store.records(), flt, r._split(ids, "ID"), include_unverified, passed_over=passed
-        )
+        candidates = from_inbox(store.records(), flt, ids, include_unverified, passed_over=passed)
     if include_unverified and any(c.unverified for c in candidates):
         warn(
             "--include-unverified: requests never verified are sent signed; "
@@ -313,8 +315,8 @@ def replay(
             f"passed over {plural(passed['unverified'], 'unverified request')} "
             "('atwh serve' ran without a secret); --include-unverified sends them"
         )
-    how = r.Sending(
-        target, secret, f"inbox:{path}", concurrency, per_second, timeout,
+    how = Sending(
+        target, secret, f"inbox:{path}", concurrency, rate, timeout,
         dry_run, yes, force, ledger, save, as_,
     )  # fmt: skip
-    return r.send(candidates, how, f"no stored request matches in {path}", chosen, output)
+    return send(candidates, how, f"no stored request matches in {path}", chosen, output)

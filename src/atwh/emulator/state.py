@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from atwh import dbfile, samples
+from atwh import samples
+from atwh.core import dbfile
 from atwh.errors import UsageError, printable
 
 DAY = 86400.0

@@ -18,10 +18,10 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from atwh import dbfile, jsontext
-from atwh.client.config import data_dir
-from atwh.client.model import iso
-from atwh.dbfile import create_private
+from atwh.core import dbfile, jsontext
+from atwh.core.config import data_dir
+from atwh.core.dates import iso
+from atwh.core.dbfile import create_private
 from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 3

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from atwh import dbfile
-from atwh.client.config import data_dir
+from atwh.core import dbfile
+from atwh.core.config import data_dir
 from atwh.errors import UsageError, without_userinfo
 
 SCHEMA = """
@@ -68,7 +68,7 @@ class RunSummary:
     failing: int
 
     def to_api(self) -> dict[str, object]:
-        from atwh.client.model import iso
+        from atwh.core.dates import iso
 
         return {
             "id": self.id,
