@@ -150,7 +150,11 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report |
 
 
 def sent_status(report: Report) -> int:
-    """0 when every event sent got a 2xx, 1 when one did not, 130 when Ctrl-C stopped it."""
+    """0 when every event sent got a 2xx, 1 when one did not (or could not be sent), 7 when
+    the ledger could not be written (sending stopped), 130 when Ctrl-C stopped it."""
+    if report.ledger_error is not None:
+        typer.echo(f"Error: {report.ledger_error}; sending stopped there", err=True)
+        return ExitStatus.OUTPUT
     if report.interrupted:
         typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
         return ExitStatus.INTERRUPTED

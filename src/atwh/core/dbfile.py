@@ -5,7 +5,7 @@ them before anything is written to it.
 `recognise` only reads (the header and the table list): a file that is not the kind asked
 for, or not SQLite at all, is refused untouched, with a UsageError (exit 2) that says what
 the file is not. Files written before atwh set an application_id are recognised by their
-tables and version; `claim` then stamps them, as it stamps a new file.
+tables and version; `stamp` then marks them, as it stamps a new file.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def _legacy_kind(conn: sqlite3.Connection, tables: set[str], version: int) -> Ki
     return None
 
 
-def claim(conn: sqlite3.Connection, kind: Kind, version: int) -> None:
+def stamp(conn: sqlite3.Connection, kind: Kind, version: int) -> None:
     """Stamp the file as `kind` at schema `version`: after `recognise` said it is new or
     of this kind, and once its schema is made."""
     conn.execute(f"PRAGMA application_id = {int(kind.application_id)}")

@@ -116,7 +116,7 @@ def _open(db: Path) -> sqlite3.Connection:
             "PRIMARY KEY (kind, id))"
         )
         if not found.stamped:
-            dbfile.claim(conn, dbfile.EMULATOR, SCHEMA_VERSION)
+            dbfile.stamp(conn, dbfile.EMULATOR, SCHEMA_VERSION)
     except sqlite3.Error as e:
         conn.close()
         shown = f"--db {printable(db, 200)}"

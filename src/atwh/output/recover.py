@@ -22,9 +22,9 @@ from atwh.recover.reconcile import (
     Entry,
     Reconciliation,
 )
-from atwh.recover.replay import FAILING, FIXED, SKIPPED, Outcome, Report
+from atwh.recover.replay import ERROR, FAILING, FIXED, SKIPPED, Outcome, Report
 
-_RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
+_RESULT_STYLES = {FIXED: "green", FAILING: "red", ERROR: "bold red", SKIPPED: "dim"}
 
 
 # Importance (`keep`): the result, the code and the event id are never dropped; then the
@@ -86,6 +86,8 @@ def totals_line(report: Report) -> str:
             f"{t['fixed']} fixed, {t['stillFailing']} still failing"
             f" at {printable(report.target, 200)}"
         )
+    if t["errors"]:
+        line += f"; {t['errors']:,} not sent (error)"
     if t["skipped"]:
         line += f"; {t['skipped']} skipped"
     if report.interrupted:

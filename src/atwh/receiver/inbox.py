@@ -358,7 +358,7 @@ class Inbox:
                     self._migrate()
                 self.conn.executescript(SCHEMA)
                 if not found.stamped or found.version < SCHEMA_VERSION:
-                    dbfile.claim(self.conn, dbfile.INBOX, SCHEMA_VERSION)
+                    dbfile.stamp(self.conn, dbfile.INBOX, SCHEMA_VERSION)
             # an inbox of an older schema, read and not written (atwh inbox): as it is
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
             self.columns = _COLUMNS

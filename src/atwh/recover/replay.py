@@ -5,6 +5,13 @@ Sending runs on one asyncio loop: `concurrency` workers take the events in order
 `rate`; a 429 or 503 is retried after its Retry-After (or a growing back-off), a bounded
 number of times. Ctrl-C stops taking new events, lets the requests in flight finish, and the
 report still comes back (`interrupted` set). Every answered try is written to the ledger.
+
+Every event ends with a true result: fixed, still failing (the target answered otherwise, or
+not at all), skipped (and why), or error: it could not be sent (a header that cannot be
+encoded, say), with the reason; nothing stops a run silently. Each event is claimed in the
+ledger just before it is sent, so that replays that overlap send it once. When the ledger
+cannot be written (locked, a full disk), sending stops: the events sent keep their results,
+the rest are errors, and the report says why (`ledger_error`).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import skip_missing_sniffio
 from atwh.errors import UsageError, printable
-from atwh.recover.ledger import Ledger
+from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
 
 REPLAY_HEADER = "x-atwh-replay-of"  # marks a replay, and names the original delivery
@@ -37,6 +44,7 @@ FIXED = "fixed"
 FAILING = "still failing"
 SKIPPED = "skipped"
 WOULD_SEND = "would send"
+ERROR = "error"  # not sent, and why
 
 
 @dataclass(slots=True)
@@ -50,13 +58,19 @@ class ReplayOptions:
     backoff: float = 1.0  # first back-off without Retry-After; doubles
     retry_after_cap: float = 60.0
     user_agent: str = "atwh"
+    force: bool = False  # send events the ledger says were answered 2xx
     sleep_jitter: random.Random = field(default_factory=random.Random)
+
+    @property
+    def lease(self) -> float:
+        """Seconds an event is claimed for: as long as its tries can take, and a margin."""
+        return self.max_tries * (self.timeout + self.retry_after_cap) + 30.0
 
 
 @dataclass(slots=True)
 class Outcome:
     candidate: Candidate
-    result: str  # fixed | still failing | skipped | would send
+    result: str  # fixed | still failing | skipped | error | would send
     code: int | None = None
     detail: str | None = None  # one line of the answer, the network error, or why skipped
     tries: int = 0
@@ -87,6 +101,7 @@ class Report:
     outcomes: list[Outcome]
     interrupted: bool = False
     dry_run: bool = False
+    ledger_error: str | None = None  # sending stopped: the ledger could not be written
 
     def count(self, result: str) -> int:
         return sum(o.result == result for o in self.outcomes)
@@ -96,13 +111,15 @@ class Report:
             "fixed": self.count(FIXED),
             "stillFailing": self.count(FAILING),
             "skipped": self.count(SKIPPED),
+            "errors": self.count(ERROR),
             "wouldSend": self.count(WOULD_SEND),
         }
 
     @property
     def all_fixed(self) -> bool:
-        """Every event sent was answered 2xx (true when nothing was sent)."""
-        return not any(o.result == FAILING for o in self.outcomes)
+        """Every event sent was answered 2xx, and none failed to be sent (true when nothing
+        was to be sent)."""
+        return not any(o.result in (FAILING, ERROR) for o in self.outcomes)
 
 
 def acknowledged(code: int | None, answer: str | None) -> bool:
@@ -184,6 +201,10 @@ def replay(
     return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
 
 
+class _NotSent(Exception):
+    """The request could not be made at all: nothing reached the target."""
+
+
 class _Run:
     def __init__(
         self,
@@ -203,14 +224,17 @@ class _Run:
         self.next_start = 0.0
         self.run_id = 0
         self.stop: asyncio.Event
+        self.interrupted = False  # Ctrl-C
+        self.ledger_error: str | None = None
+        self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
 
     async def main(self) -> Report:
         loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
-        handled = _on_sigint(loop, self._interrupt)
-        if self.ledger is not None:
+        if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
+        handled = _on_sigint(loop, self._interrupt)
         limits = httpx.Limits(
             max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
         )
@@ -231,18 +255,36 @@ class _Run:
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
             if self.ledger is not None:
-                self.ledger.finish_run(self.run_id, self.stop.is_set())
+                try:
+                    self.ledger.finish_run(self.run_id, self.interrupted)
+                except LedgerError as e:
+                    self._ledger_failed(e)
         outcomes = []
         for c, o in zip(self.candidates, self.outcomes, strict=True):
             if o is None:
-                o = Outcome(c, SKIPPED, detail=c.skip or "not sent: interrupted")
+                if c.skip is not None:
+                    o = Outcome(c, SKIPPED, detail=c.skip)
+                elif self.ledger_error is not None:
+                    o = Outcome(c, ERROR, detail=f"not sent: {self.ledger_error}")
+                else:
+                    o = Outcome(c, SKIPPED, detail="not sent: interrupted")
             outcomes.append(o)
-        return Report(self.opts.target, outcomes, interrupted=self.stop.is_set())
+        return Report(
+            self.opts.target, outcomes, interrupted=self.interrupted, ledger_error=self.ledger_error
+        )
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
             for task in self.workers:
                 task.cancel()
+        self.interrupted = True
+        self.stop.set()
+
+    def _ledger_failed(self, e: LedgerError) -> None:
+        """The ledger cannot be written: stop sending (what is not recorded would be sent
+        again by the next run, and overlapping runs could not share the work)."""
+        if self.ledger_error is None:
+            self.ledger_error = e.message
         self.stop.set()
 
     async def _pace(self) -> bool:
@@ -275,18 +317,49 @@ class _Run:
             self.next = i + 1
             if not await self._pace():
                 return
+            c = self.candidates[i]
             try:
-                outcome = await self._send(client, self.candidates[i])
+                outcome = await self._event(client, c)
             except asyncio.CancelledError:  # the second Ctrl-C
                 self.outcomes[i] = Outcome(
-                    self.candidates[i],
+                    c,
                     FAILING,
                     detail="abandoned in flight (a second Ctrl-C): its answer is unknown",
                     tries=1,
                 )
                 raise
+            except LedgerError as e:  # the claim could not be written: not sent
+                self._ledger_failed(e)
+                outcome = Outcome(c, ERROR, detail=f"not sent: {e.message}")
+            except Exception as e:  # whatever it is, this event's result, not the run's end
+                outcome = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}")
             self.outcomes[i] = outcome
-            self.on_outcome(outcome)
+            try:
+                self.on_outcome(outcome)
+            except Exception:  # a progress line that cannot be shown stops nothing
+                pass
+
+    async def _event(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
+        """Claim the event, send it, release it: its outcome."""
+        opts, ledger = self.opts, self.ledger
+        if ledger is not None:
+            why = ledger.claim(self.run_id, self.source, opts.target, c.key, opts.lease, opts.force)
+            if why is not None:
+                return Outcome(c, SKIPPED, detail=why)
+        try:
+            outcome = await self._send(client, c)
+        except _NotSent as e:
+            outcome = Outcome(c, ERROR, detail=f"not sent: {e}")
+        finally:
+            if ledger is not None:
+                try:
+                    ledger.release(self.run_id, self.source, opts.target, c.key)
+                except LedgerError as e:
+                    self._ledger_failed(e)
+        if c.key in self.unrecorded:
+            note = f"not recorded in the ledger: {self.ledger_error}"
+            outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
+        return outcome
 
     async def _send(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
         opts = self.opts
@@ -314,7 +387,7 @@ class _Run:
         self, client: httpx.AsyncClient, c: Candidate
     ) -> tuple[int | None, str | None, float | None]:
         """One request: its code (None: no answer), one line of body or the error, and
-        Retry-After in seconds."""
+        Retry-After in seconds. Raises _NotSent when the request could not be made."""
         assert c.body is not None
         opts = self.opts
         started = time.time()
@@ -339,13 +412,23 @@ class _Run:
             code, detail = None, f"no answer within {opts.timeout:g}s"
         except httpx.TimeoutException:
             code, detail = None, f"no answer within {opts.timeout:g}s"
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, OSError) as e:
             code, detail = None, _network_error(e)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if code is None:  # nothing reached the target: not an attempt
+                raise _NotSent(_local_error(e)) from e
+            detail = f"answered {code}, then: {_local_error(e)}"
         if self.ledger is not None:
-            self.ledger.record(
-                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
-                code, detail, ok=acknowledged(code, detail),
-            )  # fmt: skip
+            try:
+                self.ledger.record(
+                    self.run_id, self.source, c.key, c.event_name, c.origin, opts.target,
+                    started, code, detail, ok=acknowledged(code, detail),
+                )  # fmt: skip
+            except LedgerError as e:
+                self._ledger_failed(e)
+                self.unrecorded.add(c.key)
         return code, detail, retry_after
 
 
@@ -358,7 +441,13 @@ def _answer_line(body: bytes, response: httpx.Response) -> str | None:
     return line or printable(response.reason_phrase or "", 80) or None
 
 
-def _network_error(e: httpx.HTTPError) -> str:
+def _local_error(e: BaseException) -> str:
+    """What went wrong before a request could be made, in one line."""
+    what = printable(str(e), 160)
+    return f"{type(e).__name__}: {what}" if what else type(e).__name__
+
+
+def _network_error(e: httpx.HTTPError | OSError) -> str:
     what = printable(str(e), 160) or type(e).__name__
     if isinstance(e, httpx.ConnectError):
         return f"cannot connect: {what}"

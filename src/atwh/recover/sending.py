@@ -95,5 +95,6 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str, ui: Ui) -> 
             rate=how.rate,
             timeout=how.timeout,
             user_agent=f"atwh/{__version__} (replay)",
+            force=how.force,
         )
         return run(candidates, opts, book, how.source, ui.on_outcome)
