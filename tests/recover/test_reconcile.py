@@ -223,7 +223,7 @@ def test_every_file_form_reads_back_the_same_ids_and_counts(tmp_path_factory, gi
         writer.writerow(["when", "event_id"])
         writer.writerows([["2026-11-01", i] for i in given_ids])
         path.write_text(out.getvalue())
-    assert stored_in_file(path).counts == Counter(given_ids)
+    assert Counter({k: n for k, n, _ in stored_in_file(path).items()}) == Counter(given_ids)
 
 
 def test_reconcile_categories_an_inbox_holding_two_events_under_one_id_as_conflicting(

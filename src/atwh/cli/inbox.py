@@ -138,8 +138,8 @@ def inbox(
             if not written:
                 note(why_empty("requests", "request", total, None, flt, given, nothing))
             return
-        picked = select_newest(
-            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+        picked = select_newest(  # a listing shows no payload: none is read
+            store.records(newest_first=True, bodies=False), flt, rows_wanted(mode, limit, show_all)
         )
     if not picked.rows:
         note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
@@ -299,24 +299,26 @@ def replay(
     secret = o.checked_secret(secret)
     check_as(as_)
     ids = split_ids(ids, "ID")
-    with _open(db or ctx.obj) as store:
+    with _open(db or ctx.obj) as store:  # open while sending: bodies are read one at a time
         path = store.path.resolve()
         passed: Counter[str] = Counter()
-        candidates = from_inbox(store.records(), flt, ids, include_unverified, passed_over=passed)
-    if include_unverified and any(c.unverified for c in candidates):
-        warn(
-            "--include-unverified: requests never verified are sent signed; "
-            "anyone who reached 'atwh serve' could have written them"
+        candidates = from_inbox(
+            store.records(bodies=False), flt, ids, include_unverified, passed, store.body_of
         )
-    if passed["rejected"]:
-        warn(f"passed over {plural(passed['rejected'], 'rejected request')}: never replayed")
-    if passed["unverified"]:
-        warn(
-            f"passed over {plural(passed['unverified'], 'unverified request')} "
-            "('atwh serve' ran without a secret); --include-unverified sends them"
-        )
-    how = Sending(
-        target, secret, f"inbox:{path}", concurrency, rate, timeout,
-        dry_run, yes, force, ledger, save, as_,
-    )  # fmt: skip
-    return send(candidates, how, f"no stored request matches in {path}", chosen, output)
+        if include_unverified and any(c.unverified for c in candidates):
+            warn(
+                "--include-unverified: requests never verified are sent signed; "
+                "anyone who reached 'atwh serve' could have written them"
+            )
+        if passed["rejected"]:
+            warn(f"passed over {plural(passed['rejected'], 'rejected request')}: never replayed")
+        if passed["unverified"]:
+            warn(
+                f"passed over {plural(passed['unverified'], 'unverified request')} "
+                "('atwh serve' ran without a secret); --include-unverified sends them"
+            )
+        how = Sending(
+            target, secret, f"inbox:{path}", concurrency, rate, timeout,
+            dry_run, yes, force, ledger, save, as_,
+        )  # fmt: skip
+        return send(candidates, how, f"no stored request matches in {path}", chosen, output)

@@ -89,7 +89,7 @@ def reconcile(
     from atwh.core.config import http_url
     from atwh.errors import UsageError, printable
     from atwh.output.export import open_output
-    from atwh.output.show import listing_mode, print_rich, show_listing
+    from atwh.output.show import listing_mode, print_rich
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
     from atwh.recover.sending import Sending
@@ -134,20 +134,18 @@ def reconcile(
         how = Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, rate)
         how.timeout, how.yes, how.force, how.ledger = timeout, yes, force, ledger
         report = context.deliver(candidates, how, "nothing lost or not delivered")
-    if chosen == "json":
-        import json
-
-        data = result.to_api()
-        if report is not None:
-            data["replay"] = [o.to_api() for o in report.outcomes]
+    if chosen == "json":  # written as it goes: the events are not all held
+        extra = {"replay": [o.to_api() for o in report.outcomes]} if report is not None else None
         with open_output(output) as stream:
-            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            result.write_json(stream, extra)
     elif chosen == "tsv":  # piped: the events to look at, one a line, with their category
-        from atwh.output.recover import entry_columns, trouble_entries
+        import sys
 
-        entries = trouble_entries(result)
-        if entries:
-            show_listing(entry_columns(with_category=True), entries, chosen)
+        from atwh.output.listing import write_tsv
+        from atwh.output.recover import entry_columns
+
+        if any(result.count(c) for c in rec.CATEGORIES[:-1]):
+            write_tsv(entry_columns(with_category=True), result.trouble_entries(), sys.stdout)
     else:
         from rich.console import Group
         from rich.text import Text

@@ -15,7 +15,7 @@ not at all. Piped, it is untruncated tab-separated lines under a header line (`w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Generic, Literal, TypeVar
 
@@ -152,7 +152,7 @@ def tsv_field(value: object) -> str:
 
 
 def write_tsv(
-    columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str], header: bool = True
+    columns: Sequence[Column[R]], rows: Iterable[R], stream: IO[str], header: bool = True
 ) -> None:
     """A header line (unless `header` is False: a stream's later rows), then one
     tab-separated line a row, every column, nothing cut."""

@@ -202,30 +202,38 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
     ]
 
 
-def trouble_entries(result: Reconciliation) -> list[Entry]:
-    """The events a person must look at: every category but ok, in the order of CATEGORIES."""
-    order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted((e for e in result.entries if e.category != OK), key=lambda e: order[e.category])
+TABLE_ROWS = 1000  # events of one category a terminal table shows; piped or --json: all
 
 
 def reconcile_view(result: Reconciliation) -> Group:
-    """The summary by category and event name, then the events of each category but ok."""
+    """The summary by category and event name, then the events of each category but ok
+    (at most TABLE_ROWS of each: the rest are said, and listed piped or with --json)."""
+    from itertools import islice
+
     head = Text("Compared ", style="bold")
     since = local_time(result.since) if result.since else "the start of the log"
     head.append(f"the log since {since} with {printable(result.store, 300)}")
     parts: list[object] = [head, Text(), table(summary_columns(), list(result.summary()))]
     for category in CATEGORIES[:-1]:
-        entries = [e for e in result.entries if e.category == category]
-        if not entries:
+        count = result.count(category)
+        if not count:
             continue
+        entries: list[Entry] = list(islice(result.of(category), TABLE_ROWS))
         parts += [
             Text(),
             Text.assemble(
-                (f"{category.capitalize()} ({len(entries):,})", _CATEGORY_STYLES[category]),
+                (f"{category.capitalize()} ({count:,})", _CATEGORY_STYLES[category]),
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
         parts.append(table(entry_columns(), entries))
+        if count > len(entries):
+            parts.append(
+                Text(
+                    f"… and {count - len(entries):,} more (piped, or --json, lists them all)",
+                    style="dim",
+                )
+            )
     return Group(*parts)  # type: ignore[arg-type]
 
 

@@ -568,10 +568,16 @@ class Inbox:
 
     # -- reading ------------------------------------------------------------------------
 
-    def records(self, after_id: int = 0, newest_first: bool = False) -> Iterator[InboxRecord]:
+    def records(
+        self, after_id: int = 0, newest_first: bool = False, bodies: bool = True
+    ) -> Iterator[InboxRecord]:
+        """Every record after `after_id`, 500 rows read at a time. Without `bodies`, each
+        record's body is empty (read it with `body_of` when needed): a listing or a
+        selection of a large inbox then holds no payload."""
         order = "DESC" if newest_first else "ASC"
+        columns = self.columns if bodies else self.columns.replace(", body,", ", X'',")
         cur = self.conn.execute(
-            f"SELECT {self.columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
+            f"SELECT {columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
         )
         while True:
             rows = cur.fetchmany(500)
@@ -579,6 +585,11 @@ class Inbox:
                 return
             for row in rows:
                 yield _record(row)
+
+    def body_of(self, record_id: int) -> bytes:
+        """One record's body, exactly as it came (empty if there is no such record)."""
+        row = self.conn.execute("SELECT body FROM requests WHERE id = ?", (record_id,)).fetchone()
+        return bytes(row[0]) if row else b""
 
     def get(self, key: str) -> InboxRecord | None:
         """A record by its row id, or by the event id it carried (the acknowledged one first)."""

@@ -40,19 +40,19 @@ def save(
         raise OutputError(f"--save {directory}: {e.strerror or e}") from None
     written: list[Path] = []
     for i, c in enumerate((c for c in candidates if c.skip is None), 1):
-        assert c.body is not None
+        body = c.payload()
         stem = _name(i, c)
         request = {
             "method": "POST",
             "url": target,
-            "headers": request_headers(c, secret),
+            "headers": request_headers(c, secret, body=body),
             "body": f"{stem}.body",
             "eventId": c.event_id,
             "eventName": c.event_name,
             "replayOf": c.origin,
         }
         try:
-            write_private(directory / f"{stem}.body", c.body)
+            write_private(directory / f"{stem}.body", body)
             write_private(
                 directory / f"{stem}.json", (json.dumps(request, indent=2) + "\n").encode()
             )
@@ -79,21 +79,21 @@ def curl_commands(
     `bodies` (default: the current directory) as `atwh-curl-NNNN-EVENT.body`, 0600, and the
     command reads it with `--data-binary @FILE` (an absolute path)."""
     for i, c in enumerate((c for c in candidates if c.skip is None), 1):
-        assert c.body is not None
+        body = c.payload()
         parts = ["curl", "-sS", "-X", "POST", shlex.quote(target)]
-        for name, value in request_headers(c, secret, "atwh").items():
+        for name, value in request_headers(c, secret, "atwh", body=body).items():
             parts += ["-H", shlex.quote(f"{name}: {value}")]
-        if len(c.body) > inline:
+        if len(body) > inline:
             directory = (bodies or Path.cwd()).absolute()
             path = directory / f"atwh-curl-{_name(i, c)}.body"
             try:
-                write_private(path, c.body)
+                write_private(path, body)
             except OSError as e:
                 raise OutputError(f"--as curl: cannot write {path}: {e.strerror or e}") from None
             yield " ".join([*parts, "--data-binary", shlex.quote(f"@{path}")])
             continue
         try:
-            text = c.body.decode("utf-8")
+            text = body.decode("utf-8")
             # printable only (a terminal shows it as it is), and not curl's @FILE
             plain = text.replace("\n", "").replace("\t", "").isprintable()
             plain = plain and not text.startswith("@")
@@ -103,5 +103,5 @@ def curl_commands(
             parts += ["--data-binary", shlex.quote(text)]
             yield " ".join(parts)
         else:
-            escaped = "".join(f"\\{b:03o}" for b in c.body)
+            escaped = "".join(f"\\{b:03o}" for b in body)
             yield f"printf '{escaped}' | " + " ".join([*parts, "--data-binary", "@-"])

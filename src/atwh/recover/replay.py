@@ -147,14 +147,18 @@ def needs_confirmation(url: str, count: int) -> bool:
 
 
 def request_headers(
-    c: Candidate, secret: str | None, user_agent: str = "atwh", now_ms: int | None = None
+    c: Candidate,
+    secret: str | None,
+    user_agent: str = "atwh",
+    now_ms: int | None = None,
+    body: bytes | None = None,
 ) -> dict[str, str]:
     """The headers of a replay: Allthings' signature headers (with a secret), the content
-    type, and REPLAY_HEADER naming the original delivery."""
-    assert c.body is not None
+    type, and REPLAY_HEADER naming the original delivery. `body`: the payload, if read."""
     headers = {"content-type": c.content_type, "user-agent": user_agent}
     if secret:
-        headers.update(signature.headers_for(c.body, secret, now_ms))
+        body = body if body is not None else c.payload()
+        headers.update(signature.headers_for(body, secret, now_ms))
         headers["content-type"] = c.content_type
     headers[REPLAY_HEADER] = c.origin
     return headers
@@ -388,7 +392,6 @@ class _Run:
     ) -> tuple[int | None, str | None, float | None]:
         """One request: its code (None: no answer), one line of body or the error, and
         Retry-After in seconds. Raises _NotSent when the request could not be made."""
-        assert c.body is not None
         opts = self.opts
         started = time.time()
         code: int | None = None
@@ -396,9 +399,10 @@ class _Run:
         retry_after = None
         try:
             async with asyncio.timeout(opts.timeout):
-                headers = request_headers(c, opts.secret, opts.user_agent)
+                body = c.payload()  # (from the inbox: read now, dropped after)
+                headers = request_headers(c, opts.secret, opts.user_agent, body=body)
                 async with client.stream(
-                    "POST", opts.target, content=c.body, headers=headers
+                    "POST", opts.target, content=body, headers=headers
                 ) as response:
                     code = response.status_code
                     kept = bytearray()
