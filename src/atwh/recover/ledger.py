@@ -277,43 +277,26 @@ class Ledger:
         if ok is None:
             ok = code is not None and 200 <= code <= 299
         try:
-            self._record(
-                run_id, source, key, event_name, origin, target, started_at, code, error, ok
+            self.conn.execute(
+                "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
+                "started_at, finished_at, status_code, error, ok) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    source,
+                    key,
+                    event_name,
+                    origin,
+                    without_userinfo(target),
+                    started_at,
+                    time.time(),
+                    code,
+                    None if ok else error,
+                    int(ok),
+                ),
             )
         except sqlite3.Error as e:
             raise self._failed(e, "write it") from None
-
-    def _record(
-        self,
-        run_id: int,
-        source: str,
-        key: str,
-        event_name: str | None,
-        origin: str | None,
-        target: str,
-        started_at: float,
-        code: int | None,
-        error: str | None,
-        ok: bool,
-    ) -> None:
-        self.conn.execute(
-            "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
-            "started_at, finished_at, status_code, error, ok) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                source,
-                key,
-                event_name,
-                origin,
-                without_userinfo(target),
-                started_at,
-                time.time(),
-                code,
-                None if ok else error,
-                int(ok),
-            ),
-        )
 
     def history(self, limit: int | None = None) -> list[RunSummary]:
         """Past runs, newest first, with what each sent."""
