@@ -91,3 +91,8 @@ def event_body(
 ) -> bytes:
     """The bytes Allthings POSTs for one event (see `event`)."""
     return js_json(event(name, data, event_id, created, urn))
+
+
+# How long one delivery attempt may take, its answer included: the emulator's default, and what
+# `atwh check` holds an endpoint to. The vendor does not publish its own.
+ATTEMPT_TIMEOUT = 10.0

@@ -10,7 +10,7 @@ from atwh.cli import options as o
 from atwh.cli import params
 
 if TYPE_CHECKING:
-    from atwh.receiver.inbox import Inbox
+    from atwh.receiver.inbox import Inbox, InboxRecord
 
 Db = Annotated[
     str | None,
@@ -181,12 +181,30 @@ def show(
     """
     import json
 
-    from atwh.client.prefix import resolve_prefix
-    from atwh.errors import NotFoundError, printable
+    from atwh.errors import printable
     from atwh.output.show import print_rich
 
     secret = o.checked_secret(secret)
-    with _open(db or ctx.obj) as store:
+    record = _find(db or ctx.obj, record_id)
+    if as_json:
+        data = record.to_api()
+        data["body"] = record.payload_text()
+        if secret:
+            data["verify"] = record.diagnose(secret).as_json()
+        # the same JSON, with control characters escaped as JSON escapes them
+        typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2), None, lines=True))
+        return
+    from atwh.output.tables import inbox_detail
+
+    print_rich(inbox_detail(record, secret), None)
+
+
+def _find(db: str | None, record_id: str) -> InboxRecord:
+    """The stored request with this inbox id, or with an event id starting with it."""
+    from atwh.client.prefix import resolve_prefix
+    from atwh.errors import NotFoundError, printable
+
+    with _open(db) as store:
         record = store.get(record_id) if record_id.isdigit() else None
         if record is None:
             candidates = store.event_ids(record_id)
@@ -198,15 +216,47 @@ def show(
             record = store.get(resolve_prefix(record_id, candidates, "event", "ID"))
     if record is None:
         raise NotFoundError(f"ID {printable(record_id, 80)!r}: not in the inbox")
-    if as_json:
-        data = record.to_api()
-        data["body"] = record.payload_text()
-        # the same JSON, with control characters escaped as JSON escapes them
-        typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2), None, lines=True))
-        return
-    from atwh.output.tables import inbox_detail
+    return record
 
-    print_rich(inbox_detail(record, secret), None)
+
+@app.command("verify", cls=o.Command)
+def verify(
+    ctx: typer.Context,
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+        ),
+    ],
+    secret: Annotated[str | None, _secret("The webhook's shared secret.")] = None,
+    db: Db = None,
+    tolerance: o.Tolerance = 120.0,
+    as_json: o.Json = False,
+) -> int:
+    """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
+
+    Exit 0 when valid, 1 when not, with the cause and the fix.
+
+    Example:
+
+      atwh inbox verify 42 --secret "$SHARED_WEBHOOK_SECRET"
+    """
+    import json
+
+    from atwh import signature
+    from atwh.errors import ExitStatus, UsageError
+    from atwh.output.endpoint import diagnosis_text
+
+    if not secret or not secret.strip():
+        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+    record = _find(db or ctx.obj, record_id)
+    diagnosis = record.diagnose(secret, tolerance)
+    if as_json:
+        typer.echo(json.dumps({"id": record.id, **diagnosis.as_json()}))
+    else:
+        typer.echo(f"#{record.id}: {diagnosis_text(diagnosis)}")
+    typer.echo(f"Note: {signature.UNSIGNED_TIMESTAMP}", err=True)
+    return ExitStatus.OK if diagnosis.valid else ExitStatus.FAILED
 
 
 @app.command("replay")

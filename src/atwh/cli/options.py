@@ -296,3 +296,40 @@ def checked_secret(secret: str | None) -> str | None:
     if secret is not None:
         raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
     return None
+
+
+# -- signing: trigger, sign, verify, inbox verify -------------------------------------------
+
+SigningSecret = Annotated[
+    str | None,
+    typer.Option(
+        "--secret",
+        metavar="SECRET",
+        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        show_default=False,
+        help="The webhook's shared secret, to sign with.",
+    ),
+]
+BodyFile = Annotated[
+    str, typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]")
+]
+Timestamp = Annotated[
+    str | None,
+    typer.Option(
+        "--timestamp",
+        metavar="MS",
+        show_default=False,
+        help="The signature timestamp: milliseconds since 1970, or relative to now (-10m, "
+        "+30s) [default: the time each request is sent]",
+    ),
+]
+Tolerance = Annotated[
+    float,
+    typer.Option(
+        "--tolerance",
+        click_type=params.Duration(),
+        show_default=False,
+        help="Oldest timestamp accepted, as 'atwh serve --tolerance' (30s ahead allowed too) "
+        "[default: 2m]",
+    ),
+]

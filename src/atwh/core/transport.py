@@ -230,3 +230,20 @@ def skip_missing_sniffio() -> None:
     None in sys.modules makes that import fail at once, as it would anyway."""
     if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+def on_this_machine(url: str) -> bool:
+    """Whether the URL's host is this machine: localhost, *.localhost, 127.0.0.0/8, ::1
+    (what `replay` and `check` send to without asking first)."""
+    import ipaddress
+
+    try:
+        host = httpx.URL(url).host.lower()
+    except httpx.InvalidURL:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

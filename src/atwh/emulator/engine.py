@@ -38,7 +38,7 @@ ATTEMPTS_PER_WEBHOOK = 8
 class EmulatorSettings:
     token: str | None = None  # None: any non-empty bearer token
     time_scale: float = 1.0
-    attempt_timeout: float = 10.0
+    attempt_timeout: float = samples.ATTEMPT_TIMEOUT
     db: Path | None = None
     history: int = 0
     seed: int | None = None

@@ -399,6 +399,9 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
             else "matches none of: body, timestamp.body, timestamp+body (wrong secret?)"
         )
         facts.add_row("Signature", escape(verdict))
+        d = r.diagnose(secret)
+        shown = "valid" if d.valid else f"invalid ({d.cause})"
+        facts.add_row("Verify", escape(f"{shown}: {printable(d.explanation, None)}"))
     parts: list[object] = [facts]
     table = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
     for n, v in r.headers:

@@ -18,6 +18,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from atwh import signature
 from atwh.core import dbfile, jsontext
 from atwh.core.config import data_dir
 from atwh.core.dates import iso
@@ -217,6 +218,22 @@ class InboxRecord:
 
     def payload_text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    def diagnose(
+        self, secret: str, tolerance: float = signature.DEFAULT_TOLERANCE
+    ) -> signature.Diagnosis:
+        """`atwh verify` for this request, as at the moment it arrived."""
+        return signature.diagnose(
+            self.body,
+            self.header(signature.SIGNATURE_HEADER),
+            self.header(signature.TIMESTAMP_HEADER),
+            secret,
+            tolerance,
+            now=self.received.timestamp(),
+        )
 
     def payload_value(self) -> Any:
         try:
@@ -605,6 +622,13 @@ class Inbox:
                 (key,),
             ).fetchone()
         return _record(row) if row else None
+
+    def copies(self, event_id: str) -> list[InboxRecord]:
+        """Every request stored with this event id, oldest first (`atwh check --inbox`)."""
+        rows = self.conn.execute(
+            f"SELECT {self.columns} FROM requests WHERE event_id = ? ORDER BY id", (event_id,)
+        ).fetchall()
+        return [_record(row) for row in rows]
 
     def event_ids(self, prefix: str, limit: int = 100) -> list[str]:
         """The distinct event ids that start with `prefix` (at most `limit`), by the index."""

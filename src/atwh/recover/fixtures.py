@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -72,36 +71,22 @@ def curl_commands(
     bodies: Path | None = None,
     inline: int = CURL_INLINE,
 ) -> Iterator[str]:
-    """One shell command per event; the body goes in as a quoted argument, byte for byte.
-    A body that is not UTF-8, or holds control characters (which a terminal would act on),
-    goes through printf's octal escapes instead. A body over `inline` bytes would make an
-    argument too long for the system to run ("Argument list too long"): it is written into
-    `bodies` (default: the current directory) as `atwh-curl-NNNN-EVENT.body`, 0600, and the
-    command reads it with `--data-binary @FILE` (an absolute path)."""
+    """One shell command per event, the body byte for byte (see `curl_command`). A body
+    over `inline` bytes would make an argument too long for the system to run ("Argument
+    list too long"): it is written into `bodies` (default: the current directory) as
+    `atwh-curl-NNNN-EVENT.body`, 0600, and the command reads it with `--data-binary @FILE`
+    (an absolute path)."""
+    from atwh.curl import curl_command
+
     for i, c in enumerate((c for c in candidates if c.skip is None), 1):
         body = c.payload()
-        parts = ["curl", "-sS", "-X", "POST", shlex.quote(target)]
-        for name, value in request_headers(c, secret, "atwh", body=body).items():
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
+        headers = request_headers(c, secret, "atwh", body=body)
+        body_file = None
         if len(body) > inline:
-            directory = (bodies or Path.cwd()).absolute()
-            path = directory / f"atwh-curl-{_name(i, c)}.body"
+            path = (bodies or Path.cwd()).absolute() / f"atwh-curl-{_name(i, c)}.body"
             try:
                 write_private(path, body)
             except OSError as e:
                 raise OutputError(f"--as curl: cannot write {path}: {e.strerror or e}") from None
-            yield " ".join([*parts, "--data-binary", shlex.quote(f"@{path}")])
-            continue
-        try:
-            text = body.decode("utf-8")
-            # printable only (a terminal shows it as it is), and not curl's @FILE
-            plain = text.replace("\n", "").replace("\t", "").isprintable()
-            plain = plain and not text.startswith("@")
-        except UnicodeDecodeError:
-            plain = False
-        if plain:
-            parts += ["--data-binary", shlex.quote(text)]
-            yield " ".join(parts)
-        else:
-            escaped = "".join(f"\\{b:03o}" for b in body)
-            yield f"printf '{escaped}' | " + " ".join([*parts, "--data-binary", "@-"])
+            body_file = str(path)
+        yield curl_command(target, headers, body, body_file)

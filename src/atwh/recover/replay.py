@@ -17,7 +17,6 @@ the rest are errors, and the report says why (`ledger_error`).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import signal
 import time
@@ -30,7 +29,7 @@ import httpx
 from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
-from atwh.core.transport import skip_missing_sniffio
+from atwh.core.transport import on_this_machine, skip_missing_sniffio
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
@@ -131,19 +130,9 @@ def acknowledged(code: int | None, answer: str | None) -> bool:
     return answer is None or signature.TEST_EVENT_ANSWER not in answer
 
 
-def is_loopback(url: str) -> bool:
-    host = httpx.URL(url).host
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def needs_confirmation(url: str, count: int) -> bool:
     """More than CONFIRM_ABOVE events to a host other than loopback."""
-    return count > CONFIRM_ABOVE and not is_loopback(url)
+    return count > CONFIRM_ABOVE and not on_this_machine(url)
 
 
 def request_headers(
