@@ -77,9 +77,18 @@ class Stored:
 
     def get(self, event_id: str) -> int:
         """How many times `event_id` was stored (0: never)."""
+        return self.lookup(event_id)[0]
+
+    def lookup(self, event_id: str) -> tuple[int, str | None]:
+        """How many times `event_id` was stored (0: never), and its name if known."""
         self._flush()
-        row = self._conn.execute("SELECT n FROM ids WHERE id = ?", (event_id,)).fetchone()
-        return int(row[0]) if row else 0
+        row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def groups(self) -> Iterator[tuple[bool, str | None, int]]:
+        """(stored more than once, name, how many ids) over every id: counted by SQLite."""
+        self._flush()
+        yield from self._conn.execute("SELECT n > 1, name, count(*) FROM ids GROUP BY 1, 2")
 
     def items(self) -> Iterator[tuple[str, int, str | None]]:
         """(event id, times stored, name) of every id, in the order first stored."""
@@ -370,6 +379,7 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
     window = DeliveryFilter(since=since)
     entries: list[Entry] = []
     in_log: set[str] = set()
+    logged: Counter[tuple[str, str]] = Counter()
     for key in log.events:
         if key.startswith("delivery:"):
             continue  # no event id: nothing to join on
@@ -379,7 +389,9 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         in_log.add(key)
         event = log.events[key]
         last = attempts[-1]
-        count = stored.get(key)
+        count, name = stored.lookup(key)
+        if count:  # not one of the others: taken off their counts below
+            logged[(stored.twice if count > 1 else UNKNOWN, name or "?")] += 1
         if count > 1:
             category = stored.twice
         elif count == 1:
@@ -400,8 +412,10 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         )
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
     result = Reconciliation(entries, since, stored.source, stored, in_log)
-    for e in result.others():  # one pass to count them; shown later by another
-        result.other_counts[(e.category, e.event_name or "?")] += 1
+    for twice, name, n in stored.groups():  # every id stored, less those in the log
+        result.other_counts[(stored.twice if twice else UNKNOWN, name or "?")] += n
+    result.other_counts.subtract(logged)
+    result.other_counts = +result.other_counts  # (no zero counts)
     return result
 
 
