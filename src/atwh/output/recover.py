@@ -260,3 +260,34 @@ def show_report(report: Report, fmt: str, output: str | None) -> None:
     else:
         write_export(report.outcomes, fmt, output)
     note(totals_line(report))
+
+
+def show_reconciliation(
+    result: Reconciliation, report: Report | None, mode: str, output: str | None
+) -> None:
+    """The reconciliation (and the replay after it, if any): JSON (`mode` json), the events
+    to look at as TSV (piped), or the tables; then the totals on stderr."""
+    from atwh.output.show import note, print_rich
+
+    if mode == "json":  # written as it goes: the events are not all held
+        from atwh.output.export import open_output
+
+        extra = {"replay": [o.to_api() for o in report.outcomes]} if report is not None else None
+        with open_output(output) as stream:
+            result.write_json(stream, extra)
+    elif mode == "tsv":  # piped: the events to look at, one a line, with their category
+        import sys
+
+        from atwh.output.listing import write_tsv
+
+        if any(result.count(c) for c in CATEGORIES[:-1]):
+            write_tsv(entry_columns(with_category=True), result.trouble_entries(), sys.stdout)
+    else:
+        view = reconcile_view(result)
+        if report is not None:
+            title = Text(f"Replayed to {printable(report.target, 200)}", style="bold")
+            view = Group(view, Text(), title, replay_table(report))
+        print_rich(view, output)
+    note(reconcile_totals(result))
+    if report is not None:
+        note(totals_line(report))
