@@ -214,10 +214,7 @@ class Ledger:
                         (source, target, key),
                     ).fetchone()
                     if done is not None:
-                        return (
-                            f"already replayed with a 2xx (by run {done[0]}; "
-                            "--force sends it again)"
-                        )
+                        return "already replayed with a 2xx"  # (replay.ALREADY_REPLAYED)
                 held = self.conn.execute(
                     "SELECT run_id FROM claims WHERE source = ? AND target = ? "
                     "AND event_key = ? AND until > ? AND run_id <> ?",

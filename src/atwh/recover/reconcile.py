@@ -9,6 +9,7 @@ events under its id: a conflicting duplicate, or the id as a number and as a str
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class Stored:
 
         self.source = source
         self.twice = twice
+        self.skipped = 0  # lines of a --stored file that do not look like an event id
+        self.added = 0  # ids stored, each time
         self._dir = tempfile.TemporaryDirectory(prefix="atwh-reconcile-")
         self._conn = sqlite3.connect(Path(self._dir.name) / "stored.sqlite3")
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -8000"):
@@ -61,6 +64,7 @@ class Stored:
         self._closer = weakref.finalize(self, _close, self._conn, self._dir)
 
     def add(self, event_id: str, name: str | None = None) -> None:
+        self.added += 1
         self._batch.append((event_id, name))
         if len(self._batch) >= 10_000:
             self._flush()
@@ -106,6 +110,12 @@ def _close(conn: Any, directory: Any) -> None:
     directory.cleanup()
 
 
+# An event id as systems store them: a UUID, a hex or numeric id, `evt_123`, `ns:id`, with
+# a digit somewhere; a line with spaces, quotes or markup, or a word (a README, a log) is
+# not one
+LOOKS_LIKE_ID = re.compile(r"(?=[^\n]*[0-9])[A-Za-z0-9_.:\-]{1,200}")
+
+
 def stored_in_inbox(inbox: Inbox) -> Stored:
     """The events `atwh serve` acknowledged (one row per event; test deliveries aside)."""
     stored = Stored(f"inbox {inbox.path}", twice=CONFLICTING)
@@ -144,6 +154,7 @@ def stored_in_file(path: Path) -> Stored:
             first_char = head.lstrip()[:1]
             first = head.lstrip().split("\n", 1)[0].strip()
             stream.seek(0)
+            lines = False
             if first_char == "[":
                 ids: Iterable[str] = _json_ids(stream, name)
             else:
@@ -152,9 +163,22 @@ def stored_in_file(path: Path) -> Stored:
                     ids = _csv_ids(stream, name)
                 else:
                     ids = (line.strip() for line in stream)
+                    lines = True  # any text file: only the lines that look like ids are ids
+            example = None
             for i in ids:
-                if i:
+                if not i:
+                    continue
+                if not lines or LOOKS_LIKE_ID.fullmatch(i):
                     stored.add(i)
+                else:
+                    stored.skipped += 1
+                    example = example or i
+            if stored.skipped and not stored.added:
+                raise UsageError(
+                    f"{name}: nothing in it looks like an event id (e.g. "
+                    f"{printable(example, 60)!r}); give event ids one a line, a JSON array or "
+                    "a CSV with an event_id column"
+                )
     except UnicodeDecodeError:
         stored.close()
         raise UsageError(f"{name}: not UTF-8 text") from None

@@ -42,6 +42,13 @@ CONFIRM_ABOVE = 20  # events sent to a host other than loopback without asking
 FIXED = "fixed"
 FAILING = "still failing"
 SKIPPED = "skipped"
+# why an event is skipped, short enough to be read whole beside its id at 80 columns; the
+# totals line says what to do about it (--history, --force)
+ALREADY_REPLAYED = "already replayed with a 2xx"
+# connection failures in a row after which a replay stops: the target is not there, and
+# sending the rest would only fail the same way
+UNREACHABLE_AFTER = 5
+NOT_SENT_UNREACHABLE = "not sent: the target could not be reached"
 WOULD_SEND = "would send"
 ERROR = "error"  # not sent, and why
 
@@ -101,6 +108,7 @@ class Report:
     interrupted: bool = False
     dry_run: bool = False
     ledger_error: str | None = None  # sending stopped: the ledger could not be written
+    unreachable: int = 0  # stopped after this many connection failures in a row (0: not)
 
     def count(self, result: str) -> int:
         return sum(o.result == result for o in self.outcomes)
@@ -162,7 +170,7 @@ def skip_replayed(
     done = ledger.replayed(source, target, (c.key for c in candidates if c.skip is None))
     for c in candidates:
         if c.skip is None and c.key in done:
-            c.skip = "already replayed with a 2xx (see --history; --force sends it again)"
+            c.skip = ALREADY_REPLAYED
 
 
 def dry_run(candidates: Sequence[Candidate], target: str) -> Report:
@@ -215,6 +223,8 @@ class _Run:
         self.next = 0
         self.next_start = 0.0
         self.run_id = 0
+        self.failed_to_connect = 0  # in a row
+        self.unreachable = False
         self.stop: asyncio.Event
         self.interrupted = False  # Ctrl-C
         self.ledger_error: str | None = None
@@ -252,6 +262,7 @@ class _Run:
                 except LedgerError as e:
                     self._ledger_failed(e)
         outcomes = []
+        unsent = NOT_SENT_UNREACHABLE if self.unreachable else "not sent: interrupted"
         for c, o in zip(self.candidates, self.outcomes, strict=True):
             if o is None:
                 if c.skip is not None:
@@ -259,10 +270,14 @@ class _Run:
                 elif self.ledger_error is not None:
                     o = Outcome(c, ERROR, detail=f"not sent: {self.ledger_error}")
                 else:
-                    o = Outcome(c, SKIPPED, detail="not sent: interrupted")
+                    o = Outcome(c, SKIPPED, detail=unsent)
             outcomes.append(o)
         return Report(
-            self.opts.target, outcomes, interrupted=self.interrupted, ledger_error=self.ledger_error
+            self.opts.target,
+            outcomes,
+            interrupted=self.interrupted,
+            ledger_error=self.ledger_error,
+            unreachable=self.failed_to_connect if self.unreachable else 0,
         )
 
     def _interrupt(self) -> None:
@@ -330,6 +345,13 @@ class _Run:
                 self.on_outcome(outcome)
             except Exception:  # a progress line that cannot be shown stops nothing
                 pass
+            if outcome.code is None and (outcome.detail or "").startswith(CANNOT_CONNECT):
+                self.failed_to_connect += 1
+                if self.failed_to_connect >= UNREACHABLE_AFTER and not self.stop.is_set():
+                    self.unreachable = True
+                    self.stop.set()
+            else:
+                self.failed_to_connect = 0
 
     async def _event(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
         """Claim the event, send it, release it: its outcome."""
@@ -439,10 +461,13 @@ def _local_error(e: BaseException) -> str:
     return f"{type(e).__name__}: {what}" if what else type(e).__name__
 
 
+CANNOT_CONNECT = "cannot connect: "
+
+
 def _network_error(e: httpx.HTTPError | OSError) -> str:
     what = printable(str(e), 160) or type(e).__name__
     if isinstance(e, httpx.ConnectError):
-        return f"cannot connect: {what}"
+        return f"{CANNOT_CONNECT}{what}"
     return f"{type(e).__name__}: {what}"
 
 
