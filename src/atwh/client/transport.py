@@ -118,12 +118,20 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@cache
+def _tls() -> Any:
+    """httpx's default TLS context (certifi's CAs; SSL_CERT_FILE and SSL_CERT_DIR honoured),
+    made once per process: loading the CA bundle takes 30-60 ms, every time a transport is
+    made without one (httpx's own advice: create it once and reuse it)."""
+    return httpx.create_ssl_context()
+
+
 def http_transport(deadline: Deadline) -> httpx.HTTPTransport:
     """httpx's own transport, its sockets held to `deadline`.
 
     httpx has no public way to give its connection pool a network backend; the pool's
     is wrapped in place (tests/client/test_bounds.py proves it still works)."""
-    transport = httpx.HTTPTransport(retries=0)
+    transport = httpx.HTTPTransport(retries=0, verify=_tls())
     pool: Any = transport._pool
     pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
     return transport
