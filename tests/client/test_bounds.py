@@ -106,7 +106,9 @@ def trickle_head(conn: socket.socket, request: Request) -> None:
 @pytest.mark.parametrize("handler", [trickle_body, trickle_head])
 def test_timeout_bounds_the_whole_answer_not_each_read(serve, handler):
     server = serve(handler)
-    c = client(server.url, timeout=1.0, retry=RetryPolicy(attempts=2))
+    # 0.5 s: over the trickle's 0.25 s between bytes, so that only a bound on the whole
+    # answer (not httpx's per-read timeout) ends it before the 25 s the answer takes
+    c = client(server.url, timeout=0.5, retry=RetryPolicy(attempts=2))
     with pytest.raises(NetworkError, match="did not answer in time"):
         bounded(lambda: list(c.deliveries("w")), seconds=20)
     assert server.requests == 2
