@@ -2,7 +2,7 @@
 
 Each operation is one POST of `{"query", "variables"}` (the text of a file in `queries/`)
 on one httpx.Client whose sockets are held to a deadline and whose answers are capped in
-size (`atwh.client.transport`); the answer's `data` and `errors` are read here.
+size (`atwh.core.transport`); the answer's `data` and `errors` are read here.
 
 Nothing outside this module talks to the API. Every failure ends in an AtwhError.
 """
@@ -25,7 +25,6 @@ import httpx
 
 from atwh.client import queries
 from atwh.client.auth import TokenProvider
-from atwh.client.config import DEFAULT_API_URL
 from atwh.client.filters import NewestFirst
 from atwh.client.model import (
     Delivery,
@@ -36,7 +35,8 @@ from atwh.client.model import (
     delivery_of_fields,
     parse_webhook,
 )
-from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
+from atwh.core.config import DEFAULT_API_URL
+from atwh.core.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
 from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")
@@ -501,7 +501,7 @@ def _graphql_result(
 
     `read` (client.wire.read_page for a page of deliveries) reads a successful answer in
     its usual shape faster, to the same `data`, or declines it with None."""
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     status = response.status_code
     if read is not None and 200 <= status <= 299:

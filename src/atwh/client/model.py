@@ -3,70 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from atwh.core.dates import iso, parse_datetime
+
 STATUSES = ("PENDING", "SUCCESS", "FAILED")
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An API date: ISO 8601 with `Z` or an offset, or epoch milliseconds (number or digits).
-
-    Naive ISO values are taken as UTC. Anything else is None, never an exception.
-    """
-    if value.__class__ is str and value[4:5] == "-":
-        # The usual form (`2026-11-01T12:00:00.000Z`): Python 3.11 reads it, `Z` included.
-        # A year then a dash is never epoch milliseconds, so this agrees with the path below.
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _from_epoch_ms(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.lstrip("-").replace(".", "", 1).isdigit():
-        try:
-            return _from_epoch_ms(float(text))
-        except ValueError:
-            return None
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _from_epoch_ms(ms: float) -> datetime | None:
-    if not math.isfinite(ms):
-        return None
-    try:
-        return datetime.fromtimestamp(ms / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with milliseconds and `Z`, as JavaScript writes dates."""
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # what parse_datetime gives for `Z` and `+00:00`: no conversion
-        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _str(value: Any) -> str | None:
@@ -172,7 +116,7 @@ class Event:
         """The payload decoded from JSON; the raw text when it is not JSON."""
         if self.payload is None:
             return None
-        from atwh import jsontext
+        from atwh.core import jsontext
 
         try:
             return jsontext.loads(self.payload)
@@ -293,7 +237,7 @@ def _decoded(raw: Any) -> Any:
     (msgspec.Raw) until here, read as the rest of the answer was (jsontext.decode)."""
     if raw.__class__.__module__ != "msgspec":
         return raw
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     try:
         return jsontext.decode(bytes(raw))
