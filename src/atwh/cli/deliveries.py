@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from atwh.client.api import Page
-    from atwh.client.model import Delivery
+    from atwh.client.filters import DeliveryFilter, Newest
+    from atwh.client.model import Delivery, Webhook
 
 
 def deliveries(
@@ -37,6 +38,7 @@ def deliveries(
     failed: o.Failed = False,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -64,14 +66,17 @@ def deliveries(
         listing_mode,
         note,
         rows_wanted,
-        say_more,
-        show_listing,
-        why_empty,
     )
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, failed, limit)
     given["--failed"] = failed
+    if delivery_id is not None:
+        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
+        if ignored:
+            raise UsageError(
+                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
+            )
     progress = Progress()
     pages: list[Page] = []
 
@@ -80,24 +85,6 @@ def deliveries(
         if not pages:
             pages.append(page)
 
-    def empty(scanned: int, newest: datetime | None) -> str:
-        return why_empty(
-            "deliveries",
-            "delivery",
-            scanned,
-            newest,
-            flt,
-            given,
-            f"No deliveries on webhook {printable(webhook_id, 80)} "
-            "(Allthings keeps them for 30 days)",
-        )
-
-    if delivery_id is not None:
-        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
-        if ignored:
-            raise UsageError(
-                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
-            )
     with client_factory(api_url, token, timeout)() as client:
         if delivery_id is not None:
             stream = client.deliveries(webhook_id, on_page=on_page)
@@ -105,33 +92,61 @@ def deliveries(
             _show_one(delivery_id, everything, "table" if mode == "tsv" else mode, output)
             return
         if mode not in ("table", "tsv"):
-            done = export_pages(
-                _each(client.pages(webhook_id, since=flt.since), on_page),
-                flt,
-                mode,
-                output,
-                progress,
-            )
+            each = _each(client.pages(webhook_id, since=flt.since), on_page)
+            done = export_pages(each, flt, mode, output, progress)
             if done.written == 0:
-                note(empty(done.scanned, done.newest))
+                note(_why_empty(webhook_id, flt, given, done.scanned, done.newest))
             return
         stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
-        picked = select_newest(
-            filtered(stream, DeliveryFilter(), progress), flt, rows_wanted(mode, limit, show_all)
-        )
-
+        wanted = rows_wanted(mode, limit, show_all)
+        picked = select_newest(filtered(stream, DeliveryFilter(), progress), flt, wanted)
     if not picked.rows:
-        note(empty(picked.scanned, picked.newest_seen))
+        note(_why_empty(webhook_id, flt, given, picked.scanned, picked.newest_seen))
         return
     webhook = pages[0].webhook if pages else None
+    _show_listing(picked, webhook, flt, given, mode, output, columns)
+
+
+def _why_empty(
+    webhook_id: str,
+    flt: DeliveryFilter,
+    given: dict[str, Any],
+    scanned: int,
+    newest: datetime | None,
+) -> str:
+    from atwh.output.show import why_empty
+
+    nothing = (
+        f"No deliveries on webhook {printable(webhook_id, 80)} (Allthings keeps them for 30 days)"
+    )
+    return why_empty("deliveries", "delivery", scanned, newest, flt, given, nothing)
+
+
+def _show_listing(
+    picked: Newest[Delivery],
+    webhook: Webhook | None,
+    flt: DeliveryFilter,
+    given: dict[str, Any],
+    mode: str,
+    output: str | None,
+    columns: str | None,
+) -> None:
+    """The newest deliveries picked, under the webhook's header (how many match, of how
+    many), in the columns asked for, and how many more match."""
+    from atwh.output.listing import choose
+    from atwh.output.show import say_more, show_listing
+    from atwh.output.tables import count_line, delivery_columns, filters_given, webhook_header
+
     more = picked.more
     if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
         more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
-    from atwh.output.tables import delivery_columns, webhook_header
-
     total = webhook.total_count if webhook and webhook.total_count is not None else None
-    head = webhook_header(webhook, total, len(picked.rows))
-    show_listing(delivery_columns(), picked.rows, mode, output, head)
+    matched = len(picked.rows) + more if more is not None else None
+    count = count_line(
+        total, len(picked.rows), matched, filters_given(given), "delivery", "deliveries"
+    )
+    head = webhook_header(webhook, total, len(picked.rows), count)
+    show_listing(choose(delivery_columns(), columns), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "delivery", "deliveries")
 
 

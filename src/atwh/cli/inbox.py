@@ -68,26 +68,29 @@ def _open(db: str | None) -> Inbox:
     return Inbox(Path(db) if db else default_path(), create=False)
 
 
+Limit = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        "-n",
+        click_type=params.Number("N"),
+        rich_help_panel=o.FILTERS,
+        help="At most N records, newest first [default: 50 in a table, all in an export]",
+        show_default=False,
+    ),
+]
+
+
 @app.callback(invoke_without_command=True)
 def inbox(
     ctx: typer.Context,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit",
-            "-n",
-            click_type=params.Number("N"),
-            rich_help_panel=o.FILTERS,
-            help="At most N records, newest first [default: 50 in a table, all in an export]",
-            show_default=False,
-        ),
-    ] = None,
+    limit: Limit = None,
     show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
@@ -111,7 +114,6 @@ def inbox(
         listing_filter,
         listing_mode,
         note,
-        plural,
         rows_wanted,
         say_more,
         show_listing,
@@ -139,7 +141,10 @@ def inbox(
                 note(why_empty("requests", "request", total, None, flt, given, nothing))
             return
         picked = select_newest(
-            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+            store.records(newest_first=True),
+            flt,
+            rows_wanted(mode, limit, show_all),
+            count_all=True,  # a local file: every match counted, for the count line
         )
     if not picked.rows:
         note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
@@ -150,28 +155,36 @@ def inbox(
 
     from rich.text import Text
 
-    from atwh.output.tables import inbox_columns
+    from atwh.output.tables import count_line, filters_given, inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{plural(total, 'request')} ({len(picked.rows):,} shown)", style="dim")
+    matched = len(picked.rows) + more if more is not None else None
+    asked = filters_given(given)
+    head.append(
+        count_line(total, len(picked.rows), matched, asked, "request", "requests"), style="dim"
+    )
     show_listing(inbox_columns(), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "request", "requests")
+
+
+ShowRecordId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+    ),
+]
+ShowSecret = Annotated[
+    str | None, _secret("Check which signature scheme the stored request matches.")
+]
 
 
 @app.command("show", cls=o.Command)
 def show(
     ctx: typer.Context,
-    record_id: Annotated[
-        str,
-        typer.Argument(
-            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
-        ),
-    ],
+    record_id: ShowRecordId,
     db: Db = None,
-    secret: Annotated[
-        str | None, _secret("Check which signature scheme the stored request matches.")
-    ] = None,
-    as_json: o.Json = False,
+    secret: ShowSecret = None,
+    as_json: o.JsonOnly = False,
 ) -> None:
     """Show one stored request in full: headers, raw body, payload, verdict, answer, forwarding.
 
@@ -232,7 +245,7 @@ def verify(
     secret: Annotated[str | None, _secret("The webhook's shared secret.")] = None,
     db: Db = None,
     tolerance: o.Tolerance = 120.0,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> int:
     """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
 
@@ -260,42 +273,57 @@ def verify(
     return ExitStatus.OK if diagnosis.valid else ExitStatus.FAILED
 
 
+ReplayIds = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...",
+        help="Inbox ids, or event ids (unique prefixes) [default: every stored request "
+        "that matches the filters]",
+        show_default=False,
+    ),
+]
+ReplayTo = Annotated[
+    str,
+    typer.Option(
+        "--to", metavar="URL", help="Where to send the stored requests.", show_default=False
+    ),
+]
+ReplaySecret = Annotated[
+    str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
+]
+ReplayIncludeUnverified = Annotated[
+    bool,
+    typer.Option(
+        "--include-unverified",
+        help="Also send requests 'atwh serve' stored without checking a signature (it ran "
+        "without a secret): anyone could have sent them, and the replay signs them. "
+        "Rejected requests are never sent.",
+    ),
+]
+ReplayTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        click_type=params.Duration("SECONDS", min=0.1),
+        show_default=False,
+        help="How long to wait for each answer: seconds, or a duration (30s, 2m) [default: 30s]",
+    ),
+]
+
+
 @app.command("replay")
 def replay(
     ctx: typer.Context,
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Inbox ids, or event ids (unique prefixes) [default: every stored request "
-            "that matches the filters]",
-            show_default=False,
-        ),
-    ] = None,
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to", metavar="URL", help="Where to send the stored requests.", show_default=False
-        ),
-    ] = ...,  # type: ignore[assignment]
-    secret: Annotated[
-        str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
-    ] = None,
+    ids: ReplayIds = None,
+    to: ReplayTo = ...,  # type: ignore[assignment]
+    secret: ReplaySecret = None,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
-    include_unverified: Annotated[
-        bool,
-        typer.Option(
-            "--include-unverified",
-            help="Also send requests 'atwh serve' stored without checking a signature (it ran "
-            "without a secret): anyone could have sent them, and the replay signs them. "
-            "Rejected requests are never sent.",
-        ),
-    ] = False,
+    include_unverified: ReplayIncludeUnverified = False,
     concurrency: o.Concurrency = 1,
     rate: o.Rate = None,
     dry_run: o.DryRun = False,
@@ -307,16 +335,7 @@ def replay(
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            click_type=params.Duration("SECONDS", min=0.1),
-            show_default=False,
-            help="How long to wait for each answer: seconds, or a duration (30s, 2m) "
-            "[default: 30s]",
-        ),
-    ] = 30.0,
+    timeout: ReplayTimeout = 30.0,
 ) -> int:
     """Send requests stored by 'atwh serve' again: the raw body as it came, re-signed.
 
