@@ -69,8 +69,9 @@ def reconcile(
     """Find events the endpoint lost: the provider's log joined with what was stored.
 
     lost: the log shows a 2xx, the store does not have it. not delivered: no attempt
-    succeeded, not stored. unknown: stored, not in the log. duplicated: stored more than
-    once. Exit 1 when anything is lost or not delivered.
+    succeeded, not stored. unknown: stored, not in the log. duplicated: listed more than
+    once in the --stored file. conflicting: the inbox holds two events under the id.
+    Exit 1 when anything is lost or not delivered.
 
     Examples:
 
@@ -106,20 +107,23 @@ def reconcile(
 
         warn(
             f"--stored {printable(stored, 200)}: skipped {store.skipped:,} of "
-            f"{store.skipped + sum(store.counts.values()):,} entries that do not look "
+            f"{store.skipped + store.added:,} entries that do not look "
             "like event ids"
         )
     window = parse_time(since)
     target = http_url("--to", to) if to is not None else None
 
-    join = rec.Join(store, window, payloads=replay or backfill, acked=backfill)
+    from atwh.client.filters import DeliveryFilter
+    from atwh.recover.selection import EventLog
+
+    # per event only what the join needs (the payloads only to replay or backfill)
+    log = EventLog(DeliveryFilter(since=window), payloads=replay or backfill, acked=backfill)
     with context.client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
         reach = log_since(window, whole_events=True)
-        webhook, _ = context.fetch_log(client, webhook_id, reach, join)
+        webhook, log = context.fetch_log(client, webhook_id, reach, log)
         # without --replay and --backfill the log is let go as the entries are made
-        result = rec.reconcile(join, drain=not (replay or backfill))
-        log = join.log
+        result = rec.reconcile(log, store, window, drain=not (replay or backfill))
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
             target = target or context.webhook_url(webhook.url, webhook_id)

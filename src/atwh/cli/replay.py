@@ -114,9 +114,10 @@ def replay(
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     target = http_url("--to", to) if to is not None else None
     context.check_as(as_)
+    ids = context.split_ids(delivery, "--delivery"), context.split_ids(event_id, "--event-id")
     make_client = context.client_factory(api_url, token, timeout)
     with make_client() as client:
-        found = _choose(client, webhook_id, flt, mode, delivery, event_id, dry_run)
+        found = _choose(client, webhook_id, flt, mode, *ids, dry_run)
         target = target or context.webhook_url(found.webhook.url, webhook_id)
         if found.webhook.enabled is False and to is None:
             context.warn(
@@ -157,8 +158,8 @@ def _choose(
     webhook_id: str,
     flt: DeliveryFilter,
     mode: str,
-    delivery: list[str] | None,
-    event_id: list[str] | None,
+    delivery: list[str],
+    event_id: list[str],
     dry_run: bool,
 ) -> _Found:
     """The webhook, its log, and the events to send."""
@@ -178,9 +179,8 @@ def _choose(
         by_delivery=bool(delivery),
     )
     webhook, log = context.fetch_log(client, webhook_id, reach, log)
-    ids = context.split_ids(delivery), context.split_ids(event_id)
     # the records let go as the candidates are made: only one of the two in memory
-    return _Found(webhook, log, log.select(mode, *ids, drain=True))
+    return _Found(webhook, log, log.select(mode, delivery, event_id, drain=True))
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:

@@ -80,7 +80,7 @@ def stats(
     from atwh.client.api import fetch_pages
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
-    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
+    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, Window, check_bars, odd_dates_note
     from atwh.output.progress import Progress
     from atwh.output.show import print_rich, show_listing, table_or_json
 
@@ -94,7 +94,8 @@ def stats(
     progress = Progress()
     # stats count only the attempts in the window: paging may stop at its start
     make_client = client_factory(api_url, token, timeout)
-    result = Stats(ids, by if by in BUCKETS else "day")
+    window = Window(flt.since, flt.until)
+    result = Stats(ids, by if by in BUCKETS else "day", window)
     try:
         for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
             result.add_page(page, flt)
@@ -118,6 +119,9 @@ def stats(
         from atwh.output.stats import stats_view
 
         print_rich(stats_view(summary, by), output)
+    odd = odd_dates_note(window)
+    if odd:
+        sys.stderr.write(f"Warning: {odd}\n")
     if not any(w["attempts"] for w in summary["webhooks"]):
         sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
     missed, unchecked = check_bars(summary, rate, fail_over_lag)

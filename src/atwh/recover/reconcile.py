@@ -2,47 +2,111 @@
 
 Per event: lost (the log shows a 2xx, the store does not have it: acknowledged and dropped),
 not delivered (no attempt succeeded, not stored), unknown (stored, not in the log),
-duplicated (stored more than once), ok.
+duplicated (a --stored file lists it more than once), conflicting (the inbox holds two
+events under its id: a conflicting duplicate, or the id as a number and as a string), ok.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
-from atwh.client.filters import DeliveryFilter
 from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
 from atwh.recover.selection import Candidate, EventLog
 
-if TYPE_CHECKING:
-    from atwh.client.api import Page
-
 LOST = "lost"
 NOT_DELIVERED = "not delivered"
 UNKNOWN = "unknown"
 DUPLICATED = "duplicated"
+CONFLICTING = "conflicting"
 OK = "ok"
-CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, OK)
+CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, CONFLICTING, OK)  # ok last
 _NEVER = datetime.min.replace(tzinfo=UTC)
 MAX_STORED_FILE = 512 * 1024 * 1024
 
 
-@dataclass(slots=True)
 class Stored:
-    """What the endpoint stored: how many times each event id, and names where known."""
+    """What the endpoint stored: how many times each event id, and names where known;
+    `twice` is the category of an id stored more than once: in a file of ids it is listed
+    twice (duplicated); in an inbox, which keeps one row per event, two events share its
+    text (conflicting).
 
-    source: str
-    counts: Counter[str] = field(default_factory=Counter)
-    names: dict[str, str | None] = field(default_factory=dict)
-    skipped: int = 0  # lines of a --stored file that do not look like an event id
+    The ids are counted in a SQLite file of their own in a temporary directory, not in
+    memory: a file of millions of ids (or an inbox of millions of events) is joined with
+    the log in flat memory. `close()` (or the end of the process) removes it."""
+
+    def __init__(self, source: str, twice: str = DUPLICATED) -> None:
+        import sqlite3
+        import tempfile
+        import weakref
+
+        self.source = source
+        self.twice = twice
+        self.skipped = 0  # lines of a --stored file that do not look like an event id
+        self.added = 0  # ids stored, each time
+        self._dir = tempfile.TemporaryDirectory(prefix="atwh-reconcile-")
+        self._conn = sqlite3.connect(Path(self._dir.name) / "stored.sqlite3")
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -8000"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute(
+            "CREATE TABLE ids (id TEXT NOT NULL UNIQUE, n INTEGER NOT NULL, name TEXT)"
+        )
+        self._batch: list[tuple[str, str | None]] = []
+        self._closer = weakref.finalize(self, _close, self._conn, self._dir)
+
+    def add(self, event_id: str, name: str | None = None) -> None:
+        self.added += 1
+        self._batch.append((event_id, name))
+        if len(self._batch) >= 10_000:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT INTO ids (id, n, name) VALUES (?, 1, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET n = n + 1, name = excluded.name",
+                    self._batch,
+                )
+            self._batch = []
+
+    def get(self, event_id: str) -> int:
+        """How many times `event_id` was stored (0: never)."""
+        return self.lookup(event_id)[0]
+
+    def lookup(self, event_id: str) -> tuple[int, str | None]:
+        """How many times `event_id` was stored (0: never), and its name if known."""
+        self._flush()
+        row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def groups(self) -> Iterator[tuple[bool, str | None, int]]:
+        """(stored more than once, name, how many ids) over every id: counted by SQLite."""
+        self._flush()
+        yield from self._conn.execute("SELECT n > 1, name, count(*) FROM ids GROUP BY 1, 2")
+
+    def items(self) -> Iterator[tuple[str, int, str | None]]:
+        """(event id, times stored, name) of every id, in the order first stored."""
+        self._flush()
+        cur = self._conn.execute("SELECT id, n, name FROM ids ORDER BY rowid")
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _close(conn: Any, directory: Any) -> None:
+    conn.close()
+    directory.cleanup()
 
 
 # An event id as systems store them: a UUID, a hex or numeric id, `evt_123`, `ns:id`, with
@@ -53,10 +117,9 @@ LOOKS_LIKE_ID = re.compile(r"(?=[^\n]*[0-9])[A-Za-z0-9_.:\-]{1,200}")
 
 def stored_in_inbox(inbox: Inbox) -> Stored:
     """The events `atwh serve` acknowledged (one row per event; test deliveries aside)."""
-    stored = Stored(f"inbox {inbox.path}")
+    stored = Stored(f"inbox {inbox.path}", twice=CONFLICTING)
     for event_id, name in inbox.acknowledged_events():
-        stored.counts[event_id] += 1
-        stored.names[event_id] = name
+        stored.add(event_id, name)
     return stored
 
 
@@ -74,73 +137,150 @@ def stored_from(db: Path | None, file: Path | None) -> Stored:
 
 def stored_in_file(path: Path) -> Stored:
     """Event ids from the user's own system: one a line, a JSON array (of ids, or of objects
-    with `event_id`, `eventId` or `id`), or a CSV with an `event_id` or `id` column."""
+    with `event_id`, `eventId` or `id`), or a CSV with an `event_id` or `id` column. Read
+    as a stream, a line or an array item at a time."""
     name = f"--stored {path}"
     try:
         if path.stat().st_size > MAX_STORED_FILE:
             raise UsageError(f"{name}: larger than {MAX_STORED_FILE // 2**20} MiB")
-        raw = path.read_bytes()
+        stream = path.open(encoding="utf-8-sig", newline="")
     except OSError as e:
         raise UsageError(f"{name}: cannot read it: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: not UTF-8 text") from None
     stored = Stored(str(path))
-    stripped = text.lstrip()
-    lines = False
-    if stripped.startswith("["):
-        ids = _json_ids(text, name)
-    else:
-        first = stripped.split("\n", 1)[0].strip()
-        columns = [c.strip().lower() for c in next(csv.reader([first]))] if first else []
-        if "," in first or columns[:1] in (["event_id"], ["id"]):
-            ids = _csv_ids(text, name)
-        else:
-            ids = [line.strip() for line in text.splitlines()]
-            lines = True  # any text file: only the lines that look like ids are ids
-    for i in ids:
-        if not i:
-            continue
-        if not lines or LOOKS_LIKE_ID.fullmatch(i):
-            stored.counts[i] += 1
-        else:
-            stored.skipped += 1
-    if stored.skipped and not stored.counts:
-        example = next(i for i in ids if i)
-        raise UsageError(
-            f"{name}: nothing in it looks like an event id (e.g. {printable(example, 60)!r}); "
-            "give event ids one a line, a JSON array or a CSV with an event_id column"
-        )
+    try:
+        with stream:
+            head = stream.read(4096)
+            first_char = head.lstrip()[:1]
+            first = head.lstrip().split("\n", 1)[0].strip()
+            stream.seek(0)
+            lines = False
+            if first_char == "[":
+                ids: Iterable[str] = _json_ids(stream, name)
+            else:
+                columns = [c.strip().lower() for c in next(csv.reader([first]))] if first else []
+                if "," in first or columns[:1] in (["event_id"], ["id"]):
+                    ids = _csv_ids(stream, name)
+                else:
+                    ids = (line.strip() for line in stream)
+                    lines = True  # any text file: only the lines that look like ids are ids
+            example = None
+            for i in ids:
+                if not i:
+                    continue
+                if not lines or LOOKS_LIKE_ID.fullmatch(i):
+                    stored.add(i)
+                else:
+                    stored.skipped += 1
+                    example = example or i
+            if stored.skipped and not stored.added:
+                raise UsageError(
+                    f"{name}: nothing in it looks like an event id (e.g. "
+                    f"{printable(example, 60)!r}); give event ids one a line, a JSON array or "
+                    "a CSV with an event_id column"
+                )
+    except UnicodeDecodeError:
+        stored.close()
+        raise UsageError(f"{name}: not UTF-8 text") from None
+    except OSError as e:
+        stored.close()
+        raise UsageError(f"{name}: cannot read it: {e.strerror or e}") from None
+    except BaseException:
+        stored.close()
+        raise
     return stored
 
 
-def _json_ids(text: str, name: str) -> list[str]:
-    from atwh.core import jsontext
-
-    try:
-        data = jsontext.loads(text)
-    except ValueError as e:
-        raise UsageError(f"{name}: not valid JSON ({printable(e, 120)})") from None
-    ids = []
-    for item in data:
+def _json_ids(stream: IO[str], name: str) -> Iterator[str]:
+    """The ids of a JSON array, an item at a time (each item parsed on its own)."""
+    for item in _json_array_items(stream, name):
         if isinstance(item, dict):
             item = next((item[k] for k in ("event_id", "eventId", "id") if k in item), None)
         if isinstance(item, str | int) and not isinstance(item, bool):
-            ids.append(str(item).strip())
+            yield str(item).strip()
         else:
             raise UsageError(f"{name}: a JSON array of event ids, or of objects with 'id'")
-    return ids
 
 
-def _csv_ids(text: str, name: str) -> list[str]:
-    reader = csv.DictReader(io.StringIO(text))
-    fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
-    column = fields.get("event_id") or fields.get("id")
-    if column is None:
-        raise UsageError(f"{name}: a CSV needs an 'event_id' or 'id' column")
+_CHUNK = 1 << 16
+_MAX_ITEM = 1 << 20  # one item of the array (an id, or an object with one): 1 MiB at most
+
+
+def _json_array_items(stream: IO[str], name: str) -> Iterator[Any]:
+    """The items of the JSON array in `stream`, decoded one by one from a window of the
+    text, so that the whole array is never in memory."""
+    import json
+
+    decoder = json.JSONDecoder()
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"{name}: not valid JSON ({why})")
+
+    buf, pos, eof = "", 0, False
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + chunk, 0
+        return True
+
+    def skip_space() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or not fill():
+                return buf[pos] if pos < len(buf) else ""
+
+    if skip_space() != "[":
+        raise bad("expected '['")
+    pos += 1
+    if skip_space() == "]":
+        pos += 1
+    else:
+        while True:
+            skip_space()
+            while True:
+                try:
+                    item, end = decoder.raw_decode(buf, pos)
+                except RecursionError:
+                    raise bad("JSON nested too deeply") from None
+                except ValueError as e:
+                    if len(buf) - pos > _MAX_ITEM:
+                        raise bad(f"an item over 1 MiB, or {printable(e, 80)}") from None
+                    if fill():
+                        continue
+                    raise bad(printable(e, 120)) from None
+                if end >= len(buf) and not eof and fill():  # a number may go on
+                    continue
+                break
+            pos = end
+            yield item
+            c = skip_space()
+            if c == ",":
+                pos += 1
+                continue
+            if c == "]":
+                pos += 1
+                break
+            raise bad("expected ',' or ']'")
+    if skip_space():
+        raise bad("text after the array")
+
+
+def _csv_ids(stream: IO[str], name: str) -> Iterator[str]:
+    reader = csv.DictReader(stream)
     try:
-        return [(row.get(column) or "").strip() for row in reader]
+        fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+        column = fields.get("event_id") or fields.get("id")
+        if column is None:
+            raise UsageError(f"{name}: a CSV needs an 'event_id' or 'id' column")
+        for row in reader:
+            yield (row.get(column) or "").strip()
     except csv.Error as e:
         raise UsageError(f"{name}: not a readable CSV ({printable(e, 120)})") from None
 
@@ -173,27 +313,54 @@ class Entry:
 
 @dataclass(slots=True)
 class Reconciliation:
-    entries: list[Entry]  # every category but ok, oldest first; those not in the log last
+    """The log's events, each with its category (`entries`, oldest first: as many as the
+    log holds), and the events stored but not in the log (`others`: read from the store
+    as they are shown, never all held; counted by category in `other_counts`)."""
+
+    entries: list[Entry]
     since: datetime | None
     store: str
-    ok: Counter[str | None] = field(default_factory=Counter)  # events ok, by event name
+    stored: Stored | None = None
+    in_log: set[str] = field(default_factory=set)
+    other_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cat, name)
+
+    def others(self, category: str | None = None) -> Iterator[Entry]:
+        """The events stored and not in the log (of one category), in the order stored."""
+        if self.stored is None:
+            return
+        for key, count, name in self.stored.items():
+            if key in self.in_log:
+                continue
+            entry = Entry(key, name, self.stored.twice if count > 1 else UNKNOWN, stored=count)
+            if category is None or entry.category == category:
+                yield entry
 
     def count(self, category: str) -> int:
-        return self.totals()[category]
+        logged = sum(e.category == category for e in self.entries)
+        return logged + sum(n for (c, _), n in self.other_counts.items() if c == category)
 
     def totals(self) -> dict[str, int]:
-        counts = Counter(e.category for e in self.entries)
-        return {c: self.ok.total() if c == OK else counts[c] for c in CATEGORIES}
+        return {c: self.count(c) for c in CATEGORIES}
 
     def summary(self) -> list[tuple[str, str, int]]:
         """(category, event name, events) for every pair found, in category order."""
         counts = Counter((e.category, e.event_name or "?") for e in self.entries)
-        for name, n in self.ok.items():
-            counts[(OK, name or "?")] += n
+        counts.update(self.other_counts)
         order = {c: i for i, c in enumerate(CATEGORIES)}
         return sorted(
             ((c, n, k) for (c, n), k in counts.items()), key=lambda t: (order[t[0]], t[1])
         )
+
+    def of(self, category: str) -> Iterator[Entry]:
+        """Every event of `category`: the log's, then those stored and not in it."""
+        yield from (e for e in self.entries if e.category == category)
+        if any(c == category for c, _ in self.other_counts):
+            yield from self.others(category)
+
+    def trouble_entries(self) -> Iterator[Entry]:
+        """The events to look at: every category but ok, in the order of CATEGORIES."""
+        for category in CATEGORIES[:-1]:
+            yield from self.of(category)
 
     @property
     def trouble(self) -> bool:
@@ -201,90 +368,88 @@ class Reconciliation:
         return any(e.category in (LOST, NOT_DELIVERED) for e in self.entries)
 
     def to_api(self) -> dict[str, Any]:
+        """All of it as one value (the events listed in full: for small results; `write_json`
+        writes a large one as it goes)."""
+        return {**self._head(), "events": [e.to_api() for e in self.trouble_entries()]}
+
+    def _head(self) -> dict[str, Any]:
         return {
             "since": iso(self.since),
             "store": self.store,
             "totals": {k.replace(" d", "D"): v for k, v in self.totals().items()},
             "summary": [{"category": c, "eventName": n, "events": k} for c, n, k in self.summary()],
-            "events": [e.to_api() for e in self.entries],
         }
 
+    def write_json(self, out: IO[str], extra: dict[str, Any] | None = None) -> None:
+        """`to_api()` (and `extra`'s keys after it) as JSON into `out`, an event at a time."""
+        import json
 
-class Join:
-    """The log joined with the store as its pages come (`add_page`): memory grows with the
-    events, and little. An event stored exactly once is ok as soon as one of its attempts
-    is in the window: it is marked so in the store's own counts (nothing kept beside them)
-    and counted under its name. The others go into an EventLog (the newest attempt, a few
-    flags and counts per event), which decides lost and not delivered, and gives the
-    replay candidates.
+        import orjson
 
-    `payloads`: keep the payloads (to replay or backfill); `acked`: keep each event's
-    newest acknowledged attempt (to backfill)."""
+        def dumps(value: Any) -> str:
+            try:  # orjson: in C, indented, 20x the speed of json's indenting encoder
+                return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+            except orjson.JSONEncodeError:  # a lone surrogate in an id, say
+                return json.dumps(value, ensure_ascii=False, indent=2)
 
-    def __init__(
-        self, stored: Stored, since: datetime | None, payloads: bool = False, acked: bool = False
-    ) -> None:
-        self.stored = stored
-        self.since = since
-        self.window = DeliveryFilter(since=since)
-        self.log = EventLog(self.window, payloads=payloads, acked=acked)
-        self.ok: Counter[str | None] = Counter()  # events ok, by name
-
-    def add_page(self, page: Page) -> None:
-        counts = self.stored.counts
-        since = self.since
-        ok = self.ok
-        add = self.log.add_fields
-        share = self.log.share
-        for f in page.fields():
-            event_id = f[11]  # FIELDS: 1 created, 11 event_id, 12 event_name
-            count = counts.get(event_id) if event_id else None
-            if count == 1:  # stored once: ok once an attempt is in the window
-                created = f[1]
-                if since is None or (created is not None and created >= since):
-                    counts[event_id] = _SEEN
-                    ok[None if f[12] is None else share(f[12])] += 1
-            elif count != _SEEN:
-                add(f)
+        out.write("{\n")
+        for key, value in self._head().items():
+            out.write(f"  {json.dumps(key)}: {_indented(dumps(value))},\n")
+        out.write('  "events": [')
+        first = True
+        for e in self.trouble_entries():
+            out.write(("\n    " if first else ",\n    ") + _indented(dumps(e.to_api()), 4))
+            first = False
+        out.write("\n  ]" if not first else "]")
+        for key, value in (extra or {}).items():
+            out.write(f",\n  {json.dumps(key)}: {_indented(dumps(value))}")
+        out.write("\n}\n")
 
 
-_SEEN = -1  # in Stored.counts while a Join runs: stored once, and in the window (ok)
+def _indented(text: str, by: int = 2) -> str:
+    return text.replace("\n", "\n" + " " * by)
 
 
-def reconcile(join: Join, drain: bool = False) -> Reconciliation:
-    """The join's categories. With `drain`, each event's record in the log is let go as
-    its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
-    log, stored = join.log, join.stored
-    records = log.records
-    counts = stored.counts
-    # stored, and not in the window of the log: unknown (or duplicated)
-    strangers = []
-    for key, count in counts.items():
-        if count == _SEEN:
-            counts[key] = 1  # the store's count again
-        elif not (key in records and log.in_window(key)):
-            kind = DUPLICATED if count > 1 else UNKNOWN
-            strangers.append(Entry(key, stored.names.get(key), kind, stored=count))
+def reconcile(
+    log: EventLog, stored: Stored, since: datetime | None, drain: bool = False
+) -> Reconciliation:
+    """The log's events joined with the store. `log` was read with the window as its
+    filter (EventLog(DeliveryFilter(since=since))): it keeps per event its newest attempt,
+    a few flags and counts, never the attempts. With `drain`, each event's record is let
+    go as its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
     entries: list[Entry] = []
+    in_log: set[str] = set()
+    logged: Counter[tuple[str, str]] = Counter()
+    records = log.records
     entry = log.entry
     for key in list(records) if drain else records:
-        # no event id: nothing to join on
+        # no event id: nothing to join on; None: not in the window
         seen = None if key.startswith("delivery:") else entry(key)
-        if seen is not None:  # in the window
-            succeeded, name, created, attempts, origin, code = seen
-            count = counts.get(key, 0)
-            if count > 1:
-                category = DUPLICATED
-            else:  # never 1: those are counted in join.ok
-                category = LOST if succeeded else NOT_DELIVERED
-            entries.append(Entry(key, name, category, created, attempts, code, origin, count))
         if drain:
             del records[key]
+        if seen is None:
+            continue
+        succeeded, name, created, attempts, origin, code = seen
+        in_log.add(key)
+        count, stored_name = stored.lookup(key)
+        if count:  # not one of the others: taken off their counts below
+            logged[(stored.twice if count > 1 else UNKNOWN, stored_name or "?")] += 1
+        if count > 1:
+            category = stored.twice
+        elif count == 1:
+            category = OK
+        else:
+            category = LOST if succeeded else NOT_DELIVERED
+        entries.append(Entry(key, name, category, created, attempts, code, origin, count))
     if drain:
         records.clear()
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
-    entries += strangers
-    return Reconciliation(entries, join.since, stored.source, join.ok)
+    result = Reconciliation(entries, since, stored.source, stored, in_log)
+    for twice, name, n in stored.groups():  # every id stored, less those in the log
+        result.other_counts[(stored.twice if twice else UNKNOWN, name or "?")] += n
+    result.other_counts.subtract(logged)
+    result.other_counts = +result.other_counts  # (no zero counts)
+    return result
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
@@ -302,8 +467,8 @@ def backfill_inbox(result: Reconciliation, log: EventLog, db: Path) -> int:
 
 def backfill(result: Reconciliation, log: EventLog, inbox: Inbox) -> int:
     """Insert the lost events into the inbox from the log's payload, marked `backfilled`
-    (never verified); how many were inserted. `log` kept the payloads and the acknowledged
-    attempts (Join with `payloads` and `acked`)."""
+    (never verified); how many were inserted. `log` kept the payloads and each event's
+    newest acknowledged attempt (EventLog(payloads=True, acked=True))."""
     done = 0
     for e in result.entries:
         if e.category != LOST:
