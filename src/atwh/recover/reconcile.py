@@ -88,6 +88,19 @@ class Stored:
         row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
         return (int(row[0]), row[1]) if row else (0, None)
 
+    def lookup_many(self, event_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        """lookup() of many ids in one query a few hundred at a time (the ids stored;
+        the others are absent from the answer)."""
+        self._flush()
+        found: dict[str, tuple[int, str | None]] = {}
+        for i in range(0, len(event_ids), 500):
+            part = event_ids[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT id, n, name FROM ids WHERE id IN ({','.join('?' * len(part))})", part
+            )
+            found.update((k, (int(n), name)) for k, n, name in rows)
+        return found
+
     def groups(self) -> Iterator[tuple[bool, str | None, int]]:
         """(stored more than once, name, how many ids) over every id: counted by SQLite."""
         self._flush()
@@ -421,26 +434,9 @@ def reconcile(
     in_log: set[str] = set()
     logged: Counter[tuple[str, str]] = Counter()
     records = log.records
-    entry = log.entry
-    for key in list(records) if drain else records:
-        # no event id: nothing to join on; None: not in the window
-        seen = None if key.startswith("delivery:") else entry(key)
-        if drain:
-            del records[key]
-        if seen is None:
-            continue
-        succeeded, name, created, attempts, origin, code = seen
-        in_log.add(key)
-        count, stored_name = stored.lookup(key)
-        if count:  # not one of the others: taken off their counts below
-            logged[(stored.twice if count > 1 else UNKNOWN, stored_name or "?")] += 1
-        if count > 1:
-            category = stored.twice
-        elif count == 1:
-            category = OK
-        else:
-            category = LOST if succeeded else NOT_DELIVERED
-        entries.append(Entry(key, name, category, created, attempts, code, origin, count))
+    keys = list(records)
+    for start in range(0, len(keys), 5000):  # the store asked a few thousand at a time
+        _join(keys[start : start + 5000], log, stored, entries, in_log, logged, drain)
     if drain:
         records.clear()
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
@@ -450,6 +446,42 @@ def reconcile(
     result.other_counts.subtract(logged)
     result.other_counts = +result.other_counts  # (no zero counts)
     return result
+
+
+def _join(
+    keys: list[str],
+    log: EventLog,
+    stored: Stored,
+    entries: list[Entry],
+    in_log: set[str],
+    logged: Counter[tuple[str, str]],
+    drain: bool,
+) -> None:
+    """reconcile() of these events of the log."""
+    records = log.records
+    entry = log.entry
+    seen_in_window = []
+    for key in keys:
+        # no event id: nothing to join on; None: not in the window
+        seen = None if key.startswith("delivery:") else entry(key)
+        if drain:
+            del records[key]
+        if seen is not None:
+            seen_in_window.append((key, seen))
+    found = stored.lookup_many([key for key, _ in seen_in_window])
+    for key, seen in seen_in_window:
+        succeeded, name, created, attempts, origin, code = seen
+        in_log.add(key)
+        count, stored_name = found.get(key, (0, None))
+        if count:  # not one of the others: taken off their counts below
+            logged[(stored.twice if count > 1 else UNKNOWN, stored_name or "?")] += 1
+        if count > 1:
+            category = stored.twice
+        elif count == 1:
+            category = OK
+        else:
+            category = LOST if succeeded else NOT_DELIVERED
+        entries.append(Entry(key, name, category, created, attempts, code, origin, count))
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
