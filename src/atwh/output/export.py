@@ -95,6 +95,15 @@ def open_output(output: str | None) -> Iterator[IO[str]]:
     target = Path(output)
     if target.is_dir():
         raise OutputError(f"cannot write {output}: it is a directory")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # a device (/dev/null), a FIFO or a link: renaming a file over it would replace it
+        # (as root, /dev/null itself), so it is written in place, as the shell's > writes
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as f:
+                yield f
+        except OSError as e:
+            raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+        return
     try:
         fd, tmp = tempfile.mkstemp(
             dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}."
