@@ -115,6 +115,8 @@ def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
                 "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
             )
         return [raw(read_body(plan.body, "--body"), stamp, not plan.unsigned)]
+    if not plan.names and plan.unsigned and not _shapes_events(plan):
+        return [test_request()]
     if not plan.names:
         raise UsageError(
             "give one or more event NAMEs (or --body FILE)",
@@ -123,6 +125,19 @@ def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
     names = check_names(plan.names, catalogue, plan.any_name)
     data, sets = parse_data(plan.data), parse_sets(plan.sets)
     return events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+
+
+def _shapes_events(plan: Plan) -> bool:
+    """Whether the plan says anything about events (then it needs their names)."""
+    return bool(plan.data or plan.sets or plan.event_id or plan.count != 1 or plan.timestamp)
+
+
+def test_request() -> Request:
+    """The unsigned request Allthings sends a webhook's URL when the webhook is saved (the
+    emulator's body, as `atwh webhooks ping` and `atwh check`'s ping send it)."""
+    from atwh.client.webhooks import TEST_EVENT_BODY
+
+    return Request(TEST_EVENT_BODY, signed=False)
 
 
 def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) -> list[str]:
@@ -241,7 +256,7 @@ def events(
             ev = ev if isinstance(ev, dict) else {}
             out.append(
                 Request(
-                    samples.js_json(document),
+                    signature.js_stringify(document).encode(),
                     _text(ev.get("name")),
                     _text(ev.get("id")),
                     timestamp,
