@@ -401,6 +401,29 @@ def test_events_given_are_the_ones_signed(endpoint, atwh):
     assert result.exit_code == 0, result.output
 
 
+class Sleepy(App):
+    """Takes every connection, answers every request too late."""
+
+    async def handle(
+        self, scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Any
+    ) -> None:
+        await asyncio.sleep(0.5)
+        await _answer(send, 200, {"message": "success"}, [])
+
+
+def test_an_endpoint_too_slow_for_every_answer_is_graded_not_exit_6(atwh):
+    """It is there (it takes the connections), only slower than --timeout: latency fails,
+    exit 1 with the report; exit 6 is for nothing there at all."""
+    with BackgroundServer(Sleepy()) as srv:
+        result = atwh(
+            "check", srv.url("/webhook"), "--secret", SECRET, "--timeout", "0.1", "--json"
+        )
+    assert result.exit_code == 1, result.output
+    by_id = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert by_id["latency"]["verdict"] == "fail" and by_id["ping"]["verdict"] == "fail"
+    assert by_id["ping"]["codes"] == [None] and "past 0.1 s" in by_id["latency"]["detail"]
+
+
 def test_nothing_answering_is_exit_6_in_one_line(atwh):
     url = f"http://127.0.0.1:{free_port()}/webhook"
     result = atwh("check", url, "--secret", SECRET)

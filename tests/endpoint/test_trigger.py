@@ -3,6 +3,7 @@ example receiver, and with --webhook through the emulator's API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import time
@@ -164,6 +165,24 @@ def test_an_unreachable_url_is_exit_6_and_stops_sending(atwh):
 class Hits:
     def __init__(self) -> None:
         self.paths: list[str] = []
+
+
+async def sleepy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An endpoint that takes the request and answers too late."""
+    if await request_body(scope, receive, send) is None:
+        return
+    await asyncio.sleep(0.5)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"late"})
+
+
+def test_an_answer_past_the_timeout_is_a_failure_not_unreachable(atwh):
+    """The endpoint was reached, only too slow: exit 1 (a failed attempt), not 6."""
+    with BackgroundServer(sleepy) as srv:
+        result = run(atwh, srv.url("/webhook"), "ticket.created", "--timeout", "0.1", "--json")
+    assert result.exit_code == 1, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["statusCode"] is None and row["error"] == "no answer within 0.1s"
 
 
 def redirecting(hits: Hits) -> Any:

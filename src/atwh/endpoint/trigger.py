@@ -81,10 +81,13 @@ class Report:
 
     @property
     def exit_status(self) -> int:
-        """0 when every answer is 2xx; 6 when a request got no answer at all; else 1."""
-        if self.not_sent or any(r.answer.code is None for r in self.results):
+        """0 when every answer is 2xx; 6 when the URL could not be reached (a request got
+        no answer, and not because the endpoint was slow: too late is a failed attempt, as
+        Allthings counts it); else 1."""
+        unreached = [r for r in self.results if r.answer.code is None and not r.answer.late]
+        if self.not_sent or unreached:
             return ExitStatus.NETWORK
-        return ExitStatus.OK if all(r.answer.ok for r in self.results) else 1
+        return ExitStatus.OK if all(r.answer.ok for r in self.results) else ExitStatus.FAILED
 
 
 # -- what is sent ------------------------------------------------------------------------------
