@@ -283,6 +283,19 @@ def test_sign_as_curl_is_accepted_by_serve(atwh, tmp_path):
     assert nosecret.exit_code == 2 and "--secret" in nosecret.stderr
 
 
+def test_sign_as_curl_puts_a_large_stdin_body_in_a_file(atwh, tmp_path, monkeypatch):
+    """A command line holds 128 KiB at most: a large (or binary) body from stdin goes into a
+    file in the current directory, byte for byte, which the command reads."""
+    monkeypatch.chdir(tmp_path)
+    body = b'{"event":{"data":{"x":"' + b"x" * 200_000 + b'"}}}'
+    large = atwh("sign", "-", "--secret", SECRET, "--as", "curl", "http://h:1/w", input=body)
+    assert large.exit_code == 0, large.output
+    written = tmp_path / "atwh-sign-body.json"
+    assert shlex.split(large.stdout)[-1] == f"@{written}" and written.read_bytes() == body
+    assert f"x-allthings-signature: {hmac_hex(body, SECRET)}" in shlex.split(large.stdout)
+    assert "Wrote the body into" in large.stderr and len(large.stdout) < 1000
+
+
 # -- inbox verify --------------------------------------------------------------------------
 
 

@@ -378,25 +378,33 @@ def curl_lines(
     """A curl command per request, and how many bodies went into files: a body larger than
     INLINE_MAX bytes, or one a terminal would not show as it is, is written into `directory`
     (`atwh-trigger-N.json`) and sent from there."""
-    from atwh.curl import curl_command, shows_as_is
+    from atwh.curl import curl_command
 
     lines = []
     files = 0
     for i, request in enumerate(requests, 1):
-        body_file = None
-        if len(request.body) > INLINE_MAX or not shows_as_is(request.body):
-            path = directory / f"atwh-trigger-{i}.json"
-            try:
-                path.write_bytes(request.body)
-            except OSError as e:
-                from atwh.errors import OutputError
-
-                raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-            body_file = str(path)
-            files += 1
+        body_file = spill(request.body, directory / f"atwh-trigger-{i}.json")
+        files += body_file is not None
         headers = {"user-agent": samples.USER_AGENT, **request.headers(secret)}
         lines.append(curl_command(url, headers, request.body, body_file))
     return lines, files
+
+
+def spill(body: bytes, path: Path) -> str | None:
+    """Where a curl command reads `body` from: `path`, written now, when the body is larger
+    than INLINE_MAX bytes or one a terminal would not show as it is (a command line holds
+    128 KiB at most); None when it goes inline."""
+    from atwh.curl import shows_as_is
+
+    if len(body) <= INLINE_MAX and shows_as_is(body):
+        return None
+    try:
+        path.write_bytes(body)
+    except OSError as e:
+        from atwh.errors import OutputError
+
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return str(path)
 
 
 def dry_run_text(url: str, request: Request, secret: str | None) -> str:
