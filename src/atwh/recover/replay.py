@@ -22,7 +22,7 @@ import httpx
 from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
-from atwh.core.transport import on_this_machine, skip_missing_sniffio
+from atwh.core.transport import on_this_machine
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger
 from atwh.recover.selection import Candidate
@@ -169,7 +169,6 @@ def replay(
     """
     if opts.concurrency < 1:
         raise UsageError("--concurrency: give at least 1")
-    skip_missing_sniffio()
     return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
 
 
