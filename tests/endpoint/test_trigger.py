@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from atwh import samples
-from atwh.client.webhooks import TEST_EVENT_BODY
 from atwh.receiver import ReceiverSettings, create_app
 from atwh.receiver.inbox import Inbox, InboxRecord
 from atwh.server import BackgroundServer
@@ -272,7 +271,7 @@ def test_unsigned_without_a_name_is_the_registration_test_request(atwh, serve):
     assert row[:3] == ["test request", "—", "200"] and "Received test event." in row[4]
     (record,) = received(db)
     assert record.verdict == "test" and SIG not in dict(record.headers)
-    assert record.body == TEST_EVENT_BODY
+    assert record.body == samples.TEST_EVENT_BODY
     with BackgroundServer(vendor_example([])) as srv:
         to_vendor = atwh("trigger", "--unsigned", "--url", srv.url("/webhook"), "--json")
     assert to_vendor.exit_code == 0, to_vendor.output

@@ -425,12 +425,12 @@ def _open_inbox(path: Path) -> Inbox:
 
 def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     o = r.o
-    from atwh.client.webhooks import TEST_EVENT_BODY
-
     results: dict[str, CheckResult] = {}
 
     # ping: the registration's unsigned test request; exactly 200
-    x = r.post("ping", "test request", TEST_EVENT_BODY, {"content-type": "application/json"}, None)
+    x = r.post(
+        "ping", "test request", samples.TEST_EVENT_BODY, {"content-type": "application/json"}, None
+    )
     results["ping"] = _graded(
         "ping", "the unsigned registration test request", [x], lambda c: c == 200
     )

@@ -138,9 +138,7 @@ def _shapes_events(plan: Plan) -> bool:
 def test_request() -> Request:
     """The unsigned request Allthings sends a webhook's URL when the webhook is saved (the
     emulator's body, as `atwh webhooks ping` and `atwh check`'s ping send it)."""
-    from atwh.client.webhooks import TEST_EVENT_BODY
-
-    return Request(TEST_EVENT_BODY, signed=False)
+    return Request(samples.TEST_EVENT_BODY, signed=False)
 
 
 def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) -> list[str]:
