@@ -518,8 +518,11 @@ def test_the_table_fits_the_terminal_with_the_fix_of_each_failure(endpoint):
         assert "10 passed, 1 warning, 2 failed; 18 requests in" in text
         fix = " ".join(text.split())  # wrapped at 80 columns
         assert "and answer 401 when it does not match" in fix
-        assert ("Sent" in text) == (width == 200)
+        assert ("Sent  " in text.splitlines()[1]) == (width == 200)  # the column
         assert ("Fix: verify" in text) == (width == 80)
+        # what was sent, in a column or, narrow, under a warning's or a failure's answer
+        assert "ticket.created signed with another secret" in fix
+        assert ("Sent: ticket.created signed with another secret" in fix) == (width == 80)
 
 
 @pytest.mark.parametrize("answer", [True, False])
