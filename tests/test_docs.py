@@ -78,3 +78,50 @@ def test_the_layout_in_the_readme_names_every_package():
     for package in src.iterdir():
         if (package / "__init__.py").exists():
             assert f"  {package.name}/" in README, package.name
+
+
+def _sample_after(command: str) -> list[str]:
+    """The lines of the README's output block that follows the block holding `command`."""
+    match = re.search(rf"```sh\n[^`]*{re.escape(command)}[^`]*```\n```\n(.*?)\n```", README, re.S)
+    assert match, f"no sample output after {command!r} in README.md"
+    return match.group(1).splitlines()
+
+
+def _columns(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_the_walk_through_samples_match_a_real_run(atwh, tmp_path, monkeypatch):
+    """The `deliveries` and `replay` samples of "Try it without an account" have the
+    columns, the count line and the totals a real run against the emulator gives."""
+    from tests.emulator.test_emulator import emulator, receiver
+
+    deliveries = _sample_after("atwh deliveries ")
+    replay = _sample_after("atwh replay ")
+    with emulator() as emu:
+        with receiver(tmp_path) as rcv:
+            hook = emu.register(rcv.url)
+            port = int(rcv.url.split(":")[2].split("/")[0])
+            first = emu.emit("ticket.created", data={"id": "T-1"})["event"]["id"]
+            emu.wait_settled(first)
+            header = next(i for i, line in enumerate(deliveries) if line.startswith("Created"))
+            monkeypatch.setenv("COLUMNS", str(len(deliveries[header])))
+            real = atwh("deliveries", hook["id"], "--api-url", emu.url, "--format", "table")
+            assert real.exit_code == 0, real.output
+            lines = real.stdout.splitlines()
+            at = next(i for i, line in enumerate(lines) if line.startswith("Created"))
+            assert _columns(lines[at]) == _columns(deliveries[header])
+            assert lines[at - 1] == deliveries[header - 1] == "1 delivery (1 shown)"
+            assert len(_columns(lines[at + 1])) == len(_columns(deliveries[header + 1]))
+        failing = [emu.emit(name)["event"]["id"] for name in ("ticket.created", "ticket.updated")]
+        emu.wait_settled(*failing)  # the receiver is gone: they failed, for 7 days
+        with receiver(tmp_path, port=port):
+            monkeypatch.setenv("COLUMNS", str(max(map(len, replay[:-1]))))
+            args = ("replay", hook["id"], "--api-url", emu.url, "--since", "1h", "--yes")
+            ledger = ("--ledger", str(tmp_path / "ledger.sqlite3"))
+            sent = atwh(*args, *ledger, "--format", "table")
+            assert sent.exit_code == 0, sent.output
+            lines = sent.stdout.splitlines()
+            assert _columns(lines[0]) == _columns(replay[0])
+            assert [_columns(x)[0] for x in lines[1:]] == ["fixed", "fixed"]
+            assert sent.stderr.splitlines()[-1] == replay[-1].replace(":8000/", f":{port}/")

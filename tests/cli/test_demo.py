@@ -145,12 +145,25 @@ def test_the_narration_tells_the_story(demo):
         assert step in stderr, step
 
 
+EVENTS = (
+    "ticket-comment.created",
+    "ticket.updated",
+    "ticket.created",
+    "community-article.published",
+)
+
+
 def test_at_80_columns_one_screen_shows_the_whole_story(demo_at_80):
     """A 200, the 500 and the timeout each followed by their recovery, the rejected type."""
     assert demo_at_80["code"] == 0, demo_at_80["stderr"]
     out = demo_at_80["stdout"]
     table = out[: out.index("failed attempts in")]
-    rows = [line.split() for line in table.splitlines() if re.match(r"(SUCCESS|FAILED) ", line)]
+    # when (the age), status, code, delivery id, and the event name, shortened if need be
+    rows = [
+        line.split()[-4:] for line in table.splitlines() if re.search(r" (SUCCESS|FAILED) ", line)
+    ]
+    for r in rows:
+        r[3] = {n[:18]: n for n in EVENTS}.get(r[3].rstrip("…")[:18], r[3])
     assert [(r[0], r[1], r[3]) for r in rows] == [
         ("SUCCESS", "200", "ticket-comment.created"),
         ("FAILED", "500", "ticket-comment.created"),
@@ -161,8 +174,13 @@ def test_at_80_columns_one_screen_shows_the_whole_story(demo_at_80):
         ("FAILED", "400", "community-article.published"),
     ], out
     assert all(re.fullmatch(r"[0-9a-f-]{36}", r[2]) for r in rows)  # ids whole
+    assert all(re.match(r"(now|\d+s ago) ", line) for line in table.splitlines() if "ED " in line)
     assert len(table.splitlines()) <= 24
     assert all(len(line) <= 80 for line in out.splitlines())
+    # the narration and the hints too: a terminal would wrap a longer line mid-word
+    said = demo_at_80["stderr"].splitlines()
+    assert all(len(line) <= 80 for line in said), [x for x in said if len(x) > 80]
+    assert len(said) + len(out.splitlines()) <= 42  # about one screen, as the README says
 
 
 def test_the_same_totals_every_run(demo, demo_at_80):

@@ -27,7 +27,7 @@ from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
 from atwh.core.transport import TooLarge
 from atwh.errors import (
-    MIN_SECRET,
+    LONG_SECRET,
     REDACTED,
     ApiError,
     NetworkError,
@@ -35,6 +35,7 @@ from atwh.errors import (
     keep_secret,
     printable,
 )
+from tests.conftest import node
 from tests.hostile import Request, answer, json_answer, raw_server, trickle
 
 
@@ -330,7 +331,7 @@ def test_an_api_error_echoing_the_token_never_shows_it(serve, atwh):
 
 @given(
     # not "[", "]", "…": a secret that overlaps the marker [redacted] or the cut's "…"
-    secret=st.text(st.characters(blacklist_characters="[]…"), min_size=4, max_size=30),
+    secret=st.text(st.characters(blacklist_characters="[]…"), min_size=12, max_size=30),
     before=st.text(max_size=300),
     after=st.text(max_size=300),
     limit=st.integers(min_value=1, max_value=400),
@@ -340,10 +341,25 @@ def test_printable_never_shows_a_kept_secret_or_a_piece_of_one(secret, before, a
     keep_secret(secret)
     shown = printable(before + secret + after, limit)
     visible = " ".join("".join(c if c.isprintable() else " " for c in secret).split())
-    assume(len(visible) >= MIN_SECRET and visible not in before + after + REDACTED)
+    assume(len(visible) >= LONG_SECRET and visible not in before + after + REDACTED)
     assert visible not in shown
     assert secret not in shown
     forget_secrets()
+
+
+def test_a_short_credential_is_redacted_where_a_credential_stands_not_as_a_word(atwh, fake_api):
+    keep_secret("sync")
+    assert printable("Authorization: Bearer sync") == "Authorization: Bearer [redacted]"
+    assert printable('{"password": "sync"}') == '{"password": "[redacted]"}'
+    assert printable("client_secret=sync&grant_type=password") == (
+        "client_secret=[redacted]&grant_type=password"
+    )
+    assert ApiError("token sync is not valid here").message == "token [redacted] is not valid here"
+    assert printable("ticket sync") == "ticket sync"  # a webhook described so
+    fake_api.add("w1", [node(1)], description="sync")
+    shown = atwh("deliveries", "w1", "--token", "sync", "--format", "table")
+    assert shown.exit_code == 0, shown.output
+    assert "Webhook w1  sync" in shown.stdout and "[redacted]" not in shown.stdout
 
 
 def test_short_values_are_not_redacted():

@@ -125,6 +125,10 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
+# the message of a failed attempt without an answer or a reason: as the tables say it
+NO_ANSWER = "no answer (the log records no reason: a timeout, a refused or a reset connection)"
+
+
 def csv_row(d: Delivery) -> list[object]:
     return csv_row_of_fields(d.fields(), d.webhook_id, d.failed)
 
@@ -161,7 +165,7 @@ def csv_row_of_fields(fields: Fields, webhook_id: str | None, failed: bool) -> l
         event_id,
         name,
         urn,
-        message,
+        message if message or code is not None or not failed else NO_ANSWER,
         body,
         webhook_id,
         "true" if failed else "false",
