@@ -1,5 +1,5 @@
 """client.wire reads a page of deliveries straight from the answer's bytes: whatever it
-reads must be what the general path (_graphql_result, then delivery_fields) reads, and
+reads must be what the general path (operations.execution_result, then delivery_fields) reads, and
 whatever it cannot read exactly so it must leave to the general path."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atwh.client.api import ApiClient, Page, _graphql_result
+from atwh.client.api import ApiClient, Page
 from atwh.client.auth import StaticToken
 from atwh.client.model import ReadNodes, header_dicts, parse_webhook
+from atwh.client.operations import execution_result
 from atwh.client.wire import read_page
 from tests.cli.test_export_fields import PATHS, nodes, odd_values, usual, with_odd_field
 from tests.conftest import API_URL
@@ -61,7 +62,12 @@ def view(data: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def general(content: bytes) -> Any:
-    return _graphql_result(httpx.Response(200, content=content))
+    """(data, errors) as the general path reads them, or the exception it raises."""
+    try:
+        result = execution_result(httpx.Response(200, content=content))
+    except Exception as e:
+        return e
+    return result.data, result.errors
 
 
 def assert_read_alike(content: bytes) -> bool:

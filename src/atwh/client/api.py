@@ -1,8 +1,10 @@
-"""The Webhooks API client: GraphQL over httpx, with retries, re-authentication and paging.
+"""The Webhooks API client: GraphQL through gql over httpx, with retries, re-authentication
+and paging.
 
-Each operation is one POST of `{"query", "variables"}` (the text of a file in `queries/`)
-on one httpx.Client whose sockets are held to a deadline and whose answers are capped in
-size (`atwh.client.transport`); the answer's `data` and `errors` are read here.
+Each operation (a file in `queries/`, parsed and validated once) runs through a gql session
+whose transport POSTs on one httpx.Client, its sockets held to a deadline and its answers
+capped in size (`atwh.client.operations`, `atwh.client.transport`); gql's exceptions are
+translated here into AtwhErrors, and retried when the HTTP status says so.
 
 Nothing outside this module talks to the API. Every failure ends in an AtwhError.
 """
@@ -23,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from atwh.client import queries
 from atwh.client.auth import TokenProvider
 from atwh.client.config import DEFAULT_API_URL
 from atwh.client.filters import NewestFirst
@@ -36,8 +37,8 @@ from atwh.client.model import (
     delivery_of_fields,
     parse_webhook,
 )
-from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
-from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
+from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport
+from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")
 
@@ -208,16 +209,24 @@ class ApiClient:
         self.deadline = Deadline()
         self.vendor_query_only = False
         self._last: httpx.Response | None = None
-        self._http: httpx.Client | None = None
+        self._session: Any = None  # gql's SyncClientSession
 
     # -- connection ---------------------------------------------------------------------
 
     def _remember(self, response: httpx.Response) -> None:
         self._last = response
 
-    def _connect(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
+    def _connect(self) -> Any:
+        """The gql session over this client's bounded transport, made on first use (and gql
+        imported then: client.operations)."""
+        if self._session is None:
+            from atwh.client import operations
+
+            self._session = operations.connect(
+                self.url,
+                self.deadline,
+                self.timeout,
+                self.max_answer_bytes,
                 transport=self.transport or http_transport(self.deadline),
                 auth=_BearerAuth(self.credentials),
                 timeout=self.timeout,
@@ -225,12 +234,12 @@ class ApiClient:
                 event_hooks={"response": [self._remember]},
             )
             _freeze_imports()
-        return self._http
+        return self._session
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._session is not None:
+            self._session.client.close_sync()
+            self._session = None
 
     def __enter__(self) -> ApiClient:
         return self
@@ -255,13 +264,15 @@ class ApiClient:
     def _execute_with_retries(
         self, operation: str, variables: dict[str, Any]
     ) -> tuple[Any, list[Any] | None]:
-        request = _request_body(operation, variables)
-        log.debug("%s %s", operation, variables)
+        from atwh.client.operations import operation as graphql_operation
+
         read = _page_reader() if operation == PAGED_QUERY else None
+        request = graphql_operation(operation, variables, read)
+        log.debug("%s %s", operation, variables)
         renewed = False
         attempt = 0
         while True:
-            outcome = self._execute_once(request, read)
+            outcome = self._execute_once(request)
             status = self._last.status_code if self._last is not None else None
             data, errors = outcome if isinstance(outcome, tuple) else (None, None)
             codes = _error_codes(errors or [])
@@ -310,26 +321,25 @@ class ApiClient:
             )
             self.retry.sleep(delay)
 
-    def _execute_once(
-        self, body: bytes, read: Callable[[bytes], dict[str, Any] | None] | None = None
-    ) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
-        """One POST of the operation: (data, errors) as the answer has them, or the error
-        to report (retried by the caller when the HTTP status says so). `read`: a faster
-        reader of the usual answers to this operation (see _graphql_result)."""
+    def _execute_once(self, request: Any) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
+        """One run of the operation through gql: (data, errors) as the answer has them, or
+        the error to report (retried by the caller when the HTTP status says so), translated
+        from gql's transport exceptions."""
+        from atwh.client import operations as gql
+
         self._last = None
-        http = self._connect()
+        session = self._connect()
         # a token to fetch is fetched now, not within the API request's deadline
         self.credentials.token()
-        self.deadline.start(self.timeout)
         try:
-            response = post(http, self.url, self.deadline, self.max_answer_bytes, content=body)
-        except AtwhError:  # an answer over the size cap, or the token endpoint's error
-            raise
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
-            return _network_error(self.url, e)
-        finally:
-            self.deadline.stop()
-        return _graphql_result(response, read)
+            result = session.execute(request, get_execution_result=True)
+        except gql.TransportQueryError as e:
+            return e.data, _error_list(e.errors)
+        except (gql.TransportServerError, gql.TransportProtocolError) as e:
+            return ApiError(str(e))
+        except gql.TransportConnectionFailed as e:
+            return _network_error(self.url, e.__cause__ or e)
+        return result.data, None
 
     def _rejects_paging(self, operation: str, errors: list[Any]) -> bool:
         if operation != PAGED_QUERY:
@@ -483,45 +493,6 @@ def _page_reader() -> Callable[[bytes], dict[str, Any] | None]:
     from atwh.client.wire import read_page
 
     return read_page
-
-
-def _request_body(operation: str, variables: dict[str, Any]) -> bytes:
-    """The POST body of one operation from `queries/` with these variables (as GraphQL over
-    HTTP asks: the text as it is in the file, the variables beside it, never pasted in)."""
-    import orjson
-
-    return orjson.dumps({"query": queries.load(operation), "variables": variables})
-
-
-def _graphql_result(
-    response: httpx.Response, read: Callable[[bytes], dict[str, Any] | None] | None = None
-) -> tuple[Any, list[Any] | None] | ApiError:
-    """An answer's `data` and `errors` (a list, or None when there are none); an ApiError
-    when it is not a GraphQL answer: an HTTP error without one is that HTTP error.
-
-    `read` (client.wire.read_page for a page of deliveries) reads a successful answer in
-    its usual shape faster, to the same `data`, or declines it with None."""
-    from atwh import jsontext
-
-    status = response.status_code
-    if read is not None and 200 <= status <= 299:
-        data = read(response.content)
-        if data is not None:
-            return data, None
-    try:
-        answer = jsontext.decode(response.content)
-    except ValueError:  # orjson's and json's errors, and bytes that are not UTF-8
-        answer = None
-    if not isinstance(answer, dict) or ("data" not in answer and "errors" not in answer):
-        if not 200 <= status <= 299:
-            return ApiError(f"the API answered HTTP {status}")
-        return ApiError("the API answered with something that is not a GraphQL response")
-    data, errors = answer.get("data"), answer.get("errors")
-    if errors:
-        return data, _error_list(errors)
-    if data is None:
-        return ApiError("the API answered without data")
-    return data, None
 
 
 def _network_error(url: str, cause: BaseException) -> NetworkError:
