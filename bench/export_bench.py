@@ -177,7 +177,8 @@ def warm_bytecode(env: dict[str, str]) -> None:
     """Compile what the children import once, so no timed run pays for it."""
     modules = (
         "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.client.api, atwh.output.export, "
-        "atwh.client.filters, atwh.client.failures, httpx, csv, json"
+        "atwh.client.filters, atwh.client.failures, atwh.client.operations, atwh.client.wire, "
+        "httpx, gql, csv, json"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 
