@@ -176,7 +176,7 @@ def child_env(base_dir: Path) -> dict[str, str]:
 def warm_bytecode(env: dict[str, str]) -> None:
     """Compile what the children import once, so no timed run pays for it."""
     modules = (
-        "atwh.cli, atwh.cli.failures, atwh.cli.output, atwh.client.api, atwh.output.export, "
+        "atwh.cli, atwh.cli.failures, atwh.output.show, atwh.client.api, atwh.output.export, "
         "atwh.client.filters, atwh.client.failures, atwh.client.operations, atwh.client.wire, "
         "httpx, gql, csv, json"
     )

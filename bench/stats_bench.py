@@ -47,7 +47,7 @@ def warm(env: dict[str, str]) -> None:
     import subprocess
 
     modules = (
-        "atwh.cli, atwh.cli.failures, atwh.cli.stats, atwh.cli.output, atwh.client.api, "
+        "atwh.cli, atwh.cli.failures, atwh.cli.stats, atwh.output.show, atwh.client.api, "
         "atwh.output.export, atwh.output.stats, atwh.observe.stats, atwh.client.filters, "
         "httpx, csv, json, rich.table"
     )

@@ -10,14 +10,18 @@ class ExitStatus(IntEnum):
     """Exit codes, stable and listed in README.md."""
 
     OK = 0
-    FAILURES_FOUND = 1  # only with `failures --exit-code`
+    # What was asked about failed: `failures --exit-code` found failures, a replay or
+    # `webhooks ping` was not answered 2xx, `reconcile` found events lost, a `stats` bar
+    # was missed, `tail --exit-on-failure` saw a failed attempt.
+    FAILED = 1
     USAGE = 2  # bad option or argument, missing webhook id, bad config file
     AUTH = 3  # no credentials, or the API / token endpoint refused them (401, 403)
     NOT_FOUND = 4  # the webhook (or delivery) does not exist or is not visible
     API = 5  # the API answered with an error, or with something that is not GraphQL
     NETWORK = 6  # unreachable, timed out, connection dropped (after retries)
     OUTPUT = 7  # the output file could not be written
-    INTERRUPTED = 130
+    BUG = 70  # an error atwh did not expect: a bug (sysexits' EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
 
 
 class AtwhError(Exception):
@@ -25,11 +29,12 @@ class AtwhError(Exception):
 
     exit_status = ExitStatus.API
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, api_code: str | None = None) -> None:
         message = redact(message)
         super().__init__(message)
         self.message = message
         self.hint = redact(hint) if hint is not None else None
+        self.api_code = api_code  # the API's own code for a refusal (`URL_CHECK_FAILED`)
 
 
 class UsageError(AtwhError):

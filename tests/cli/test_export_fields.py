@@ -1,5 +1,5 @@
 """An export writes CSV rows from the API's DeliveryRows without making Delivery objects
-(cli.output.export_pages): what it writes must be what the deliveries would give."""
+(output.show.export_pages): what it writes must be what the deliveries would give."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atwh.cli.output import export_pages, write_export
 from atwh.client.api import Page
 from atwh.client.filters import DeliveryFilter, StatusCodeMatch
 from atwh.client.model import Webhook, delivery_row, parse_delivery
 from atwh.output.export import csv_row, csv_row_of
+from atwh.output.show import export_pages, write_export
 
 WEBHOOK = Webhook("wh-1", None, None, True, None)
 

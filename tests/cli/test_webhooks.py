@@ -632,7 +632,7 @@ def test_remove_without_a_terminal_needs_yes(atwh, api):
 
 
 def test_remove_on_a_terminal_asks(atwh, api, monkeypatch):
-    from atwh.cli import webhooks as command
+    from atwh.cli import context as command
 
     monkeypatch.setattr(command, "interactive", lambda: True)
     kept = atwh("webhooks", "remove", "wh-1", input="n\n")
@@ -810,3 +810,14 @@ def test_no_command_prints_the_secret_without_show_secret(atwh, api, target, cap
         assert SECRET not in out_err(result), args
         assert SECRET[:12] not in out_err(result), args
     assert SECRET not in caplog.text
+
+
+def test_enable_and_disable_are_one_command_told_which():
+    import typer.main
+
+    from atwh.cli.webhooks import app as webhooks
+
+    group: Any = typer.main.get_command(webhooks)
+    on, off = group.commands["enable"], group.commands["disable"]
+    assert on.callback.__code__ is off.callback.__code__
+    assert [p.name for p in on.params] == [p.name for p in off.params]

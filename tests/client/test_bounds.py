@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
-from atwh.client.transport import TooLarge
+from atwh.core.transport import TooLarge
 from atwh.errors import (
     MIN_SECRET,
     REDACTED,

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atwh.client.filters import DeliveryFilter, StatusCodeMatch, parse_duration, parse_time
-from atwh.client.model import is_failure, parse_datetime, parse_delivery
+from atwh.client.filters import DeliveryFilter, StatusCodeMatch, parse_time
+from atwh.client.model import is_failure, parse_delivery
+from atwh.core.dates import parse_datetime
+from atwh.core.durations import parse_duration
 from atwh.errors import UsageError
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

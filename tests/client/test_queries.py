@@ -111,6 +111,7 @@ def test_queries_ship_inside_the_installed_wheel(tmp_path):
         "import atwh.client.queries as o, json; "
         "print(json.dumps([str(o.queries_dir()), o.operation_names(), "
         "len(o.load('QueryWebhookDeliveries'))]))"
+        "; import atwh.signature as s; print(json.dumps(str(s.vectors_file())))"
     )
     out = subprocess.run(
         [py, "-I", "-c", code],
@@ -122,7 +123,13 @@ def test_queries_ship_inside_the_installed_wheel(tmp_path):
     ).stdout
     import json
 
-    where, names, length = json.loads(out)
+    first, second = out.splitlines()
+    where, names, length = json.loads(first)
+    vectors = json.loads(second)  # the published signing vectors ship beside the queries
+    assert vectors.startswith(site) and vectors.endswith(
+        os.path.join("atwh", "vectors", "signing.json")
+    )
+    assert Path(vectors).read_bytes() == (ROOT / "vectors" / "signing.json").read_bytes()
     assert where.startswith(site) and where.endswith(os.path.join("atwh", "queries"))
     assert str(ROOT) not in where
     assert names == queries.operation_names()

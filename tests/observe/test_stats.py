@@ -13,7 +13,8 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from atwh.client.model import Delivery, Event, Result, parse_datetime
+from atwh.client.model import Delivery, Event, Result
+from atwh.core.dates import parse_datetime
 from atwh.observe.stats import Stats, WebhookStats, nearest_rank
 from atwh.output.stats import _split, chart, stats_view
 from tests.conftest import NOW, node
@@ -315,7 +316,7 @@ def test_by_hour_buckets(atwh, fake_api):
         (["--fail-under", "0.9"], 1, "event success rate 0.6667 is under --fail-under 0.9 by"),
         (["--fail-under", "90%"], 1, "by 0.2333"),
         (["--fail-under", "0.5"], 0, None),
-        (["--fail-over-lag", "5m"], 1, "p95 lag 600.250s is over --fail-over-lag 300s by 300.250s"),
+        (["--fail-over-lag", "5m"], 1, "p95 lag 10m00s is over --fail-over-lag 5m by 5m00s"),
         (["--fail-over-lag", "11m"], 0, None),
         (["--fail-under", "0.5", "--fail-over-lag", "1s"], 1, "p95 lag"),
     ],

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from atwh import server
-from atwh.cli.serve import ordinal
+from atwh.core.durations import duration
+from atwh.output.serve import ordinal
 from atwh.receiver.inbox import NewRequest, Stored
-from atwh.receiver.live import LiveView, duration, fit
+from atwh.receiver.live import LiveView, fit
 
 VERDICTS = [
     ("verified", None, 200, False),
@@ -68,12 +69,16 @@ def test_a_wide_terminal_shows_everything_and_a_narrow_one_drops_the_time_first(
 
 
 def test_durations_from_a_second_on_are_in_seconds():
-    assert duration(0.04) == "0.0ms"
-    assert duration(3.14) == "3.1ms"
-    assert duration(999.9) == "999.9ms"
-    assert duration(999.96) == "1.0s"
-    assert duration(2002.1) == "2.0s"
-    assert duration(12_345) == "12.3s"
+    def latency(ms: float) -> str:  # as the live view writes one
+        return duration(ms / 1000, ms_decimals=1)
+
+    assert latency(0.04) == "0.0ms"
+    assert latency(3.14) == "3.1ms"
+    assert latency(999.9) == "999.9ms"
+    assert latency(999.96) == "1.0s"
+    assert latency(2002.1) == "2.0s"
+    assert latency(12_345) == "12.3s"
+    assert latency(75_000) == "1m15s"  # the one formatter's minutes, as tables write them
     assert "2.0s" in lines_at(None, "e")[2]
 
 

@@ -176,12 +176,12 @@ def test_nothing_to_replay_says_why(mock, atwh):
 def test_on_a_terminal_many_events_to_a_remote_host_ask_first(
     mock, atwh, monkeypatch, answer, sent_count, says
 ):
-    import atwh.cli.replay as command
+    import atwh.cli.context as command
 
     fake, router = mock
     with_secret(fake, "w1", failing(21))
     sent = router.post(TARGET).respond(200)
-    monkeypatch.setattr(command, "_on_terminal", lambda: True)
+    monkeypatch.setattr(command, "interactive", lambda: True)
     result = atwh("replay", "w1", input=answer)
     assert result.exit_code == 0, result.output
     assert "Send 21 events to https://example.com/webhook? [y/N]" in result.stderr

@@ -106,6 +106,6 @@ def test_rate_spaces_the_starts(monkeypatch):
     ("text", "per_second"), [("10/s", 10), ("10", 10), ("600/m", 10), ("0.5/s", 0.5)]
 )
 def test_rate_forms(text, per_second):
-    from atwh.cli.replay import parse_rate
+    from atwh.cli.params import parse_rate
 
     assert parse_rate(text) == per_second

@@ -59,7 +59,7 @@ class AtwhGroup(TyperGroup):
         _state["debug"] = os.environ.get("ATWH_DEBUG", "") not in ("", "0")
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else ExitStatus.OK
         except AtwhError as e:
             code = _fail(e.message, e.hint, e.exit_status, e)
         except (typer.Abort, KeyboardInterrupt):
@@ -81,7 +81,7 @@ class AtwhGroup(TyperGroup):
                 code = _fail(
                     f"unexpected {type(e).__name__}: {e}",
                     "this is a bug in atwh; run with --debug for the traceback",
-                    70,
+                    ExitStatus.BUG,
                     e,
                 )
         if not standalone_mode:
@@ -176,7 +176,7 @@ def root(
     """See what Allthings delivered to your webhooks and what failed; replay it, watch it."""
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.OK)
     if debug:
         import logging
 
@@ -196,6 +196,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deliveries": ("deliveries", "deliveries", "List the delivery attempts of a webhook."),
     "failures": ("failures", "failures", "Show what failed, grouped by cause, and what recovered."),
     "serve": ("serve", "serve", "Receive webhooks locally and keep them."),
+    "trigger": ("trigger", "trigger", "Send your endpoint realistic events, signed."),
+    "sign": ("sign", "sign", "Print the signature headers for a body."),
+    "verify": ("verify", "verify", "Check a signature, and say why it fails."),
     "replay": ("replay", "replay", "Re-send failed events, signed as Allthings signs them."),
     "reconcile": ("reconcile", "reconcile", "Find the events your endpoint lost."),
     "stats": ("stats", "stats", "Measure a webhook's health: success, lag, what still fails."),

@@ -54,9 +54,10 @@ def deliveries(
 
       atwh deliveries wh-history --id 3f2a
     """
-    from atwh.cli.output import (
-        Progress,
-        client_factory,
+    from atwh.cli.context import client_factory
+    from atwh.client.filters import DeliveryFilter, select_newest
+    from atwh.output.progress import Progress
+    from atwh.output.show import (
         export_pages,
         filtered,
         listing_filter,
@@ -67,7 +68,6 @@ def deliveries(
         show_listing,
         why_empty,
     )
-    from atwh.client.filters import DeliveryFilter, select_newest
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, failed, limit)
@@ -144,10 +144,10 @@ def _each(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Pa
 def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str | None) -> None:
     import json
 
-    from atwh.cli.output import print_rich, write_export
     from atwh.client.model import attempts_of
     from atwh.client.prefix import resolve_prefix
     from atwh.output.export import open_output
+    from atwh.output.show import print_rich, write_export
 
     if not fetched:
         raise NotFoundError(

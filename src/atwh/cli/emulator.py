@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 
 if TYPE_CHECKING:
     from atwh.client.api import ApiClient
@@ -30,7 +31,7 @@ def emulator(
         typer.Option(
             "--port",
             "-p",
-            click_type=o.Number("PORT", min=0, max=65535),
+            click_type=params.Number("PORT", min=0, max=65535),
             help="Port to listen on (0: any free one).",
         ),
     ] = 4000,
@@ -47,23 +48,24 @@ def emulator(
         float,
         typer.Option(
             "--time-scale",
-            click_type=o.Number("N", whole=False, min=1.0),
+            click_type=params.Number("N", whole=False, min=1.0),
             help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
         ),
     ] = 1.0,
     attempt_timeout: Annotated[
-        str,
+        float,
         typer.Option(
             "--attempt-timeout",
-            metavar="DURATION",
-            help="How long a delivery attempt may take in all, its answer included.",
+            click_type=params.Duration(),
+            show_default=False,
+            help="How long a delivery attempt may take in all, its answer included [default: 10s]",
         ),
-    ] = "10s",
+    ] = 10.0,
     history: Annotated[
         int,
         typer.Option(
             "--history",
-            click_type=o.Number("N", min=0),
+            click_type=params.Number("N", min=0),
             help="Start with N realistic deliveries over the last 30 days, on webhook wh-history.",
         ),
     ] = 0,
@@ -96,10 +98,10 @@ def emulator(
     from pathlib import Path
 
     from atwh import server
-    from atwh.cli.output import plural
-    from atwh.cli.serve import after_ctrl_c, seconds
+    from atwh.cli.context import after_ctrl_c
     from atwh.emulator import EmulatorSettings, create_app
     from atwh.emulator.history import DEMO_WEBHOOK_ID
+    from atwh.output.show import plural
 
     def say(line: str) -> None:
         typer.echo(line, err=True)
@@ -107,7 +109,7 @@ def emulator(
     settings = EmulatorSettings(
         token=token,
         time_scale=time_scale,
-        attempt_timeout=seconds("--attempt-timeout", attempt_timeout),
+        attempt_timeout=attempt_timeout,
         db=Path(db) if db else None,
         history=history,
         seed=seed,
@@ -186,8 +188,8 @@ def emit(
     """
     import json
 
-    from atwh import jsontext
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
+    from atwh.core import jsontext
     from atwh.errors import ApiError, UsageError, printable
 
     try:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.errors import ExitStatus
 
 
 def failures(
@@ -49,9 +50,12 @@ def failures(
 
       atwh failures wh-history wh-other --format ndjson -o failures.ndjson
     """
-    from atwh.cli.output import (
-        Progress,
-        client_factory,
+    from atwh.cli.context import client_factory, webhook_ids_from
+    from atwh.client.api import fetch_many, fetch_pages
+    from atwh.client.failures import FailureSummary
+    from atwh.client.filters import DeliveryFilter
+    from atwh.output.progress import Progress
+    from atwh.output.show import (
         export_pages,
         filtered,
         listing_filter,
@@ -62,12 +66,8 @@ def failures(
         rows_wanted,
         say_more,
         show_listing,
-        webhook_ids_from,
         why_empty,
     )
-    from atwh.client.api import fetch_many, fetch_pages
-    from atwh.client.failures import FailureSummary
-    from atwh.client.filters import DeliveryFilter
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, True, limit)
@@ -81,7 +81,7 @@ def failures(
         found = export_pages(pages, flt, mode, output, progress).written
         if not found:
             note(f"No failed attempts in the deliveries of {hooks}")
-        return 1 if exit_code and found else 0
+        return ExitStatus.FAILED if exit_code and found else ExitStatus.OK
 
     stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     summary = FailureSummary()
@@ -117,7 +117,7 @@ def failures(
                     f"No deliveries on {hooks} (Allthings keeps them for 30 days)",
                 )
             )
-        return 0
+        return ExitStatus.OK
 
     from rich.text import Text
 
@@ -131,7 +131,7 @@ def failures(
         note(f"{headline}; {plural(still, 'event')} still failing")
         show_listing(delivery_columns(multi), shown, mode)
         say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
-        return 1 if exit_code else 0
+        return ExitStatus.FAILED if exit_code else ExitStatus.OK
 
     from rich.console import Group
 
@@ -148,4 +148,4 @@ def failures(
         Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
     )
     say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
-    return 1 if exit_code else 0
+    return ExitStatus.FAILED if exit_code else ExitStatus.OK

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from atwh.cli import options as o
-from atwh.cli import replay as r
+from atwh.cli import params
 
 if TYPE_CHECKING:
-    from atwh.receiver.inbox import Inbox
+    from atwh.receiver.inbox import Inbox, InboxRecord
 
 Db = Annotated[
     str | None,
@@ -82,7 +82,7 @@ def inbox(
         typer.Option(
             "--limit",
             "-n",
-            click_type=o.Number("N"),
+            click_type=params.Number("N"),
             rich_help_panel=o.FILTERS,
             help="At most N records, newest first [default: 50 in a table, all in an export]",
             show_default=False,
@@ -106,7 +106,8 @@ def inbox(
     if ctx.invoked_subcommand is not None:
         ctx.obj = db
         return
-    from atwh.cli.output import (
+    from atwh.client.filters import select_newest
+    from atwh.output.show import (
         listing_filter,
         listing_mode,
         note,
@@ -117,7 +118,6 @@ def inbox(
         why_empty,
         write_export,
     )
-    from atwh.client.filters import select_newest
     from atwh.receiver.inbox import InboxRecord
 
     mode = listing_mode(fmt, as_json, output)
@@ -181,13 +181,31 @@ def show(
     """
     import json
 
-    from atwh.cli.output import print_rich
-    from atwh.client.prefix import resolve_prefix
-    from atwh.errors import NotFoundError, UsageError, printable
+    from atwh.errors import UsageError, printable
+    from atwh.output.show import print_rich
 
     if secret is not None and not secret.strip():
         raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
-    with _open(db or ctx.obj) as store:
+    record = _find(db or ctx.obj, record_id)
+    if as_json:
+        data = record.to_api()
+        data["body"] = record.payload_text()
+        if secret:
+            data["verify"] = record.diagnose(secret).as_json()
+        # the same JSON, with control characters escaped as JSON escapes them
+        typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2), None, lines=True))
+        return
+    from atwh.output.tables import inbox_detail
+
+    print_rich(inbox_detail(record, secret), None)
+
+
+def _find(db: str | None, record_id: str) -> InboxRecord:
+    """The stored request with this inbox id, or with an event id starting with it."""
+    from atwh.client.prefix import resolve_prefix
+    from atwh.errors import NotFoundError, printable
+
+    with _open(db) as store:
         record = store.get(record_id) if record_id.isdigit() else None
         if record is None:
             candidates = store.event_ids(record_id)
@@ -199,15 +217,47 @@ def show(
             record = store.get(resolve_prefix(record_id, candidates, "event", "ID"))
     if record is None:
         raise NotFoundError(f"ID {printable(record_id, 80)!r}: not in the inbox")
-    if as_json:
-        data = record.to_api()
-        data["body"] = record.payload_text()
-        # the same JSON, with control characters escaped as JSON escapes them
-        typer.echo(printable(json.dumps(data, ensure_ascii=False, indent=2), None, lines=True))
-        return
-    from atwh.output.tables import inbox_detail
+    return record
 
-    print_rich(inbox_detail(record, secret), None)
+
+@app.command("verify", cls=o.Command)
+def verify(
+    ctx: typer.Context,
+    record_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+        ),
+    ],
+    secret: Annotated[str | None, _secret("The webhook's shared secret.")] = None,
+    db: Db = None,
+    tolerance: o.Tolerance = 120.0,
+    as_json: o.Json = False,
+) -> int:
+    """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
+
+    Exit 0 when valid, 1 when not, with the cause and the fix.
+
+    Example:
+
+      atwh inbox verify 42 --secret "$SHARED_WEBHOOK_SECRET"
+    """
+    import json
+
+    from atwh import signature
+    from atwh.errors import ExitStatus, UsageError
+    from atwh.output.endpoint import diagnosis_text
+
+    if not secret or not secret.strip():
+        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+    record = _find(db or ctx.obj, record_id)
+    diagnosis = record.diagnose(secret, tolerance)
+    if as_json:
+        typer.echo(json.dumps({"id": record.id, **diagnosis.as_json()}))
+    else:
+        typer.echo(f"#{record.id}: {diagnosis_text(diagnosis)}")
+    typer.echo(f"Note: {signature.UNSIGNED_TIMESTAMP}", err=True)
+    return ExitStatus.OK if diagnosis.valid else ExitStatus.FAILED
 
 
 @app.command("replay")
@@ -246,14 +296,14 @@ def replay(
             "Rejected requests are never sent.",
         ),
     ] = False,
-    concurrency: r.Concurrency = 1,
-    rate: r.Rate = None,
-    dry_run: r.DryRun = False,
-    yes: r.Yes = False,
-    force: r.Force = False,
-    ledger: r.LedgerPath = None,
-    save: r.Save = None,
-    as_: r.As = None,
+    concurrency: o.Concurrency = 1,
+    rate: o.Rate = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    force: o.Force = False,
+    ledger: o.LedgerPath = None,
+    save: o.Save = None,
+    as_: o.As = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -261,8 +311,10 @@ def replay(
         float,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for each answer.",
+            click_type=params.Duration("SECONDS", min=0.1),
+            show_default=False,
+            help="How long to wait for each answer: seconds, or a duration (30s, 2m) "
+            "[default: 30s]",
         ),
     ] = 30.0,
 ) -> int:
@@ -282,24 +334,25 @@ def replay(
     """
     from collections import Counter
 
-    from atwh.cli.output import listing_mode, plural, warn
+    from atwh.cli.context import check_as, send, split_ids, warn
     from atwh.client.filters import DeliveryFilter
+    from atwh.core.config import http_url
     from atwh.errors import UsageError
+    from atwh.output.show import listing_mode, plural
     from atwh.recover.selection import from_inbox
+    from atwh.recover.sending import Sending
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
-    target = r._target(to)
-    assert target is not None
-    r._check_as(as_)
-    per_second = r.parse_rate(rate)
+    target = http_url("--to", to)
+    check_as(as_)
     with _open(db or ctx.obj) as store:
         path = store.path.resolve()
         passed: Counter[str] = Counter()
         candidates = from_inbox(
-            store.records(), flt, r._split(ids), include_unverified, passed_over=passed
+            store.records(), flt, split_ids(ids), include_unverified, passed_over=passed
         )
     if include_unverified and any(c.unverified for c in candidates):
         warn(
@@ -313,8 +366,8 @@ def replay(
             f"passed over {plural(passed['unverified'], 'unverified request')} "
             "('atwh serve' ran without a secret); --include-unverified sends them"
         )
-    how = r.Sending(
-        target, secret, f"inbox:{path}", concurrency, per_second, timeout,
+    how = Sending(
+        target, secret, f"inbox:{path}", concurrency, rate, timeout,
         dry_run, yes, force, ledger, save, as_,
     )  # fmt: skip
-    return r.send(candidates, how, f"no stored request matches in {path}", chosen, output)
+    return send(candidates, how, f"no stored request matches in {path}", chosen, output)

@@ -2,57 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-import typer.core
 from typer.core import TyperCommand
 
-# The click that Typer uses: its own copy since Typer 0.28 (`typer._click`), else click.
-_click_types: Any = importlib.import_module(
-    "typer._click.types" if hasattr(typer.core, "_click") else "click.types"
-)
+from atwh.cli import params
 
 FORMATS = ("table", "json", "ndjson", "csv")  # as atwh.output.export.FORMATS, without rich
-
-
-class Number(_click_types.ParamType):  # type: ignore[misc]
-    """A whole number or a number within bounds, shown in help by its placeholder (`N`,
-    `SECONDS`), not as click's `<int range>` and `[x>=1]`; its errors name the bounds."""
-
-    name = "number"
-
-    def __init__(
-        self,
-        metavar: str = "N",
-        whole: bool = True,
-        min: float | None = None,
-        max: float | None = None,
-    ) -> None:
-        self.metavar = metavar
-        self.whole = whole
-        self.min = min
-        self.max = max
-
-    def get_metavar(self, param: Any, ctx: Any = None) -> str:
-        return self.metavar
-
-    def convert(self, value: object, param: Any, ctx: Any) -> float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number: float = value
-        else:
-            try:
-                number = int(str(value)) if self.whole else float(str(value))
-            except ValueError:
-                kind = "a whole number" if self.whole else "a number"
-                self.fail(f"{value!r} is not {kind}", param, ctx)
-        if number != number or (self.min is not None and number < self.min):
-            self.fail(f"{value} is below {self.min:g}", param, ctx)
-        if self.max is not None and number > self.max:
-            self.fail(f"{value} is above {self.max:g}", param, ctx)
-        return number
 
 
 CONNECTION = "Connection"
@@ -87,10 +45,10 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
-        click_type=Number("SECONDS", whole=False),
+        click_type=params.Duration("SECONDS"),
         rich_help_panel=CONNECTION,
-        help="Seconds each API request may take in all, answer included (up to 4 tries) "
-        "[default: 30]",
+        help="How long each API request may take in all, answer included (up to 4 tries): "
+        "seconds, or a duration (30s, 2m) [default: 30s]",
         show_default=False,
     ),
 ]
@@ -146,7 +104,7 @@ Limit = Annotated[
     typer.Option(
         "--limit",
         "-n",
-        click_type=Number("N"),
+        click_type=params.Number("N"),
         rich_help_panel=FILTERS,
         help="At most N: the newest N in a table [default: 50]; the first N the API "
         "sends that match in an export [default: all].",
@@ -159,6 +117,112 @@ All = Annotated[
         "--all",
         rich_help_panel=FILTERS,
         help="Show every match in the table, not only the newest 50.",
+    ),
+]
+
+
+# -- sending: replay, inbox replay, reconcile --replay --------------------------------------
+
+SEND = "Sending"
+
+To = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        metavar="URL",
+        rich_help_panel=SEND,
+        show_default=False,
+        help="Send here instead of the webhook's own URL.",
+    ),
+]
+Secret = Annotated[
+    str | None,
+    typer.Option(
+        "--secret",
+        metavar="SECRET",
+        rich_help_panel=SEND,
+        show_default=False,
+        help="Sign with this secret [default: the webhook's, read from the API]",
+    ),
+]
+Concurrency = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        click_type=params.Number("N", min=1, max=256),
+        rich_help_panel=SEND,
+        help="Requests in flight at once (1 keeps the order strictly).",
+    ),
+]
+Rate = Annotated[
+    float | None,
+    typer.Option(
+        "--rate",
+        click_type=params.Rate(),
+        rich_help_panel=SEND,
+        show_default=False,
+        help="At most N requests a second (N/s, or N/m a minute).",
+    ),
+]
+RequestTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        envvar="ATWH_TIMEOUT",
+        click_type=params.Duration("SECONDS", min=0.1),
+        show_default=False,
+        help="How long to wait for each answer, of the API and of each event sent: seconds, "
+        "or a duration (30s, 2m) [default: 30s]",
+    ),
+]
+DryRun = Annotated[
+    bool,
+    typer.Option("--dry-run", rich_help_panel=SEND, help="List what would be sent; send nothing."),
+]
+Yes = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        rich_help_panel=SEND,
+        help="Send more than 20 events to a host other than loopback without asking.",
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        rich_help_panel=SEND,
+        help="Send events the ledger says were already replayed with a 2xx.",
+    ),
+]
+LedgerPath = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        metavar="PATH",
+        show_default=False,
+        help="The replay ledger [default: replays.sqlite3 in the user data dir]",
+    ),
+]
+Save = Annotated[
+    str | None,
+    typer.Option(
+        "--save",
+        metavar="DIR",
+        rich_help_panel=SEND,
+        show_default=False,
+        help="Write each request (body, headers) into DIR instead of sending it.",
+    ),
+]
+As = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        metavar="curl",
+        rich_help_panel=SEND,
+        show_default=False,
+        help="Print each request as a curl command instead of sending it.",
     ),
 ]
 
@@ -208,3 +272,40 @@ class Command(TyperCommand):
             p[1:-1] if p.startswith("{") and p.endswith("}") else p
             for p in super().collect_usage_pieces(ctx)
         ]
+
+
+# -- signing: trigger, sign, verify, inbox verify -------------------------------------------
+
+SigningSecret = Annotated[
+    str | None,
+    typer.Option(
+        "--secret",
+        metavar="SECRET",
+        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        show_default=False,
+        help="The webhook's shared secret, to sign with.",
+    ),
+]
+BodyFile = Annotated[
+    str, typer.Argument(metavar="[FILE|-]", help="The body's bytes [default: stdin]")
+]
+Timestamp = Annotated[
+    str | None,
+    typer.Option(
+        "--timestamp",
+        metavar="MS",
+        show_default=False,
+        help="The signature timestamp: milliseconds since 1970, or relative to now (-10m, "
+        "+30s) [default: the time each request is sent]",
+    ),
+]
+Tolerance = Annotated[
+    float,
+    typer.Option(
+        "--tolerance",
+        click_type=params.Duration(),
+        show_default=False,
+        help="Oldest timestamp accepted, as 'atwh serve --tolerance' (30s ahead allowed too) "
+        "[default: 2m]",
+    ),
+]

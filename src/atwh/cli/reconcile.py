@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
-from atwh.cli import replay as r
+from atwh.errors import ExitStatus
 
 
 def reconcile(
@@ -52,19 +52,19 @@ def reconcile(
             "marked as backfilled.",
         ),
     ] = False,
-    to: r.To = None,
-    secret: r.Secret = None,
-    concurrency: r.Concurrency = 1,
-    rate: r.Rate = None,
-    yes: r.Yes = False,
-    force: r.Force = False,
-    ledger: r.LedgerPath = None,
+    to: o.To = None,
+    secret: o.Secret = None,
+    concurrency: o.Concurrency = 1,
+    rate: o.Rate = None,
+    yes: o.Yes = False,
+    force: o.Force = False,
+    ledger: o.LedgerPath = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
-    timeout: r.RequestTimeout = 30.0,
+    timeout: o.RequestTimeout = 30.0,
 ) -> int:
     """Find events the endpoint lost: the provider's log joined with what was stored.
 
@@ -82,13 +82,16 @@ def reconcile(
     """
     from pathlib import Path
 
-    from atwh.cli.output import client_factory, listing_mode, print_rich, show_listing
+    from atwh.cli import context
     from atwh.client.filters import parse_time
     from atwh.client.secret import webhook_secret
+    from atwh.core.config import http_url
     from atwh.errors import UsageError, printable
     from atwh.output.export import open_output
+    from atwh.output.show import listing_mode, print_rich, show_listing
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
+    from atwh.recover.sending import Sending
     from atwh.recover.webhook import log_since
 
     chosen = listing_mode(fmt, as_json, output)
@@ -99,8 +102,7 @@ def reconcile(
     if backfill and db is None:
         raise UsageError("--backfill writes into an inbox: give --db")
     window = parse_time(since)
-    per_second = r.parse_rate(rate)
-    target = r._target(to)
+    target = http_url("--to", to) if to is not None else None
 
     from atwh.receiver.inbox import Inbox
 
@@ -111,13 +113,13 @@ def reconcile(
         assert stored is not None
         store = rec.stored_in_file(Path(stored))
 
-    with client_factory(api_url, token, timeout)() as client:
+    with context.client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
-        webhook, log = r.fetch(client, webhook_id, log_since(window, whole_events=True))
+        webhook, log = context.fetch_log(client, webhook_id, log_since(window, whole_events=True))
         result = rec.reconcile(log, store, window)
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
-            target = target or r._webhook_url(webhook.url, webhook_id)
+            target = target or context.webhook_url(webhook.url, webhook_id)
             if secret is None:
                 secret = webhook_secret(client, webhook_id)
 
@@ -128,9 +130,9 @@ def reconcile(
 
     report = None
     if replay:
-        how = r.Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, per_second)
+        how = Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, rate)
         how.timeout, how.yes, how.force, how.ledger = timeout, yes, force, ledger
-        report = r.deliver(candidates, how, "nothing lost or not delivered")
+        report = context.deliver(candidates, how, "nothing lost or not delivered")
     if chosen == "json":
         import json
 
@@ -160,9 +162,10 @@ def reconcile(
 
     typer.echo(reconcile_totals(result), err=True)
     if report is None:
-        return 1 if result.trouble else 0
+        return ExitStatus.FAILED if result.trouble else ExitStatus.OK
     typer.echo(totals_line(report), err=True)
     if report.interrupted:
-        return r._interrupted()
+        return context.sent_status(report)
     # with --replay, what counts is whether every lost and undelivered event now got a 2xx
-    return 0 if report.all_fixed and not report.count(SKIPPED) else 1
+    fixed = report.all_fixed and not report.count(SKIPPED)
+    return ExitStatus.OK if fixed else ExitStatus.FAILED

@@ -2,122 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from atwh.cli import options as o
+from atwh.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from atwh.client.api import ApiClient
+    from atwh.client.filters import DeliveryFilter
     from atwh.client.model import Webhook
-    from atwh.recover.replay import Report
     from atwh.recover.selection import Candidate, EventLog
 
-SEND = "Sending"
-
-To = Annotated[
-    str | None,
-    typer.Option(
-        "--to",
-        metavar="URL",
-        rich_help_panel=SEND,
-        show_default=False,
-        help="Send here instead of the webhook's own URL.",
-    ),
-]
-Secret = Annotated[
-    str | None,
-    typer.Option(
-        "--secret",
-        metavar="SECRET",
-        rich_help_panel=SEND,
-        show_default=False,
-        help="Sign with this secret [default: the webhook's, read from the API]",
-    ),
-]
-Concurrency = Annotated[
-    int,
-    typer.Option(
-        "--concurrency",
-        click_type=o.Number("N", min=1, max=256),
-        rich_help_panel=SEND,
-        help="Requests in flight at once (1 keeps the order strictly).",
-    ),
-]
-Rate = Annotated[
-    str | None,
-    typer.Option(
-        "--rate",
-        metavar="N/s",
-        rich_help_panel=SEND,
-        show_default=False,
-        help="At most N requests a second (N/s, or N/m a minute).",
-    ),
-]
-RequestTimeout = Annotated[
-    float,
-    typer.Option(
-        "--timeout",
-        envvar="ATWH_TIMEOUT",
-        click_type=o.Number("SECONDS", whole=False, min=0.1),
-        help="Seconds to wait for each answer, of the API and of each event sent.",
-    ),
-]
-DryRun = Annotated[
-    bool,
-    typer.Option("--dry-run", rich_help_panel=SEND, help="List what would be sent; send nothing."),
-]
-Yes = Annotated[
-    bool,
-    typer.Option(
-        "--yes",
-        "-y",
-        rich_help_panel=SEND,
-        help="Send more than 20 events to a host other than loopback without asking.",
-    ),
-]
-Force = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        rich_help_panel=SEND,
-        help="Send events the ledger says were already replayed with a 2xx.",
-    ),
-]
-LedgerPath = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        metavar="PATH",
-        show_default=False,
-        help="The replay ledger [default: replays.sqlite3 in the user data dir]",
-    ),
-]
-Save = Annotated[
-    str | None,
-    typer.Option(
-        "--save",
-        metavar="DIR",
-        rich_help_panel=SEND,
-        show_default=False,
-        help="Write each request (body, headers) into DIR instead of sending it.",
-    ),
-]
-As = Annotated[
-    str | None,
-    typer.Option(
-        "--as",
-        metavar="curl",
-        rich_help_panel=SEND,
-        show_default=False,
-        help="Print each request as a curl command instead of sending it.",
-    ),
-]
 IdList = Annotated[
     list[str] | None,
     typer.Option(
@@ -160,25 +58,25 @@ def replay(
         bool,
         typer.Option("--all", rich_help_panel=o.FILTERS, help="Every event in the window."),
     ] = False,
-    to: To = None,
-    secret: Secret = None,
-    concurrency: Concurrency = 1,
-    rate: Rate = None,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    force: Force = False,
-    ledger: LedgerPath = None,
+    to: o.To = None,
+    secret: o.Secret = None,
+    concurrency: o.Concurrency = 1,
+    rate: o.Rate = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    force: o.Force = False,
+    ledger: o.LedgerPath = None,
     history: Annotated[
         bool, typer.Option("--history", help="List past replays from the ledger, newest first.")
     ] = False,
-    save: Save = None,
-    as_: As = None,
+    save: o.Save = None,
+    as_: o.As = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
-    timeout: RequestTimeout = 30.0,
+    timeout: o.RequestTimeout = 30.0,
 ) -> int:
     """Re-send a webhook's failed events, signed as Allthings signs them, oldest first.
 
@@ -197,9 +95,13 @@ def replay(
 
       atwh replay --history
     """
-    from atwh.cli.output import listing_mode
+    from atwh.cli import context
     from atwh.client.filters import DeliveryFilter
+    from atwh.client.secret import webhook_secret
+    from atwh.core.config import http_url
     from atwh.errors import UsageError, printable
+    from atwh.output.show import listing_mode
+    from atwh.recover.sending import Sending
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen == "csv":
@@ -208,259 +110,90 @@ def replay(
         return _history(ledger, chosen, output)
     if not webhook_id:
         raise UsageError("give the WEBHOOK_ID whose events to replay (or --history)")
+    mode = _mode(all_failed, everything, bool(delivery or event_id))
+    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
+    target = http_url("--to", to) if to is not None else None
+    context.check_as(as_)
+    make_client = context.client_factory(api_url, token, timeout)
+    with make_client() as client:
+        found = _choose(client, webhook_id, flt, mode, delivery, event_id)
+        target = target or context.webhook_url(found.webhook.url, webhook_id)
+        if found.webhook.enabled is False and to is None:
+            context.warn(
+                f"webhook {printable(webhook_id, 80)} is disabled: Allthings sends it nothing"
+            )
+        if not dry_run and secret is None:
+            secret = webhook_secret(client, webhook_id)
+    how = Sending(
+        target, secret, f"webhook:{webhook_id}", concurrency, rate, timeout,
+        dry_run, yes, force, ledger, save, as_,
+    )  # fmt: skip
+    nothing = _nothing_hint(mode, since, len(found.log))
+    return context.send(found.candidates, how, nothing, chosen, output)
+
+
+def _mode(all_failed: bool, everything: bool, by_id: bool) -> str:
+    """Which events the options ask for: failing (the default), failed or all."""
+    from atwh.errors import UsageError
+
     if all_failed and everything:
         raise UsageError("--all-failed and --all disagree: give one of them")
-    if (delivery or event_id) and (all_failed or everything):
+    if by_id and (all_failed or everything):
         raise UsageError(
             "--delivery and --event-id pick events themselves: drop --all/--all-failed"
         )
-    mode = "all" if everything else "failed" if all_failed else "failing"
-    flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
-    per_second = parse_rate(rate)
-    target = _target(to)
-    _check_as(as_)
+    return "all" if everything else "failed" if all_failed else "failing"
 
-    from atwh.cli.output import client_factory
-    from atwh.client.secret import webhook_secret
+
+@dataclass(slots=True)
+class _Found:
+    webhook: Webhook
+    log: EventLog
+    candidates: list[Candidate]
+
+
+def _choose(
+    client: ApiClient,
+    webhook_id: str,
+    flt: DeliveryFilter,
+    mode: str,
+    delivery: list[str] | None,
+    event_id: list[str] | None,
+) -> _Found:
+    """The webhook, its log, and the events to send."""
+    from atwh.cli import context
     from atwh.recover.webhook import log_since
 
     # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
     # (one may fail before the window), the other modes only at the newest ones
     reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
-    with client_factory(api_url, token, timeout)() as client:
-        webhook, log = fetch(client, webhook_id, reach)
-        candidates = log.select(flt, mode, _split(delivery), _split(event_id))
-        target = target or _webhook_url(webhook.url, webhook_id)
-        if webhook.enabled is False and to is None:
-            from atwh.cli.output import warn
-
-            warn(f"webhook {printable(webhook_id, 80)} is disabled: Allthings sends it nothing")
-        need_secret = not dry_run and secret is None
-        if need_secret:
-            secret = webhook_secret(client, webhook_id)
-    how = Sending(
-        target, secret, f"webhook:{webhook_id}", concurrency, per_second, timeout,
-        dry_run, yes, force, ledger, save, as_,
-    )  # fmt: skip
-    return send(candidates, how, _nothing_hint(mode, since, len(log)), chosen, output)
-
-
-def fetch(
-    client: ApiClient, webhook_id: str, since: datetime | None = None
-) -> tuple[Webhook, EventLog]:
-    """The webhook and its log (from `since` on, at least: see `fetch_log`), with a
-    progress bar on a terminal while it comes."""
-    from atwh.cli.output import Progress
-    from atwh.recover.webhook import fetch_log
-
-    progress = Progress()
-    try:
-        return fetch_log(client, webhook_id, progress, since)
-    finally:
-        progress.stop()
-
-
-@dataclass(slots=True)
-class Sending:
-    """How to send: what `replay`, `inbox replay` and `reconcile --replay` were told."""
-
-    target: str
-    secret: str | None
-    source: str  # the ledger's name for where the events come from
-    concurrency: int = 1
-    rate: float | None = None
-    timeout: float = 30.0
-    dry_run: bool = False
-    yes: bool = False
-    force: bool = False
-    ledger: str | None = None
-    save: str | None = None
-    as_: str | None = None
-
-
-def send(
-    candidates: list[Candidate], how: Sending, nothing: str, fmt: str, output: str | None
-) -> int:
-    """What `replay` and `inbox replay` share once the events are chosen: sending (see
-    `deliver`), then the report; the exit code."""
-    report = deliver(candidates, how, nothing)
-    if report is None:
-        return 0
-    code = _show(report, fmt, output)
-    return _interrupted() if report.interrupted else code
-
-
-def _interrupted() -> int:
-    typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
-    return 130
-
-
-def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report | None:
-    """The ledger, dry run, fixtures, confirmation, sending: the report, or None when
-    nothing was to be sent (or it was written down instead, with --save or --as curl)."""
-    from pathlib import Path
-
-    from atwh import __version__
-    from atwh.cli.output import warn
-    from atwh.recover import fixtures
-    from atwh.recover.ledger import Ledger
-    from atwh.recover.replay import ReplayOptions, needs_confirmation, skip_replayed
-    from atwh.recover.replay import dry_run as plan
-    from atwh.recover.replay import replay as run
-
-    if not candidates:
-        typer.echo(f"Nothing to replay: {nothing}", err=True)
-        return None
-    with Ledger(Path(how.ledger) if how.ledger else None) as book:
-        if not how.force:
-            skip_replayed(candidates, book, how.source, how.target)
-        if how.save is not None:
-            written = fixtures.save(candidates, how.target, how.secret, Path(how.save))
-            typer.echo(
-                f"Wrote {len(written) // 2:,} requests into {how.save} (nothing sent).", err=True
-            )
-            return None
-        if how.as_ is not None:
-            for command in fixtures.curl_commands(candidates, how.target, how.secret):
-                typer.echo(command)
-            typer.echo(
-                "Note: each command carries a timestamp from now; the receiver rejects it once "
-                "older than its tolerance (2 minutes by default).",
-                err=True,
-            )
-            return None
-        if how.dry_run:
-            return plan(candidates, how.target)
-        to_send = sum(c.skip is None for c in candidates)
-        if to_send and needs_confirmation(how.target, to_send) and not how.yes:
-            if not _confirm(to_send, how.target):
-                typer.echo("Nothing sent.", err=True)
-                return None
-        if to_send and not how.secret:
-            warn("no secret: the events go out unsigned")
-        opts = ReplayOptions(
-            target=how.target,
-            secret=how.secret,
-            concurrency=how.concurrency,
-            rate=how.rate,
-            timeout=how.timeout,
-            user_agent=f"atwh/{__version__} (replay)",
-        )
-        on_outcome = _progress_line if sys.stderr.isatty() else None
-        return run(candidates, opts, book, how.source, on_outcome)
-
-
-def _show(report: Report, fmt: str, output: str | None) -> int:
-    from atwh.cli.output import show_listing, write_export
-    from atwh.output.recover import replay_columns, totals_line
-
-    if fmt in ("table", "tsv"):
-        show_listing(replay_columns(sent=not report.dry_run), report.outcomes, fmt, output)
-    else:
-        write_export(report.outcomes, fmt, output)
-    typer.echo(totals_line(report), err=True)
-    return 0 if report.all_fixed else 1
-
-
-def _progress_line(outcome: object) -> None:
-    from atwh.errors import printable
-    from atwh.recover.replay import Outcome
-
-    assert isinstance(outcome, Outcome)
-    c = outcome.candidate
-    code = outcome.code if outcome.code is not None else "—"
-    typer.echo(
-        f"{outcome.result:<13} {code} {printable(c.event_name or '?', 40)} "
-        f"{printable(c.event_id or c.key, 40)}",
-        err=True,
-    )
-
-
-def _on_terminal() -> bool:
-    """Whether someone at a terminal can answer a question."""
-    from atwh.cli.webhooks import interactive
-
-    return interactive()
-
-
-def _confirm(count: int, target: str) -> bool:
-    from atwh.errors import UsageError, printable
-
-    where = printable(target, 200)
-    if not _on_terminal():
-        raise UsageError(
-            f"about to send {count:,} events to {where}, not a loopback host",
-            hint="confirm with --yes",
-        )
-    return typer.confirm(f"Send {count:,} events to {where}?", default=False, err=True)
+    webhook, log = context.fetch_log(client, webhook_id, reach)
+    ids = context.split_ids(delivery), context.split_ids(event_id)
+    return _Found(webhook, log, log.select(flt, mode, *ids))
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:
     from pathlib import Path
 
-    from atwh.cli.output import show_listing, write_export
+    from atwh.output.show import show_listing, write_export
     from atwh.recover.ledger import Ledger, default_path
 
     path = Path(ledger) if ledger else default_path()
     if not path.exists():
         typer.echo(f"No replays yet: no ledger at {path}.", err=True)
-        return 0
+        return ExitStatus.OK
     with Ledger(path, create=False) as book:
         runs = book.history()
     if not runs:
         typer.echo(f"No replays yet in {path}.", err=True)
-        return 0
+        return ExitStatus.OK
     if fmt in ("table", "tsv"):
         from atwh.output.recover import history_columns
 
         show_listing(history_columns(), runs, fmt, output)
     else:
         write_export(runs, fmt, output)
-    return 0
-
-
-def parse_rate(text: str | None) -> float | None:
-    """`10/s`, `10` (a second) or `600/m`; None without --rate."""
-    import re
-
-    from atwh.errors import UsageError
-
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*([sm]))?\s*", text)
-    if not match or float(match.group(1)) <= 0:
-        raise UsageError(f"--rate {text!r}: give requests a second (10/s) or a minute (600/m)")
-    per = 60.0 if match.group(2) == "m" else 1.0
-    return float(match.group(1)) / per
-
-
-def _target(to: str | None) -> str | None:
-    from atwh.cli.output import http_url
-
-    return http_url("--to", to) if to is not None else None
-
-
-def _webhook_url(url: str | None, webhook_id: str) -> str:
-    from atwh.cli.output import http_url
-    from atwh.errors import UsageError, printable
-
-    if not url:
-        raise UsageError(
-            f"the API gives no URL for webhook {printable(webhook_id, 80)}",
-            hint="say where with --to URL",
-        )
-    return http_url("the webhook's URL", url)
-
-
-def _check_as(as_: str | None) -> None:
-    from atwh.errors import UsageError
-
-    if as_ is not None and as_ != "curl":
-        raise UsageError(f"--as {as_!r}: the one form is 'curl'")
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+    return ExitStatus.OK
 
 
 def _nothing_hint(mode: str, since: str | None, events: int) -> str:

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
+from atwh.errors import ExitStatus
 
 
 def stats(
@@ -37,10 +39,10 @@ def stats(
         ),
     ] = None,
     fail_over_lag: Annotated[
-        str | None,
+        float | None,
         typer.Option(
             "--fail-over-lag",
-            metavar="DURATION",
+            click_type=params.Duration(),
             help="Exit 1 when the p95 delivery lag is over DURATION (30s, 5m, 1h).",
         ),
     ] = None,
@@ -74,26 +76,19 @@ def stats(
     """
     import sys
 
-    from atwh.cli.output import (
-        Progress,
-        client_factory,
-        filtered,
-        print_rich,
-        show_listing,
-        table_or_json,
-        webhook_ids_from,
-    )
+    from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import fetch_many
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
+    from atwh.output.progress import Progress
+    from atwh.output.show import filtered, print_rich, show_listing, table_or_json
 
     mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()
     if by not in BUCKETS + BREAKDOWNS:
         raise UsageError(f"--by {by!r}: use day, hour, event or code")
     rate = _rate(fail_under) if fail_under is not None else None
-    max_lag = _lag(fail_over_lag) if fail_over_lag is not None else None
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     ids = webhook_ids_from(webhook_ids)
     progress = Progress()
@@ -121,12 +116,12 @@ def stats(
         print_rich(stats_view(summary, by), output)
     if not any(w["attempts"] for w in summary["webhooks"]):
         sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
-    missed, unchecked = check_bars(summary, rate, max_lag)
+    missed, unchecked = check_bars(summary, rate, fail_over_lag)
     for line in unchecked:
         sys.stderr.write(f"Warning: {line}\n")
     for line in missed:
         sys.stderr.write(f"Below the bar: {line}\n")
-    return 1 if missed else 0
+    return ExitStatus.FAILED if missed else ExitStatus.OK
 
 
 def _rate(text: str) -> float:
@@ -140,13 +135,3 @@ def _rate(text: str) -> float:
     if not 0 <= value <= 1:
         raise UsageError(f"--fail-under {text!r}: give a rate from 0 to 1 (0.99) or a percentage")
     return value
-
-
-def _lag(text: str) -> float:
-    from atwh.client.filters import parse_duration
-    from atwh.errors import UsageError
-
-    try:
-        return parse_duration(text).total_seconds()
-    except ValueError:
-        raise UsageError(f"--fail-over-lag {text!r}: give a duration (30s, 5m, 1h)") from None

@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
+from atwh.errors import ExitStatus
 
 
 def tail(
@@ -20,7 +22,12 @@ def tail(
     ] = None,
     interval: Annotated[
         float,
-        typer.Option("--interval", min=0.01, metavar="SECONDS", help="Seconds between polls."),
+        typer.Option(
+            "--interval",
+            click_type=params.Duration("SECONDS", min=0.01),
+            show_default=False,
+            help="How long to wait between polls: seconds, or a duration (1s, 2m) [default: 5s]",
+        ),
     ] = 5.0,
     exit_on_failure: Annotated[
         bool,
@@ -67,11 +74,12 @@ def tail(
     """
     import sys
 
-    from atwh.cli.output import client_factory, listing_mode, webhook_ids_from
+    from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import RetryPolicy
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.tail import Follower, Item
+    from atwh.output.show import listing_mode
     from atwh.output.tail import Rows, StatusLine, ndjson_line, write_items
 
     if as_json and fmt not in (None, "json", "ndjson"):
@@ -94,7 +102,7 @@ def tail(
 
         rows = Rows(console(), multi)
     watching = f"following {len(ids)} webhooks" if multi else f"following {ids[0]}"
-    outcome = {"code": 0, "lines": 0}
+    outcome = {"code": ExitStatus.OK, "lines": 0}
 
     def emit(items: list[Item]) -> bool:
         if items:
@@ -109,7 +117,7 @@ def tail(
             write_items(items, multi, stdout, header=not outcome["lines"])
             outcome["lines"] += len(items)
         if exit_on_failure and any(i.delivery.failed for i in items):
-            outcome["code"] = 1
+            outcome["code"] = ExitStatus.FAILED
             return True
         return False
 
@@ -122,5 +130,5 @@ def tail(
         )
     except KeyboardInterrupt:
         status.clear()
-        return 0
+        return ExitStatus.OK
     return outcome["code"]

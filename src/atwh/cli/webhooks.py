@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 
 if TYPE_CHECKING:
     from atwh.client.webhooks import EventType, WebhookInfo, Webhooks
@@ -96,7 +96,7 @@ Description = Annotated[
 
 @contextmanager
 def _webhooks(api_url: str | None, token: str | None, timeout: float) -> Iterator[Webhooks]:
-    from atwh.cli.output import client_factory
+    from atwh.cli.context import client_factory
     from atwh.client.webhooks import Webhooks
 
     with client_factory(api_url, token, timeout)() as client:
@@ -124,7 +124,7 @@ def scope(
     file. One of them, never both from the same place."""
     import os
 
-    from atwh.client.config import load_config
+    from atwh.core.config import load_config
     from atwh.errors import UsageError
 
     def one(app: str | None, project: str | None, where: str) -> tuple[str | None, str | None]:
@@ -172,7 +172,7 @@ def find(hooks: Webhooks, webhook_id: str) -> WebhookInfo:
 
 def _catalogue(hooks: Webhooks) -> list[EventType] | None:
     """The registerable events, or None (with a warning) when the API does not say."""
-    from atwh.cli.output import warn
+    from atwh.cli.context import warn
     from atwh.errors import ApiError
 
     try:
@@ -210,8 +210,8 @@ def list_(
 
       atwh webhooks list --app 5f3a0c7e2b1d | cut -f1,3   (piped: id and URL)
     """
-    from atwh.cli.output import show_listing, table_or_json
     from atwh.errors import printable
+    from atwh.output.show import show_listing, table_or_json
     from atwh.output.tables import webhook_columns
 
     mode = table_or_json(fmt, as_json, "webhooks list")
@@ -246,7 +246,7 @@ def show(
 
       atwh webhooks show 5f3a0c7e2b1d --show-secret
     """
-    from atwh.cli.output import print_rich
+    from atwh.output.show import print_rich
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
@@ -286,9 +286,9 @@ def create(
       atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created
       -e ticket.updated --urn 'urn:allthings:app:a1:*' -d 'ticket sync'
     """
-    from atwh.cli.output import print_rich
     from atwh.client.webhooks import check_url, registration, split_names
     from atwh.errors import AtwhError, UsageError
+    from atwh.output.show import print_rich
     from atwh.output.tables import webhook_detail
 
     if url is None:
@@ -323,7 +323,7 @@ def create(
 
 def _hint_url_check(error: AtwhError, url: str) -> None:
     """A refused URL check gets a hint: what the URL answers, and how to start a receiver."""
-    code = getattr(error, "api_code", None)
+    code = error.api_code
     if code is None or ("URL" not in code.upper() and "url" not in error.message.lower()):
         return
     if error.hint is None:
@@ -491,46 +491,31 @@ def update(
     )
 
 
-@app.command("enable", cls=o.Command)
-def enable(
-    webhook_id: WebhookId,
-    as_json: Json = False,
-    api_url: o.ApiUrl = None,
-    token: o.Token = None,
-    timeout: o.Timeout = 30.0,
-) -> None:
-    """Send a webhook events again (updateWebhook with enabled: true).
+def _switch(enabled: bool) -> Callable[..., None]:
+    """`webhooks enable` or `webhooks disable`: one command, told which."""
+    verb = "enable" if enabled else "disable"
 
-    Example:
+    def command(
+        webhook_id: WebhookId,
+        as_json: Json = False,
+        api_url: o.ApiUrl = None,
+        token: o.Token = None,
+        timeout: o.Timeout = 30.0,
+    ) -> None:
+        _update(webhook_id, api_url, token, timeout, as_json, enabled=enabled)
 
-      atwh webhooks enable 5f3a0c7e2b1d
-    """
-    _update(webhook_id, api_url, token, timeout, as_json, enabled=True)
-
-
-@app.command("disable", cls=o.Command)
-def disable(
-    webhook_id: WebhookId,
-    as_json: Json = False,
-    api_url: o.ApiUrl = None,
-    token: o.Token = None,
-    timeout: o.Timeout = 30.0,
-) -> None:
-    """Stop sending a webhook events, and keep it (updateWebhook with enabled: false).
-
-    Example:
-
-      atwh webhooks disable 5f3a0c7e2b1d
-    """
-    _update(webhook_id, api_url, token, timeout, as_json, enabled=False)
+    what = (
+        "Send a webhook events again (updateWebhook with enabled: true)."
+        if enabled
+        else "Stop sending a webhook events, and keep it (updateWebhook with enabled: false)."
+    )
+    command.__doc__ = f"{what}\n\nExample:\n\n  atwh webhooks {verb} 5f3a0c7e2b1d\n"
+    command.__name__ = verb
+    return command
 
 
-def interactive() -> bool:
-    """Whether a person can answer a question: stdin is a terminal."""
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
+app.command("enable", cls=o.Command)(_switch(True))
+app.command("disable", cls=o.Command)(_switch(False))
 
 
 @app.command("remove", cls=o.Command)
@@ -551,9 +536,10 @@ def remove(
 
       atwh webhooks remove 5f3a0c7e2b1d --yes
     """
+    from atwh.cli import context
     from atwh.errors import UsageError, printable
 
-    if not yes and not interactive():
+    if not yes and not context.interactive():
         raise UsageError(
             f"not removing webhook {printable(webhook_id, 80)} without --yes "
             "(no terminal to ask for confirmation)"
@@ -587,7 +573,7 @@ def events(
 
       atwh webhooks events
     """
-    from atwh.cli.output import show_listing, table_or_json
+    from atwh.output.show import show_listing, table_or_json
     from atwh.output.tables import event_type_columns
 
     mode = table_or_json(fmt, as_json, "webhooks events")
@@ -618,8 +604,10 @@ def ping(
         float,
         typer.Option(
             "--timeout",
-            click_type=o.Number("SECONDS", whole=False, min=0.1),
-            help="Seconds to wait for the API, and for the URL.",
+            click_type=params.Duration("SECONDS", min=0.1),
+            show_default=False,
+            help="How long to wait for the API, and for the URL: seconds, or a duration "
+            "(10s, 1m) [default: 10s]",
         ),
     ] = 10.0,
 ) -> int:
@@ -633,9 +621,10 @@ def ping(
 
       atwh webhooks ping 5f3a0c7e2b1d
     """
-    from atwh.cli.output import http_url, print_rich
     from atwh.client.webhooks import ping as send_ping
+    from atwh.core.config import http_url
     from atwh.errors import ExitStatus, UsageError
+    from atwh.output.show import print_rich
     from atwh.output.tables import ping_report
 
     if (webhook_id is None) == (url is None):
@@ -654,4 +643,4 @@ def ping(
         print_rich(ping_report(result), None)
     if result.status_code is None:
         return int(ExitStatus.NETWORK)
-    return 0 if result.accepted else 1
+    return ExitStatus.OK if result.accepted else ExitStatus.FAILED

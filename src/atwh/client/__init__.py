@@ -1,12 +1,13 @@
 """Talks to the Webhooks API: credentials, the GraphQL operations in `queries/`, paging and
 retries, and the deliveries and webhooks it returns, parsed, filtered and grouped.
 
-Modules: api (ApiClient), auth, config, queries, model (Delivery, Webhook), filters, failures.
+Modules: api (ApiClient), auth, queries, model (Delivery, Webhook), filters, failures; paths,
+config, dates and the bounded transport are on the ground floor, `atwh.core`.
 """
 
 from typing import TYPE_CHECKING
 
-from atwh.lazy import exports
+from atwh.core.lazy import exports
 
 if TYPE_CHECKING:
     from atwh.client.api import ApiClient, Page

@@ -3,7 +3,7 @@ and paging.
 
 Each operation (a file in `queries/`, parsed and validated once) runs through a gql session
 whose transport POSTs on one httpx.Client, its sockets held to a deadline and its answers
-capped in size (`atwh.client.operations`, `atwh.client.transport`); gql's exceptions are
+capped in size (`atwh.client.operations`, `atwh.core.transport`); gql's exceptions are
 translated here into AtwhErrors, and retried when the HTTP status says so.
 
 Nothing outside this module talks to the API. Every failure ends in an AtwhError.
@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 
 from atwh.client.auth import TokenProvider
-from atwh.client.config import DEFAULT_API_URL
 from atwh.client.filters import NewestFirst
 from atwh.client.model import (
     Delivery,
@@ -37,7 +36,8 @@ from atwh.client.model import (
     delivery_row,
     parse_webhook,
 )
-from atwh.client.transport import MAX_PAGE_BYTES, Deadline, http_transport
+from atwh.core.config import DEFAULT_API_URL
+from atwh.core.transport import MAX_PAGE_BYTES, Deadline, http_transport
 from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")

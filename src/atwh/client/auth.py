@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from atwh.client.config import DEFAULT_OAUTH_URL, cache_dir
-from atwh.client.transport import MAX_TOKEN_BYTES, Deadline, http_transport, post
+from atwh.core.config import DEFAULT_OAUTH_URL, cache_dir
+from atwh.core.transport import MAX_TOKEN_BYTES, Deadline, http_transport, post
 from atwh.errors import AuthError, NetworkError, keep_secret, printable
 
 EXPIRY_MARGIN = 60  # seconds before expiry at which a cached token counts as expired
@@ -169,7 +169,7 @@ class OAuthToken:
             raise NetworkError(
                 f"cannot reach the token endpoint {self.token_url}: {printable(e)}"
             ) from None
-        from atwh import jsontext
+        from atwh.core import jsontext
 
         try:
             body = jsontext.loads(response.content)

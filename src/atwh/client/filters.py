@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Generic, Protocol, TypeVar
 
+from atwh.core.durations import parse_duration
 from atwh.errors import UsageError, printable
 
 
@@ -26,29 +27,7 @@ class Filterable(Protocol):
 
 
 T = TypeVar("T", bound=Filterable)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 DURATION_HELP = "a duration (90s, 15m, 2h, 7d, 1w, 1h30m) or an ISO date or datetime"
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `15m`, `2h`, `7d`, `1w`, and sums of them (`1h30m`). Raises ValueError."""
-    s = text.strip().lower()
-    if not s:
-        raise ValueError("empty duration")
-    pos = 0
-    seconds = 0.0
-    for match in _DURATION.finditer(s):
-        if match.start() != pos:
-            break
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(s):
-        raise ValueError(f"not a duration: {text!r}")
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError as e:
-        raise ValueError(f"duration too long: {text!r}") from e
 
 
 def parse_time(text: str, now: datetime | None = None, option: str = "--since") -> datetime:

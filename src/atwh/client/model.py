@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,91 +10,9 @@ from typing import Any
 
 import msgspec
 
+from atwh.core.dates import iso, read_date
+
 STATUSES = ("PENDING", "SUCCESS", "FAILED")
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """An API date: ISO 8601 with `Z` or an offset, or epoch milliseconds (number or digits).
-
-    Naive ISO values are taken as UTC. Anything else is None, never an exception.
-    """
-    if value.__class__ is str and value[4:5] == "-":
-        # The usual form (`2026-11-01T12:00:00.000Z`): Python 3.11 reads it, `Z` included.
-        # A year then a dash is never epoch milliseconds, so this agrees with the path below.
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _from_epoch_ms(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.lstrip("-").replace(".", "", 1).isdigit():
-        try:
-            return _from_epoch_ms(float(text))
-        except ValueError:
-            return None
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-_fromisoformat = datetime.fromisoformat
-_fromtimestamp = datetime.fromtimestamp
-
-
-def read_date(value: Any) -> tuple[datetime | None, str | None]:
-    """parse_datetime(value), and the text to write for it: the API's own text when it is
-    ISO 8601, in whatever form it came (`Z` or `+00:00`, any fraction of a second), so an
-    export writes what the API sent; None when the date is not text (epoch milliseconds:
-    iso() writes those) or not a date."""
-    if value.__class__ is str and value[4:5] == "-":  # parse_datetime's first rule
-        try:
-            parsed = _fromisoformat(value)
-        except ValueError:
-            return parse_datetime(value), None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed, value
-    if value is None:
-        return None, None
-    if value.__class__ is int:  # epoch milliseconds, as _from_epoch_ms reads them
-        try:
-            return _fromtimestamp(value / 1000, UTC), None
-        except (OverflowError, OSError, ValueError):
-            return None, None
-    return parse_datetime(value), None
-
-
-def _from_epoch_ms(ms: float) -> datetime | None:
-    if not math.isfinite(ms):
-        return None
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC)  # positional: 7x faster than tz=
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with milliseconds and `Z`, as JavaScript writes dates."""
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # what parse_datetime gives for `Z` and `+00:00`: no conversion
-        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _str(value: Any) -> str | None:
@@ -201,7 +118,7 @@ class Event:
         """The payload decoded from JSON; the raw text when it is not JSON."""
         if self.payload is None:
             return None
-        from atwh import jsontext
+        from atwh.core import jsontext
 
         try:
             return jsontext.loads(self.payload)
@@ -321,7 +238,7 @@ def _decoded(raw: Any) -> Any:
     (msgspec.Raw) until here, read as the rest of the answer was (jsontext.decode)."""
     if raw.__class__.__module__ != "msgspec":
         return raw
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     try:
         return jsontext.decode(bytes(raw))

@@ -5,7 +5,7 @@ schema as the vendor published it (`queries/webhooks-schema.graphql`; the emulat
 operations, named `Emulator…`, against it plus `emulator-schema.graphql`), so a query the
 API could not answer is caught before anything is sent. gql's client then runs it through
 BoundedTransport: gql's httpx transport whose POST is held to a deadline and whose answer is
-capped in size (`client.transport.post`), and whose answer to the paged query is decoded by
+capped in size (`core.transport.post`), and whose answer to the paged query is decoded by
 `client.wire` when it is in the usual shape. gql's exceptions come out of it; ApiClient
 (client.api) retries and translates them into AtwhErrors.
 
@@ -36,7 +36,7 @@ from graphql import parse as parse_graphql
 from graphql import validate as validate_graphql
 
 from atwh.client import queries
-from atwh.client.transport import Deadline, post
+from atwh.core.transport import Deadline, post
 from atwh.errors import AtwhError
 
 __all__ = [
@@ -102,7 +102,7 @@ def operation(name: str, variables: dict[str, Any], read: Reader | None = None) 
 
 class BoundedTransport(HTTPXTransport):
     """gql's sync httpx transport, with each POST held to a deadline and its answer to a
-    size (an answer over it is client.transport.TooLarge, an AtwhError, raised as it is).
+    size (an answer over it is core.transport.TooLarge, an AtwhError, raised as it is).
 
     Its httpx.Client is made by gql's `connect()` from the keyword arguments (transport,
     auth, headers, event hooks), as HTTPXTransport's is."""
@@ -140,7 +140,7 @@ def execution_result(response: httpx.Response, read: Reader | None = None) -> Ex
     else TransportProtocolError; an answer with neither data nor errors is not one either.
     `read` (client.wire.read_page for a page of deliveries) reads a successful answer in its
     usual shape faster, to the same `data`, or declines it with None."""
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     status = response.status_code
     if read is not None and 200 <= status <= 299:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from atwh.client.model import parse_datetime
+from atwh.core.dates import parse_datetime
 from atwh.errors import (
     ApiError,
     AtwhError,
@@ -139,17 +139,14 @@ def refusal(code: str, message: str) -> AtwhError:
 
     text = f"the API refused: {printable(code, 60)}: {printable(message, 300)}"
     upper = code.upper()
-    error: AtwhError
+    kind: type[AtwhError] = ApiError
     if upper in _NOT_FOUND_CODES:
-        error = NotFoundError(text)
+        kind = NotFoundError
     elif upper in AUTH_CODES or upper in FORBIDDEN_CODES:
-        error = AuthError(text)
+        kind = AuthError
     elif _INPUT_CODE.search(upper):
-        error = UsageError(text)
-    else:
-        error = ApiError(text)
-    setattr(error, "api_code", code)  # noqa: B010 (read by the commands for hints)
-    return error
+        kind = UsageError
+    return kind(text, api_code=code)  # the code: read by the commands for hints
 
 
 def _outcome(data: dict[str, Any], field_name: str) -> MutationOutcome:

@@ -6,7 +6,7 @@ schema (GraphQL schema and resolvers), app (HTTP), history (`--history N`).
 
 from typing import TYPE_CHECKING
 
-from atwh.lazy import exports
+from atwh.core.lazy import exports
 
 if TYPE_CHECKING:
     from atwh.emulator.app import Emulator, create_app

@@ -14,7 +14,7 @@ import logging
 import secrets
 from typing import Any
 
-from atwh import jsontext
+from atwh.core import jsontext
 from atwh.emulator import limits
 from atwh.emulator.engine import EmulatorSettings, Engine
 from atwh.emulator.schema import Root, build_schema

@@ -121,7 +121,7 @@ class Engine:
     def _http(self) -> Any:
         import httpx
 
-        from atwh.client.transport import skip_missing_sniffio
+        from atwh.core.transport import skip_missing_sniffio
 
         if self._client is None:
             skip_missing_sniffio()

@@ -328,7 +328,7 @@ def _url(value: Any) -> str:
 
 
 def _datetime(value: Any) -> str:
-    from atwh.client.model import parse_datetime
+    from atwh.core.dates import parse_datetime
 
     if parse_datetime(value) is None:
         raise TypeError(f"DateTime must be ISO 8601: {value!r}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from atwh.client.transport import Deadline, http_transport
+from atwh.core.transport import Deadline, http_transport
 from atwh.errors import printable
 from atwh.samples import USER_AGENT
 

@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from atwh.client.model import Delivery, iso
+from atwh.client.model import Delivery
+from atwh.core.dates import iso
+from atwh.core.durations import duration
 from atwh.errors import printable
 
 BUCKETS = ("day", "hour")
@@ -431,8 +433,9 @@ def check_bars(
             if p95 is None:
                 unchecked.append(f"{who}: no delivered attempts, --fail-over-lag not checked")
             elif p95 > fail_over_lag:
+                bar = duration(fail_over_lag, exact=True)
                 missed.append(
-                    f"{who}: p95 lag {p95:.3f}s is over --fail-over-lag {fail_over_lag:g}s "
-                    f"by {p95 - fail_over_lag:.3f}s"
+                    f"{who}: p95 lag {duration(p95)} is over --fail-over-lag {bar} "
+                    f"by {duration(p95 - fail_over_lag)}"
                 )
     return missed, unchecked

@@ -14,7 +14,8 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from atwh.client.model import Delivery, DeliveryRow, iso
+from atwh.client.model import Delivery, DeliveryRow
+from atwh.core.dates import iso
 from atwh.errors import OutputError, UsageError
 
 FORMATS = ("table", "json", "ndjson", "csv")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
-from atwh.client.model import iso
+from atwh.core.dates import iso
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, Listing, table
-from atwh.output.tables import code_text, duration, local_time
+from atwh.output.tables import code_text, local_time
 from atwh.recover.ledger import RunSummary
 from atwh.recover.reconcile import (
     CATEGORIES,
@@ -224,3 +225,24 @@ def reconcile_view(result: Reconciliation) -> Group:
 
 def reconcile_totals(result: Reconciliation) -> str:
     return ", ".join(f"{n:,} {c}" for c, n in result.totals().items())
+
+
+def progress_line(outcome: Outcome) -> str:
+    """One line on stderr as each event is answered, while a replay runs on a terminal."""
+    c = outcome.candidate
+    code = outcome.code if outcome.code is not None else "—"
+    return (
+        f"{outcome.result:<13} {code} {printable(c.event_name or '?', 40)} "
+        f"{printable(c.event_id or c.key, 40)}"
+    )
+
+
+def show_report(report: Report, fmt: str, output: str | None) -> None:
+    """The replay report: a table (or TSV) or an export, then its totals line on stderr."""
+    from atwh.output.show import note, show_listing, write_export
+
+    if fmt in ("table", "tsv"):
+        show_listing(replay_columns(sent=not report.dry_run), report.outcomes, fmt, output)
+    else:
+        write_export(report.outcomes, fmt, output)
+    note(totals_line(report))

@@ -12,9 +12,9 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, table
-from atwh.output.tables import duration
 
 SUCCEEDED, FAILED, PENDING = "█", "▒", "░"  # told apart without colour too
 
@@ -108,9 +108,11 @@ def window_line(summary: dict[str, Any]) -> Text:
 
 
 def _local(value: str) -> str:
-    return (
-        datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M")
-    )
+    """The window's ends in the one time format of every view (tables.when)."""
+    from atwh.core.dates import parse_datetime
+    from atwh.output.tables import when
+
+    return when(parse_datetime(value))
 
 
 def chart(

@@ -16,8 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from atwh.client.failures import FailureGroup
-from atwh.client.model import Delivery, Webhook, iso
+from atwh.client.model import Delivery, Webhook
 from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
+from atwh.core.dates import iso
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, Listing, table
 from atwh.receiver.inbox import InboxRecord
@@ -67,24 +69,6 @@ def _age_unit(seconds: float) -> tuple[int, str | None]:
         if seconds >= size:
             return int(seconds // size), unit
     return int(seconds), "s"
-
-
-def duration(seconds: float | None) -> str:
-    """A duration in at most 7 characters: `250ms`, `2.0s`, `12.5s`, `3m05s`, `2h07m`, `3d04h`."""
-    if seconds is None:
-        return "?"
-    sign = "-" if seconds < 0 else ""
-    s = abs(seconds)
-    if s < 0.9995:
-        return f"{sign}{s * 1000:.0f}ms"
-    if s < 59.95:
-        return f"{sign}{s:.1f}s"
-    whole = int(s + 0.5)
-    if whole < 3600:
-        return f"{sign}{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{sign}{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{sign}{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def code_text(code: int | None) -> Text:
@@ -188,7 +172,7 @@ def deliveries_table(
 def _pretty(text: str | None) -> Syntax | Text:
     if text is None:
         return Text("(none)", style="dim")
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     try:
         value = jsontext.loads(text)
@@ -415,6 +399,9 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
             else "matches none of: body, timestamp.body, timestamp+body (wrong secret?)"
         )
         facts.add_row("Signature", escape(verdict))
+        d = r.diagnose(secret)
+        shown = "valid" if d.valid else f"invalid ({d.cause})"
+        facts.add_row("Verify", escape(f"{shown}: {printable(d.explanation, None)}"))
     parts: list[object] = [facts]
     table = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
     for n, v in r.headers:

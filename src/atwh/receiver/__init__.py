@@ -6,7 +6,7 @@ checkpoints), forward (`--forward-to`), live (the live view).
 
 from typing import TYPE_CHECKING
 
-from atwh.lazy import exports
+from atwh.core.lazy import exports
 
 if TYPE_CHECKING:
     from atwh.receiver.app import Receiver, create_app

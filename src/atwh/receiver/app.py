@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import orjson
-
-from atwh import jsontext, signature
+from atwh import signature
+from atwh.core import jsontext
 from atwh.receiver.forward import FORWARDED_BY, Forwarder
 from atwh.receiver.inbox import Inbox, NewRequest, Stored, event_key
 from atwh.receiver.settings import ReceiverSettings
@@ -79,22 +78,15 @@ def _event_of(obj: Any) -> tuple[str | None, str | None, str | None]:
 
 
 def _load(body: bytes) -> Any:
-    """The body as JSON, as json.loads reads it; ValueError (UnicodeDecodeError included)
-    if it is not. orjson first, several times faster on the usual body; json for what
-    orjson reads differently or refuses (NaN, lone surrogates, integers beyond 64 bits)."""
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _json_loads(body)
+    """The body as JSON, as json.loads reads UTF-8 (jsontext); ValueError if it is not."""
+    return jsontext.decode(body, exact=_exact_event_id)
+
+
+def _exact_event_id(obj: Any) -> bool:
+    """False when orjson may have read the event's id otherwise than json (a huge integer
+    id becomes a float)."""
     event = obj.get("event") if isinstance(obj, dict) else None
-    if isinstance(event, dict) and isinstance(event.get("id"), float):
-        return _json_loads(body)  # orjson turns a huge integer id into a float
-    return obj
-
-
-def _json_loads(body: bytes) -> Any:
-    """json.loads of UTF-8, with too deep a nesting (orjson reads deeper) a ValueError."""
-    return jsontext.loads(body.decode("utf-8"))
+    return not (isinstance(event, dict) and isinstance(event.get("id"), float))
 
 
 def _peek_event(body: bytes) -> tuple[str | None, str | None, str | None]:

@@ -71,7 +71,7 @@ class Forwarder:
     async def run(self) -> None:
         import httpx
 
-        from atwh.client.transport import skip_missing_sniffio
+        from atwh.core.transport import skip_missing_sniffio
 
         skip_missing_sniffio()
         try:

@@ -20,9 +20,10 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from atwh import jsontext
-from atwh.client.config import data_dir
-from atwh.client.model import iso
+from atwh import signature
+from atwh.core import jsontext
+from atwh.core.config import data_dir
+from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 3
@@ -216,6 +217,22 @@ class InboxRecord:
 
     def payload_text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    def diagnose(
+        self, secret: str, tolerance: float = signature.DEFAULT_TOLERANCE
+    ) -> signature.Diagnosis:
+        """`atwh verify` for this request, as at the moment it arrived."""
+        return signature.diagnose(
+            self.body,
+            self.header(signature.SIGNATURE_HEADER),
+            self.header(signature.TIMESTAMP_HEADER),
+            secret,
+            tolerance,
+            now=self.received.timestamp(),
+        )
 
     def payload_value(self) -> Any:
         try:

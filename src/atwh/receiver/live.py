@@ -13,8 +13,9 @@ import time
 from datetime import datetime
 from typing import IO
 
-from atwh import jsontext
-from atwh.client.model import iso
+from atwh.core import jsontext
+from atwh.core.dates import iso
+from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.receiver.inbox import NewRequest, Stored
 
@@ -40,11 +41,6 @@ VERDICT_WIDTH = max(map(len, _COLOURS))
 ID_LIMIT = 256  # an event id is shown whole, up to this (it comes from the network)
 MIN_NAME = 12  # the event name is shortened to this before the reason is
 MIN_EXTRA = 8  # a reason shortened below this is dropped
-
-
-def duration(ms: float) -> str:
-    """A latency as a person reads it: `3.1ms`, `2.0s` from a second on."""
-    return f"{ms:.1f}ms" if ms < 999.95 else f"{ms / 1000:.1f}s"
 
 
 def _cut(text: str, room: int) -> str:
@@ -156,7 +152,7 @@ class LiveView:
                 (r.received_at - second) * 1000,
                 painted[0],
                 painted[1],
-                duration(latency_ms),
+                duration(latency_ms / 1000, ms_decimals=1),
                 eid,
                 shown_name,
                 extra,
@@ -191,7 +187,7 @@ class LiveView:
             "ms": (r.received_at - self._second) * 1000,
             "verdict": painted[0],
             "code": painted[1],
-            "latency": duration(latency_ms),
+            "latency": duration(latency_ms / 1000, ms_decimals=1),
         }
         return f"{start}{eid}  {name}{extra}".rstrip()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -54,26 +53,11 @@ def save(
 def curl_commands(
     candidates: Sequence[Candidate], target: str, secret: str | None
 ) -> Iterator[str]:
-    """One shell command per event; the body goes in as a quoted argument, byte for byte.
-    A body that is not UTF-8, or holds control characters (which a terminal would act on),
-    goes through printf's octal escapes instead."""
+    """One shell command per event, the body byte for byte (see `curl_command`)."""
+    from atwh.curl import curl_command
+
     for c in candidates:
         if c.skip is not None:
             continue
         assert c.body is not None
-        parts = ["curl", "-sS", "-X", "POST", shlex.quote(target)]
-        for name, value in request_headers(c, secret, "atwh").items():
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
-        try:
-            text = c.body.decode("utf-8")
-            # printable only (a terminal shows it as it is), and not curl's @FILE
-            plain = text.replace("\n", "").replace("\t", "").isprintable()
-            plain = plain and not text.startswith("@")
-        except UnicodeDecodeError:
-            plain = False
-        if plain:
-            parts += ["--data-binary", shlex.quote(text)]
-            yield " ".join(parts)
-        else:
-            escaped = "".join(f"\\{b:03o}" for b in c.body)
-            yield f"printf '{escaped}' | " + " ".join([*parts, "--data-binary", "@-"])
+        yield curl_command(target, request_headers(c, secret, "atwh"), c.body)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from atwh.client.config import data_dir
+from atwh.core.config import data_dir
 from atwh.errors import UsageError
 
 SCHEMA = """
@@ -67,7 +67,7 @@ class RunSummary:
     failing: int
 
     def to_api(self) -> dict[str, object]:
-        from atwh.client.model import iso
+        from atwh.core.dates import iso
 
         return {
             "id": self.id,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from atwh.client.filters import DeliveryFilter
-from atwh.client.model import iso
+from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
 from atwh.recover.selection import Candidate, EventLog
@@ -81,7 +81,7 @@ def stored_in_file(path: Path) -> Stored:
 
 
 def _json_ids(text: str, name: str) -> list[str]:
-    from atwh import jsontext
+    from atwh.core import jsontext
 
     try:
         data = jsontext.loads(text)

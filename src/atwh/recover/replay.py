@@ -22,8 +22,8 @@ import httpx
 
 from atwh import signature
 from atwh.client.api import parse_retry_after
-from atwh.client.model import iso
-from atwh.client.transport import skip_missing_sniffio
+from atwh.core.dates import iso
+from atwh.core.transport import skip_missing_sniffio
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger
 from atwh.recover.selection import Candidate

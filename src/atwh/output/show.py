@@ -1,120 +1,23 @@
-"""What the commands share between fetching and rendering: connection, progress, writing."""
+"""How the commands show what they found: listings (a rich table on a terminal, TSV in a
+pipe), exports (JSON, NDJSON, CSV), and the lines on stderr that say what a listing left
+out or why it is empty."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import typer
 
 from atwh.errors import UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from atwh.client.api import ApiClient, Page, RetryPolicy
+    from atwh.client.api import Page
     from atwh.client.filters import DeliveryFilter
     from atwh.client.model import Delivery, DeliveryRow
-
-
-def warn(message: str) -> None:
-    typer.echo(f"Warning: {message}", err=True)
-
-
-def webhook_ids_from(given: list[str] | None) -> list[str]:
-    """The webhooks a command is about (`failures`, `stats`, `tail`): those given, else
-    ATWH_WEBHOOK_ID (comma-separated), else the config file's `webhooks`; each once."""
-    import os
-
-    from atwh.client.config import load_config
-
-    ids = [i.strip() for i in given or [] if i.strip()]
-    if not ids:
-        ids = [i.strip() for i in os.environ.get("ATWH_WEBHOOK_ID", "").split(",") if i.strip()]
-    if not ids:
-        config = load_config()
-        ids = config.webhooks
-        if not ids:
-            raise UsageError(
-                "no webhook id: give one or more, set ATWH_WEBHOOK_ID (comma-separated), "
-                f"or list them as webhooks = [...] in {config.path}"
-            )
-    return list(dict.fromkeys(ids))
-
-
-def http_url(flag: str, url: str) -> str:
-    """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
-    import httpx
-
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise UsageError(f"{flag} {url!r} is not an http(s) URL")
-    return url
-
-
-def api_url_from(option: str | None) -> str:
-    """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
-    from atwh.client.config import DEFAULT_API_URL, load_config
-
-    return http_url("--api-url", option or load_config().api_url or DEFAULT_API_URL)
-
-
-def client_factory(
-    api_url: str | None, token: str | None, timeout: float, retry: RetryPolicy | None = None
-) -> Callable[[], ApiClient]:
-    """One ApiClient per caller (thread), all sharing one set of credentials."""
-    from atwh.client.api import ApiClient
-    from atwh.client.auth import credentials
-
-    if not 0 < timeout < float("inf"):
-        raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
-    url = api_url_from(api_url)
-    creds = credentials(token, timeout=timeout)
-    return lambda: ApiClient(creds, url=url, timeout=timeout, retry=retry, warn=warn)
-
-
-class Progress:
-    """A progress bar on stderr, only on a terminal and only once a fetch takes a moment."""
-
-    DELAY = 0.5
-
-    def __init__(self, label: str = "Fetching deliveries") -> None:
-        self.label = label
-        self.start = time.monotonic()
-        self.fetched = 0
-        self.total = 0
-        self._totals: dict[str, int] = {}
-        self._bar: Any = None
-        self._task: Any = None
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, page: Page) -> None:
-        self.fetched += page.size
-        if page.webhook.total_count is not None:
-            self._totals[page.webhook.id] = page.webhook.total_count
-            self.total = sum(self._totals.values())
-        if not self.enabled:
-            return
-        if self._bar is None and time.monotonic() - self.start >= self.DELAY:
-            from rich.console import Console
-            from rich.progress import Progress as Bar
-
-            self._bar = Bar(console=Console(stderr=True), transient=True)
-            self._task = self._bar.add_task(self.label, total=self.total or None)
-            self._bar.start()
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.fetched, total=self.total or None)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+    from atwh.output.progress import Progress
 
 
 def write_export(
@@ -318,7 +221,7 @@ def show_listing(
 def note(message: str) -> None:
     """One line on stderr that is not an error: what a listing left out, why it is empty."""
     sys.stdout.flush()
-    typer.echo(message, err=True)
+    print(message, file=sys.stderr, flush=True)
 
 
 def say_more(shown: int, more: int | None, one: str, many: str) -> None:

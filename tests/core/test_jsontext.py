@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from atwh import jsontext
+from atwh.core import jsontext
 from tests.conftest import API_URL, node
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -49,3 +49,34 @@ def test_emit_data_nested_too_deeply_is_a_usage_error(atwh):
     result = atwh("emulator", "emit", "ticket.created", "--urn", "urn:x", "--data", DEEP)
     assert result.exit_code == 2, result.output
     assert "--data is not JSON: JSON nested too deeply" in result.stderr
+
+
+# One reader of JSON from outside: the receiver's body, an API answer and a file read alike.
+
+
+@pytest.mark.parametrize("read", [jsontext.loads, jsontext.decode])
+def test_bytes_from_outside_are_utf8_or_not_json(read):
+    text = '{"event": {"id": "é"}}'
+    assert read(text.encode("utf-8")) == {"event": {"id": "é"}}
+    for encoding in ("utf-16", "utf-8-sig", "latin-1"):  # json.loads guessed the first two
+        with pytest.raises(ValueError):
+            read(text.encode(encoding))
+
+
+def test_decode_reads_again_what_orjson_may_have_read_otherwise():
+    huge = b'{"id": 123456789012345678901234567890}'
+    assert isinstance(jsontext.decode(huge)["id"], float)  # orjson's reading, fast
+    exact = jsontext.decode(huge, exact=lambda v: not isinstance(v["id"], float))
+    assert exact == {"id": 123456789012345678901234567890}
+    assert jsontext.decode(b'{"n": NaN}')["n"] != 0  # orjson refuses NaN; json reads it
+
+
+def test_the_receiver_reads_bodies_with_the_one_reader(monkeypatch):
+    from atwh.receiver import app
+
+    seen = []
+    real = jsontext.decode
+    monkeypatch.setattr(jsontext, "decode", lambda *a, **k: seen.append(a[0]) or real(*a, **k))
+    body = b'{"event": {"id": 123456789012345678901234567890, "name": "x"}}'
+    assert app._peek_event(body)[0] == "123456789012345678901234567890"
+    assert seen == [body]

@@ -1,4 +1,4 @@
-"""Where atwh keeps its files, and the optional config file."""
+"""Where atwh keeps its files, the optional config file, and the URLs it is given."""
 
 from __future__ import annotations
 
@@ -83,3 +83,16 @@ def load_config(path: Path | None = None) -> Config:
         app_id=ids["app_id"],
         project_id=ids["project_id"],
     )
+
+
+def http_url(flag: str, url: str) -> str:
+    """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"{flag} {url!r} is not an http(s) URL")
+    return url

@@ -1,0 +1,180 @@
+"""What every command needs before it does its work: the API client (from the options, the
+environment and the config file), the webhooks it is about, URLs checked, and warnings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import typer
+
+from atwh.errors import ExitStatus, UsageError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from atwh.client.api import ApiClient, RetryPolicy
+    from atwh.client.model import Webhook
+    from atwh.recover.replay import Outcome, Report
+    from atwh.recover.selection import Candidate, EventLog
+    from atwh.recover.sending import Sending
+
+
+def warn(message: str) -> None:
+    typer.echo(f"Warning: {message}", err=True)
+
+
+def webhook_ids_from(given: list[str] | None) -> list[str]:
+    """The webhooks a command is about (`failures`, `stats`, `tail`): those given, else
+    ATWH_WEBHOOK_ID (comma-separated), else the config file's `webhooks`; each once."""
+    import os
+
+    from atwh.core.config import load_config
+
+    ids = [i.strip() for i in given or [] if i.strip()]
+    if not ids:
+        ids = [i.strip() for i in os.environ.get("ATWH_WEBHOOK_ID", "").split(",") if i.strip()]
+    if not ids:
+        config = load_config()
+        ids = config.webhooks
+        if not ids:
+            raise UsageError(
+                "no webhook id: give one or more, set ATWH_WEBHOOK_ID (comma-separated), "
+                f"or list them as webhooks = [...] in {config.path}"
+            )
+    return list(dict.fromkeys(ids))
+
+
+def api_url_from(option: str | None) -> str:
+    """--api-url / ATWH_API_URL, else the config file's api_url, else the real API."""
+    from atwh.core.config import DEFAULT_API_URL, http_url, load_config
+
+    return http_url("--api-url", option or load_config().api_url or DEFAULT_API_URL)
+
+
+def client_factory(
+    api_url: str | None, token: str | None, timeout: float, retry: RetryPolicy | None = None
+) -> Callable[[], ApiClient]:
+    """One ApiClient per caller (thread), all sharing one set of credentials."""
+    from atwh.client.api import ApiClient
+    from atwh.client.auth import credentials
+
+    if not 0 < timeout < float("inf"):
+        raise UsageError(f"--timeout {timeout:g}: give a number of seconds above 0")
+    url = api_url_from(api_url)
+    creds = credentials(token, timeout=timeout)
+    return lambda: ApiClient(creds, url=url, timeout=timeout, retry=retry, warn=warn)
+
+
+def interactive() -> bool:
+    """Whether a person can answer a question: stdin is a terminal."""
+    import sys
+
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def split_ids(values: list[str] | None) -> list[str]:
+    """Ids given as repeated options, each maybe comma-separated (`--event-id a,b`)."""
+    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+
+
+def webhook_url(url: str | None, webhook_id: str) -> str:
+    """Where the webhook sends, as the API says: the target of a replay without --to."""
+    from atwh.core.config import http_url
+    from atwh.errors import printable
+
+    if not url:
+        raise UsageError(
+            f"the API gives no URL for webhook {printable(webhook_id, 80)}",
+            hint="say where with --to URL",
+        )
+    return http_url("the webhook's URL", url)
+
+
+def fetch_log(
+    client: ApiClient, webhook_id: str, since: datetime | None = None
+) -> tuple[Webhook, EventLog]:
+    """The webhook and its log (from `since` on, at least: see recover.webhook.fetch_log),
+    with a progress bar on a terminal while it comes."""
+    from atwh.output.progress import Progress
+    from atwh.recover import webhook
+
+    progress = Progress()
+    try:
+        return webhook.fetch_log(client, webhook_id, progress, since)
+    finally:
+        progress.stop()
+
+
+def send(
+    candidates: list[Candidate], how: Sending, nothing: str, fmt: str, output: str | None
+) -> int:
+    """What `replay`, `inbox replay` and `reconcile --replay` share once the events are
+    chosen: sending (recover.sending.deliver), then the report; the exit status."""
+    from atwh.output.recover import show_report
+
+    report = deliver(candidates, how, nothing)
+    if report is None:
+        return ExitStatus.OK
+    show_report(report, fmt, output)
+    return sent_status(report)
+
+
+def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report | None:
+    """recover.sending.deliver, speaking to the person at this terminal."""
+    import sys
+
+    from atwh.output.recover import progress_line
+    from atwh.recover import sending
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    def on_outcome(outcome: Outcome) -> None:
+        say(progress_line(outcome))
+
+    ui = sending.Ui(
+        say=say,
+        out=typer.echo,
+        warn=warn,
+        confirm=_confirm_sending,
+        on_outcome=on_outcome if sys.stderr.isatty() else None,
+    )
+    return sending.deliver(candidates, how, nothing, ui)
+
+
+def sent_status(report: Report) -> int:
+    """0 when every event sent got a 2xx, 1 when one did not, 130 when Ctrl-C stopped it."""
+    if report.interrupted:
+        typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
+        return ExitStatus.INTERRUPTED
+    return ExitStatus.OK if report.all_fixed else ExitStatus.FAILED
+
+
+def _confirm_sending(count: int, target: str) -> bool:
+    from atwh.errors import printable
+
+    where = printable(target, 200)
+    if not interactive():
+        raise UsageError(
+            f"about to send {count:,} events to {where}, not a loopback host",
+            hint="confirm with --yes",
+        )
+    return typer.confirm(f"Send {count:,} events to {where}?", default=False, err=True)
+
+
+def check_as(as_: str | None) -> None:
+    """--as: the one form there is, curl."""
+    if as_ is not None and as_ != "curl":
+        raise UsageError(f"--as {as_!r}: the one form is 'curl'")
+
+
+def after_ctrl_c(signals: list[int] | None) -> str:
+    """A line break after the `^C` a terminal echoes, so the summary starts a line."""
+    import signal
+    import sys
+
+    return "\n" if signal.SIGINT in (signals or ()) and sys.stderr.isatty() else ""

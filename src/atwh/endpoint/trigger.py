@@ -1,0 +1,389 @@
+"""`atwh trigger`: realistic events, signed exactly as Allthings signs them, sent to the
+endpoint a user builds, and what it answered.
+
+The events come from `atwh.samples` (the emulator's source too), in the vendor's shape and
+JSON.stringify's bytes; a captured body (`--body`) is sent byte for byte. Each request is
+one `Sender.post`: no redirect followed (a 3xx is a failure, as Allthings counts it), the
+answer bounded.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atwh import samples, signature
+from atwh.endpoint.send import Answer, Sender
+from atwh.errors import ExitStatus, UsageError, printable
+
+if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
+
+MAX_BODY_FILE = 64 * 1024 * 1024  # a body read from a file or stdin, at most
+
+
+@dataclass(slots=True)
+class Request:
+    """One request to send: the body, and the headers besides the signature's."""
+
+    body: bytes
+    name: str | None = None  # the event's name and id, for the report
+    event_id: str | None = None
+    timestamp: str | None = None  # the timestamp header as given; None: the time it is sent
+    signed: bool = True
+
+    def headers(self, secret: str | None) -> dict[str, str]:
+        """The request's headers, signed with `secret` (and a fresh timestamp unless one was
+        given) unless unsigned."""
+        headers = {"content-type": "application/json"}
+        if self.signed and secret is not None:
+            headers[signature.SIGNATURE_HEADER] = signature.sign(self.body, secret)
+            headers[signature.TIMESTAMP_HEADER] = (
+                self.timestamp if self.timestamp is not None else str(int(time.time() * 1000))
+            )
+        return headers
+
+
+@dataclass(slots=True)
+class Result:
+    """What one request got."""
+
+    request: Request
+    answer: Answer
+
+    def to_api(self) -> dict[str, Any]:
+        a = self.answer
+        return {
+            "eventName": self.request.name,
+            "eventId": self.request.event_id,
+            "statusCode": a.code,
+            "ok": a.ok,
+            "ms": round(a.seconds * 1000, 1),
+            "answer": a.body.decode("utf-8", "replace") if a.code is not None else None,
+            "answerTruncated": a.cut,
+            "location": a.header("location") if a.redirect else None,
+            "error": a.error,
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    results: list[Result] = field(default_factory=list)
+    not_sent: int = 0  # left unsent once the URL could not be reached
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every answer is 2xx; 6 when a request got no answer at all; else 1."""
+        if self.not_sent or any(r.answer.code is None for r in self.results):
+            return ExitStatus.NETWORK
+        return ExitStatus.OK if all(r.answer.ok for r in self.results) else 1
+
+
+# -- what is sent ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """What `atwh trigger` was asked to send."""
+
+    names: list[str] = field(default_factory=list)
+    body: str | None = None  # --body FILE|-: these bytes instead of events
+    count: int = 1
+    event_id: str | None = None
+    data: str | None = None  # --data JSON
+    sets: list[str] = field(default_factory=list)  # --set path=value
+    timestamp: str | None = None  # --timestamp as given
+    unsigned: bool = False
+    any_name: bool = False
+
+
+def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
+    """The requests a plan makes: the captured body, or the events (names checked against
+    the catalogue); UsageError for what does not fit together."""
+    stamp = timestamp_ms(plan.timestamp)
+    if plan.body is not None:
+        if plan.names or plan.data or plan.sets or plan.event_id or plan.count != 1:
+            raise UsageError(
+                "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
+            )
+        return [raw(read_body(plan.body, "--body"), stamp, not plan.unsigned)]
+    if not plan.names:
+        raise UsageError(
+            "give one or more event NAMEs (or --body FILE)",
+            hint="see 'atwh webhooks events' for the names",
+        )
+    names = check_names(plan.names, catalogue, plan.any_name)
+    data, sets = parse_data(plan.data), parse_sets(plan.sets)
+    return events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+
+
+def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) -> list[str]:
+    """The names, each in the catalogue (a misspelt one is a UsageError with the nearest
+    name), or any EventName with `any_name`."""
+    from atwh.client.webhooks import EVENT_NAME, EventType, check_events
+
+    if any_name:
+        for name in names:
+            if not EVENT_NAME.match(name):
+                raise UsageError(
+                    f"NAME {printable(name, 100)!r} is not an event name "
+                    "(lowercase letters, dots and hyphens)"
+                )
+        return list(names)
+    known = [EventType("", n, "") for n in catalogue]
+    try:
+        return check_events(names, known, "NAME")
+    except UsageError as e:
+        if e.hint and e.hint.startswith("did you mean"):
+            raise
+        raise UsageError(e.message, hint=f"{e.hint}; --any-name sends it anyway") from None
+
+
+def webhook_target(client: ApiClient, webhook_id: str) -> tuple[str | None, str, list[str]]:
+    """A webhook's URL, secret and event names, from the API."""
+    from atwh.client.secret import webhook_secret
+    from atwh.client.webhooks import Webhooks
+
+    info = Webhooks(client).get(webhook_id)
+    return info.url, info.secret or webhook_secret(client, webhook_id), info.events
+
+
+def api_catalogue(client: ApiClient) -> list[str]:
+    """The event names one can subscribe to, from the API (`registerableWebhookEvents`)."""
+    from atwh.client.webhooks import Webhooks
+
+    return [e.name for e in Webhooks(client).events()]
+
+
+def offline_catalogue() -> list[str]:
+    """The event names without the API: the emulator's (the vendor's attested names and
+    the emulator's own)."""
+    from atwh.emulator.state import REGISTERABLE_EVENTS
+
+    return [name for _, name, _ in REGISTERABLE_EVENTS]
+
+
+def parse_data(text: str | None) -> dict[str, Any]:
+    """--data: a JSON object merged into event.data."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise UsageError(f"--data {printable(text, 80)!r} is not JSON") from None
+    if not isinstance(value, dict):
+        raise UsageError("--data must be a JSON object, merged into event.data")
+    return value
+
+
+def parse_sets(items: Sequence[str]) -> list[tuple[list[str], Any]]:
+    """--set path=value: the dotted path (in event.data, or from the top when it starts with
+    `event.`) and the value (JSON when it reads as JSON, else the text)."""
+    out = []
+    for item in items:
+        path, sep, raw = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(keys):
+            raise UsageError(
+                f"--set {printable(item, 80)!r}: give path=value, such as title=Broken or "
+                "delta.status.to=closed"
+            )
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            value = raw
+        out.append((keys, value))
+    return out
+
+
+def _set(document: dict[str, Any], keys: list[str], value: Any) -> None:
+    target = document if keys[0] == "event" else document["event"]["data"]
+    for key in keys[:-1]:
+        nxt = target.get(key)
+        if not isinstance(nxt, dict):
+            nxt = target[key] = {}
+        target = nxt
+    target[keys[-1]] = value
+
+
+def events(
+    names: Sequence[str],
+    count: int = 1,
+    event_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    sets: Sequence[tuple[list[str], Any]] = (),
+    timestamp: str | None = None,
+    signed: bool = True,
+) -> list[Request]:
+    """`count` requests per name, each a realistic event with `data` merged into event.data
+    and `sets` applied, in JSON.stringify's bytes. Each has its own event id; with
+    `event_id`, every copy is the same event, byte for byte, as a retry delivers it."""
+    out: list[Request] = []
+    for name in names:
+        for i in range(count):
+            if event_id is not None and i > 0:
+                out.append(copy.copy(out[-1]))
+                continue
+            body = samples.sample_data(name)
+            body.update(copy.deepcopy(data or {}))
+            document = samples.event(name, body, event_id)
+            for keys, value in sets:
+                _set(document, keys, copy.deepcopy(value))
+            ev: Any = document.get("event")
+            ev = ev if isinstance(ev, dict) else {}
+            out.append(
+                Request(
+                    samples.js_json(document),
+                    _text(ev.get("name")),
+                    _text(ev.get("id")),
+                    timestamp,
+                    signed,
+                )
+            )
+    return out
+
+
+def raw(body: bytes, timestamp: str | None = None, signed: bool = True) -> Request:
+    """A captured body, sent exactly as it is; its event's name and id read for the report."""
+    name = eid = None
+    try:
+        ev = json.loads(body).get("event")
+        if isinstance(ev, dict):
+            name, eid = _text(ev.get("name")), _text(ev.get("id"))
+    except (ValueError, RecursionError, AttributeError):
+        pass
+    return Request(body, name, eid, timestamp, signed)
+
+
+def _text(value: object) -> str | None:
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def read_body(source: str, what: str = "FILE") -> bytes:
+    """The bytes of a file, or of stdin for `-`, exactly; at most MAX_BODY_FILE."""
+    if source == "-":
+        if sys.stdin.isatty():
+            raise UsageError(f"{what} is '-' but stdin is a terminal: pipe the body in")
+        data = sys.stdin.buffer.read(MAX_BODY_FILE + 1)
+    else:
+        try:
+            with open(source, "rb") as f:
+                data = f.read(MAX_BODY_FILE + 1)
+        except OSError as e:
+            raise UsageError(f"{what} {printable(source, 200)}: {e.strerror or e}") from None
+    if len(data) > MAX_BODY_FILE:
+        raise UsageError(f"{what} is larger than {MAX_BODY_FILE // (1024 * 1024)} MiB")
+    return data
+
+
+def timestamp_ms(text: str | None, now_ms: int | None = None) -> str | None:
+    """--timestamp: milliseconds as given (any digits, kept as the header's text: seconds
+    too, to test a receiver with them), `now`, or relative to now (`-10m`, `+30s`)."""
+    from atwh.client.filters import parse_duration
+
+    if text is None:
+        return None
+    s = text.strip()
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if s.isascii() and s.isdigit():
+        return s
+    if s == "now":
+        return str(now_ms)
+    if s[:1] in "+-" and len(s) > 1:
+        try:
+            offset = parse_duration(s[1:]).total_seconds()
+        except ValueError:
+            offset = None
+        if offset is not None:
+            return str(now_ms + round(offset * 1000) * (1 if s[0] == "+" else -1))
+    raise UsageError(
+        f"--timestamp {printable(text, 60)!r}: give milliseconds since 1970, 'now', or a time "
+        "relative to now such as -10m or +30s"
+    )
+
+
+# -- sending -----------------------------------------------------------------------------------
+
+
+def send(
+    url: str,
+    requests: Sequence[Request],
+    secret: str | None,
+    concurrency: int = 1,
+    timeout: float = 10.0,
+    on_result: Callable[[Result], None] | None = None,
+) -> Report:
+    """POST every request to `url` (`concurrency` at once), in order; once one cannot connect
+    at all, the ones not yet started are left (`Report.not_sent`). Results in request order."""
+    gave_up = threading.Event()
+    results: list[Result | None] = [None] * len(requests)
+
+    def one(i: int, sender: Sender) -> None:
+        if gave_up.is_set():
+            return
+        request = requests[i]
+        answer = sender.post(url, request.body, request.headers(secret))
+        if answer.code is None and (answer.error or "").startswith("cannot connect"):
+            gave_up.set()
+        results[i] = result = Result(request, answer)
+        if on_result is not None:
+            on_result(result)
+
+    with Sender(timeout) as sender:
+        if concurrency <= 1:
+            for i in range(len(requests)):
+                one(i, sender)
+        else:
+            with ThreadPoolExecutor(concurrency) as pool:
+                for f in [pool.submit(one, i, sender) for i in range(len(requests))]:
+                    f.result()
+    done = [r for r in results if r is not None]
+    return Report(done, len(requests) - len(done))
+
+
+# -- written down instead ----------------------------------------------------------------------
+
+INLINE_MAX = 4096  # a larger body goes into a file beside the curl command
+
+
+def curl_lines(
+    url: str, requests: Sequence[Request], secret: str | None, directory: Path
+) -> tuple[list[str], int]:
+    """A curl command per request, and how many bodies went into files: a body larger than
+    INLINE_MAX bytes, or one a terminal would not show as it is, is written into `directory`
+    (`atwh-trigger-N.json`) and sent from there."""
+    from atwh.curl import curl_command, shows_as_is
+
+    lines = []
+    files = 0
+    for i, request in enumerate(requests, 1):
+        body_file = None
+        if len(request.body) > INLINE_MAX or not shows_as_is(request.body):
+            path = directory / f"atwh-trigger-{i}.json"
+            try:
+                path.write_bytes(request.body)
+            except OSError as e:
+                from atwh.errors import OutputError
+
+                raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+            body_file = str(path)
+            files += 1
+        headers = {"user-agent": samples.USER_AGENT, **request.headers(secret)}
+        lines.append(curl_command(url, headers, request.body, body_file))
+    return lines, files
+
+
+def dry_run_text(url: str, request: Request, secret: str | None) -> str:
+    """One request as HTTP shows it: the request line, the headers, the body."""
+    headers = {"user-agent": samples.USER_AGENT, **request.headers(secret)}
+    head = [f"POST {url}", *(f"{k}: {v}" for k, v in headers.items())]
+    body = printable(request.body.decode("utf-8", "replace"), None, lines=True)
+    return "\n".join(head) + "\n\n" + body + "\n"

@@ -1,0 +1,64 @@
+"""`atwh trigger` and `atwh verify` for people: the report of what an endpoint answered,
+and a signature's diagnosis."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from atwh.endpoint.trigger import Report, Result
+from atwh.errors import printable
+from atwh.output.listing import ALWAYS, Column
+from atwh.output.tables import code_text, duration
+from atwh.signature import Diagnosis
+
+
+# The event id and the code are never dropped; the answer is shortened first, then the time
+# and the name give way.
+def trigger_columns() -> list[Column[Result]]:
+    """One row per request, in the order sent: event name, event id, code, time, answer
+    (shortened on a terminal, whole in TSV)."""
+    return [
+        Column("Event", lambda r: printable(r.request.name or "?", 60), keep=60),
+        Column(
+            "Event id",
+            lambda r: Text(printable(r.request.event_id or "—", 100), style="dim"),
+            keep=ALWAYS,
+        ),
+        Column(
+            "Code",
+            lambda r: code_text(r.answer.code),
+            keep=ALWAYS,
+            justify="right",
+            tsv=lambda r: r.answer.code,
+        ),
+        Column("Time", lambda r: duration(r.answer.seconds), keep=20, justify="right"),
+        Column(
+            "Answer",
+            lambda r: r.answer.text(300),
+            keep=10,
+            shrink=6,
+            tsv=lambda r: r.answer.text(None),
+        ),
+    ]
+
+
+def trigger_totals(report: Report, url: str) -> str:
+    """The line under the report: how many were acknowledged, and what was left unsent."""
+    ok = sum(r.answer.ok for r in report.results)
+    sent = len(report.results)
+    line = f"{ok:,} of {sent:,} acknowledged (2xx) by {printable(url, 200)}"
+    redirects = sum(r.answer.redirect for r in report.results)
+    if redirects:
+        line += f"; {redirects:,} redirected (a 3xx is a failure; not followed)"
+    unanswered = sum(r.answer.code is None for r in report.results)
+    if unanswered:
+        line += f"; {unanswered:,} got no answer"
+    if report.not_sent:
+        line += f"; {report.not_sent:,} not sent once the URL could not be reached"
+    return line
+
+
+def diagnosis_text(d: Diagnosis) -> str:
+    """`valid: …` or `invalid (cause): …`, one line (the explanation may quote a header)."""
+    explanation = printable(d.explanation, None)
+    return f"valid: {explanation}" if d.valid else f"invalid ({d.cause}): {explanation}"
