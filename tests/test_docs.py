@@ -45,7 +45,8 @@ def test_every_exit_code_is_in_the_readme():
 def test_readme_starts_with_the_two_commands():
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     assert "pip install . && atwh" in blocks[0]
-    assert "pip install -e '.[test]' && python -m pytest" in blocks[1]
+    # the test tools at the versions requirements/dev.lock pins (tests/test_dependencies.py)
+    assert "pip install -c requirements/dev.lock -e '.[test]' && python -m pytest" in blocks[1]
 
 
 def test_every_environment_variable_read_is_documented():

@@ -18,6 +18,10 @@ APP_ID = "5d8a3c2e1f0b4a6c9e7d2b1a"
 APP_URN = f"urn:allthings:app:{APP_ID}:*"
 EVENT_URN = APP_URN.replace("*", "tickets")
 USER_AGENT = "Allthings-Webhooks (atwh emulator)"  # what the emulator, trigger and check send
+# The unsigned request Allthings sends a webhook's URL when the webhook is saved; only a 200
+# lets the save go through. The vendor does not publish its body; the emulator sends this one,
+# and so does `atwh webhooks ping`.
+TEST_EVENT_BODY = json.dumps({"message": "Allthings webhook URL check"}).encode()
 
 TITLES = [
     "Leaking tap in kitchen",
@@ -91,3 +95,8 @@ def event_body(
 ) -> bytes:
     """The bytes Allthings POSTs for one event (see `event`)."""
     return js_json(event(name, data, event_id, created, urn))
+
+
+# How long one delivery attempt may take, its answer included: the emulator's default, and what
+# `atwh check` holds an endpoint to. The vendor does not publish its own.
+ATTEMPT_TIMEOUT = 10.0

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from atwh.core.compat import captured_signals, handled_signals, http_protocol, request_under_way
 from atwh.errors import NetworkError, UsageError
 
 GRACE = 10.0  # seconds SIGINT/SIGTERM waits for the requests in flight
@@ -112,17 +113,17 @@ def bounded_protocol(
             _sweep_often(self.loop, self.connections)
 
         def too_slow(self, now: float) -> None:
-            cycle = self.cycle
-            seen = (cycle, cycle is not None and cycle.response_complete)
+            cycle, answered, more_body = request_under_way(self)
+            seen = (cycle, answered)
             if seen[0] is not self._seen[0] or seen[1] != self._seen[1]:
                 self._seen = seen  # progress: the deadline starts again
                 self._due = now + request_timeout
                 return
             if now < self._due or self.transport.is_closing():
                 return
-            if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            if cycle is not None and not answered and not more_body:
                 return  # the whole request is in: the app answers it
-            if cycle is None or cycle.response_complete:  # no request started
+            if cycle is None or answered:  # no request started
                 self.transport.write(_TIMEOUT_ANSWER)
             self.transport.close()
 
@@ -159,15 +160,7 @@ def config(
 ) -> Any:
     import uvicorn
 
-    base: type[Any]
-    if importlib.util.find_spec("httptools"):
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-        base = HttpToolsProtocol
-    else:
-        from uvicorn.protocols.http.h11_impl import H11Protocol
-
-        base = H11Protocol
+    base = http_protocol()
     cap = connection_cap(max_connections)
     options: dict[str, Any] = {
         "lifespan": "on",
@@ -211,7 +204,6 @@ def _hold(sig: int, frame: Any) -> None:
 
 def _server_class() -> type[Any]:
     import uvicorn
-    from uvicorn.server import HANDLED_SIGNALS
 
     class Server(uvicorn.Server):  # type: ignore[misc]
         """uvicorn's server, ended by SIGINT or SIGTERM as a normal return.
@@ -235,7 +227,8 @@ def _server_class() -> type[Any]:
             if threading.current_thread() is not threading.main_thread():
                 yield
                 return
-            original = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            handled = handled_signals()
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
             while _early:
                 self.handle_exit(_early.pop(0), None)
             try:
@@ -243,7 +236,7 @@ def _server_class() -> type[Any]:
             finally:
                 for sig, handler in original.items():
                     signal.signal(sig, handler)
-                self.signalled = list(self._captured_signals)
+                self.signalled = captured_signals(self)
 
     return Server
 

@@ -40,6 +40,7 @@ DURATION_OPTIONS = [
     (["webhooks", "ping", "--url", "http://127.0.0.1:9/"], "--timeout", "timeout"),
     (["emulator"], "--attempt-timeout", "attempt_timeout"),
     (["stats", "w1"], "--fail-over-lag", "fail_over_lag"),
+    (["trigger"], "--timeout", "request_timeout"),
 ]
 
 

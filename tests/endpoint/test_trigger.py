@@ -122,11 +122,12 @@ def test_timestamps_and_unsigned(atwh, serve):
     fixed = run(atwh, url, "ticket.created", "--timestamp", "1700000000000")
     assert fixed.exit_code == 1
     unsigned = atwh("trigger", "ticket.created", "--url", url, "--unsigned")
-    assert unsigned.exit_code == 0, unsigned.output
-    assert "Received test event." in unsigned.stdout
+    # serve with a secret refuses an unsigned event (the vendor's example takes it for a test)
+    assert unsigned.exit_code == 1, unsigned.output
+    assert '"reason": "unsigned"' in unsigned.stdout
     got = received(db)
     assert dict(got[1].headers)[TS] == "1700000000000"
-    assert got[2].verdict == "test" and SIG not in dict(got[2].headers)
+    assert got[2].verdict == "rejected" and SIG not in dict(got[2].headers)
     assert TS not in dict(got[2].headers)
     bad = run(atwh, url, "ticket.created", "--timestamp", "yesterday")
     assert bad.exit_code == 2 and "--timestamp 'yesterday'" in bad.stderr

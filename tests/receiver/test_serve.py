@@ -255,10 +255,9 @@ def test_a_custom_path(tmp_path):
 # -- test events ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("secret", [None, SECRET])
-def test_an_unsigned_request_is_a_test_event(tmp_path, secret):
+def test_an_unsigned_request_is_a_test_event(tmp_path):
     body = event("ticket.created", "e-test")
-    with receiver(tmp_path, secret=secret) as r:
+    with receiver(tmp_path) as r:
         response = r.post(body, {"content-type": "application/json", TS: str(now_ms())})
         assert (response.status_code, response.json()) == (200, TEST_EVENT)
         # the vendor's endpoint answers 200 before looking at the body at all
@@ -279,18 +278,40 @@ def test_an_unsigned_request_is_a_test_event(tmp_path, secret):
     assert all(row["acked"] == 1 for row in stored)
 
 
+def test_with_a_secret_an_unsigned_event_is_401_and_the_registration_test_still_200(tmp_path):
+    """With a secret, an unsigned request that carries an event (an id or a name) is a
+    forgery or a sender without the secret: 401 `unsigned`, stored as rejected (`atwh
+    check`'s `unsigned` check). The registration's test request carries no event: 200."""
+    from atwh.client.webhooks import TEST_EVENT_BODY
+
+    with receiver(tmp_path, secret=SECRET) as r:
+        for test in (TEST_EVENT_BODY, b"", b"not json", b"[1]", b'{"event": {}}'):
+            answer = r.post(test, {"content-type": "application/json"})
+            assert (answer.status_code, answer.json()) == (200, TEST_EVENT)
+        for forged in (event("ticket.created", "e-test"), event("user.deleted", None)):
+            answer = r.post(forged, {"content-type": "application/json", TS: str(now_ms())})
+            assert answer.status_code == 401
+            assert answer.json()["reason"] == "unsigned"
+        stored = rows(r.db)
+    assert [row["verdict"] for row in stored] == ["test"] * 5 + ["rejected"] * 2
+    assert [row["acked"] for row in stored] == [1] * 5 + [0] * 2
+    assert (stored[5]["event_id"], stored[5]["reason"]) == ("e-test", "unsigned")
+
+
 def test_a_test_event_never_takes_the_place_of_a_verified_delivery(tmp_path):
     """An unsigned request (anyone can send one) carrying a real event's id must not make
     the genuine, signed delivery of that event a mere duplicate of the unverified copy."""
     spoof = json.dumps({"event": {"id": "e-42", "name": "ticket.created", "data": "fake"}})
     genuine = event("ticket.created", "e-42", subject="real")
-    with receiver(tmp_path, secret=SECRET) as r:
+    with receiver(tmp_path) as r:
         assert r.post(spoof.encode()).json() == TEST_EVENT
         answer = r.post(genuine, signed(genuine))
         assert (answer.status_code, answer.json()) == (200, SUCCESS)
-        verified = rows(r.db, "event_id = ? AND verdict = 'verified'", ("e-42",))
-    assert len(verified) == 1, "the verified delivery of e-42 was not stored"
-    assert bytes(verified[0]["body"]) == genuine
+        tests = rows(r.db, "event_id = ? AND verdict = 'test'", ("e-42",))
+        stored = rows(r.db, "event_id = ? AND verdict = 'unverified'", ("e-42",))
+    assert len(tests) == 1
+    assert len(stored) == 1, "the signed delivery of e-42 was not stored"
+    assert bytes(stored[0]["body"]) == genuine
 
 
 # -- signatures ----------------------------------------------------------------------------
@@ -1095,7 +1116,8 @@ def test_forwarding_re_signs_with_the_secret_and_forwards_duplicates_once(tmp_pa
             assert r.post(body, signed(body)).status_code == 200
             wait_for(lambda: forward_row(r.db, "e-once")["forward_status"] == "delivered")
             assert r.post(body, signed(body)).status_code == 200  # a duplicate
-            test = event("ticket.created", "e-test-fw")
+            from atwh.client.webhooks import TEST_EVENT_BODY as test  # the registration's
+
             assert r.post(test).json() == TEST_EVENT
             wait_for(lambda: len(target.hits) >= 2, what="the test event forwarded")
             time.sleep(0.3)
@@ -1122,20 +1144,27 @@ def test_forwarding_without_any_secret_passes_signature_and_timestamp_on_unchang
 
 
 def test_with_a_secret_unsigned_requests_are_answered_but_not_relayed(tmp_path):
-    # not an open relay: any event name, unsigned, gets 200 (the registration check needs
-    # it) but reaches the app only with --forward-unsigned
+    # not an open relay: an unsigned request gets 200 (the registration check needs it), or
+    # 401 when it carries an event, and reaches the app only with --forward-unsigned
     target = Target()
-    body = event("user.deleted", "e-relay")
+    body = b'{"message": "relay me", "id": "e-relay"}'
+    forged = event("user.deleted", "e-forged")
     signed_body = event("ticket.created", "e-signed")
     with BackgroundServer(target) as app_srv:
         with receiver(tmp_path, secret=SECRET, forward_to=app_srv.url("/in")) as r:
             assert r.post(body).json() == TEST_EVENT
+            assert r.post(forged).status_code == 401
             assert r.post(signed_body, signed(signed_body)).status_code == 200
             wait_for(lambda: target.hits, what="the signed event forwarded")
             time.sleep(0.5)
     assert [h.body for h in target.hits] == [signed_body]
-    (row,) = rows(r.db, "event_id = 'e-relay'")
-    assert (row["verdict"], row["answer_code"], row["forward_status"]) == ("test", 200, None)
+    relay, refused = rows(r.db, "event_id IS NULL OR event_id = 'e-forged'")
+    assert (relay["verdict"], relay["answer_code"], relay["forward_status"]) == ("test", 200, None)
+    assert (refused["verdict"], refused["answer_code"], refused["forward_status"]) == (
+        "rejected",
+        401,
+        None,
+    )
 
 
 def test_a_forward_answered_500_is_retried_until_delivered(tmp_path):

@@ -61,7 +61,8 @@ def test_stored_bodies_go_out_byte_for_byte_re_signed_oldest_first(loop: Loop, a
         "--force",
         "--json",
     )
-    # answered "Received test event." there: not fixed (hardening item 1)
+    # refused there (serve with a secret answers an unsigned event 401; the vendor's example
+    # answers "Received test event."): not fixed either way (hardening item 1)
     assert picked.exit_code == 1, picked.output
     by_row = {r.id: r.event_id for r in stored}
     want = [stored[0].event_id, stored[2].event_id]
@@ -69,7 +70,7 @@ def test_stored_bodies_go_out_byte_for_byte_re_signed_oldest_first(loop: Loop, a
         e for e in by_row.values() if e in want
     ]
     assert "no secret: the events go out unsigned" in picked.stderr
-    assert [r.verdict for r in received(db)][-2:] == ["test", "test"]
+    assert [(r.verdict, r.reason) for r in received(db)][-2:] == [("rejected", "unsigned")] * 2
 
 
 def test_filters_dry_run_and_a_target_that_rejects(loop: Loop, atwh, target):
@@ -192,16 +193,20 @@ def test_inbox_replay_re_signs_forgeries_unverified_only_with_the_flag(atwh, tar
     assert [r.event_id for r in received(db)] == ["E-anyone"]
 
 
-def test_inbox_replay_re_signs_forgeries_a_test_answer_is_not_fixed(atwh, target, tmp_path):
-    url, db = target
+def test_inbox_replay_re_signs_forgeries_a_test_answer_is_not_fixed(atwh, tmp_path):
     source = tmp_path / "source.sqlite3"
     _store(source, ("verified", None, "E-good", 200))
-    # no --secret: it goes unsigned, and the reference receiver takes it for a test request
-    for _ in range(2):  # not recorded as replayed: the second run sends it again
-        result = atwh("inbox", "replay", "--db", str(source), "--to", url, "--json")
-        assert result.exit_code == 1, result.output
-        (outcome,) = json.loads(result.stdout)
-        assert outcome["result"] == "still failing"
-        assert outcome["statusCode"] == 200
-        assert "answered as a test request" in outcome["detail"]
-    assert [r.verdict for r in received(db)] == ["test", "test"]
+    # no --secret: it goes unsigned, and the reference receiver (serve without a secret
+    # answers as it does) takes it for a test request
+    settings = ReceiverSettings(db=tmp_path / "trusting.sqlite3")
+    with BackgroundServer(create_app(settings)) as srv:
+        for _ in range(2):  # not recorded as replayed: the second run sends it again
+            result = atwh(
+                "inbox", "replay", "--db", str(source), "--to", srv.url("/webhook"), "--json"
+            )
+            assert result.exit_code == 1, result.output
+            (outcome,) = json.loads(result.stdout)
+            assert outcome["result"] == "still failing"
+            assert outcome["statusCode"] == 200
+            assert "answered as a test request" in outcome["detail"]
+    assert [r.verdict for r in received(settings.db)] == ["test", "test"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from atwh.client.api import Page
-    from atwh.client.model import Delivery
+    from atwh.client.filters import DeliveryFilter, Newest
+    from atwh.client.model import Delivery, Webhook
 
 
 def deliveries(
@@ -64,14 +65,17 @@ def deliveries(
         listing_mode,
         note,
         rows_wanted,
-        say_more,
-        show_listing,
-        why_empty,
     )
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, failed, limit)
     given["--failed"] = failed
+    if delivery_id is not None:
+        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
+        if ignored:
+            raise UsageError(
+                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
+            )
     progress = Progress()
     pages: list[Page] = []
 
@@ -80,24 +84,6 @@ def deliveries(
         if not pages:
             pages.append(page)
 
-    def empty(scanned: int, newest: datetime | None) -> str:
-        return why_empty(
-            "deliveries",
-            "delivery",
-            scanned,
-            newest,
-            flt,
-            given,
-            f"No deliveries on webhook {printable(webhook_id, 80)} "
-            "(Allthings keeps them for 30 days)",
-        )
-
-    if delivery_id is not None:
-        ignored = [o for o, v in {**given, "--limit": limit, "--all": show_all}.items() if v]
-        if ignored:
-            raise UsageError(
-                f"--id shows one delivery: {', '.join(ignored)} would do nothing with it"
-            )
     with client_factory(api_url, token, timeout)() as client:
         if delivery_id is not None:
             stream = client.deliveries(webhook_id, on_page=on_page)
@@ -105,30 +91,49 @@ def deliveries(
             _show_one(delivery_id, everything, "table" if mode == "tsv" else mode, output)
             return
         if mode not in ("table", "tsv"):
-            done = export_pages(
-                _each(client.pages(webhook_id, since=flt.since), on_page),
-                flt,
-                mode,
-                output,
-                progress,
-            )
+            each = _each(client.pages(webhook_id, since=flt.since), on_page)
+            done = export_pages(each, flt, mode, output, progress)
             if done.written == 0:
-                note(empty(done.scanned, done.newest))
+                note(_why_empty(webhook_id, flt, given, done.scanned, done.newest))
             return
         stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
-        picked = select_newest(
-            filtered(stream, DeliveryFilter(), progress), flt, rows_wanted(mode, limit, show_all)
-        )
-
+        wanted = rows_wanted(mode, limit, show_all)
+        picked = select_newest(filtered(stream, DeliveryFilter(), progress), flt, wanted)
     if not picked.rows:
-        note(empty(picked.scanned, picked.newest_seen))
+        note(_why_empty(webhook_id, flt, given, picked.scanned, picked.newest_seen))
         return
-    webhook = pages[0].webhook if pages else None
+    _show_listing(picked, pages[0].webhook if pages else None, flt, mode, output)
+
+
+def _why_empty(
+    webhook_id: str,
+    flt: DeliveryFilter,
+    given: dict[str, Any],
+    scanned: int,
+    newest: datetime | None,
+) -> str:
+    from atwh.output.show import why_empty
+
+    nothing = (
+        f"No deliveries on webhook {printable(webhook_id, 80)} (Allthings keeps them for 30 days)"
+    )
+    return why_empty("deliveries", "delivery", scanned, newest, flt, given, nothing)
+
+
+def _show_listing(
+    picked: Newest[Delivery],
+    webhook: Webhook | None,
+    flt: DeliveryFilter,
+    mode: str,
+    output: str | None,
+) -> None:
+    """The newest deliveries picked, under the webhook's header, and how many more match."""
+    from atwh.output.show import say_more, show_listing
+    from atwh.output.tables import delivery_columns, webhook_header
+
     more = picked.more
     if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
         more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
-    from atwh.output.tables import delivery_columns, webhook_header
-
     total = webhook.total_count if webhook and webhook.total_count is not None else None
     head = webhook_header(webhook, total, len(picked.rows))
     show_listing(delivery_columns(), picked.rows, mode, output, head)

@@ -20,68 +20,66 @@ app = typer.Typer(
 )
 
 
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        show_default=False,
+        help="The only bearer token accepted [default: any non-empty token]",
+    ),
+]
+TimeScale = Annotated[
+    float,
+    typer.Option(
+        "--time-scale",
+        click_type=params.Number("N", whole=False, min=1.0),
+        help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
+    ),
+]
+AttemptTimeout = Annotated[
+    float,
+    typer.Option(
+        "--attempt-timeout",
+        click_type=params.Duration(),
+        show_default=False,
+        help="How long a delivery attempt may take in all, its answer included [default: 10s]",
+    ),
+]
+History = Annotated[
+    int,
+    typer.Option(
+        "--history",
+        click_type=params.Number("N", min=0),
+        help="Start with N realistic deliveries over the last 30 days, on webhook wh-history.",
+    ),
+]
+Seed = Annotated[
+    int | None,
+    typer.Option("--seed", metavar="N", help="Seed for --history, for repeatable data."),
+]
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        show_default=False,
+        help="Keep the state in SQLite across restarts [default: in memory]",
+    ),
+]
+
+
 @app.callback(invoke_without_command=True)
 def emulator(
     ctx: typer.Context,
-    host: Annotated[
-        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port",
-            "-p",
-            click_type=params.Number("PORT", min=0, max=65535),
-            help="Port to listen on (0: any free one).",
-        ),
-    ] = 4000,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            metavar="TOKEN",
-            show_default=False,
-            help="The only bearer token accepted [default: any non-empty token]",
-        ),
-    ] = None,
-    time_scale: Annotated[
-        float,
-        typer.Option(
-            "--time-scale",
-            click_type=params.Number("N", whole=False, min=1.0),
-            help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
-        ),
-    ] = 1.0,
-    attempt_timeout: Annotated[
-        float,
-        typer.Option(
-            "--attempt-timeout",
-            click_type=params.Duration(),
-            show_default=False,
-            help="How long a delivery attempt may take in all, its answer included [default: 10s]",
-        ),
-    ] = 10.0,
-    history: Annotated[
-        int,
-        typer.Option(
-            "--history",
-            click_type=params.Number("N", min=0),
-            help="Start with N realistic deliveries over the last 30 days, on webhook wh-history.",
-        ),
-    ] = 0,
-    seed: Annotated[
-        int | None,
-        typer.Option("--seed", metavar="N", help="Seed for --history, for repeatable data."),
-    ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            metavar="PATH",
-            show_default=False,
-            help="Keep the state in SQLite across restarts [default: in memory]",
-        ),
-    ] = None,
+    host: o.Host = "127.0.0.1",
+    port: Annotated[int, o.port_option()] = 4000,
+    token: Token = None,
+    time_scale: TimeScale = 1.0,
+    attempt_timeout: AttemptTimeout = 10.0,
+    history: History = 0,
+    seed: Seed = None,
+    db: Db = None,
 ) -> None:
     """Serve the Webhooks API on this machine: register webhooks, emit events, watch them
     delivered with signatures and retried, then query deliveries as from Allthings.
@@ -146,36 +144,41 @@ def emulator(
     )
 
 
+EmitName = Annotated[
+    str, typer.Argument(metavar="NAME", help="The event name, e.g. ticket.created.")
+]
+EmitUrn = Annotated[
+    str,
+    typer.Option(
+        "--urn",
+        metavar="URN",
+        help="The event's URN, e.g. urn:allthings:app:APP_ID:tickets.",
+    ),
+]
+EmitData = Annotated[
+    str, typer.Option("--data", metavar="JSON", help="The event's data, a JSON value.")
+]
+EmitAsJson = Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")]
+EmitEmulatorUrl = Annotated[
+    str,
+    typer.Option(
+        "--emulator-url",
+        "--api-url",
+        metavar="URL",
+        envvar="ATWH_EMULATOR_URL",
+        show_envvar=True,
+        help="The emulator to emit on (never the real API).",
+    ),
+]
+
+
 @app.command("emit", cls=o.Command)
 def emit(
-    name: Annotated[
-        str, typer.Argument(metavar="NAME", help="The event name, e.g. ticket.created.")
-    ],
-    urn: Annotated[
-        str,
-        typer.Option(
-            "--urn",
-            metavar="URN",
-            help="The event's URN, e.g. urn:allthings:app:APP_ID:tickets.",
-        ),
-    ],
-    data: Annotated[
-        str, typer.Option("--data", metavar="JSON", help="The event's data, a JSON value.")
-    ] = "{}",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the API's answer as JSON.")
-    ] = False,
-    emulator_url: Annotated[
-        str,
-        typer.Option(
-            "--emulator-url",
-            "--api-url",
-            metavar="URL",
-            envvar="ATWH_EMULATOR_URL",
-            show_envvar=True,
-            help="The emulator to emit on (never the real API).",
-        ),
-    ] = DEFAULT_EMULATOR_URL,
+    name: EmitName,
+    urn: EmitUrn,
+    data: EmitData = "{}",
+    as_json: EmitAsJson = False,
+    emulator_url: EmitEmulatorUrl = DEFAULT_EMULATOR_URL,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:

@@ -52,21 +52,18 @@ def failures(
     """
     from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import fetch_many, fetch_pages
-    from atwh.client.failures import FailureSummary
+    from atwh.client.failures import scan_failures
     from atwh.client.filters import DeliveryFilter
+    from atwh.output.failures import say_none_failed, show_failures
     from atwh.output.progress import Progress
     from atwh.output.show import (
         export_pages,
         filtered,
         listing_filter,
         listing_mode,
-        newest_first,
         note,
         plural,
         rows_wanted,
-        say_more,
-        show_listing,
-        why_empty,
     )
 
     mode = listing_mode(fmt, as_json, output)
@@ -75,77 +72,20 @@ def failures(
     make_client = client_factory(api_url, token, timeout)
     progress = Progress()
     hooks = plural(len(ids), "webhook")
+    found_status = ExitStatus.FAILED if exit_code else ExitStatus.OK
 
     if mode not in ("table", "tsv"):
         pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
-        found = export_pages(pages, flt, mode, output, progress).written
-        if not found:
+        if not export_pages(pages, flt, mode, output, progress).written:
             note(f"No failed attempts in the deliveries of {hooks}")
-        return ExitStatus.FAILED if exit_code and found else ExitStatus.OK
+            return ExitStatus.OK
+        return found_status
 
     stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
-    summary = FailureSummary()
-    failed = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
-    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes)
-    rows = []
-    in_window = scanned = 0
-    newest = None
-    for d in filtered(stream, DeliveryFilter(), progress):
-        scanned += 1
-        if d.created is not None and (newest is None or d.created > newest):
-            newest = d.created
-        matched = failed.matches(d)
-        in_window += matched or window.matches(d)
-        summary.observe(d, matched)
-        if matched:
-            rows.append(d)
-
-    still = summary.still_failing_events()
-    where = f"{plural(in_window, 'delivery', 'deliveries')} of {hooks}"
-    if not rows:
-        if in_window:
-            note(f"No failed attempts in {where}")
-        else:
-            note(
-                why_empty(
-                    "deliveries",
-                    "delivery",
-                    scanned,
-                    newest,
-                    flt,
-                    given,
-                    f"No deliveries on {hooks} (Allthings keeps them for 30 days)",
-                )
-            )
+    scan = scan_failures(filtered(stream, DeliveryFilter(), progress), flt)
+    if not scan.rows:
+        say_none_failed(scan, hooks, flt, given)
         return ExitStatus.OK
-
-    from rich.text import Text
-
-    from atwh.output.tables import delivery_columns, failures_table
-
-    multi = len(ids) > 1
     wanted = rows_wanted(mode, limit, show_all)
-    shown = newest_first(rows)[:wanted]
-    headline = f"{plural(summary.failed, 'failed attempt')} in {where}"
-    if mode == "tsv":
-        note(f"{headline}; {plural(still, 'event')} still failing")
-        show_listing(delivery_columns(multi), shown, mode)
-        say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
-        return ExitStatus.FAILED if exit_code else ExitStatus.OK
-
-    from rich.console import Group
-
-    head = Text()
-    head.append(headline, style="bold red")
-    head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
-    count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
-    title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
-    show_listing(
-        delivery_columns(multi),
-        shown,
-        mode,
-        output,
-        Group(head, Text(), failures_table(summary.groups(), multi), Text(), title),
-    )
-    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
-    return ExitStatus.FAILED if exit_code else ExitStatus.OK
+    show_failures(scan, hooks, len(ids) > 1, mode, output, wanted)
+    return found_status

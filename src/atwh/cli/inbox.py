@@ -68,6 +68,19 @@ def _open(db: str | None) -> Inbox:
     return Inbox(Path(db) if db else default_path(), create=False)
 
 
+Limit = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        "-n",
+        click_type=params.Number("N"),
+        rich_help_panel=o.FILTERS,
+        help="At most N records, newest first [default: 50 in a table, all in an export]",
+        show_default=False,
+    ),
+]
+
+
 @app.callback(invoke_without_command=True)
 def inbox(
     ctx: typer.Context,
@@ -77,17 +90,7 @@ def inbox(
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit",
-            "-n",
-            click_type=params.Number("N"),
-            rich_help_panel=o.FILTERS,
-            help="At most N records, newest first [default: 50 in a table, all in an export]",
-            show_default=False,
-        ),
-    ] = None,
+    limit: Limit = None,
     show_all: o.All = False,
     fmt: o.Format = None,
     as_json: o.Json = False,
@@ -158,19 +161,23 @@ def inbox(
     say_more(len(picked.rows), more, "request", "requests")
 
 
+ShowRecordId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
+    ),
+]
+ShowSecret = Annotated[
+    str | None, _secret("Check which signature scheme the stored request matches.")
+]
+
+
 @app.command("show", cls=o.Command)
 def show(
     ctx: typer.Context,
-    record_id: Annotated[
-        str,
-        typer.Argument(
-            metavar="ID", help="The inbox id (#), or an event id or a unique prefix of one."
-        ),
-    ],
+    record_id: ShowRecordId,
     db: Db = None,
-    secret: Annotated[
-        str | None, _secret("Check which signature scheme the stored request matches.")
-    ] = None,
+    secret: ShowSecret = None,
     as_json: o.Json = False,
 ) -> None:
     """Show one stored request in full: headers, raw body, payload, verdict, answer, forwarding.
@@ -260,42 +267,57 @@ def verify(
     return ExitStatus.OK if diagnosis.valid else ExitStatus.FAILED
 
 
+ReplayIds = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...",
+        help="Inbox ids, or event ids (unique prefixes) [default: every stored request "
+        "that matches the filters]",
+        show_default=False,
+    ),
+]
+ReplayTo = Annotated[
+    str,
+    typer.Option(
+        "--to", metavar="URL", help="Where to send the stored requests.", show_default=False
+    ),
+]
+ReplaySecret = Annotated[
+    str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
+]
+ReplayIncludeUnverified = Annotated[
+    bool,
+    typer.Option(
+        "--include-unverified",
+        help="Also send requests 'atwh serve' stored without checking a signature (it ran "
+        "without a secret): anyone could have sent them, and the replay signs them. "
+        "Rejected requests are never sent.",
+    ),
+]
+ReplayTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        click_type=params.Duration("SECONDS", min=0.1),
+        show_default=False,
+        help="How long to wait for each answer: seconds, or a duration (30s, 2m) [default: 30s]",
+    ),
+]
+
+
 @app.command("replay")
 def replay(
     ctx: typer.Context,
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[ID]...",
-            help="Inbox ids, or event ids (unique prefixes) [default: every stored request "
-            "that matches the filters]",
-            show_default=False,
-        ),
-    ] = None,
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to", metavar="URL", help="Where to send the stored requests.", show_default=False
-        ),
-    ] = ...,  # type: ignore[assignment]
-    secret: Annotated[
-        str | None, _secret("Re-sign each body with this secret [default: sent unsigned]")
-    ] = None,
+    ids: ReplayIds = None,
+    to: ReplayTo = ...,  # type: ignore[assignment]
+    secret: ReplaySecret = None,
     db: Db = None,
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
-    include_unverified: Annotated[
-        bool,
-        typer.Option(
-            "--include-unverified",
-            help="Also send requests 'atwh serve' stored without checking a signature (it ran "
-            "without a secret): anyone could have sent them, and the replay signs them. "
-            "Rejected requests are never sent.",
-        ),
-    ] = False,
+    include_unverified: ReplayIncludeUnverified = False,
     concurrency: o.Concurrency = 1,
     rate: o.Rate = None,
     dry_run: o.DryRun = False,
@@ -307,16 +329,7 @@ def replay(
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            click_type=params.Duration("SECONDS", min=0.1),
-            show_default=False,
-            help="How long to wait for each answer: seconds, or a duration (30s, 2m) "
-            "[default: 30s]",
-        ),
-    ] = 30.0,
+    timeout: ReplayTimeout = 30.0,
 ) -> int:
     """Send requests stored by 'atwh serve' again: the raw body as it came, re-signed.
 

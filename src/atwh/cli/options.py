@@ -227,6 +227,22 @@ As = Annotated[
 ]
 
 
+# -- serving: serve, emulator -----------------------------------------------------------------
+
+Host = Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")]
+
+
+def port_option(envvar: str | None = None) -> Any:
+    """--port of a command that listens (0: any free one), from `envvar` too if given."""
+    return typer.Option(
+        "--port",
+        "-p",
+        envvar=envvar,
+        click_type=params.Number("PORT", min=0, max=65535),
+        help="Port to listen on (0: any free one).",
+    )
+
+
 def format_option(formats: Sequence[str], default: str) -> Any:
     """The --format option of a command whose output comes in `formats`, named in its help
     and completed by the shell."""

@@ -86,9 +86,9 @@ def reconcile(
     from atwh.client.filters import parse_time
     from atwh.client.secret import webhook_secret
     from atwh.core.config import http_url
-    from atwh.errors import UsageError, printable
-    from atwh.output.export import open_output
-    from atwh.output.show import listing_mode, print_rich, show_listing
+    from atwh.errors import UsageError
+    from atwh.output.recover import show_reconciliation
+    from atwh.output.show import listing_mode
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
     from atwh.recover.sending import Sending
@@ -97,21 +97,11 @@ def reconcile(
     chosen = listing_mode(fmt, as_json, output)
     if chosen not in ("table", "tsv", "json"):
         raise UsageError(f"--format {chosen}: reconcile reports come as table or json")
-    if (db is None) == (stored is None):
-        raise UsageError("say what was stored: give --db INBOX or --stored FILE (one of them)")
-    if backfill and db is None:
+    if backfill and db is None and stored is not None:
         raise UsageError("--backfill writes into an inbox: give --db")
+    store = rec.stored_from(Path(db) if db else None, Path(stored) if stored else None)
     window = parse_time(since)
     target = http_url("--to", to) if to is not None else None
-
-    from atwh.receiver.inbox import Inbox
-
-    if db is not None:
-        with Inbox(Path(db), create=False) as box:
-            store = rec.stored_in_inbox(box)
-    else:
-        assert stored is not None
-        store = rec.stored_in_file(Path(stored))
 
     with context.client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
@@ -122,48 +112,17 @@ def reconcile(
             target = target or context.webhook_url(webhook.url, webhook_id)
             if secret is None:
                 secret = webhook_secret(client, webhook_id)
-
     if backfill and db is not None:
-        with Inbox(Path(db), create=False) as box:
-            added = rec.backfill(result, log, box)
+        added = rec.backfill_inbox(result, log, Path(db))
         typer.echo(f"Backfilled {added} lost events into {db} (marked backfilled).", err=True)
-
     report = None
     if replay:
         how = Sending(target or "", secret, f"webhook:{webhook_id}", concurrency, rate)
         how.timeout, how.yes, how.force, how.ledger = timeout, yes, force, ledger
         report = context.deliver(candidates, how, "nothing lost or not delivered")
-    if chosen == "json":
-        import json
-
-        data = result.to_api()
-        if report is not None:
-            data["replay"] = [o.to_api() for o in report.outcomes]
-        with open_output(output) as stream:
-            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    elif chosen == "tsv":  # piped: the events to look at, one a line, with their category
-        from atwh.output.recover import entry_columns, trouble_entries
-
-        entries = trouble_entries(result)
-        if entries:
-            show_listing(entry_columns(with_category=True), entries, chosen)
-    else:
-        from rich.console import Group
-        from rich.text import Text
-
-        from atwh.output.recover import reconcile_view, replay_table
-
-        view = reconcile_view(result)
-        if report is not None:
-            title = Text(f"Replayed to {printable(report.target, 200)}", style="bold")
-            view = Group(view, Text(), title, replay_table(report))
-        print_rich(view, output)
-    from atwh.output.recover import reconcile_totals, totals_line
-
-    typer.echo(reconcile_totals(result), err=True)
+    show_reconciliation(result, report, chosen, output)
     if report is None:
         return ExitStatus.FAILED if result.trouble else ExitStatus.OK
-    typer.echo(totals_line(report), err=True)
     if report.interrupted:
         return context.sent_status(report)
     # with --replay, what counts is whether every lost and undelivered event now got a 2xx

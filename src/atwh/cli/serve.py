@@ -13,17 +13,6 @@ RECEIVER = "Receiver"
 SIMULATE = "Simulated failures"
 FORWARD = "Forwarding"
 
-Host = Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")]
-Port = Annotated[
-    int,
-    typer.Option(
-        "--port",
-        "-p",
-        envvar="PORT",
-        click_type=params.Number("PORT", min=0, max=65535),
-        help="Port to listen on (0: any free one).",
-    ),
-]
 WebhookPath = Annotated[
     str, typer.Option("--path", metavar="PATH", help="Where webhooks are POSTed.")
 ]
@@ -210,8 +199,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="One NDJSON record per requ
 
 def serve(
     ctx: typer.Context,
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
+    host: o.Host = "127.0.0.1",
+    port: Annotated[int, o.port_option("PORT")] = 8000,
     path: WebhookPath = "/webhook",
     secret: Secret = None,
     webhook: Webhook = None,

@@ -12,7 +12,6 @@ Nothing outside this module talks to the API. Every failure ends in an AtwhError
 from __future__ import annotations
 
 import email.utils
-import gc
 import logging
 import random
 import re
@@ -236,7 +235,6 @@ class ApiClient:
                 headers={"User-Agent": _user_agent(), "Content-Type": "application/json"},
                 event_hooks={"response": [self._remember]},
             )
-            _freeze_imports()
         return self._session
 
     def close(self) -> None:
@@ -526,23 +524,6 @@ def _check_count(read: int, total: int | None, page_size: int) -> None:
             f"the API sent {read:,} deliveries but counts {total:,} (totalCount); "
             "stopped reading pages that do not end"
         )
-
-
-@cache
-def _freeze_imports() -> None:
-    """Once per process, with httpx loaded: leave the objects alive now
-    (modules, classes, functions) out of the garbage collector's full passes, and let the
-    young generation grow to a few pages' worth of objects before a pass.
-
-    Paging promotes each page's objects to the oldest generation, so a long export runs a
-    full pass every few hundred pages; without the freeze, each pass walks every object
-    of every module imported, which costs more than the rest of the pass. A page decodes
-    to about 1,000 containers, which reference counting frees once the page is used;
-    with the default threshold (700) a young pass ran two or three times a page to find
-    nothing (a reference cycle is rare here: some of httpx's, a few per request).
-    """
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 def _page_reader() -> Callable[[bytes], dict[str, Any] | None]:

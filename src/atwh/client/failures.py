@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from atwh.client.model import Delivery
+
+if TYPE_CHECKING:
+    from atwh.client.filters import DeliveryFilter
 
 EventKey = tuple[str | None, str]  # (webhook id, event id)
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -91,3 +96,35 @@ class FailureSummary:
 
 def _event_key(d: Delivery) -> EventKey | None:
     return (d.webhook_id, d.event.id) if d.event.id else None
+
+
+@dataclass(slots=True)
+class FailureScan:
+    """What `atwh failures` read: the failed attempts that match, grouped (summary), and
+    what was read around them, for the headline and for saying why none matched."""
+
+    summary: FailureSummary = field(default_factory=FailureSummary)
+    rows: list[Delivery] = field(default_factory=list)  # the failed attempts that match
+    in_window: int = 0  # deliveries in the window and filters, failed or not
+    scanned: int = 0  # deliveries read
+    newest: datetime | None = None  # the newest read
+
+
+def scan_failures(deliveries: Iterable[Delivery], flt: DeliveryFilter) -> FailureScan:
+    """Every delivery read once: the failed ones matching `flt` (its window, events and
+    codes) kept and grouped, each one's later success seen (whether it recovered)."""
+    from atwh.client.filters import DeliveryFilter
+
+    done = FailureScan()
+    failed = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, True)
+    window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes)
+    for d in deliveries:
+        done.scanned += 1
+        if d.created is not None and (done.newest is None or d.created > done.newest):
+            done.newest = d.created
+        matched = failed.matches(d)
+        done.in_window += matched or window.matches(d)
+        done.summary.observe(d, matched)
+        if matched:
+            done.rows.append(d)
+    return done

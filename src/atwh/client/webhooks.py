@@ -8,7 +8,6 @@ Everything here returns data; `atwh.cli.webhooks` parses options and `atwh.outpu
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import re
 import time
@@ -26,6 +25,7 @@ from atwh.errors import (
     UsageError,
     printable,
 )
+from atwh.samples import TEST_EVENT_BODY
 
 if TYPE_CHECKING:
     from atwh.client.api import ApiClient
@@ -41,9 +41,6 @@ URN = re.compile(r"^urn:allthings:[a-z][a-z-]*(:[A-Za-z0-9*._-]+)+$")
 _INPUT_CODE = re.compile(r"INPUT|INVALID|VALIDAT|BAD_REQUEST|UNPROCESSABLE")
 _NOT_FOUND_CODES = frozenset({"NOT_FOUND", "WEBHOOK_NOT_FOUND"})
 
-# The unsigned request Allthings sends a webhook's URL when the webhook is saved; only a 200
-# lets the save go through. The vendor does not publish its body; the emulator sends this one.
-TEST_EVENT_BODY = json.dumps({"message": "Allthings webhook URL check"}).encode()
 PING_MAX_BODY = 64 * 1024
 
 

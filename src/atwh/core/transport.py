@@ -9,12 +9,9 @@ nor a compression bomb can take the memory.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import Any
 
 import httpcore
@@ -122,10 +119,11 @@ def http_transport(deadline: Deadline) -> httpx.HTTPTransport:
     """httpx's own transport, its sockets held to `deadline`.
 
     httpx has no public way to give its connection pool a network backend; the pool's
-    is wrapped in place (tests/client/test_bounds.py proves it still works)."""
+    is wrapped in place (core.compat; tests/client/test_bounds.py proves it still works)."""
+    from atwh.core.compat import wrap_network_backend
+
     transport = httpx.HTTPTransport(retries=0)
-    pool: Any = transport._pool
-    pool._network_backend = _DeadlineBackend(pool._network_backend, deadline)
+    wrap_network_backend(transport, lambda backend: _DeadlineBackend(backend, deadline))
     return transport
 
 
@@ -221,12 +219,18 @@ def _size(n: int) -> str:
     return f"{n:,} bytes"
 
 
-@cache
-def skip_missing_sniffio() -> None:
-    """For httpx.AsyncClient users (replay, the forwarder, the emulator): httpcore runs
-    `import sniffio` for every async request it sends, inside a try. Where sniffio is not
-    installed, each of those failed imports searches every entry of sys.path again (Python
-    remembers only the imports that succeed): a fifth of the CPU time a replay spent. A
-    None in sys.modules makes that import fail at once, as it would anyway."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
+def on_this_machine(url: str) -> bool:
+    """Whether the URL's host is this machine: localhost, *.localhost, 127.0.0.0/8, ::1
+    (what `replay` and `check` send to without asking first)."""
+    import ipaddress
+
+    try:
+        host = httpx.URL(url).host.lower()
+    except httpx.InvalidURL:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

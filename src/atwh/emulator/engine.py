@@ -38,7 +38,7 @@ ATTEMPTS_PER_WEBHOOK = 8
 class EmulatorSettings:
     token: str | None = None  # None: any non-empty bearer token
     time_scale: float = 1.0
-    attempt_timeout: float = 10.0
+    attempt_timeout: float = samples.ATTEMPT_TIMEOUT
     db: Path | None = None
     history: int = 0
     seed: int | None = None
@@ -86,7 +86,7 @@ class Engine:
         """Allthings checks that a webhook's URL answers 200 to an unsigned test request."""
         import httpx
 
-        from atwh.client.webhooks import TEST_EVENT_BODY as body  # what `webhooks ping` sends
+        from atwh.samples import TEST_EVENT_BODY as body  # what `webhooks ping` sends
 
         try:
             status, _, _ = await self._send(url, body, {"content-type": "application/json"})
@@ -121,10 +121,7 @@ class Engine:
     def _http(self) -> Any:
         import httpx
 
-        from atwh.core.transport import skip_missing_sniffio
-
         if self._client is None:
-            skip_missing_sniffio()
             self._client = httpx.AsyncClient(
                 timeout=self.s.attempt_timeout,
                 follow_redirects=False,

@@ -246,3 +246,35 @@ def show_report(report: Report, fmt: str, output: str | None) -> None:
     else:
         write_export(report.outcomes, fmt, output)
     note(totals_line(report))
+
+
+def show_reconciliation(
+    result: Reconciliation, report: Report | None, mode: str, output: str | None
+) -> None:
+    """The reconciliation (and the replay after it, if any): JSON (`mode` json), the events
+    to look at as TSV (piped), or the tables; then the totals on stderr."""
+    from atwh.output.show import note, print_rich, show_listing
+
+    if mode == "json":
+        import json
+
+        from atwh.output.export import open_output
+
+        data = result.to_api()
+        if report is not None:
+            data["replay"] = [o.to_api() for o in report.outcomes]
+        with open_output(output) as stream:
+            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    elif mode == "tsv":  # piped: the events to look at, one a line, with their category
+        entries = trouble_entries(result)
+        if entries:
+            show_listing(entry_columns(with_category=True), entries, mode)
+    else:
+        view = reconcile_view(result)
+        if report is not None:
+            title = Text(f"Replayed to {printable(report.target, 200)}", style="bold")
+            view = Group(view, Text(), title, replay_table(report))
+        print_rich(view, output)
+    note(reconcile_totals(result))
+    if report is not None:
+        note(totals_line(report))

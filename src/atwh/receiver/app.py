@@ -131,6 +131,20 @@ def decide(
     """What the vendor's reference endpoint would answer, with verification added."""
     if sig is None:
         eid, name, key = _peek_event(body)
+        if s.secret and (eid is not None or name is not None):
+            # With a secret, an unsigned request that carries an event is a forgery or a
+            # sender without the secret: refused, where the vendor's example answers 200 and
+            # leaves it to the code to not process it. The registration's test request
+            # (no event in it) still gets its 200.
+            return Decision(
+                401,
+                f"Unsigned event: no {signature.SIGNATURE_HEADER} header",
+                "rejected",
+                "unsigned",
+                eid,
+                name,
+                extra={"reason": "unsigned"},
+            )
         return Decision(200, signature.TEST_EVENT_ANSWER, "test", None, eid, name, event_key=key)
     verdict = "unverified"
     if s.secret:

@@ -71,9 +71,6 @@ class Forwarder:
     async def run(self) -> None:
         import httpx
 
-        from atwh.core.transport import skip_missing_sniffio
-
-        skip_missing_sniffio()
         try:
             async with httpx.AsyncClient(timeout=self.s.forward_timeout) as client:
                 self._client = client

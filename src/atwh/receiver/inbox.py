@@ -618,6 +618,13 @@ class Inbox:
             ).fetchone()
         return _record(row) if row else None
 
+    def copies(self, event_id: str) -> list[InboxRecord]:
+        """Every request stored with this event id, oldest first (`atwh check --inbox`)."""
+        rows = self.conn.execute(
+            f"SELECT {self.columns} FROM requests WHERE event_id = ? ORDER BY id", (event_id,)
+        ).fetchall()
+        return [_record(row) for row in rows]
+
     def event_ids(self, prefix: str, limit: int = 100) -> list[str]:
         """The distinct event ids that start with `prefix` (at most `limit`), by the index."""
         upper = prefix + "\U0010ffff"  # above every text that starts with the prefix

@@ -49,6 +49,18 @@ def stored_in_inbox(inbox: Inbox) -> Stored:
     return stored
 
 
+def stored_from(db: Path | None, file: Path | None) -> Stored:
+    """What was stored, from an inbox (`--db`) or a file of event ids (`--stored`): one of
+    them."""
+    if (db is None) == (file is None):
+        raise UsageError("say what was stored: give --db INBOX or --stored FILE (one of them)")
+    if db is not None:
+        with Inbox(db, create=False) as box:
+            return stored_in_inbox(box)
+    assert file is not None
+    return stored_in_file(file)
+
+
 def stored_in_file(path: Path) -> Stored:
     """Event ids from the user's own system: one a line, a JSON array (of ids, or of objects
     with `event_id`, `eventId` or `id`), or a CSV with an `event_id` or `id` column."""
@@ -219,6 +231,12 @@ def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
     return [
         log.candidate(e.event_id) for e in result.entries if e.category in (LOST, NOT_DELIVERED)
     ]
+
+
+def backfill_inbox(result: Reconciliation, log: EventLog, db: Path) -> int:
+    """backfill() into the inbox at `db`, which must exist."""
+    with Inbox(db, create=False) as box:
+        return backfill(result, log, box)
 
 
 def backfill(result: Reconciliation, log: EventLog, inbox: Inbox) -> int:

@@ -10,7 +10,6 @@ report still comes back (`interrupted` set). Every answered try is written to th
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import signal
 import time
@@ -23,7 +22,7 @@ import httpx
 from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
-from atwh.core.transport import skip_missing_sniffio
+from atwh.core.transport import on_this_machine
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger
 from atwh.recover.selection import Candidate
@@ -114,19 +113,9 @@ def acknowledged(code: int | None, answer: str | None) -> bool:
     return answer is None or signature.TEST_EVENT_ANSWER not in answer
 
 
-def is_loopback(url: str) -> bool:
-    host = httpx.URL(url).host
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def needs_confirmation(url: str, count: int) -> bool:
     """More than CONFIRM_ABOVE events to a host other than loopback."""
-    return count > CONFIRM_ABOVE and not is_loopback(url)
+    return count > CONFIRM_ABOVE and not on_this_machine(url)
 
 
 def request_headers(
@@ -180,7 +169,6 @@ def replay(
     """
     if opts.concurrency < 1:
         raise UsageError("--concurrency: give at least 1")
-    skip_missing_sniffio()
     return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
 
 

@@ -1,0 +1,56 @@
+"""`atwh failures` for people: the headline, the groups by cause and event, the failed
+attempts newest first; piped, the attempts as TSV under a headline on stderr."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from atwh.output.show import newest_first, note, plural, say_more, show_listing, why_empty
+
+if TYPE_CHECKING:
+    from atwh.client.failures import FailureScan
+    from atwh.client.filters import DeliveryFilter
+
+
+def say_none_failed(
+    scan: FailureScan, hooks: str, flt: DeliveryFilter, given: dict[str, Any]
+) -> None:
+    """The one line on stderr when no failed attempt matched, and the likely reason."""
+    if scan.in_window:
+        note(f"No failed attempts in {_where(scan, hooks)}")
+        return
+    nothing = f"No deliveries on {hooks} (Allthings keeps them for 30 days)"
+    note(why_empty("deliveries", "delivery", scan.scanned, scan.newest, flt, given, nothing))
+
+
+def show_failures(
+    scan: FailureScan, hooks: str, multi: bool, mode: str, output: str | None, wanted: int | None
+) -> None:
+    """The failed attempts (the newest `wanted`), as a table under the summary by cause and
+    event, or as TSV (`mode` tsv) under a headline on stderr; then what was left out."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from atwh.output.tables import delivery_columns, failures_table
+
+    rows = scan.rows
+    shown = newest_first(rows)[:wanted]
+    still = scan.summary.still_failing_events()
+    headline = f"{plural(scan.summary.failed, 'failed attempt')} in {_where(scan, hooks)}"
+    if mode == "tsv":
+        note(f"{headline}; {plural(still, 'event')} still failing")
+        show_listing(delivery_columns(multi), shown, mode)
+    else:
+        head = Text()
+        head.append(headline, style="bold red")
+        head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
+        count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
+        title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
+        groups = failures_table(scan.summary.groups(), multi)
+        view = Group(head, Text(), groups, Text(), title)
+        show_listing(delivery_columns(multi), shown, mode, output, view)
+    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+
+
+def _where(scan: FailureScan, hooks: str) -> str:
+    return f"{plural(scan.in_window, 'delivery', 'deliveries')} of {hooks}"
