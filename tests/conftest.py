@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from atwh.cli import app
@@ -23,6 +25,20 @@ from atwh.errors import forget_secrets
 
 API_URL = "https://webhooks.allthings.me/"
 NOW = datetime.now(UTC)
+
+# Hypothesis: no deadline (a loaded machine, or a test's first example warming caches, is
+# not a failure), and fewer examples than hypothesis' 100 for the tests that do not choose
+# their own; `HYPOTHESIS_PROFILE=thorough python -m pytest` tries 1000 of each.
+settings.register_profile("default", deadline=None, max_examples=50)
+settings.register_profile("thorough", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core, at most 8 (most tests wait on a socket or a
+    subprocess rather than compute; a file is one worker's, so more would idle)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, min(2 * (cores or 1), 8))
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,7 @@ class RawServer:
         self.handler = handler
         self.requests = 0
         self.finished = 0  # answers sent to the end (the client read them whole)
+        self.hung_up = 0  # answers the client hung up on before their end
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -62,6 +63,7 @@ class RawServer:
                 try:
                     self.handler(conn, request)
                 except OSError:  # the client hung up: it gave up on the answer
+                    self.hung_up += 1
                     return
                 self.finished += 1
 

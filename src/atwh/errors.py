@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from urllib.parse import quote, quote_plus
 
@@ -111,7 +112,18 @@ def _escape(ch: str) -> str:
 
 REDACTED = "[redacted]"
 MIN_SECRET = 4  # shorter values would blank out ordinary words; they guard nothing anyway
+# A credential this long is redacted wherever it appears; a shorter one (a password, a dev
+# token such as `sync`) only where a credential stands: after `Bearer`, `token`,
+# `password`, `secret`, `authorization`, `api_key` and their separators, so that a word
+# that happens to equal it (a webhook described `sync`) is shown
+LONG_SECRET = 12
+_CREDENTIAL_BEFORE = (
+    r"(?i)((?:bearer|token|secret|password|passwd|authorization|api[_-]?key)"
+    r"[\w-]{0,12}[\"']?(?:\s*[=:]\s*|\s+|%3D|=)[\"']?)"
+)
 _secrets: set[str] = set()
+_short: set[str] = set()
+_short_pattern: re.Pattern[str] | None = None
 
 
 def keep_secret(value: str | None) -> None:
@@ -129,18 +141,28 @@ def keep_secret(value: str | None) -> None:
         forms.update((quote(raw, safe=""), quote_plus(raw)))
     except UnicodeEncodeError:
         pass
-    _secrets.update(f for f in forms if len(f) >= MIN_SECRET)
+    global _short_pattern
+    _secrets.update(f for f in forms if len(f) >= LONG_SECRET)
+    short = {f for f in forms if MIN_SECRET <= len(f) < LONG_SECRET}
+    if short - _short:
+        _short.update(short)
+        alternatives = "|".join(re.escape(f) for f in sorted(_short, key=len, reverse=True))
+        _short_pattern = re.compile(f"{_CREDENTIAL_BEFORE}(?:{alternatives})")
 
 
 def forget_secrets() -> None:
+    global _short_pattern
     _secrets.clear()
+    _short.clear()
+    _short_pattern = None
 
 
 def redact(text: str) -> str:
-    """`text` with every credential atwh was given or got replaced by [redacted]."""
-    if not _secrets:
-        return text
+    """`text` with every credential atwh was given or got replaced by [redacted]: a long
+    one anywhere, a short one where a credential stands (`Bearer sync`, `password=…`)."""
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if _short_pattern is not None:
+        text = _short_pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text

@@ -203,3 +203,30 @@ def test_every_example_in_readme_can_be_pasted():
     assert len(commands) > 20
     for command in commands:
         assert "…" not in command, command
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "atwh")
+def test_help_says_what_runs(runner, path):
+    result = runner.invoke(app, [*path, "--help"], prog_name="atwh", env={"COLUMNS": "200"})
+    text = result.stdout
+    assert "x>=" not in text and not re.search(r"default: \d+\.0\]", text), text  # 30, not 30.0
+    if "Same as --format json." in text:
+        assert "--format" in text.replace("Same as --format json.", ""), path
+    if (
+        "--format" in text
+        and "tab-separated" not in text
+        and "table" in text.split("--format")[1][:80]
+    ):
+        raise AssertionError(f"{path}: --format's default does not say what a pipe gets")
+    if path and path[0] == "inbox":
+        assert "Only deliveries" not in text, path  # the inbox holds requests
+    ids = set(
+        re.findall(
+            r"^\s+atwh (?:\w+ )*?(?:deliveries|failures|stats|tail|replay|reconcile)"
+            r" ([\w-]+)",
+            text,
+            re.M,
+        )
+    )
+    ids = {i for i in ids if not i.isdigit()}  # `inbox replay 42`: inbox ids
+    assert ids <= {"wh-history", "--history", "--since"}, ids  # runnable on the emulator

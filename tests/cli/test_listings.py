@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -212,3 +213,29 @@ def test_one_is_singular_everywhere(atwh, fake_api):
     )
     fake_api.add("w2", [node(1, code=200)])
     assert "1 delivery (1 shown)" in atwh("deliveries", "w2", "--format", "table").stdout
+
+
+@pytest.mark.parametrize("command", ["deliveries", "failures"])
+def test_columns_picks_what_a_listing_shows_on_a_terminal_and_piped(
+    atwh, fake_api, command, monkeypatch
+):
+    fake_api.add("w1", [node(0, code=500), node(1, code=503)])
+    piped = atwh(command, "w1", "--columns", "delivery,created")
+    assert piped.stdout.splitlines()[0] == "delivery\tcreated", piped.output
+    monkeypatch.setenv("COLUMNS", "60")
+    table = atwh(command, "w1", "--columns", "event,age", "--format", "table")
+    assert table.exit_code == 0, table.output
+    assert re.search(r"^Event +Age", table.stdout, re.M) and "Delivery" not in table.stdout
+    bad = atwh(command, "w1", "--columns", "nope")
+    assert bad.exit_code == 2 and "choose from created,age,status" in bad.stderr
+
+
+def test_a_filtered_total_says_what_matches_and_of_how_many(atwh, fake_api):
+    fake_api.add("w1", [node(i, code=500 if i % 2 else 200) for i in range(10)])
+    limited = atwh("deliveries", "w1", "--failed", "--limit", "3", "--format", "table")
+    assert "The newest 3 deliveries that match --failed (more do, of 10 in all)" in (limited.stdout)
+    assert "10 deliveries (3 shown)" not in limited.stdout
+    whole = atwh("deliveries", "w1", "--failed", "--format", "table")
+    assert "5 deliveries match --failed (of 10 in all)" in whole.stdout
+    both = atwh("deliveries", "w1", "-c", "5xx", "--event", "ticket.*", "--format", "table")
+    assert "5 deliveries match --event 'ticket.*' --status-code '5xx'" in both.stdout

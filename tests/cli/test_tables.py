@@ -65,8 +65,8 @@ def test_deliveries_keep_ids_status_and_code_whole_at_every_width(width, multi):
         assert d.id in line  # the delivery id, whole
         assert (d.status or "") in line
         assert str(d.status_code or "—") in line
-        for cut in re.findall(r"\S*…", line):  # only the response text is ever shortened
-            assert cut.rstrip("…") in (d.result.body or "")
+        for cut in re.findall(r"\S*…", line):  # only the response and event name are cut
+            assert cut.rstrip("…") in (d.result.body or "") + " " + (d.event.name or "")
 
 
 def test_the_order_columns_go_in_as_the_width_shrinks():
@@ -96,8 +96,34 @@ def test_the_order_columns_go_in_as_the_width_shrinks():
         "Response",
     ]
     assert header(120) == ["Created", "Age", "Status", "Code", "Delivery", "Event", "Lag"]
-    assert header(80) == ["Status", "Code", "Delivery", "Event"]
+    assert header(80) == ["Age", "Status", "Code", "Delivery", "Event"]
     assert header(60) == ["Age", "Status", "Code", "Delivery"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_when_it_happened_always_shows_and_the_event_name_is_shortened_first(width):
+    text = render(deliveries_table(deliveries(), show_webhook=False), width)
+    lines = text.splitlines()
+    assert re.split(r"\s{2,}", lines[0].strip())[0] in ("Created", "Age")
+    for line in lines[1:]:
+        assert re.match(r"(\d\d-\d\d \d\d:\d\d:\d\d  )?\d+[smhd] ago ", line), line
+    if width >= 80:  # the event name stays, shortened, rather than the time going
+        assert "Event" in lines[0] and "community-art" in text
+
+
+def test_columns_chooses_the_columns_and_their_order_at_any_width():
+    from atwh.errors import UsageError
+    from atwh.output.listing import choose
+
+    chosen = choose(delivery_columns(), "created, event,code")
+    text = render(table(chosen, deliveries()), 60)
+    assert re.split(r"\s{2,}", text.splitlines()[0].strip()) == ["Created", "Event", "Code"]
+    assert "community-article.published" in text  # chosen: whole, not dropped at 60
+    out = io.StringIO()
+    write_tsv(choose(delivery_columns(), "age,delivery"), deliveries()[:1], out)
+    assert out.getvalue().splitlines()[0] == "age\tdelivery"
+    with pytest.raises(UsageError, match="no column 'evnt'; choose from created,age,"):
+        choose(delivery_columns(), "created,evnt")
 
 
 def test_fit_drops_the_least_important_first_and_shrinks_only_what_may_shrink():
@@ -188,7 +214,7 @@ def test_tsv_is_every_column_untruncated_under_a_header():
     out = io.StringIO()
     write_tsv(delivery_columns(), rows, out)
     lines = out.getvalue().splitlines()
-    assert lines[0] == "created\tstatus\tcode\tdelivery\tevent\tevent_id\tlag\tresponse"
+    assert lines[0] == "created\tstatus\tcode\tdelivery\tevent\tevent_id\tlag_ms\tresponse"
     fields = [line.split("\t") for line in lines[1:]]
     assert all(len(f) == 8 for f in fields)
     assert fields[3][7] == "x" * 300  # nothing cut
@@ -262,3 +288,141 @@ def test_a_listing_built_from_columns_renders_as_a_table():
     cols = [Column("Id", lambda r: r, keep=ALWAYS), Column("Len", lambda r: str(len(r)))]
     text = render(table(cols, ["abc", "de"]), 40)
     assert [line.rstrip() for line in text.splitlines()] == ["Id   Len", "abc  3", "de   2"]
+
+
+# -- narrow tables cut the right things (issue 26, item 8) --------------------------------
+
+
+def _header(text: str) -> list[str]:
+    return re.split(r"\s{2,}", text.splitlines()[0].strip())
+
+
+def test_failures_at_60_keeps_what_still_fails_before_what_recovered():
+    summary = FailureSummary()
+    for d in deliveries():
+        summary.observe(d, d.failed)
+    header = _header(render(failures_table(summary.groups()), 60))
+    assert "Still failing" in header and "Recovered" not in header
+    assert header[:2] == ["Cause", "Event"]
+
+
+def test_stats_of_two_webhooks_at_80_keeps_each_id_on_one_line(atwh, fake_api, monkeypatch):
+    first, second = uuid(7001), uuid(7002)
+    fake_api.add(first, [node(1, code=200), node(2, code=500)])
+    fake_api.add(second, [node(3, code=200)])
+    for width, side_by_side in ((80, False), (200, True)):
+        monkeypatch.setenv("COLUMNS", str(width))
+        result = atwh("stats", first, second, "--format", "table")
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.partition("Attempts per day")[0].splitlines()  # the numbers
+        assert all(len(line) <= width for line in lines)
+        holding = [line for line in lines if first in line or second in line]
+        assert (len(holding) == 1) == side_by_side, result.stdout  # one header, or a title each
+        assert first in result.stdout and second in result.stdout  # each whole, on one line
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_webhooks_list_shortens_a_url_after_its_host_and_port(width):
+    from atwh.client.webhooks import WebhookInfo
+    from atwh.output.tables import webhook_columns
+
+    hook = WebhookInfo(uuid(1), url="http://127.0.0.1:18731/webhooks/allthings/tickets")
+    text = render(table(webhook_columns(), [hook]), width)
+    assert uuid(1) in text and "127.0.0.1:18731" in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+
+
+def test_short_url_keeps_the_host_and_port():
+    from atwh.output.listing import short_url
+
+    url = "http://127.0.0.1:18731/webhook"
+    assert short_url(url, 40) == url
+    assert short_url(url, 25) == "http://127.0.0.1:18731/w…"
+    assert short_url(url, 22) == "127.0.0.1:18731/webho…"
+    assert short_url(url, 12) == "…0.0.1:18731"
+
+
+def test_webhook_events_at_60_drop_the_namespace_and_keep_the_descriptions_start():
+    from atwh.client.webhooks import EventType
+    from atwh.output.tables import event_type_columns
+
+    rows = [
+        EventType("ticket", "ticket.created", "A ticket was created."),
+        EventType(
+            "user",
+            "user.registered",
+            "Emulator's own addition, not attested by Allthings: a user registered.",
+        ),
+    ]
+    text = render(table(event_type_columns(), rows), 60)
+    assert _header(text) == ["Name", "Description"]
+    assert "Emulator's own addition" in text
+
+
+def test_reconcile_lists_of_lost_events_have_no_always_0_stored_column():
+    from atwh.output.recover import entry_columns
+    from atwh.recover.reconcile import Entry
+
+    entry = Entry(uuid(3), "ticket-comment.created", "lost", attempts=1, last_code=200)
+    text = render(table(entry_columns(stored=False), [entry]), 80)
+    assert "Stored" not in text and "ticket-comment.created" in text  # the name whole
+    assert "Stored" in render(table(entry_columns(), [entry]), 80)
+
+
+def test_inbox_at_80_has_no_empty_forward_column():
+    rows = [_record(i, forward_status=None) for i in range(1, 4)]
+    assert "Forward" not in render(inbox_table(rows), 80)
+    assert "Forward" in render(inbox_table([_record(2)]), 200)
+
+
+def test_the_retry_chain_of_deliveries_id_at_80_keeps_ids_whole_and_the_marker_on_its_line():
+    from atwh.output.tables import delivery_detail
+
+    chain = deliveries()
+    text = render(delivery_detail(chain[1], chain), 80)
+    attempts = text[text.index("Attempts for this event") :]
+    for d in chain:
+        assert d.id in attempts
+    (marked,) = [line for line in attempts.splitlines() if "◀" in line]
+    assert chain[1].id in marked
+
+
+# -- small inconsistencies (issue 26, item 12) ----------------------------------------
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_one_dash_for_no_value_in_code_and_lag(width):
+    n = node(9, code=None)
+    n["deliveryDate"] = None  # no answer: never delivered, no lag
+    rows = [parse_delivery(n, "w")]
+    text = render(table(delivery_columns(), rows), width)
+    assert "–" not in text  # an en dash nowhere; the em dash of Code, in Lag too
+    if width >= 120:
+        assert text.splitlines()[1].count("—") == 2, text  # Code's and Lag's
+
+
+def test_piped_lag_is_milliseconds_and_no_answer_an_empty_field():
+    out = io.StringIO()
+    write_tsv(delivery_columns(), deliveries(), out)
+    header, *lines = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert header[-2:] == ["lag_ms", "response"]
+    assert lines[0][-2] == "250"  # a number, no unit
+    no_answer = lines[2]  # ESOCKETTIMEDOUT: the API's message, nothing made up around it
+    assert no_answer[2] == "" and no_answer[-1] == "ESOCKETTIMEDOUT"
+    out = io.StringIO()
+    bare = parse_delivery(node(9, code=None), "w")
+    write_tsv(delivery_columns(), [bare], out)
+    assert out.getvalue().splitlines()[1].endswith("\t")  # empty: no "(no answer)"
+
+
+def test_piped_tables_and_detail_views_have_no_padding_and_fit_their_content(atwh, fake_api):
+    fake_api.add("w1", [node(1), node(2, code=500)])
+    for args in (
+        ["deliveries", "w1", "--format", "table"],
+        ["deliveries", "w1", "--id", "d1"],
+    ):
+        result = atwh(*args)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert lines and all(line == line.rstrip() for line in lines), args
+        assert max(map(len, lines)) < 160, args  # no box drawn to 160 columns

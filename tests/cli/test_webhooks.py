@@ -812,6 +812,35 @@ def test_no_command_prints_the_secret_without_show_secret(atwh, api, target, cap
     assert SECRET not in caplog.text
 
 
+def test_show_piped_has_no_padding(atwh, api):
+    lines = atwh("webhooks", "show", "wh-1").stdout.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines)
+
+
+def test_show_by_a_prefix_without_an_app_says_a_prefix_needs_one(atwh, api):
+    result = atwh("webhooks", "show", "wh-")
+    assert result.exit_code == 4
+    assert "give --app APP_ID (or set ATWH_APP_ID)" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_unknown_keys_in_the_config_file_are_said_once(atwh, api, tmp_path):
+    import os
+    from pathlib import Path
+
+    config = Path(os.environ["ATWH_CONFIG_DIR"]) / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('webhook = ["wh-1"]\napp = "a1"\n')
+    result = atwh("failures")
+    assert result.exit_code == 2
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: config file {config}: ignored 'webhook' (did you mean 'webhooks'?), "
+        "'app' (did you mean 'app_id'?); "
+        "the keys it reads are webhooks, api_url, app_id, project_id"
+    ]
+
+
 def test_enable_and_disable_are_one_command_told_which():
     import typer.main
 

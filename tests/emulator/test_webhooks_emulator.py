@@ -104,26 +104,36 @@ def test_the_emulator_refuses_what_the_vendor_refuses(tmp_path, atwh):
             "community-article.published",
         ):
             assert "emulator's own" not in names.pop(attested)
-        assert names and all("emulator's own addition" in text for text in names.values())
+        assert names and all(text.startswith("Emulator's own addition") for text in names.values())
 
 
 def test_emit_with_no_subscriber_shows_the_create_that_would(tmp_path, atwh):
+    import shlex
+
+    from atwh.receiver.inbox import default_path
+    from atwh.receiver.lock import InboxLock
+
     with emulator() as emu:
         urn = "urn:allthings:app:zz:tickets"
-        result = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--emulator-url", emu.url)
-        assert result.exit_code == 0, result.stderr
-        assert "No enabled webhook subscribes to ticket.created" in result.stderr
-        suggested = re.search(r"^  (atwh webhooks create .*)$", result.stderr, re.M)
-        assert suggested, result.stderr
-        assert suggested.group(1) == (
-            "atwh webhooks create --url http://127.0.0.1:8000/webhook --event ticket.created "
+        alone = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--emulator-url", emu.url)
+        assert alone.exit_code == 0, alone.stderr
+        # no receiver runs: no URL to suggest, and no command that would fail when copied
+        assert "start a receiver ('atwh serve'), then, with the URL it prints:" in alone.stderr
+        assert (
+            "  atwh webhooks create --url URL --event ticket.created "
             f"--urn 'urn:allthings:app:zz:*' --api-url {emu.url}"
-        )
+        ) in alone.stderr
         with receiver(tmp_path) as rcv:
-            args = suggested.group(1).split()[1:]
-            args[args.index("--url") + 1] = rcv.url
-            args[args.index("--urn") + 1] = "urn:allthings:app:zz:*"
-            created = atwh(*args)
+            lock = InboxLock(default_path(), url=rcv.url)  # as `atwh serve` holds its inbox
+            result = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--api-url", emu.url)
+            assert "No enabled webhook subscribes to ticket.created" in result.stderr
+            suggested = re.search(r"^  (atwh webhooks create .*)$", result.stderr, re.M)
+            assert suggested, result.stderr
+            assert suggested.group(1) == (  # the port the receiver listens on
+                f"atwh webhooks create --url {rcv.url} --event ticket.created "
+                f"--urn 'urn:allthings:app:zz:*' --api-url {emu.url}"
+            )
+            created = atwh(*shlex.split(suggested.group(1))[1:])  # copied as it is
             assert created.exit_code == 0, created.stderr
             hook_id = created_id(created.stderr)
             again = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--api-url", emu.url)
@@ -152,6 +162,7 @@ def test_emit_with_no_subscriber_shows_the_create_that_would(tmp_path, atwh):
             assert atwh(*suggestion("ticket.updated")).exit_code == 0
             last = atwh("emulator", "emit", "ticket.updated", "--urn", urn, "--api-url", emu.url)
             assert "1 webhook" in last.stdout, last.stderr
+            lock.release()
 
 
 def test_emit_goes_to_the_local_emulator_by_default(atwh, monkeypatch):
@@ -296,7 +307,7 @@ def test_the_banner_suggests_a_token_that_works(tmp_path):
         suggestion = next(line for line in lines if "try:" in line)
         env = dict(re.findall(r"(ATWH_\w+)=(\S+)", suggestion))
         assert env["ATWH_TOKEN"] == "s3cret-dev"
-        assert env["ATWH_EMULATOR_URL"] == env["ATWH_API_URL"]  # not on port 4000
+        assert len(suggestion.rstrip("\n")) <= 80  # one line at 80 columns, not wrapped
         run = subprocess.run(
             [sys.executable, "-m", "atwh", "webhooks", "events"],
             capture_output=True,
@@ -306,6 +317,76 @@ def test_the_banner_suggests_a_token_that_works(tmp_path):
         )
         assert run.returncode == 0, run.stderr
         assert "ticket.created" in run.stdout
+        # emit finds this emulator (not on port 4000) by ATWH_API_URL alone
+        emitted = subprocess.run(
+            [sys.executable, "-m", "atwh", "emulator", "emit", "ticket.created"]
+            + ["--urn", "urn:allthings:app:a1:tickets"],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env={**_env(), **env},
+        )
+        assert emitted.returncode == 0, emitted.stderr
+        assert "Delivering to 0 webhooks" in emitted.stdout
     finally:
         proc.terminate()
         proc.wait(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    "args, code, said",
+    [
+        (["--urn", "foo"], 2, "Error: --urn 'foo' is not a URN such as urn:allthings:app:"),
+        (
+            ["--urn", "urn:allthings:app:a:x", "--emulator-url", "https://webhooks.allthings.me/"],
+            2,
+            "is not on this machine: emit talks to an 'atwh emulator' on a loopback host",
+        ),
+        (
+            [
+                "--urn",
+                "urn:allthings:app:a:x",
+                "--emulator-url",
+                f"http://127.0.0.1:{free_port()}/",
+            ],
+            6,
+            "start one in another shell with 'atwh emulator'",
+        ),
+    ],
+)
+def test_emit_says_in_one_line_what_is_wrong(atwh, args, code, said):
+    with respx.mock(assert_all_called=False) as mock:
+        real = mock.post("https://webhooks.allthings.me/")
+        mock.route(host="127.0.0.1").pass_through()
+        result = atwh("emulator", "emit", "ticket.created", *args)
+    assert result.exit_code == code, result.output
+    assert said in result.stderr and len(result.stderr.splitlines()) == 1
+    assert real.call_count == 0  # never the real API
+
+
+def test_emit_of_an_event_nobody_can_subscribe_to_suggests_nothing_that_fails(atwh):
+    with emulator() as emu:
+        result = atwh(
+            "emulator", "emit", "no.such.event", "--urn", "urn:allthings:app:zz:x",
+            "--api-url", emu.url,
+        )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "none can: it is not an event one can subscribe to" in result.stderr
+    assert "--add-event" not in result.stderr and "  atwh " not in result.stderr
+
+
+def test_messages_are_wrapped_at_spaces_and_commands_kept_whole():
+    from atwh.output.tables import wrapped
+
+    hook = "6ab9c0e7-e10d-46cd-87a0-26d43a5fd6be"
+    message = (
+        "No enabled webhook subscribes to booking.accepted on "
+        "urn:allthings:app:demo-app:bookings: the event was recorded and delivered nowhere; "
+        f"webhook {hook} covers the URN but not the event:\n"
+        f"  atwh webhooks update {hook} --add-event booking.accepted"
+    )
+    lines = wrapped(message, 80).splitlines()
+    assert all(len(line) <= 80 for line in lines[:-1])
+    assert any(hook in line for line in lines[:-1])  # the id whole, on one line
+    assert lines[-1] == f"  atwh webhooks update {hook} --add-event booking.accepted"
+    assert " ".join(lines[:-1]) == message.splitlines()[0]

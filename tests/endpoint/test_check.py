@@ -298,8 +298,9 @@ def test_a_redirect_fails_and_is_never_followed(endpoint):
 
 
 def test_an_answer_past_the_timeout_fails_latency_and_one_past_slow_warns(endpoint):
-    url = with_mistakes(endpoint, slow_for="atwh-check.unknown-event", delay=0.4)
-    report = run(url, timeout=0.2)
+    # the other answers must come within the timeout even on a loaded machine: 0.8 s
+    url = with_mistakes(endpoint, slow_for="atwh-check.unknown-event", delay=1.5)
+    report = run(url, timeout=0.8)
     v = verdicts(report)
     assert v["latency"] == "fail" and v["unknown-event"] == "warn"
     latency = next(c for c in report.checks if c.id == "latency")
@@ -310,12 +311,12 @@ def test_an_answer_past_the_timeout_fails_latency_and_one_past_slow_warns(endpoi
 
 
 def test_no_answer_to_a_forgery_refuses_it_but_fails_latency(endpoint):
-    url = with_mistakes(endpoint, slow_for="forgery", delay=0.4)
-    report = run(url, timeout=0.2)
+    url = with_mistakes(endpoint, slow_for="forgery", delay=1.5)
+    report = run(url, timeout=0.8)
     assert verdicts(report) == {**ALL_PASS, "latency": "fail"}
     by_id = {c.id: c for c in report.checks}
     assert by_id["wrong-secret"].codes == [None] and by_id["tampered"].codes == [None]
-    assert by_id["wrong-secret"].detail.startswith("no answer (no answer within 0.2s)")
+    assert by_id["wrong-secret"].detail.startswith("no answer (no answer within 0.8s)")
     assert by_id["latency"].codes == [None, None]
     assert "(wrong-secret, tampered)" in by_id["latency"].detail
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -441,7 +442,7 @@ def test_rows_keep_their_columns_from_batch_to_batch_at_80_columns():
     # a " 2": that matched the creation time at some hours and the lag at others)
     end = lines[0].index("Code") + len("Code")
     assert [line[end - 4 : end] for line in lines[1:]] == [" 200", " 500", " 201"]
-    assert "(update) " in lines[3]
+    assert "SUCCESS ↻" in lines[3]  # an update is marked beside its status
 
 
 @pytest.mark.parametrize("columns", [60, 80])
@@ -471,8 +472,61 @@ def test_rows_keep_ids_whole_and_say_again_what_the_columns_are_when_they_change
     assert wider in lines[-1] and first in lines[1]
     headers = [line.split() for line in lines if "Delivery" in line.split()]
     assert len(headers) == 2 and lines.index(lines[-2]) == len(lines) - 2
-    assert lines[-2].split()[-4:] == ["Webhook", "Status", "Code", "Delivery"]  # again, fewer
+    assert lines[-2].split()[-3:] == ["Status", "Code", "Delivery"]  # again, fewer
     assert "Event" in headers[0] and "Event" not in headers[1]
+
+
+def _uuid(i: int) -> str:
+    return f"{i:08x}-83be-4390-8e28-06fca96042fb"
+
+
+def _tail_rows(width: int, multi: bool) -> list[str]:
+    """What tail prints at this width: two batches of real-sized ids (UUIDs), an update in
+    the second, one lag short and one long."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from atwh.client.model import parse_delivery
+    from atwh.output.tail import Rows
+
+    out = StringIO()
+    rows = Rows(Console(file=out, width=width, color_system=None), show_webhook=multi)
+
+    def item(i: int, update: bool = False, **kw: Any) -> Item:
+        n = node(i, **kw)
+        n["id"] = _uuid(i)
+        n["event"]["id"] = _uuid(100 + i)
+        if i == 3:  # a lag wider than any before
+            n["deliveryDate"] = (NOW + timedelta(hours=3)).isoformat()
+        d = parse_delivery(n, _uuid(1000 + i % 2))
+        assert d is not None
+        return Item(d, update=update)
+
+    rows.print([item(1, event="ticket-comment.created"), item(2, code=500)])
+    rows.print([item(3, update=True, event="community-article.published", code=200)])
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+@pytest.mark.parametrize("multi", [False, True])
+def test_tail_always_shows_when_and_marks_updates_under_one_header(width, multi):
+    lines = _tail_rows(width, multi)
+    assert len(lines) == 4, lines  # one header: nothing widened the columns mid-stream
+    assert lines[0].split()[0] == "Created" and max(map(len, lines)) <= width
+    assert all(re.match(r"\d\d-\d\d \d\d:\d\d:\d\d ", line) for line in lines[1:])
+    assert "↻" in lines[3] and "↻" not in lines[1] + lines[2]
+    for i, line in enumerate(lines[1:], 1):
+        assert _uuid(i) in line  # the delivery id whole
+    if multi:  # which webhook, shortened at 80 rather than dropped
+        assert "Webhook" in lines[0]
+        assert _uuid(1001)[:8] in lines[1] and _uuid(1000)[:8] in lines[2]
+
+
+def test_tail_at_60_columns_keeps_the_ids_status_and_code():
+    lines = _tail_rows(60, multi=True)
+    assert lines[0].split() == ["Status", "Code", "Delivery"]
+    assert all(_uuid(i) in line for i, line in enumerate(lines[1:], 1))
 
 
 def test_the_status_line_fits_and_is_cleared(monkeypatch):

@@ -286,14 +286,20 @@ def test_a_header_block_over_64_kib_is_431_and_not_stored(tmp_path):
 # -- 6. a locked inbox under forwarding: back off, no duplicate storm --------------------------
 
 
-class SlowTarget(Target):
-    """The user's app, answering after `delay` seconds."""
+class HeldTarget(Target):
+    """The user's app, holding every answer until `release` is set: what is in flight stays
+    so for as long as a test needs, however slow the machine."""
 
-    delay: float = 0.6
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.arrived = 0  # requests that came, answered or not
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            await asyncio.sleep(self.delay)
+            self.arrived += 1
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
         await super().__call__(scope, receive, send)
 
 
@@ -320,7 +326,7 @@ def _all_delivered_at_most_twice(r: Any, target: Target, bodies: list[bytes]) ->
 
 
 def test_forward_results_that_cannot_be_saved_back_off_and_do_not_storm(tmp_path, caplog):
-    target = SlowTarget()
+    target = HeldTarget()
     bodies = [event("ticket.created", f"e-lock{i}") for i in range(8)]
     with (
         caplog.at_level(logging.ERROR, "atwh.receiver.forward"),
@@ -331,10 +337,12 @@ def test_forward_results_that_cannot_be_saved_back_off_and_do_not_storm(tmp_path
     ):
         for body in bodies:
             assert r.post(body, signed(body)).status_code == 200
+        wait_for(lambda: target.arrived >= 1, 10, "a forward to reach the app")
         taken = threading.Event()
-        locker = threading.Thread(target=_hold_write_lock, args=(r.db, 3.0, taken))
-        locker.start()  # while the app is still answering: no result can be saved
+        locker = threading.Thread(target=_hold_write_lock, args=(r.db, 2.0, taken))
+        locker.start()  # while the app holds its answers: none of their results can be saved
         assert taken.wait(5)
+        target.release.set()
         locker.join(10)
         _all_delivered_at_most_twice(r, target, bodies)
     assert "could not record the forward" in caplog.text
@@ -650,14 +658,14 @@ def test_a_forward_is_bounded_as_a_whole_against_an_app_that_trickles(tmp_path):
 def test_a_forward_cut_short_by_a_stop_is_due_again_at_once(tmp_path):
     # the receiver stops while its app has not answered: the claim is handed back, so the
     # next receiver forwards it at once rather than after the lease (timeout + 5 s)
-    target = SlowTarget()
-    target.delay = 3.0
+    target = HeldTarget()
     body = event("ticket.created", "e-cut")
     with BackgroundServer(target) as app_srv:
         url = app_srv.url("/in")
         with receiver(tmp_path, secret=SECRET, forward_to=url, forward_timeout=60.0) as r:
             assert r.post(body, signed(body)).status_code == 200
             wait_for(lambda: r.app.forwarder is not None and r.app.forwarder.in_flight)
+        target.release.set()  # after the stop: the app answers no one
         (row,) = rows(r.db)
         assert row["forward_status"] == "pending"
         assert row["forward_next_at"] <= time.time()

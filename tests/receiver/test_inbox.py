@@ -353,8 +353,15 @@ def test_filters(atwh, db, args, expected):
 
 def test_a_filtered_table_counts_what_it_shows(atwh, db):
     text = ok(atwh("inbox", "--db", str(db), "--failed", "--format", "table"))
-    assert "6 requests (3 shown)" in text
+    assert "3 requests match --failed (of 6 in all)" in text
     assert table_ids(text) == [5, 3, 2]
+
+
+def test_a_filtered_and_limited_table_says_how_many_match_of_how_many(atwh, db):
+    result = atwh("inbox", "--db", str(db), "--failed", "--limit", "2", "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 requests that match --failed (of 6 in all)" in result.stdout
+    assert table_ids(result.stdout) == [5, 3]
 
 
 @pytest.mark.parametrize(
@@ -577,3 +584,11 @@ def test_an_inbox_filtered_to_nothing_says_why(atwh, db):
     result = atwh("inbox", "--db", str(db), "--event", "ticket", "--format", "table")
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr.startswith("No requests match --event 'ticket' (names are matched whole")
+
+
+def test_inbox_show_piped_has_no_padding_and_no_box_to_160_columns(atwh, db):
+    result = atwh("inbox", "show", "2", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    assert max(map(len, lines)) < 160

@@ -44,10 +44,13 @@ def lines_at(width: int | None, eid: str, name: str | None = "ticket.created") -
 def test_each_live_line_fits_its_terminal_with_the_id_whole(width, eid):
     lines = lines_at(width, eid)
     assert len(lines) == len(VERDICTS)
-    for line, (verdict, _, code, _) in zip(lines, VERDICTS, strict=True):
+    for line, (verdict, reason, code, duplicate) in zip(lines, VERDICTS, strict=True):
         if len(eid) + 20 < width:  # else the id alone is too wide: the line wraps
             assert len(line) < width, line
-        assert f"  {eid}" in line  # whole, never cut
+        if reason or duplicate:  # the reason outranks the id's tail
+            assert f"  {eid[:8]}" in line
+        else:
+            assert f"  {eid}" in line  # whole, never cut
         assert line.split()[0 if width < 100 else 1] == verdict
         assert f" {code} " in line
     # the verdict column is as wide as the longest verdict: the codes line up
@@ -66,6 +69,18 @@ def test_a_wide_terminal_shows_everything_and_a_narrow_one_drops_the_time_first(
     assert at_80[0] == f"verified   200   3.1ms  {eid}  ticket.created"  # no time
     at_60 = lines_at(60, eid)
     assert at_60[0].startswith(f"verified   200  {eid}  ")  # no latency either
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_the_reason_and_duplicate_outrank_the_latency_and_the_event_ids_tail(width):
+    eid = str(uuid.UUID(int=9))
+    lines = lines_at(width, eid)
+    assert lines[4].startswith("rejected   401  ")
+    assert lines[4].endswith("…  ticket.created  bad_signature"), lines[4]
+    assert lines[1].endswith("…  ticket.created  duplicate"), lines[1]
+    assert lines[5].endswith("…  ticket.created  unexpected_event"), lines[5]
+    assert f"  {eid}  tick" in lines[0]  # nothing to say: the id whole
+    assert all(len(line) < width for line in lines)
 
 
 def test_durations_from_a_second_on_are_in_seconds():

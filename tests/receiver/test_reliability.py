@@ -376,6 +376,9 @@ def test_a_body_still_arriving_when_the_grace_ends_gets_503_not_a_traceback(tmp_
         sock = socket.create_connection(("127.0.0.1", srv.sock.getsockname()[1]), timeout=5)
         sock.sendall(b"POST /webhook HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")
         wait_for(lambda: app.in_flight == 1, 10, "the request to start")
+        # as SIGTERM does: the server starts to shut down (else it keeps the connection
+        # open for the rest of the body until its keep-alive timeout), and the app is told
+        srv.server.should_exit = True
         app.stopping()
         answer = _read_until_closed(sock, 20)
         sock.close()

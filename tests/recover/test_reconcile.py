@@ -14,6 +14,7 @@ from atwh.emulator import Emulator, EmulatorSettings
 from atwh.emulator.history import DEMO_WEBHOOK_ID
 from atwh.receiver.inbox import Inbox, NewRequest
 from atwh.server import BackgroundServer
+from tests.conftest import node
 from tests.recover.conftest import TOKEN, Loop
 from tests.recover.test_replay import outage
 
@@ -94,7 +95,7 @@ def test_a_stored_file_with_duplicates_and_strangers(loop, atwh, tmp_path, write
     second = loop.emit(id="T-60")
     loop.settled(second)
     stored = tmp_path / "stored"
-    stored.write_text(write([ok[0], second, second, "not-from-this-webhook"]))
+    stored.write_text(write([ok[0], second, second, "not-from-this-webhook-7"]))
     result = atwh("reconcile", *loop.args("--stored", str(stored), "--json"))
     assert result.exit_code == 1  # the failed one was never delivered
     data = json.loads(result.stdout)
@@ -109,7 +110,7 @@ def test_a_stored_file_with_duplicates_and_strangers(loop, atwh, tmp_path, write
     assert categories == {
         failed[0]: ("not delivered", 0),
         second: ("duplicated", 2),
-        "not-from-this-webhook": ("unknown", 1),
+        "not-from-this-webhook-7": ("unknown", 1),
     }
 
 
@@ -130,6 +131,24 @@ def test_an_unreadable_stored_file(fake_api, atwh, tmp_path, content, message):
     result = atwh("reconcile", "w1", "--stored", str(stored))
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: --stored {stored}: ") and message in result.stderr
+
+
+def test_a_file_where_nothing_looks_like_an_id_is_a_usage_error(fake_api, atwh, tmp_path):
+    fake_api.add("w1", [node(1, event_id="e1")])
+    readme = tmp_path / "README.md"
+    readme.write_text("# atwh\n\nA command line for webhooks.\n```sh\natwh serve\n```\nsame.\n")
+    result = atwh("reconcile", "w1", "--stored", str(readme))
+    assert result.exit_code == 2, result.output
+    assert "nothing in it looks like an event id (e.g. '# atwh')" in result.stderr
+
+
+def test_lines_that_do_not_look_like_ids_are_counted_and_said(fake_api, atwh, tmp_path):
+    fake_api.add("w1", [node(1, event_id="e1")])
+    stored = tmp_path / "ids.txt"
+    stored.write_text("e1\n# exported by our worker\n")
+    result = atwh("reconcile", "w1", "--stored", str(stored))
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 of 2 entries that do not look like event ids" in result.stderr
 
 
 def test_a_missing_stored_file_and_bad_combinations(fake_api, atwh, tmp_path):
@@ -195,7 +214,11 @@ def test_a_history_of_10000_deliveries(tmp_path, atwh):
 
 
 ids = st.lists(
-    st.text(alphabet="abcdef0123456789-_.:", min_size=1, max_size=40), min_size=0, max_size=30
+    st.text(alphabet="abcdef0123456789-_.:", min_size=1, max_size=40).filter(
+        lambda i: any(c.isdigit() for c in i)  # a text file's lines: what looks like an id
+    ),
+    min_size=0,
+    max_size=30,
 )
 
 

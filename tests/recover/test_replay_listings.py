@@ -144,3 +144,54 @@ def test_reconcile_tables_keep_event_ids_whole(atwh, reconciled, monkeypatch, co
     assert "Not delivered (2)" in result.stdout
     assert UUIDS[1] in result.stdout and "d7a04c1e-7a7a-4b8e-8e8e-0a0a0a0a0a0a" in result.stdout
     assert max(map(len, result.stdout.splitlines())) <= columns
+
+
+def _replay_twice(mock, atwh, tmp_path):
+    """A replay that fixes all three, then the same replay: every event skipped."""
+    fake, router = mock
+    with_secret(fake, "w1", uuid_log())
+    router.post(TARGET).mock(return_value=httpx.Response(200, json={"message": "ok"}))
+    ledger = str(tmp_path / "ledger.sqlite3")
+    assert atwh("replay", "w1", "--ledger", ledger).exit_code == 0
+    return ledger
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_a_skipped_event_says_why_and_empty_columns_go(mock, atwh, tmp_path, monkeypatch, columns):
+    ledger = _replay_twice(mock, atwh, tmp_path)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    again = atwh("replay", "w1", "--ledger", ledger, "--format", "table")
+    assert again.exit_code == 0, again.output
+    header, *lines = again.stdout.splitlines()
+    assert "Code" not in header and "Time" not in header  # nothing sent: nothing to show
+    assert len(lines) == 3 and all("already replayed with a 2xx" in line for line in lines)
+    assert all(u in again.stdout for u in UUIDS) and max(map(len, lines)) <= columns
+    assert "3 skipped, already replayed with a 2xx (--force sends again)" in again.stderr
+
+
+def test_on_a_terminal_each_result_is_printed_once(mock, atwh, monkeypatch):
+    fake, router = mock
+    with_secret(fake, "w1", uuid_log())
+    router.post(TARGET).mock(return_value=httpx.Response(200, json={"message": "ok"}))
+    monkeypatch.setattr("atwh.cli.context.stderr_is_terminal", lambda: True)
+    result = atwh("replay", "w1", "--format", "table")
+    assert result.exit_code == 0, result.output
+    for u in UUIDS:  # in the report, not also in progress lines on stderr
+        assert (result.stdout + result.stderr).count(u) == 1, result.output
+
+
+def test_a_replay_to_a_dead_target_stops_after_a_run_of_connection_failures(mock, atwh):
+    fake, router = mock
+    nodes = [node(i, code=500, event_id=f"ev-{i}", age=timedelta(minutes=30 - i)) for i in range(8)]
+    with_secret(fake, "w1", nodes[::-1])
+    dead = router.post(TARGET).mock(side_effect=httpx.ConnectError("Connection refused"))
+    result = atwh("replay", "w1", "--concurrency", "1")
+    assert result.exit_code == 1, result.output
+    body = rows(result.stdout)[1:]
+    assert dead.call_count < 8 * 2  # not every event, each with its retries
+    assert [r[0] for r in body].count("still failing") == 5
+    assert [r[6] for r in body if r[0] == "skipped"] == [
+        "not sent: the target could not be reached"
+    ] * 3
+    assert "Stopped after 5 connection failures in a row" in result.stderr
+    assert "run the same command again" in result.stderr

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from atwh.client.api import ApiClient, RetryPolicy
     from atwh.client.model import Webhook
-    from atwh.recover.replay import Outcome, Report
+    from atwh.recover.replay import Report
     from atwh.recover.selection import Candidate, EventLog
     from atwh.recover.sending import Sending
 
@@ -125,25 +125,29 @@ def send(
 
 def deliver(candidates: list[Candidate], how: Sending, nothing: str) -> Report | None:
     """recover.sending.deliver, speaking to the person at this terminal."""
-    import sys
 
-    from atwh.output.recover import progress_line
+    from atwh.output.recover import ReplayProgress
     from atwh.recover import sending
 
     def say(line: str) -> None:
         typer.echo(line, err=True)
 
-    def on_outcome(outcome: Outcome) -> None:
-        say(progress_line(outcome))
-
+    # on a terminal, a progress bar that goes when the report comes: each result once
+    progress = ReplayProgress() if stderr_is_terminal() else None
     ui = sending.Ui(
-        say=say,
-        out=typer.echo,
-        warn=warn,
-        confirm=_confirm_sending,
-        on_outcome=on_outcome if sys.stderr.isatty() else None,
+        say=say, out=typer.echo, warn=warn, confirm=_confirm_sending, on_outcome=progress
     )
-    return sending.deliver(candidates, how, nothing, ui)
+    try:
+        return sending.deliver(candidates, how, nothing, ui)
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
 
 
 def sent_status(report: Report) -> int:

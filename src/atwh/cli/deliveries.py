@@ -38,6 +38,7 @@ def deliveries(
     failed: o.Failed = False,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -102,7 +103,8 @@ def deliveries(
     if not picked.rows:
         note(_why_empty(webhook_id, flt, given, picked.scanned, picked.newest_seen))
         return
-    _show_listing(picked, pages[0].webhook if pages else None, flt, mode, output)
+    webhook = pages[0].webhook if pages else None
+    _show_listing(picked, webhook, flt, given, mode, output, columns)
 
 
 def _why_empty(
@@ -124,19 +126,27 @@ def _show_listing(
     picked: Newest[Delivery],
     webhook: Webhook | None,
     flt: DeliveryFilter,
+    given: dict[str, Any],
     mode: str,
     output: str | None,
+    columns: str | None,
 ) -> None:
-    """The newest deliveries picked, under the webhook's header, and how many more match."""
+    """The newest deliveries picked, under the webhook's header (how many match, of how
+    many), in the columns asked for, and how many more match."""
+    from atwh.output.listing import choose
     from atwh.output.show import say_more, show_listing
-    from atwh.output.tables import delivery_columns, webhook_header
+    from atwh.output.tables import count_line, delivery_columns, filters_given, webhook_header
 
     more = picked.more
     if more is None and not flt.narrows() and webhook and webhook.total_count is not None:
         more = max(webhook.total_count - len(picked.rows), 0)  # every delivery matches
     total = webhook.total_count if webhook and webhook.total_count is not None else None
-    head = webhook_header(webhook, total, len(picked.rows))
-    show_listing(delivery_columns(), picked.rows, mode, output, head)
+    matched = len(picked.rows) + more if more is not None else None
+    count = count_line(
+        total, len(picked.rows), matched, filters_given(given), "delivery", "deliveries"
+    )
+    head = webhook_header(webhook, total, len(picked.rows), count)
+    show_listing(choose(delivery_columns(), columns), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "delivery", "deliveries")
 
 

@@ -47,7 +47,7 @@ def demo(
         common = ["--api-url", d.api_url, "--token", TOKEN, "--format", "table"]
         for args in (
             ["deliveries", d.webhook_id, "--limit", "7"],
-            ["failures", d.webhook_id, "--since", "1h", "--limit", "3"],
+            ["failures", d.webhook_id, "--since", "1h", "--limit", "1"],
         ):
             shown = " ".join(shlex.quote(a) for a in args)
             err.print(f"\n[bold]$ atwh {shown}[/]", markup=True)
@@ -66,24 +66,19 @@ def demo(
     finally:
         if not keep:
             shutil.rmtree(run.workdir, ignore_errors=True)
+    # every line within 80 columns: a terminal wraps a longer one mid-word
     if keep:
-        inbox = (
-            f"  atwh inbox --db {d.inbox}\n      what the receiver stored, verified and answered\n"
-        )
-        kept = f"Kept the demo's inbox in {run.workdir}. "
+        err.print(f"\nKept the demo's inbox in {run.workdir}", highlight=False, markup=False)
+        inbox = f"  atwh inbox --db {d.inbox}\n"
     else:
-        inbox = "  atwh demo --keep\n      the same, keeping the receiver's inbox to look at\n"
-        kept = ""
+        inbox = "  atwh demo --keep                                the same, keeping its inbox\n"
     err.print(
-        f"\nDone in {time.monotonic() - started:.1f}s. {kept}What next:\n"
+        f"\nDone in {time.monotonic() - started:.1f}s. What next:\n"
         f"{inbox}"
-        "  atwh emulator --time-scale 1000 --history 500\n"
-        "      an emulator of your own, with 30 days of history; then, in another shell:\n"
-        "      ATWH_API_URL=http://127.0.0.1:4000/ ATWH_TOKEN=dev atwh failures wh-history\n"
-        '  atwh serve --port 8000 --secret "$SHARED_WEBHOOK_SECRET"\n'
-        "      a receiver for your real webhook\n"
-        "  ATWH_TOKEN=<access token> atwh failures <webhook id> --since 7d\n"
-        "      what failed on Allthings itself",
+        "  atwh emulator --time-scale 1000 --history 500  your own, 30 days of history\n"
+        "  ATWH_API_URL=http://127.0.0.1:4000/ ATWH_TOKEN=dev atwh failures wh-history\n"
+        '  atwh serve --secret "$SHARED_WEBHOOK_SECRET"    a receiver for your webhook\n'
+        "  ATWH_TOKEN=<access token> atwh failures <webhook id>  what failed there",
         highlight=False,
         markup=False,
         soft_wrap=True,

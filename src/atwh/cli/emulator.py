@@ -10,9 +10,8 @@ from atwh.cli import options as o
 from atwh.cli import params
 
 if TYPE_CHECKING:
-    from atwh.client.api import ApiClient
+    pass
 
-DEFAULT_EMULATOR_URL = "http://127.0.0.1:4000/"
 
 app = typer.Typer(
     help="Run a Webhooks API emulator that really delivers events; emit events to it.",
@@ -34,7 +33,8 @@ TimeScale = Annotated[
     typer.Option(
         "--time-scale",
         click_type=params.Number("N", whole=False, min=1.0),
-        help="Divide every retry delay by N (7 days of retries in 6 s at 100000).",
+        help="Divide every retry delay by N (7 days of retries in 6 s at 100000) [default: 1]",
+        show_default=False,
     ),
 ]
 AttemptTimeout = Annotated[
@@ -125,9 +125,8 @@ def emulator(
     ]
     if history:
         lines.append(f"  history:   {history} deliveries on webhook {DEMO_WEBHOOK_ID}")
+    # within 80 columns: `atwh emulator emit` finds the emulator by ATWH_API_URL as well
     env = f"ATWH_API_URL={url} ATWH_TOKEN={shlex.quote(token) if token else 'dev'}"
-    if url != DEFAULT_EMULATOR_URL:  # where `atwh emulator emit` looks
-        env += f" ATWH_EMULATOR_URL={url}"
     lines.append(f"  try:       export {env}")
     lines.append(
         "             atwh webhooks events; atwh deliveries "
@@ -160,14 +159,16 @@ EmitData = Annotated[
 ]
 EmitAsJson = Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")]
 EmitEmulatorUrl = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--emulator-url",
         "--api-url",
         metavar="URL",
         envvar="ATWH_EMULATOR_URL",
         show_envvar=True,
-        help="The emulator to emit on (never the real API).",
+        help="The emulator to emit on, on this machine (never the real API) [default: "
+        "ATWH_API_URL when it is a loopback URL, else http://127.0.0.1:4000/]",
+        show_default=False,
     ),
 ]
 
@@ -178,7 +179,7 @@ def emit(
     urn: EmitUrn,
     data: EmitData = "{}",
     as_json: EmitAsJson = False,
-    emulator_url: EmitEmulatorUrl = DEFAULT_EMULATOR_URL,
+    emulator_url: EmitEmulatorUrl = None,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:
@@ -190,22 +191,35 @@ def emit(
       atwh emulator emit ticket.updated --urn 'urn:allthings:app:a1:tickets' --data '{"delta": {}}'
     """
     import json
+    import os
 
     from atwh.cli.context import client_factory
+    from atwh.client import emit as e
+    from atwh.client.webhooks import Webhooks, check_urns
     from atwh.core import jsontext
-    from atwh.errors import ApiError, UsageError, printable
+    from atwh.errors import ApiError, NetworkError, UsageError, printable
 
+    url = e.emulator_url(emulator_url)
     try:
         value = jsontext.loads(data)
-    except ValueError as e:
-        raise UsageError(f"--data is not JSON: {e}") from None
-    with client_factory(emulator_url, token, timeout)() as client:
-        answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
+    except ValueError as err:
+        raise UsageError(f"--data is not JSON: {err}") from None
+    check_urns([urn])
+    with client_factory(url, token, timeout)() as client:
+        try:
+            answer = client.execute("EmulatorEmitEvent", {"name": name, "urn": urn, "data": value})
+        except NetworkError:
+            raise e.not_running(url) from None
         result = answer.get("emitEvent")
         if not isinstance(result, dict):
             raise ApiError("the API did not answer emitEvent (is --api-url an atwh emulator?)")
-        nobody = result.get("webhooks") == 0
-        note = _nobody_subscribes(client, name, urn, emulator_url) if nobody else None
+        note = None
+        if result.get("webhooks") == 0:
+            reach = [] if os.environ.get("ATWH_API_URL") == url else ["--api-url", url]
+            catalogue = Webhooks(client).events
+            note = e.nobody_subscribes(
+                client, name, urn, reach, lambda: [t.name for t in catalogue()], e.answers
+            )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -215,45 +229,6 @@ def emit(
             f"{printable(result.get('message'), 200)}"
         )
     if note:
-        typer.echo(note, err=True)
+        from atwh.output.tables import wrapped
 
-
-def _nobody_subscribes(client: ApiClient, name: str, urn: str, emulator_url: str) -> str:
-    """Says that no webhook got the event, and the command that would change that: enable
-    the app's webhook that subscribes, add the event to one that covers the URN, or create
-    one."""
-    import os
-    import re
-    import shlex
-    from fnmatch import fnmatchcase
-
-    from atwh.client.webhooks import Webhooks
-    from atwh.errors import AtwhError, printable
-
-    app = re.match(r"^urn:allthings:app:([^:]+):", urn)
-    wanted = f"urn:allthings:app:{app.group(1)}:*" if app else urn
-    api_url = [] if os.environ.get("ATWH_API_URL") == emulator_url else ["--api-url", emulator_url]
-    hooks = []
-    if app:
-        try:
-            hooks = list(Webhooks(client).matching(app_id=app.group(1)))
-        except AtwhError:
-            pass  # suggest a new webhook, then
-    covering = [h for h in hooks if any(fnmatchcase(urn, u) for u in h.urns)]
-    disabled = [h for h in covering if name in h.events and h.enabled is False]
-    lacking = [h for h in covering if name not in h.events]
-    if disabled:
-        why = f"webhook {printable(disabled[0].id, 80)} subscribes to it but is disabled"
-        command = ["atwh", "webhooks", "enable", disabled[0].id, *api_url]
-    elif lacking:
-        why = f"webhook {printable(lacking[0].id, 80)} covers the URN but not the event"
-        command = ["atwh", "webhooks", "update", lacking[0].id, "--add-event", name, *api_url]
-    else:
-        why = "this would subscribe one (with 'atwh serve' running)"
-        command = ["atwh", "webhooks", "create", "--url", "http://127.0.0.1:8000/webhook"]
-        command += ["--event", name, "--urn", wanted, *api_url]
-    return (
-        f"No enabled webhook subscribes to {printable(name, 100)} on {printable(urn, 200)}: "
-        f"the event was recorded and delivered nowhere; {why}:\n  "
-        + " ".join(shlex.quote(printable(part, 300)) for part in command)
-    )
+        typer.echo(wrapped(note), err=True)

@@ -29,6 +29,7 @@ def failures(
     status_code: o.StatusCode = None,
     limit: o.Limit = None,
     show_all: o.All = False,
+    columns: o.Columns = None,
     fmt: o.Format = None,
     as_json: o.Json = False,
     output: o.Output = None,
@@ -48,7 +49,7 @@ def failures(
 
       atwh failures --since 1d --exit-code   (ids from ATWH_WEBHOOK_ID or the config file)
 
-      atwh failures wh-history wh-other --format ndjson -o failures.ndjson
+      atwh failures wh-history --format ndjson -o failures.ndjson
     """
     from atwh.cli.context import client_factory, webhook_ids_from
     from atwh.client.api import fetch_many, fetch_pages
@@ -87,5 +88,5 @@ def failures(
         say_none_failed(scan, hooks, flt, given)
         return ExitStatus.OK
     wanted = rows_wanted(mode, limit, show_all)
-    show_failures(scan, hooks, len(ids) > 1, mode, output, wanted)
+    show_failures(scan, hooks, len(ids) > 1, mode, output, wanted, columns)
     return found_status

@@ -85,8 +85,8 @@ Limit = Annotated[
 def inbox(
     ctx: typer.Context,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,
@@ -114,7 +114,6 @@ def inbox(
         listing_filter,
         listing_mode,
         note,
-        plural,
         rows_wanted,
         say_more,
         show_listing,
@@ -142,7 +141,10 @@ def inbox(
                 note(why_empty("requests", "request", total, None, flt, given, nothing))
             return
         picked = select_newest(
-            store.records(newest_first=True), flt, rows_wanted(mode, limit, show_all)
+            store.records(newest_first=True),
+            flt,
+            rows_wanted(mode, limit, show_all),
+            count_all=True,  # a local file: every match counted, for the count line
         )
     if not picked.rows:
         note(why_empty("requests", "request", total, picked.newest_seen, flt, given, nothing))
@@ -153,10 +155,14 @@ def inbox(
 
     from rich.text import Text
 
-    from atwh.output.tables import inbox_columns
+    from atwh.output.tables import count_line, filters_given, inbox_columns
 
     head = Text(f"Inbox {path}\n", style="bold")
-    head.append(f"{plural(total, 'request')} ({len(picked.rows):,} shown)", style="dim")
+    matched = len(picked.rows) + more if more is not None else None
+    asked = filters_given(given)
+    head.append(
+        count_line(total, len(picked.rows), matched, asked, "request", "requests"), style="dim"
+    )
     show_listing(inbox_columns(), picked.rows, mode, output, head)
     say_more(len(picked.rows), more, "request", "requests")
 
@@ -178,7 +184,7 @@ def show(
     record_id: ShowRecordId,
     db: Db = None,
     secret: ShowSecret = None,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> None:
     """Show one stored request in full: headers, raw body, payload, verdict, answer, forwarding.
 
@@ -239,7 +245,7 @@ def verify(
     secret: Annotated[str | None, _secret("The webhook's shared secret.")] = None,
     db: Db = None,
     tolerance: o.Tolerance = 120.0,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> int:
     """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
 
@@ -312,8 +318,8 @@ def replay(
     to: ReplayTo = ...,  # type: ignore[assignment]
     secret: ReplaySecret = None,
     db: Db = None,
-    since: o.Since = None,
-    until: o.Until = None,
+    since: o.ReceivedSince = None,
+    until: o.ReceivedUntil = None,
     event: o.EventName = None,
     status_code: AnswerCode = None,
     failed: NotAcked = False,

@@ -258,14 +258,50 @@ def format_option(formats: Sequence[str], default: str) -> Any:
     )
 
 
-Format = Annotated[str | None, format_option(FORMATS, "from --output's extension, else table")]
+PIPED = "table; tab-separated lines when piped"
+Format = Annotated[
+    str | None,
+    format_option(FORMATS, f"from --output's extension, else a {PIPED.replace(';', ',')}"),
+]
 Json = Annotated[
     bool,
     typer.Option("--json", rich_help_panel=OUTPUT, help="Same as --format json."),
 ]
-PIPED = "table; tab-separated lines when piped"
+JsonOnly = Annotated[  # --json of a command that has no --format
+    bool,
+    typer.Option("--json", rich_help_panel=OUTPUT, help="Print it as JSON."),
+]
+ReceivedSince = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        rich_help_panel=FILTERS,
+        metavar="WHEN",
+        help="Only requests received after WHEN: 90s, 15m, 2h, 7d, 1w ago, "
+        "or an ISO date/datetime.",
+    ),
+]
+ReceivedUntil = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        rich_help_panel=FILTERS,
+        metavar="WHEN",
+        help="Only requests received before WHEN (same forms as --since).",
+    ),
+]
 TableOrJson = Annotated[  # --format of a command that prints a table or JSON, nothing else
     str | None, format_option(("table", "json"), PIPED)
+]
+Columns = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        rich_help_panel=OUTPUT,
+        metavar="NAMES",
+        help="Show only these columns, in this order, whatever the width (comma-separated, "
+        "as in the piped header: created,event,delivery).",
+    ),
 ]
 Output = Annotated[
     str | None,

@@ -74,11 +74,11 @@ def reconcile(
 
     Examples:
 
-      atwh reconcile 5f3a0c7e2b1d --db ~/.local/share/atwh/inbox.sqlite3
+      atwh reconcile wh-history --db ~/.local/share/atwh/inbox.sqlite3
 
-      atwh reconcile 5f3a0c7e2b1d --stored event-ids.txt --since 7d --json
+      atwh reconcile wh-history --stored event-ids.txt --since 7d --json
 
-      atwh reconcile 5f3a0c7e2b1d --db inbox.sqlite3 --replay
+      atwh reconcile wh-history --db inbox.sqlite3 --replay
     """
     from pathlib import Path
 
@@ -100,6 +100,15 @@ def reconcile(
     if backfill and db is None and stored is not None:
         raise UsageError("--backfill writes into an inbox: give --db")
     store = rec.stored_from(Path(db) if db else None, Path(stored) if stored else None)
+    if store.skipped:
+        from atwh.cli.context import warn
+        from atwh.errors import printable
+
+        warn(
+            f"--stored {printable(stored, 200)}: skipped {store.skipped:,} of "
+            f"{store.skipped + sum(store.counts.values()):,} entries that do not look "
+            "like event ids"
+        )
     window = parse_time(since)
     target = http_url("--to", to) if to is not None else None
 

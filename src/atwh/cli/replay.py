@@ -87,11 +87,11 @@ def replay(
 
     Examples:
 
-      atwh replay 5f3a0c7e2b1d --since 2d --dry-run
+      atwh replay wh-history --since 2d --dry-run
 
-      atwh replay 5f3a0c7e2b1d --since 2d --concurrency 4 --rate 20/s
+      atwh replay wh-history --since 2d --concurrency 4 --rate 20/s
 
-      atwh replay 5f3a0c7e2b1d --event-id 9b1e --to http://localhost:3000/webhook --secret s3cret
+      atwh replay wh-history --event-id 9b1e --to http://localhost:3000/webhook --secret s3cret
 
       atwh replay --history
     """

@@ -22,7 +22,7 @@ def sign(
             help="Print a ready curl command that POSTs the body, signed, to URL.",
         ),
     ] = None,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> None:
     """Print the two signature headers for the exact bytes of FILE (or stdin).
 

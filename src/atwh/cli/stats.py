@@ -68,11 +68,11 @@ def stats(
 
     Examples:
 
-      atwh stats 5f3a0c7e2b1d --since 30d
+      atwh stats wh-history --since 30d
 
-      atwh stats 5f3a0c7e2b1d 8c1d44a09e7f --by hour --since 1d
+      atwh stats wh-history --by hour --since 1d
 
-      atwh stats 5f3a0c7e2b1d --fail-under 0.99 --fail-over-lag 5m --json
+      atwh stats wh-history --fail-under 0.99 --fail-over-lag 5m --json
     """
     import sys
 

@@ -66,11 +66,11 @@ def tail(
 
     Examples:
 
-      atwh tail 5f3a0c7e2b1d
+      atwh tail wh-history
 
-      atwh tail 5f3a0c7e2b1d --since 1h --failed
+      atwh tail wh-history --since 1h --failed
 
-      atwh tail 5f3a0c7e2b1d --json --exit-on-failure | jq .status
+      atwh tail wh-history --json --exit-on-failure | jq .status
     """
     import sys
 

@@ -41,7 +41,7 @@ def verify(
         ),
     ] = None,
     tolerance: o.Tolerance = 120.0,
-    as_json: o.Json = False,
+    as_json: o.JsonOnly = False,
 ) -> int:
     """Check a signature as 'atwh serve' does, and say why it fails.
 

@@ -151,18 +151,26 @@ def scope(
     return found
 
 
-def find(hooks: Webhooks, webhook_id: str) -> WebhookInfo:
-    """The webhook with this id; failing that, when the app or project is known (env or
-    config file), the one whose id starts with it, as git takes commits."""
+def find(
+    hooks: Webhooks, webhook_id: str, app_id: str | None = None, project_id: str | None = None
+) -> WebhookInfo:
+    """The webhook with this id; failing that, when the app or project is known (--app,
+    env or config file), the one whose id starts with it, as git takes commits."""
     from atwh.client.prefix import resolve_prefix
     from atwh.errors import NotFoundError
 
     try:
         return hooks.get(webhook_id)
-    except NotFoundError:
-        app_id, project_id = scope(None, None, required=False)
-        if not (app_id or project_id) or not webhook_id.strip():
+    except NotFoundError as e:
+        app_id, project_id = scope(app_id, project_id, required=False)
+        if not webhook_id.strip():
             raise
+        if not (app_id or project_id):
+            raise NotFoundError(
+                e.message,
+                hint="a prefix of an id is looked up among an app's webhooks: give --app "
+                "APP_ID (or set ATWH_APP_ID) to use one",
+            ) from None
         ids = [h.id for h in hooks.matching(app_id, project_id)]
         full = resolve_prefix(webhook_id, ids, "webhook", "ID")
         if full == webhook_id:
@@ -204,11 +212,11 @@ def list_(
 
     Examples:
 
-      atwh webhooks list --app 5f3a0c7e2b1d
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a
 
-      atwh webhooks list --project p-42 --json | jq -r '.[].id'
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a --json | jq -r '.[].id'
 
-      atwh webhooks list --app 5f3a0c7e2b1d | cut -f1,3   (piped: id and URL)
+      atwh webhooks list --app 5d8a3c2e1f0b4a6c9e7d2b1a | cut -f1,3   (piped: id and URL)
     """
     from atwh.errors import printable
     from atwh.output.show import show_listing, table_or_json
@@ -235,22 +243,25 @@ def list_(
 def show(
     webhook_id: WebhookId,
     show_secret: ShowSecret = False,
+    app_id: AppId = None,
+    project_id: ProjectId = None,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
     timeout: o.Timeout = 30.0,
 ) -> None:
-    """Show every field of one webhook; the secret is masked unless --show-secret.
+    """Show every field of one webhook; the secret is masked unless --show-secret. A unique
+    prefix of the id will do with the app (--app) or project.
 
     Example:
 
-      atwh webhooks show 5f3a0c7e2b1d --show-secret
+      atwh webhooks show wh-history --show-secret
     """
     from atwh.output.show import print_rich
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
-        hook = find(hooks, webhook_id)
+        hook = find(hooks, webhook_id, app_id, project_id)
     if as_json:
         _echo_json(hook.as_json(show_secret))
         return
@@ -281,7 +292,7 @@ def create(
 
     Examples:
 
-      atwh webhooks create --url https://example.com/hook -e ticket.created --app a1
+      atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created --app a1
 
       atwh webhooks create --url http://127.0.0.1:8000/webhook -e ticket.created
       -e ticket.updated --urn 'urn:allthings:app:a1:*' -d 'ticket sync'
@@ -469,9 +480,9 @@ def update(
 
     Examples:
 
-      atwh webhooks update 5f3a0c7e2b1d --add-event ticket.updated --description 'tickets'
+      atwh webhooks update wh-history --add-event ticket.updated --description 'tickets'
 
-      atwh webhooks update 5f3a0c7e2b1d --url https://example.com/v2/hook --disable
+      atwh webhooks update wh-history --url http://127.0.0.1:8000/webhook --disable
     """
     from atwh.client.webhooks import split_names
 
@@ -509,7 +520,7 @@ def _switch(enabled: bool) -> Callable[..., None]:
         if enabled
         else "Stop sending a webhook events, and keep it (updateWebhook with enabled: false)."
     )
-    command.__doc__ = f"{what}\n\nExample:\n\n  atwh webhooks {verb} 5f3a0c7e2b1d\n"
+    command.__doc__ = f"{what}\n\nExample:\n\n  atwh webhooks {verb} wh-history\n"
     command.__name__ = verb
     return command
 
@@ -534,7 +545,7 @@ def remove(
 
     Example:
 
-      atwh webhooks remove 5f3a0c7e2b1d --yes
+      atwh webhooks remove wh-history --yes
     """
     from atwh.cli import context
     from atwh.errors import UsageError, printable
@@ -619,7 +630,7 @@ def ping(
 
       atwh webhooks ping --url http://127.0.0.1:8000/webhook
 
-      atwh webhooks ping 5f3a0c7e2b1d
+      atwh webhooks ping wh-history
     """
     from atwh.client.webhooks import ping as send_ping
     from atwh.core.config import http_url

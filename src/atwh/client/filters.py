@@ -210,11 +210,15 @@ class Newest(Generic[T]):
     newest_seen: datetime | None = None  # the newest date among the records read
 
 
-def select_newest(records: Iterable[T], flt: DeliveryFilter, count: int | None) -> Newest[T]:
+def select_newest(
+    records: Iterable[T], flt: DeliveryFilter, count: int | None, count_all: bool = False
+) -> Newest[T]:
     """The newest `count` records that match `flt` (all of them when None), newest first.
 
     While the records come newest first (`NewestFirst`), reading stops at the first match
-    beyond `count`; otherwise every record is read and sorted. `flt.limit` is not used.
+    beyond `count`, unless `count_all` (records that are cheap to read: the inbox's) asks
+    to count every match; otherwise every record is read and sorted. `flt.limit` is not
+    used.
     """
     order = NewestFirst()
     kept: list[T] = []
@@ -222,6 +226,7 @@ def select_newest(records: Iterable[T], flt: DeliveryFilter, count: int | None) 
     newest: datetime | None = None
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only)
     complete = True
+    records = iter(records)
     for r in records:
         scanned += 1
         created = r.created
@@ -231,6 +236,10 @@ def select_newest(records: Iterable[T], flt: DeliveryFilter, count: int | None) 
         if window.matches(r):
             kept.append(r)
             if count is not None and len(kept) > count and order.holds:
+                if count_all:
+                    rest = [window.matches(r) for r in records]  # newest first: counted only
+                    counted = len(kept) - count + sum(rest)
+                    return Newest(kept[:count], counted, True, scanned + len(rest), newest)
                 complete = False
                 break
     if not order.holds:

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atwh.errors import UsageError
+from atwh.errors import UsageError, printable
 
 DEFAULT_API_URL = "https://webhooks.allthings.me/"
 DEFAULT_OAUTH_URL = "https://accounts.allthings.me"
@@ -76,6 +76,7 @@ def load_config(path: Path | None = None) -> Config:
         if value is not None and not isinstance(value, str):
             raise UsageError(f"config file {path}: '{key}' must be a string")
         ids[key] = value.strip() if value and value.strip() else None
+    _say_unknown(path, [k for k in data if k not in KNOWN_KEYS])
     return Config(
         webhooks=[w for w in webhooks if w.strip()],
         api_url=api_url,
@@ -96,3 +97,27 @@ def http_url(flag: str, url: str) -> str:
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise UsageError(f"{flag} {url!r} is not an http(s) URL")
     return url
+
+
+KNOWN_KEYS = ("webhooks", "api_url", "app_id", "project_id")
+_said: set[Path] = set()
+
+
+def _say_unknown(path: Path, unknown: list[str]) -> None:
+    """Once a process, on stderr: the keys of the config file atwh does not read (a typo
+    would otherwise be silently ignored)."""
+    import difflib
+    import sys
+
+    if not unknown or path in _said:
+        return
+    _said.add(path)
+    names = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+        shown = repr(printable(key, 60))
+        names.append(f"{shown} (did you mean {close[0]!r}?)" if close else shown)
+    sys.stderr.write(
+        f"Warning: config file {path}: ignored {', '.join(names)}; "
+        f"the keys it reads are {', '.join(KNOWN_KEYS)}\n"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import Any
 
 import httpcore
@@ -115,6 +116,14 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@cache
+def _tls() -> Any:
+    """httpx's default TLS context (certifi's CAs; SSL_CERT_FILE and SSL_CERT_DIR honoured),
+    made once per process: loading the CA bundle takes 30-60 ms, every time a transport is
+    made without one (httpx's own advice: create it once and reuse it)."""
+    return httpx.create_ssl_context()
+
+
 def http_transport(deadline: Deadline) -> httpx.HTTPTransport:
     """httpx's own transport, its sockets held to `deadline`.
 
@@ -122,7 +131,7 @@ def http_transport(deadline: Deadline) -> httpx.HTTPTransport:
     is wrapped in place (core.compat; tests/client/test_bounds.py proves it still works)."""
     from atwh.core.compat import wrap_network_backend
 
-    transport = httpx.HTTPTransport(retries=0)
+    transport = httpx.HTTPTransport(retries=0, verify=_tls())
     wrap_network_backend(transport, lambda backend: _DeadlineBackend(backend, deadline))
     return transport
 

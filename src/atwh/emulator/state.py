@@ -31,7 +31,8 @@ VENDOR_EVENTS = [
     ("community-article", "community-article.published", "A community article went live."),
 ]
 # Plausible names the vendor never published: the emulator's own, and described as such.
-EMULATOR_ADDITION = " (emulator's own addition, not attested by Allthings)"
+# first, so that a description shortened to fit a terminal still says it
+EMULATOR_ADDITION = "Emulator's own addition, not attested by Allthings: "
 EMULATOR_EVENTS = [
     ("ticket", "ticket.deleted", "A ticket was deleted."),
     ("ticket", "ticket-comment.created", "Someone commented on a ticket."),
@@ -40,7 +41,7 @@ EMULATOR_EVENTS = [
     ("user", "user.registered", "A user registered in an app."),
 ]
 REGISTERABLE_EVENTS = VENDOR_EVENTS + [
-    (ns, name, text + EMULATOR_ADDITION) for ns, name, text in EMULATOR_EVENTS
+    (ns, name, EMULATOR_ADDITION + text) for ns, name, text in EMULATOR_EVENTS
 ]
 
 

@@ -125,6 +125,10 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
+# the message of a failed attempt without an answer or a reason: as the tables say it
+NO_ANSWER = "no answer (the log records no reason: a timeout, a refused or a reset connection)"
+
+
 def csv_row(d: Delivery) -> list[object]:
     return csv_row_of(d.row(), d.webhook_id, d.failed)
 
@@ -146,7 +150,7 @@ def csv_row_of(row: DeliveryRow, webhook_id: str | None, failed: bool) -> list[o
         row.event_id,
         row.event_name,
         row.event_urn,
-        row.message,
+        row.message if row.message or row.status_code is not None or not failed else NO_ANSWER,
         row.body,
         webhook_id,
         "true" if failed else "false",

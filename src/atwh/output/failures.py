@@ -24,31 +24,42 @@ def say_none_failed(
 
 
 def show_failures(
-    scan: FailureScan, hooks: str, multi: bool, mode: str, output: str | None, wanted: int | None
+    scan: FailureScan,
+    hooks: str,
+    multi: bool,
+    mode: str,
+    output: str | None,
+    wanted: int | None,
+    columns: str | None = None,
 ) -> None:
-    """The failed attempts (the newest `wanted`), as a table under the summary by cause and
-    event, or as TSV (`mode` tsv) under a headline on stderr; then what was left out."""
+    """The failed attempts (the newest `wanted`, in the `columns` asked for), as a table
+    under the summary by cause and event (and why a `no answer` says no more), or as TSV
+    (`mode` tsv) under a headline on stderr; then what was left out."""
     from rich.console import Group
     from rich.text import Text
 
-    from atwh.output.tables import delivery_columns, failures_table
+    from atwh.output.listing import choose
+    from atwh.output.tables import delivery_columns, failures_table, no_answer_note, wrapped
 
     rows = scan.rows
     shown = newest_first(rows)[:wanted]
     still = scan.summary.still_failing_events()
     headline = f"{plural(scan.summary.failed, 'failed attempt')} in {_where(scan, hooks)}"
+    listed = choose(delivery_columns(multi), columns)
     if mode == "tsv":
-        note(f"{headline}; {plural(still, 'event')} still failing")
-        show_listing(delivery_columns(multi), shown, mode)
+        note(wrapped(f"{headline}; {plural(still, 'event')} still failing"))
+        show_listing(listed, shown, mode)
     else:
         head = Text()
         head.append(headline, style="bold red")
         head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
         count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
         title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
-        groups = failures_table(scan.summary.groups(), multi)
-        view = Group(head, Text(), groups, Text(), title)
-        show_listing(delivery_columns(multi), shown, mode, output, view)
+        groups = scan.summary.groups()
+        why = no_answer_note(groups)
+        summary: list[Any] = [failures_table(groups, multi), *([why] if why else []), Text()]
+        view = Group(head, Text(), *summary, title)
+        show_listing(listed, shown, mode, output, view)
     say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Generic, Literal, TypeVar
 
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -49,6 +50,41 @@ class Column(Generic[R]):
     justify: Literal["left", "right"] = "left"
     style: str | None = None
     piped: bool = True  # False: only for people (an age beside a time), not in TSV
+    greedy: bool = False  # a shortened column that takes the room it needs before less
+    # important columns are added (the event name before the lag), not only what is left
+    name: str | None = None  # in TSV headers and --columns, when not the header's
+    # (`lag_ms`: piped, a lag is a number of milliseconds)
+    shorten: Callable[[str, int], str] | None = None  # how to shorten a cell to a width
+    # (`short_url` keeps a URL's host and port), instead of an ellipsis at its end
+
+
+def column_name(column: Column[Any]) -> str:
+    """A column's name in TSV headers and for --columns: `event_id` for `Event id`."""
+    return column.name or column.header.lower().replace(" ", "_")
+
+
+def choose(columns: Sequence[Column[R]], names: str | None) -> list[Column[R]]:
+    """The columns `--columns` names (comma-separated, in that order), each then kept
+    whatever the width (only a column that may be shortened is); all of them for None."""
+    if not names:
+        return list(columns)
+    from dataclasses import replace
+
+    from atwh.errors import UsageError
+
+    by_name = {column_name(c): c for c in columns}
+    chosen: list[Column[R]] = []
+    for name in (n.strip().lower().replace(" ", "_") for n in names.split(",")):
+        if not name:
+            continue
+        if name not in by_name:
+            raise UsageError(
+                f"--columns: no column {printable(name, 40)!r}; choose from {','.join(by_name)}"
+            )
+        chosen.append(replace(by_name[name], keep=ALWAYS, piped=True))
+    if not chosen:
+        raise UsageError(f"--columns: name at least one of {','.join(by_name)}")
+    return list({c.header: c for c in chosen}.values())  # each once
 
 
 def _text(value: str | Text) -> Text:
@@ -69,6 +105,8 @@ def fit(naturals: Sequence[int], columns: Sequence[Column[Any]], width: int) -> 
     for i in order:
         c, natural = columns[i], naturals[i]
         need = natural if c.shrink is None else min(natural, c.shrink)
+        if c.greedy and c.shrink is not None:
+            need = max(need, min(natural, width - used - GAP))
         if c.keep >= ALWAYS or used + GAP + need <= width:
             widths[i] = need
             used += GAP + need
@@ -105,10 +143,29 @@ class Listing(Generic[R]):
         ]
 
     def widths(self, width: int) -> list[int]:
-        return fit(self.naturals(), self.columns, width)
+        """`fit`'s widths, without the columns empty in every row: an empty column says
+        nothing and takes room (no Code or Time where nothing was sent, no Forward column
+        when nothing forwards)."""
+        shown = [
+            i
+            for i in range(len(self.columns))
+            if not self.cells or any(row[i].plain.strip() for row in self.cells)
+        ]
+        naturals = self.naturals()
+        fitted = fit([naturals[i] for i in shown], [self.columns[i] for i in shown], width)
+        widths = [0] * len(self.columns)
+        for i, w in zip(shown, fitted, strict=True):
+            widths[i] = w
+        return widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.render(self.widths(options.max_width))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """As wide as its columns at this width: a panel around it fits it."""
+        shown = [w for w in self.widths(options.max_width) if w]
+        width = sum(shown) + GAP * max(len(shown) - 1, 0)
+        return Measurement(width, width)
 
     def render(self, widths: Sequence[int], show_header: bool = True) -> Table:
         """The table at these column widths (0: left out), as `fit` gives them."""
@@ -128,8 +185,34 @@ class Listing(Generic[R]):
                 max_width=widths[i],
             )
         for row in self.cells:
-            table.add_row(*(row[i] for i in shown))
+            table.add_row(*(self._shortened(i, row[i], widths[i]) for i in shown))
         return table
+
+    def _shortened(self, i: int, cell: Text, width: int) -> Text:
+        shorten = self.columns[i].shorten
+        if shorten is None or cell.cell_len <= width:
+            return cell
+        return Text(shorten(cell.plain, width), style=cell.style)
+
+
+def short_url(url: str, width: int) -> str:
+    """A URL in `width` characters, cut after its host and port, never before: the path is
+    cut first (`http://127.0.0.1:8000/hoo…`), then the scheme goes (`127.0.0.1:8000/…`),
+    then the start of the host (`…0.0.1:8000`)."""
+    if len(url) <= width:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host_end = len(rest.split("/", 1)[0].split("?", 1)[0])
+    start = len(scheme) + len(sep)
+    if start + host_end + 1 <= width:
+        return url[: width - 1] + "…"
+    if len(rest) <= width:
+        return rest
+    if host_end + 1 <= width:
+        return rest[: width - 1] + "…"
+    return "…" + rest[:host_end][-(width - 1) :] if width > 1 else "…"
 
 
 def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:
@@ -159,7 +242,7 @@ def write_tsv(
     columns = [c for c in columns if c.piped]
     getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
     if header:
-        stream.write("\t".join(c.header.lower().replace(" ", "_") for c in columns) + "\n")
+        stream.write("\t".join(column_name(c) for c in columns) + "\n")
     for r in rows:
         stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
     stream.flush()

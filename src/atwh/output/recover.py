@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.text import Text
 
@@ -21,13 +23,15 @@ from atwh.recover.reconcile import (
     Entry,
     Reconciliation,
 )
-from atwh.recover.replay import FAILING, FIXED, SKIPPED, Outcome, Report
+from atwh.recover.replay import ALREADY_REPLAYED, FAILING, FIXED, SKIPPED, Outcome, Report
 
 _RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
 
 
 # Importance (`keep`): the result, the code and the event id are never dropped; then the
-# event name, the delivery replayed, the time; the answer is shortened first.
+# answer (why it failed, why it was skipped: what a person reads the report for, shortened
+# before anything else goes), the event name, the delivery replayed, the time. A column
+# empty in every row (no code or time when nothing was sent) is left out.
 def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
     """One row per event, in the order sent: result, code, event, the original, the answer.
     Without `sent` (`--dry-run`), no code, time or answer: nothing was sent to give them."""
@@ -62,14 +66,51 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
         Column(
             "Answer",
             lambda o: printable(o.detail or "", 300),
-            keep=10,
-            shrink=6,
+            keep=65,
+            shrink=12,
+            greedy=True,
             tsv=lambda o: o.detail,
         ),
     ]
     if sent:
         return columns
     return [c for c in columns if c.header not in ("Code", "Time", "Answer")]
+
+
+class ReplayProgress:
+    """While a replay sends, one line on stderr rewritten in place (a terminal only):
+    `Replaying 5 sent: 3 fixed, 2 still failing`, from the first answer on; gone when it
+    ends, as the report follows with every result once."""
+
+    def __init__(self) -> None:
+        self.counts = {FIXED: 0, FAILING: 0}
+        self.bar: Any = None
+
+    def __call__(self, outcome: Outcome) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        if self.bar is None:
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task("")
+            self.bar.start()
+        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
+        sent = sum(self.counts.values())
+        said = (
+            f"Replaying: {sent:,} sent, {self.counts[FIXED]:,} fixed, "
+            f"{self.counts[FAILING]:,} still failing"
+        )
+        self.bar.update(self.task, description=said)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def replay_table(report: Report) -> Listing[Outcome]:
@@ -86,9 +127,17 @@ def totals_line(report: Report) -> str:
             f" at {printable(report.target, 200)}"
         )
     if t["skipped"]:
-        line += f"; {t['skipped']} skipped"
+        line += f"; {t['skipped']:,} skipped"
+        if any(o.detail == ALREADY_REPLAYED for o in report.outcomes):
+            line += ", already replayed with a 2xx (--force sends again)"
     if report.interrupted:
         line += " (interrupted)"
+    if report.unreachable:
+        line += (
+            f". Stopped after {report.unreachable} connection failures in a row: nothing "
+            "answers there. Start the receiver, then run the same command again (what was "
+            "fixed is skipped)"
+        )
     return line
 
 
@@ -150,9 +199,11 @@ def summary_columns() -> list[Column[tuple[str, str, int]]]:
     ]
 
 
-def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
-    """The events of a category: the id whole; then the name, the last code, the attempts and
-    the time while there is room for them (the name shortened before it goes)."""
+def entry_columns(with_category: bool = False, stored: bool = True) -> list[Column[Entry]]:
+    """The events of a category: the id whole; then the name (whole before the rest, and
+    shortened before it goes), the last code, the attempts and the time while there is
+    room for them; how many times stored unless `stored` is False (lost and not delivered
+    events: never stored, always 0)."""
     columns: list[Column[Entry]] = []
     if with_category:
         columns.append(
@@ -171,6 +222,7 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             ),
             keep=60,
             shrink=8,
+            greedy=True,
         ),
         Column(
             "Created",
@@ -192,7 +244,11 @@ def entry_columns(with_category: bool = False) -> list[Column[Entry]]:
             justify="right",
             tsv=lambda e: e.last_code,
         ),
-        Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right"),
+        *(
+            [Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right")]
+            if stored
+            else []
+        ),
     ]
 
 
@@ -219,22 +275,12 @@ def reconcile_view(result: Reconciliation) -> Group:
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
-        parts.append(table(entry_columns(), entries))
+        parts.append(table(entry_columns(stored=category in (DUPLICATED, UNKNOWN)), entries))
     return Group(*parts)  # type: ignore[arg-type]
 
 
 def reconcile_totals(result: Reconciliation) -> str:
     return ", ".join(f"{n:,} {c}" for c, n in result.totals().items())
-
-
-def progress_line(outcome: Outcome) -> str:
-    """One line on stderr as each event is answered, while a replay runs on a terminal."""
-    c = outcome.candidate
-    code = outcome.code if outcome.code is not None else "—"
-    return (
-        f"{outcome.result:<13} {code} {printable(c.event_name or '?', 40)} "
-        f"{printable(c.event_id or c.key, 40)}"
-    )
 
 
 def show_report(report: Report, fmt: str, output: str | None) -> None:

@@ -84,19 +84,43 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str | Text]]:
     ]
 
 
-def stats_table(summary: dict[str, Any]) -> Table:
-    """The numbers, one column per webhook."""
+def stats_table(summary: dict[str, Any]) -> _AtWidth:
+    """The numbers, one column per webhook, the ids whole; when the columns do not fit
+    side by side, one table per webhook, one under the other."""
     hooks = summary["webhooks"]
-    table = Table(box=None, header_style="bold", pad_edge=False, show_header=True)
-    table.add_column("", style="bold", no_wrap=True)
-    for w in hooks:
-        table.add_column(
-            printable(w["webhook_id"] or "?", 40), overflow="fold", justify="right", min_width=8
-        )
     columns = [_rows(w) for w in hooks]
-    for i, (label, _) in enumerate(columns[0] if columns else []):
-        table.add_row(label, *(c[i][1] for c in columns))
-    return table
+    labels = [label for label, _ in columns[0]] if columns else []
+    ids = [printable(w["webhook_id"] or "?", 100) for w in hooks]
+
+    def cell_len(value: Any) -> int:
+        text = value if isinstance(value, Text) else Text(str(value))
+        return max((len(line) for line in text.plain.splitlines()), default=0)
+
+    def table(which: list[int], show_header: bool) -> Table:
+        t = Table(box=None, header_style="bold", pad_edge=False, show_header=show_header)
+        t.add_column("", style="bold", no_wrap=True)
+        for i in which:
+            t.add_column(ids[i], no_wrap=True, justify="right", min_width=8)
+        for row, label in enumerate(labels):
+            t.add_row(label, *(columns[i][row][1] for i in which))
+        return t
+
+    def build(width: int) -> Any:
+        label_width = max(map(len, labels), default=0)
+        needed = label_width + sum(
+            2 + max([len(ids[i]), *(cell_len(v) for _, v in columns[i])]) for i in range(len(hooks))
+        )
+        if len(hooks) < 2 or needed <= width:
+            return table(list(range(len(hooks))), show_header=True)
+        stacked: list[Any] = []
+        for i in range(len(hooks)):
+            if stacked:
+                stacked.append(Text())
+            stacked.append(Text(f"Webhook {ids[i]}", style="bold"))
+            stacked.append(table([i], show_header=False))
+        return Group(*stacked)
+
+    return _AtWidth(build)
 
 
 def window_line(summary: dict[str, Any]) -> Text:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, cast
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -21,18 +23,54 @@ from atwh.client.webhooks import EventType, PingResult, WebhookInfo, mask
 from atwh.core.dates import iso
 from atwh.core.durations import duration
 from atwh.errors import printable
-from atwh.output.listing import ALWAYS, Column, Listing, table
+from atwh.output.listing import ALWAYS, Column, Listing, short_url, table
 from atwh.receiver.inbox import InboxRecord
 
 
 def console(file: IO[str] | None = None) -> Console:
-    """stdout (colour only on a terminal, never with NO_COLOR), or a plain file."""
+    """stdout (colour only on a terminal, never with NO_COLOR), or a plain file. Out of a
+    terminal (a pipe, a file) lines carry no trailing spaces: rich pads every cell."""
     if file is None:
         out = Console(highlight=False)
-        if not out.is_terminal and not os.environ.get("COLUMNS"):
-            out.width = 160  # piped: rich's 80 columns would cut tables for no reader
+        if not out.is_terminal:
+            if not os.environ.get("COLUMNS"):
+                out.width = 160  # piped: rich's 80 columns would cut tables for no reader
+            out.file = cast(IO[str], Unpadded(sys.stdout))
         return out
-    return Console(file=file, highlight=False, no_color=True, width=200, force_terminal=False)
+    return Console(
+        file=cast(IO[str], Unpadded(file)),
+        highlight=False,
+        no_color=True,
+        width=200,
+        force_terminal=False,
+    )
+
+
+class Unpadded(io.TextIOBase):
+    """A text stream that writes each line without its trailing spaces."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        if lines:
+            self.stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending.rstrip(" "))
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
 
 
 def when(value: datetime | None, now: datetime | None = None) -> str:
@@ -85,6 +123,44 @@ def status_text(d: Delivery) -> Text:
     return Text(label, style="green" if label == "SUCCESS" else "")
 
 
+# What atwh can say about an attempt without an HTTP answer: the log's `result` is null and
+# carries no reason (the published schema has no field for one)
+NO_ANSWER_WHY = (
+    "the log records no reason: a timeout, a refused or a reset connection "
+    "('atwh webhooks ping URL' tries the URL now)"
+)
+
+
+def no_answer_note(groups: Sequence[FailureGroup]) -> Text | None:
+    """Below `failures`' summary when a cause is `no answer`: why it cannot say more."""
+    if not any(g.cause == "no answer" for g in groups):
+        return None
+    return Text(
+        "no answer: the log gives no reason (a timeout, a refused or reset connection)", style="dim"
+    )
+
+
+def wrapped(message: str, width: int | None = None) -> str:
+    """A message for stderr with its sentences wrapped at spaces to the terminal's width (a
+    terminal wraps a long line mid-word or mid-id); a line indented by two spaces (a command
+    to copy) is left whole. Unchanged when stderr is not a terminal and no width is given."""
+    import shutil
+    import sys
+    import textwrap
+
+    if width is None:
+        if not sys.stderr.isatty():
+            return message
+        width = shutil.get_terminal_size((80, 24)).columns
+    lines = []
+    for line in message.split("\n"):
+        if line.startswith("  ") or len(line) <= width:
+            lines.append(line)
+        else:
+            lines += textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def one_line(text: str | None) -> str:
     return printable(text or "", 2000)
 
@@ -99,7 +175,51 @@ def response_summary(d: Delivery) -> str:
     return one_line(d.result.body) or one_line(d.result.message)
 
 
-def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Text:
+def filters_given(given: dict[str, object]) -> str:
+    """The filter options as typed (`--failed --event 'ticket.*'`), for a count line."""
+    said = []
+    for option, value in given.items():
+        if value is True:
+            said.append(option)
+        elif value:
+            values = value if isinstance(value, list) else [value]
+            said.append(option + " " + " ".join(repr(printable(v, 60)) for v in values))
+    return " ".join(said)
+
+
+def count_line(
+    total: int | None,
+    shown: int,
+    matched: int | None,
+    asked: str,
+    one: str,
+    many: str,
+) -> str:
+    """How many rows are shown, how many match the filters and of how many in all, without
+    reading as if more matches were hidden: `20,000 deliveries (3 shown)` unfiltered;
+    `3 of 57 deliveries that match --failed (of 20,000 in all)`; `The newest 3 deliveries
+    that match --failed (more do, of 20,000 in all)` when not every match was counted
+    (`matched` None)."""
+
+    def n(count: int) -> str:
+        return f"{count:,} {one if count == 1 else many}"
+
+    if not asked:
+        return f"{n(total)} ({shown:,} shown)" if total is not None else f"{shown:,} shown"
+    of_all = f"of {total:,} in all" if total is not None else ""
+    if matched is None:
+        more = ", ".join(x for x in ("more do", of_all) if x)
+        return f"The newest {n(shown)} that match {asked} ({more})"
+    if shown == matched:
+        line = f"{n(matched)} {'matches' if matched == 1 else 'match'} {asked}"
+    else:
+        line = f"{shown:,} of {n(matched)} that match {asked}"
+    return f"{line} ({of_all})" if of_all else line
+
+
+def webhook_header(
+    webhook: Webhook | None, total: int | None, shown: int, count: str | None = None
+) -> Text:
     lines = Text()
     if webhook is not None:
         lines.append(f"Webhook {printable(webhook.id, 100)}", style="bold")
@@ -109,15 +229,17 @@ def webhook_header(webhook: Webhook | None, total: int | None, shown: int) -> Te
         lines.append(f"URL      {printable(webhook.url or '?', 300)}\n")
         enabled = {True: "yes", False: "no", None: "not reported by the API"}[webhook.enabled]
         lines.append(f"Enabled  {enabled}\n")
-    count = f"{total:,} {'delivery' if total == 1 else 'deliveries'}" if total is not None else ""
-    lines.append(f"{count} ({shown:,} shown)".lstrip(), style="dim")
+    if count is None:
+        count = count_line(total, shown, None, "", "delivery", "deliveries")
+    lines.append(count, style="dim")
     return lines
 
 
 # Importance of the columns (`keep`): what goes first when the width runs out is the
-# response text, then the lag, the event id, the age beside the time, the time, the
-# webhook and the event name; never the status, the HTTP code or the delivery id (`--id`
-# takes it). At 80 columns: age, status, code, delivery id and event name.
+# response text, then the lag, the event id, the full time beside the age, the webhook and
+# the event name; never when it happened (the age, as `gh run list` keeps it), the status,
+# the HTTP code or the delivery id (`--id` takes it). The event name is shortened before it
+# goes. At 80 columns: age, status, code, delivery id and the event name.
 def delivery_columns(
     show_webhook: bool = False, now: datetime | None = None
 ) -> list[Column[Delivery]]:
@@ -125,7 +247,7 @@ def delivery_columns(
     now = now or datetime.now(UTC)
     columns: list[Column[Delivery]] = [
         Column("Created", lambda d: when(d.created, now), keep=60, tsv=lambda d: d.iso_dates()[0]),
-        Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=40, piped=False),
+        Column("Age", lambda d: Text(age(d.created, now), style="dim"), keep=ALWAYS, piped=False),
     ]
     if show_webhook:
         columns.append(Column("Webhook", lambda d: printable(d.webhook_id or "", 100), keep=70))
@@ -139,14 +261,17 @@ def delivery_columns(
             tsv=lambda d: d.status_code,
         ),
         Column("Delivery", lambda d: printable(d.id, 100), keep=ALWAYS),
-        Column("Event", lambda d: printable(d.event.name or "?", 100), keep=70),
+        Column(
+            "Event", lambda d: printable(d.event.name or "?", 100), keep=70, shrink=12, greedy=True
+        ),
         Column("Event id", lambda d: Text(printable(d.event.id or "", 100), style="dim"), keep=20),
         Column(
             "Lag",
             _lag,
             keep=10,
             justify="right",
-            tsv=lambda d: duration(d.lag_seconds) if d.lag_seconds is not None else None,
+            tsv=lambda d: round(d.lag_seconds * 1000) if d.lag_seconds is not None else None,
+            name="lag_ms",
         ),
         Column("Response", response_summary, keep=5, shrink=12, tsv=_full_response),
     ]
@@ -154,13 +279,17 @@ def delivery_columns(
 
 
 def _lag(d: Delivery) -> str:
-    return duration(d.lag_seconds) if d.lag_seconds is not None else "–"
+    return duration(d.lag_seconds) if d.lag_seconds is not None else "—"  # as Code's
 
 
 def _full_response(d: Delivery) -> str:
-    if d.result is not None and d.status_code is not None:
+    """Piped: the answer's body (or message) whole; the message the API gave with no
+    answer; else an empty field (the code says there was no answer)."""
+    if d.result is None:
+        return ""
+    if d.status_code is not None:
         return d.result.body or d.result.message or ""
-    return response_summary(d)
+    return d.result.message or ""
 
 
 def deliveries_table(
@@ -191,13 +320,19 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
         facts.add_row("Webhook", escape(printable(d.webhook_id, 200)))
     facts.add_row("Status", status_text(d))
     facts.add_row("HTTP code", code_text(d.status_code))
-    if d.result is not None and d.result.message:
+    if d.status_code is None and (d.status or "").upper() != "PENDING":
+        why = d.cause if d.cause != "no answer" else NO_ANSWER_WHY
+        facts.add_row("Answer", "none: " + escape(printable(why, 500)))
+    elif d.result is not None and d.result.message:
         facts.add_row("Message", escape(printable(d.result.message, 2000)))
-    elif d.result is None:
-        facts.add_row("Answer", "none (" + escape(printable(d.cause, 500)) + ")")
     facts.add_row("Created", f"{local_time(d.created)} ({age(d.created)})")
-    facts.add_row("Delivered", local_time(d.delivered) if d.delivered else "not yet")
-    facts.add_row("Lag", duration(d.lag_seconds) or "?")
+    if d.delivered:
+        facts.add_row("Delivered", local_time(d.delivered))
+        facts.add_row("Lag", duration(d.lag_seconds))
+    elif (d.status or "").upper() == "PENDING":
+        facts.add_row("Delivered", "not yet: the attempt is under way")
+    else:  # an attempt that failed without an answer was never delivered, and has no lag
+        facts.add_row("Delivered", "no: the attempt failed")
     if d.retry_id:
         facts.add_row("Retried as", escape(printable(d.retry_id, 200)))
     parts: list[object] = [facts]
@@ -206,8 +341,10 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
         headers = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
         for h in d.result.headers:
             headers.add_row(escape(printable(h.name, 200)), escape(printable(h.value or "", 2000)))
-        parts.append(Panel(headers, title="Response headers", title_align="left"))
-        parts.append(Panel(_pretty(d.result.body), title="Response body", title_align="left"))
+        parts.append(Panel(headers, title="Response headers", title_align="left", expand=False))
+        parts.append(
+            Panel(_pretty(d.result.body), title="Response body", title_align="left", expand=False)
+        )
 
     event = Table.grid(padding=(0, 2))
     event.add_column(style="bold")
@@ -217,33 +354,27 @@ def delivery_detail(d: Delivery, chain: Iterable[Delivery]) -> Group:
     event.add_row("URN", escape(printable(d.event.urn or "?", 500)))
     event.add_row("Created", local_time(d.event.created))
     parts.append(
-        Panel(Group(event, Text(), _pretty(d.event.payload)), title="Event", title_align="left")
+        Panel(
+            Group(event, Text(), _pretty(d.event.payload)),
+            title="Event",
+            title_align="left",
+            expand=False,
+        )
     )
 
     attempts = list(chain)
-    table = Table(
-        "#",
-        "Delivery",
-        "Created",
-        "Code",
-        "Status",
-        "Response",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
-    )
-    for i, a in enumerate(attempts, 1):
-        marker = " ◀" if a.id == d.id else ""
-        table.add_row(
-            str(i),
-            escape(printable(a.id, 200)) + marker,
-            local_time(a.created),
-            code_text(a.status_code),
-            status_text(a),
-            Text(response_summary(a), overflow="ellipsis", no_wrap=True),
-        )
+    columns: list[Column[tuple[int, Delivery]]] = [
+        Column("#", lambda ia: str(ia[0]), keep=ALWAYS, justify="right"),
+        Column("Delivery", lambda ia: printable(ia[1].id, 200), keep=ALWAYS),
+        Column("", lambda ia: "◀" if ia[1].id == d.id else "", keep=ALWAYS),
+        Column("Created", lambda ia: local_time(ia[1].created), keep=50),
+        Column("Code", lambda ia: code_text(ia[1].status_code), keep=ALWAYS, justify="right"),
+        Column("Status", lambda ia: status_text(ia[1]), keep=60),
+        Column("Response", lambda ia: response_summary(ia[1]), keep=10, shrink=12),
+    ]
+    table = Listing(columns, list(enumerate(attempts, 1)))
     title = f"Attempts for this event ({len(attempts):,})"
-    parts.append(Panel(table, title=title, title_align="left"))
+    parts.append(Panel(table, title=title, title_align="left", expand=False))
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -254,7 +385,7 @@ def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
         Column(
             "Cause", lambda g: Text(printable(g.cause, 120), style="red"), keep=ALWAYS, shrink=12
         ),
-        Column("Event", lambda g: printable(g.event_name, 100), keep=80),
+        Column("Event", lambda g: printable(g.event_name, 100), keep=80, shrink=12, greedy=True),
         # counts grouped by thousands for people (1,234); plain in TSV, for scripts
         Column(
             "Failures",
@@ -280,7 +411,7 @@ def failure_columns(show_webhook: bool = False) -> list[Column[FailureGroup]]:
         Column(
             "Still failing",
             lambda g: Text(f"{g.still_failing:,}", style="red" if g.still_failing else "dim"),
-            keep=76,
+            keep=85,  # what is left to do: before the event name is whole, and the recovered
             justify="right",
             tsv=lambda g: str(g.still_failing),
         ),
@@ -406,17 +537,18 @@ def inbox_detail(r: InboxRecord, secret: str | None = None) -> Group:
     table = Table("Header", "Value", box=None, header_style="bold", pad_edge=False)
     for n, v in r.headers:
         table.add_row(escape(printable(n, 200)), escape(printable(v, 2000)))
-    parts.append(Panel(table, title="Request headers", title_align="left"))
+    parts.append(Panel(table, title="Request headers", title_align="left", expand=False))
     raw = r.payload_text()
     parts.append(
         Panel(
             Text(printable(raw, None, lines=True)),
             title=f"Raw body ({len(r.body):,} bytes)",
             title_align="left",
+            expand=False,
         )
     )
     if raw:
-        parts.append(Panel(_pretty(raw), title="Payload", title_align="left"))
+        parts.append(Panel(_pretty(raw), title="Payload", title_align="left", expand=False))
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -447,7 +579,13 @@ def webhook_columns(now: datetime | None = None) -> list[Column[WebhookInfo]]:
             shrink=12,
             tsv=lambda h: h.description,
         ),
-        Column("URL", lambda h: printable(h.url or "?", 300), keep=ALWAYS, shrink=40),
+        Column(
+            "URL",
+            lambda h: printable(h.url or "?", 300),
+            keep=ALWAYS,
+            shrink=40,
+            shorten=short_url,
+        ),
         Column("Enabled", lambda h: _yes_no(h.enabled), keep=60, tsv=lambda h: h.enabled),
         Column("Events", lambda h: _names(h.events, 100), keep=50, shrink=16),
         Column("URNs", lambda h: _names(h.urns, 200), keep=30, shrink=16),
@@ -513,9 +651,16 @@ def change_lines(changed: Sequence[tuple[str, object, object]]) -> Text:
 def event_type_columns() -> list[Column[EventType]]:
     """The columns of `atwh webhooks events`: the name whole, the description shortened."""
     return [
-        Column("Namespace", lambda e: printable(e.namespace, 80), keep=20),
+        # the namespace is the start of the name: shown only when the descriptions are whole
+        Column("Namespace", lambda e: printable(e.namespace, 80), keep=5),
         Column("Name", lambda e: printable(e.name, 100), keep=ALWAYS),
-        Column("Description", lambda e: printable(e.description, 500), keep=10, shrink=12),
+        Column(
+            "Description",
+            lambda e: printable(e.description, 500),
+            keep=10,
+            shrink=12,
+            greedy=True,
+        ),
     ]
 
 

@@ -15,8 +15,8 @@ from rich.text import Text
 from atwh.client.model import Delivery
 from atwh.observe.tail import Item
 from atwh.output.export import _to_json
-from atwh.output.listing import Column, Listing, fit, write_tsv
-from atwh.output.tables import delivery_columns, response_summary
+from atwh.output.listing import ALWAYS, Column, Listing, fit, write_tsv
+from atwh.output.tables import delivery_columns, response_summary, status_text
 
 UPDATE = "(update) "
 T = TypeVar("T")
@@ -32,22 +32,33 @@ def ndjson_line(item: Item) -> str:
 def item_columns(show_webhook: bool, now: datetime | None = None) -> list[Column[Item]]:
     """The columns of `deliveries` (its TSV columns, in its order), then `update` (true for
     a PENDING attempt printed again with its result), only when piped. On a terminal the
-    age is left out (rows come as they happen) and an update says so in its response,
-    which is kept longer than in `deliveries`: it is what a person watches for."""
+    age is left out (rows come as they happen), so the time is what is never dropped; the
+    webhook (when several are followed) is shortened before it goes; an update is marked
+    `↻` beside its status, and says so in its response, which is kept longer than in
+    `deliveries`: it is what a person watches for."""
     columns: list[Column[Item]] = []
     for c in delivery_columns(show_webhook, now):
         if c.header == "Age":
             continue
         response = c.header == "Response"
+        keep, shrink = {
+            "Created": (ALWAYS - 1, None),  # only too wide for the ids at 60 columns
+            "Webhook": (90, 8),
+            "Event": (c.keep, 8),
+            "Response": (45, c.shrink),
+        }.get(c.header, (c.keep, c.shrink))
+        cell = _item_response if response else _item_status if c.header == "Status" else None
         columns.append(
             Column(
                 c.header,
-                _item_response if response else _of_item(c.cell),
-                keep=45 if response else c.keep,
-                shrink=c.shrink,
+                cell or _of_item(c.cell),
+                keep=keep,
+                shrink=shrink,
                 tsv=_of_item(c.tsv or c.cell),
                 justify=c.justify,
                 style=c.style,
+                greedy=c.greedy or c.header == "Webhook",
+                name=c.name,
             )
         )
     columns.append(Column("Update", lambda i: "", tsv=lambda i: i.update))
@@ -56,6 +67,13 @@ def item_columns(show_webhook: bool, now: datetime | None = None) -> list[Column
 
 def _of_item(f: Callable[[Delivery], T]) -> Callable[[Item], T]:
     return lambda item: f(item.delivery)
+
+
+def _item_status(item: Item) -> Text:
+    text = status_text(item.delivery)
+    if item.update:
+        text.append(" ↻", style="cyan")
+    return text
 
 
 def _item_response(item: Item) -> Text:
@@ -71,8 +89,10 @@ def write_items(items: Sequence[Item], show_webhook: bool, stream: IO[str], head
 
 class Rows:
     """Rows with the columns of `deliveries` as attempts come, fitted to the terminal as
-    its tables are (ids whole, columns dropped by importance). Columns only widen, so rows
-    stay aligned; the header is printed again when the columns change."""
+    its tables are (ids whole, columns dropped by importance). The columns whose widths are
+    known in advance (time, status and its update mark, code, lag) are as wide as they can
+    ever be from the first row, so rows stay aligned under one header; it is printed again
+    only when a longer id than any before widens a column."""
 
     def __init__(self, console: Console, show_webhook: bool) -> None:
         self.console = console
@@ -86,18 +106,27 @@ class Rows:
         columns = [c for c in item_columns(self.show_webhook) if c.header != "Update"]
         listing = Listing(columns, items)
         naturals = [
-            REST if c.shrink is not None else n
+            REST if c.header == "Response" else max(n, AT_MOST.get(c.header, 0))
             for c, n in zip(columns, listing.naturals(), strict=True)
         ]
         if self.naturals is not None:
             naturals = [max(a, b) for a, b in zip(naturals, self.naturals, strict=True)]
         widths = fit(naturals, columns, self.console.width)
-        # a shortened column takes whatever is left, so its width changes with the others'
         changed = widths != self.widths
         self.naturals, self.widths = naturals, widths
         self.console.print(listing.render(widths, show_header=changed))
 
 
+# The widest a cell of these columns gets: a time of this year, a status with the update
+# mark, an HTTP code, a duration (`output.tables.duration`); the event names Allthings
+# documents
+AT_MOST = {
+    "Created": 14,
+    "Status": len("PENDING ↻"),
+    "Code": 4,
+    "Lag": 7,
+    "Event": len("community-article.published"),
+}
 REST = 10_000  # the natural width of a column that may be shortened: it takes what is left
 
 

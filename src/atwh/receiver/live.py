@@ -28,7 +28,9 @@ from atwh.receiver.inbox import NewRequest, Stored
 _LINE = "%s.%03d %s %s %7s  %s  %s%s"
 # In a terminal under WIDE columns the time goes, under NARROW the latency too (so that
 # the columns stay aligned from line to line, whatever each line holds); then the event
-# name and the reason are shortened to fit. The id is always whole.
+# name and the reason are shortened to fit. The id is whole, except on a line with a
+# reason (or `duplicate`): that is what a person debugging signatures looks for, so the
+# id's tail goes first (down to SHORT_ID characters and `…`) to show it.
 WIDE, NARROW = 100, 80
 _LAYOUTS = (  # (the columns before the id, their width), wide to narrow
     ("%(time)s.%(ms)03d %(verdict)s %(code)s %(latency)7s  ", 38),
@@ -41,6 +43,7 @@ VERDICT_WIDTH = max(map(len, _COLOURS))
 ID_LIMIT = 256  # an event id is shown whole, up to this (it comes from the network)
 MIN_NAME = 12  # the event name is shortened to this before the reason is
 MIN_EXTRA = 8  # a reason shortened below this is dropped
+SHORT_ID = 8  # an event id is never cut shorter than this (and `…`) for a reason
 
 
 def _cut(text: str, room: int) -> str:
@@ -181,7 +184,13 @@ class LiveView:
         """The line in the layout for this width, the name and the reason shortened to
         what is left beside the whole id."""
         head, fixed = _LAYOUTS[0 if width >= WIDE else 1 if width >= NARROW else 2]
-        name, extra = fit(name, extra, width - 1 - fixed - len(eid) - 2)
+        room = width - 1 - fixed - len(eid) - 2
+        short = len(name) + len(extra) - room
+        if extra and short > 0 and len(eid) > SHORT_ID + 1:  # the reason outranks the id's tail
+            cut = min(short, len(eid) - SHORT_ID - 1)
+            eid = eid[: len(eid) - cut - 1] + "…"
+            room += cut
+        name, extra = fit(name, extra, room)
         start = head % {
             "time": self._second_text,
             "ms": (r.received_at - self._second) * 1000,

@@ -15,7 +15,7 @@ class InboxLock:
     several receivers on one inbox, each forwarding what it claims). Raises UsageError
     naming the other receiver if it cannot be had."""
 
-    def __init__(self, db: Path, shared: bool = False) -> None:
+    def __init__(self, db: Path, shared: bool = False, url: str | None = None) -> None:
         self.path = db.with_name(db.name + ".lock")
         self.fd: int | None = None
         try:
@@ -37,8 +37,10 @@ class InboxLock:
                 f"{who} is using the inbox {db}",
                 hint="stop it, give another --db, or --shared-db to share it on purpose",
             ) from None
-        os.ftruncate(fd, 0)  # the pid, for the message another one gives
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # the pid, for the message another one gives; the URL it receives on, for the
+        # `atwh webhooks create --url` that `atwh emulator emit` suggests
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n{url or ''}\n".encode(), 0)
         self.fd = fd
 
     def release(self) -> None:
@@ -49,7 +51,7 @@ class InboxLock:
 
 def _holder(fd: int) -> str | None:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").split("\n")[0].strip()
     except OSError:
         return None
     return text if text.isdigit() else None

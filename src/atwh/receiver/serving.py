@@ -48,7 +48,9 @@ def serve(
                 f"--forward-to {printable(settings.forward_to, 200)} is this receiver's own "
                 "address: every event would come round again"
             )
-        lock = InboxLock(settings.db, shared=shared_db)  # held until the receiver stops
+        # held until the receiver stops; it says where this receiver listens, for the
+        # `webhooks create --url` that `atwh emulator emit` suggests
+        lock = InboxLock(settings.db, shared_db, server.url_of(sock, settings.path))
         Inbox(settings.db).close()  # fail now, in one line, if the inbox cannot be opened
         app = create_app(settings, on_request=live.request, on_notice=live.notice)
         cap = server.connection_cap(limits.max_connections)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,13 @@ class Stored:
     source: str
     counts: Counter[str] = field(default_factory=Counter)
     names: dict[str, str | None] = field(default_factory=dict)
+    skipped: int = 0  # lines of a --stored file that do not look like an event id
+
+
+# An event id as systems store them: a UUID, a hex or numeric id, `evt_123`, `ns:id`, with
+# a digit somewhere; a line with spaces, quotes or markup, or a word (a README, a log) is
+# not one
+LOOKS_LIKE_ID = re.compile(r"(?=[^\n]*[0-9])[A-Za-z0-9_.:\-]{1,200}")
 
 
 def stored_in_inbox(inbox: Inbox) -> Stored:
@@ -77,6 +85,7 @@ def stored_in_file(path: Path) -> Stored:
         raise UsageError(f"{name}: not UTF-8 text") from None
     stored = Stored(str(path))
     stripped = text.lstrip()
+    lines = False
     if stripped.startswith("["):
         ids = _json_ids(text, name)
     else:
@@ -86,9 +95,20 @@ def stored_in_file(path: Path) -> Stored:
             ids = _csv_ids(text, name)
         else:
             ids = [line.strip() for line in text.splitlines()]
+            lines = True  # any text file: only the lines that look like ids are ids
     for i in ids:
-        if i:
+        if not i:
+            continue
+        if not lines or LOOKS_LIKE_ID.fullmatch(i):
             stored.counts[i] += 1
+        else:
+            stored.skipped += 1
+    if stored.skipped and not stored.counts:
+        example = next(i for i in ids if i)
+        raise UsageError(
+            f"{name}: nothing in it looks like an event id (e.g. {printable(example, 60)!r}); "
+            "give event ids one a line, a JSON array or a CSV with an event_id column"
+        )
     return stored
 
 

@@ -35,6 +35,13 @@ CONFIRM_ABOVE = 20  # events sent to a host other than loopback without asking
 FIXED = "fixed"
 FAILING = "still failing"
 SKIPPED = "skipped"
+# why an event is skipped, short enough to be read whole beside its id at 80 columns; the
+# totals line says what to do about it (--history, --force)
+ALREADY_REPLAYED = "already replayed with a 2xx"
+# connection failures in a row after which a replay stops: the target is not there, and
+# sending the rest would only fail the same way
+UNREACHABLE_AFTER = 5
+NOT_SENT_UNREACHABLE = "not sent: the target could not be reached"
 WOULD_SEND = "would send"
 
 
@@ -86,6 +93,7 @@ class Report:
     outcomes: list[Outcome]
     interrupted: bool = False
     dry_run: bool = False
+    unreachable: int = 0  # stopped after this many connection failures in a row (0: not)
 
     def count(self, result: str) -> int:
         return sum(o.result == result for o in self.outcomes)
@@ -141,7 +149,7 @@ def skip_replayed(
     done = ledger.replayed(source, target, (c.key for c in candidates if c.skip is None))
     for c in candidates:
         if c.skip is None and c.key in done:
-            c.skip = "already replayed with a 2xx (see --history; --force sends it again)"
+            c.skip = ALREADY_REPLAYED
 
 
 def dry_run(candidates: Sequence[Candidate], target: str) -> Report:
@@ -190,6 +198,8 @@ class _Run:
         self.next = 0
         self.next_start = 0.0
         self.run_id = 0
+        self.failed_to_connect = 0  # in a row
+        self.unreachable = False
         self.stop: asyncio.Event
         self.workers: list[asyncio.Task[None]] = []
 
@@ -221,10 +231,13 @@ class _Run:
             if self.ledger is not None:
                 self.ledger.finish_run(self.run_id, self.stop.is_set())
         outcomes = []
+        unsent = NOT_SENT_UNREACHABLE if self.unreachable else "not sent: interrupted"
         for c, o in zip(self.candidates, self.outcomes, strict=True):
             if o is None:
-                o = Outcome(c, SKIPPED, detail=c.skip or "not sent: interrupted")
+                o = Outcome(c, SKIPPED, detail=c.skip or unsent)
             outcomes.append(o)
+        if self.unreachable:
+            return Report(self.opts.target, outcomes, unreachable=self.failed_to_connect)
         return Report(self.opts.target, outcomes, interrupted=self.stop.is_set())
 
     def _interrupt(self) -> None:
@@ -275,6 +288,13 @@ class _Run:
                 raise
             self.outcomes[i] = outcome
             self.on_outcome(outcome)
+            if outcome.code is None and (outcome.detail or "").startswith(CANNOT_CONNECT):
+                self.failed_to_connect += 1
+                if self.failed_to_connect >= UNREACHABLE_AFTER and not self.stop.is_set():
+                    self.unreachable = True
+                    self.stop.set()
+            else:
+                self.failed_to_connect = 0
 
     async def _send(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
         opts = self.opts
@@ -346,10 +366,13 @@ def _answer_line(body: bytes, response: httpx.Response) -> str | None:
     return line or printable(response.reason_phrase or "", 80) or None
 
 
+CANNOT_CONNECT = "cannot connect: "
+
+
 def _network_error(e: httpx.HTTPError) -> str:
     what = printable(str(e), 160) or type(e).__name__
     if isinstance(e, httpx.ConnectError):
-        return f"cannot connect: {what}"
+        return f"{CANNOT_CONNECT}{what}"
     return f"{type(e).__name__}: {what}"
 
 
