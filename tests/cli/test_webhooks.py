@@ -206,6 +206,20 @@ def test_list_falls_back_when_the_api_rejects_paging(atwh, api):
     assert api.names() == ["QueryWebhooks", "QueryWebhooksUnpaged"]
 
 
+def test_one_client_remembers_that_the_api_rejects_paging_webhooks(api):
+    """Webhooks and deliveries page through one ApiClient.paginate: a rejection of the paging
+    arguments is remembered by the client, for every listing made with it."""
+    from atwh.client.api import ApiClient
+    from atwh.client.auth import StaticToken
+    from atwh.client.webhooks import Webhooks
+
+    api.reject_paging = True
+    with ApiClient(StaticToken("t"), url=API_URL) as client:
+        assert len(list(Webhooks(client).matching(app_id="a1"))) == 3
+        assert len(list(Webhooks(client).matching(project_id="p1"))) == 3
+    assert api.names() == ["QueryWebhooks", "QueryWebhooksUnpaged", "QueryWebhooksUnpaged"]
+
+
 def test_list_skips_a_null_webhook_with_a_warning(atwh, api):
     api.hooks["wh-2"] = None  # type: ignore[assignment]
     api._public = lambda h: h if h is None else {k: v for k, v in h.items() if k != "secret"}  # type: ignore[method-assign]
