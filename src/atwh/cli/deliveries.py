@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from atwh.client.api import Page
     from atwh.client.filters import DeliveryFilter, Newest
-    from atwh.client.model import Delivery, Fields, Webhook
+    from atwh.client.model import Delivery, DeliveryRow, Webhook
 
 
 def deliveries(
@@ -58,7 +58,7 @@ def deliveries(
     """
     from atwh.cli.context import client_factory
     from atwh.client.filters import DeliveryFilter, Newest, newest_of
-    from atwh.client.model import delivery_of_fields
+    from atwh.client.model import delivery_of_row
     from atwh.output.progress import Progress
     from atwh.output.show import (
         export_pages,
@@ -107,7 +107,7 @@ def deliveries(
             progress.stop()
     # a Delivery for each row shown, not for each read
     picked = Newest(
-        [delivery_of_fields(f, w) for f, w in found.rows],
+        [delivery_of_row(f, w) for f, w in found.rows],
         found.more,
         found.complete,
         found.scanned,
@@ -171,7 +171,7 @@ def _each(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Pa
 
 def _matching(
     pages: Iterable[Page], flt: DeliveryFilter
-) -> Iterator[tuple[datetime | None, bool, tuple[Fields, str | None]]]:
+) -> Iterator[tuple[datetime | None, bool, tuple[DeliveryRow, str | None]]]:
     """Each delivery of these pages as newest_of() takes it, read from its fields (a
     Delivery is made only for the rows kept)."""
     from atwh.client.filters import DeliveryFilter
@@ -182,10 +182,14 @@ def _matching(
     ).matches_values
     for page in pages:
         webhook_id = page.webhook_id
-        for f in page.fields():
-            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
-            created = f[1]
-            matched = matches(is_failure(f[5], f[7], f[6]), created, f[12], f[7])
+        for f in page.rows():
+            created = f.created
+            matched = matches(
+                is_failure(f.status, f.status_code, f.answered),
+                created,
+                f.event_name,
+                f.status_code,
+            )
             yield created, matched, (f, webhook_id)
 
 

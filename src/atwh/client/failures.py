@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from atwh.client.model import Delivery, Fields, cause_of
+from atwh.client.model import Delivery, DeliveryRow, cause_of
 
 if TYPE_CHECKING:
     from atwh.client.api import Page
@@ -52,24 +52,23 @@ class FailureSummary:
         self.failed = 0
 
     def observe(self, d: Delivery, matched: bool) -> None:
-        self.observe_fields(d.fields(), d.webhook_id, d.failed, matched)
+        self.observe_fields(d.row(), d.webhook_id, d.failed, matched)
 
     def observe_fields(
-        self, f: Fields, webhook_id: str | None, failed: bool, matched: bool
+        self, f: DeliveryRow, webhook_id: str | None, failed: bool, matched: bool
     ) -> None:
-        """One attempt, as delivery_fields() reads it (model.FIELDS), with whether it failed
+        """One attempt, as a DeliveryRow, with whether it failed
         and whether it matched the filter."""
-        # FIELDS: 0 id, 1 created, 5 status, 7 status_code, 9 message, 11 event_id, 12 name
-        event_id = f[11]
+        event_id = f.event_id
         key: EventKey | None = None
         if event_id:
             if self._first_webhook is None:
                 self._first_webhook = webhook_id or ""
             key = event_id if webhook_id == self._first_webhook else (webhook_id, event_id)
-        created = f[1]
+        created = f.created
         when = _NEVER if created is None else created.timestamp()
         if not failed:
-            if key is not None and (f[7] is not None or f[5] == "SUCCESS"):
+            if key is not None and (f.status_code is not None or f.status == "SUCCESS"):
                 succeeded = self._succeeded
                 if when >= succeeded.get(key, _NEVER):
                     succeeded[key] = when
@@ -77,8 +76,8 @@ class FailureSummary:
         if not matched:
             return
         self.failed += 1
-        cause = cause_of(f[7], f[5], f[9])
-        name = f[12] or "(no event name)"
+        cause = cause_of(f.status_code, f.status, f.message)
+        name = f.event_name or "(no event name)"
         group = self._groups.get((cause, name))
         if group is None:
             group = self._groups[(cause, name)] = FailureGroup(cause, name)
@@ -88,9 +87,9 @@ class FailureSummary:
                 group.first = created
             if group.last is None or created > group.last:
                 group.last = created
-                group.example_id = f[0]
+                group.example_id = f.id
         if group.example_id is None:
-            group.example_id = f[0]
+            group.example_id = f.id
         if key is not None:
             events = group.events
             if when >= events.get(key, _NEVER):
@@ -151,29 +150,28 @@ def scan_failures(
     heap, a Delivery made for each of those only. Memory grows with the events and the
     rows shown, never with the attempts read."""
     from atwh.client.filters import DeliveryFilter, NewestKept
-    from atwh.client.model import delivery_of_fields, is_failure
+    from atwh.client.model import delivery_of_row, is_failure
 
     done = FailureScan()
-    kept: NewestKept[tuple[Fields, str | None]] = NewestKept(wanted)
+    kept: NewestKept[tuple[DeliveryRow, str | None]] = NewestKept(wanted)
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes).matches_values
     observe = done.summary.observe_fields
     in_window = scanned = 0
     newest = None
     for page in pages:
         webhook_id = page.webhook_id
-        for f in page.fields():
-            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
+        for f in page.rows():
             scanned += 1
-            created = f[1]
+            created = f.created
             if created is not None and (newest is None or created > newest):
                 newest = created
-            failed = is_failure(f[5], f[7], f[6])
-            matched = window(failed, created, f[12], f[7])
+            failed = is_failure(f.status, f.status_code, f.answered)
+            matched = window(failed, created, f.event_name, f.status_code)
             in_window += matched
             matched = matched and failed
             observe(f, webhook_id, failed, matched)
             if matched:
                 kept.offer(created, (f, webhook_id))
     done.in_window, done.scanned, done.newest = in_window, scanned, newest
-    done.rows = [delivery_of_fields(f, w) for f, w in kept.newest_first()]
+    done.rows = [delivery_of_row(f, w) for f, w in kept.newest_first()]
     return done

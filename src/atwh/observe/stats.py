@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from atwh.client.model import Delivery, Fields, cause_of, is_failure
+from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
 from atwh.core.dates import iso
 from atwh.core.durations import duration
 from atwh.errors import printable
@@ -238,16 +238,15 @@ class WebhookStats:
 
     def add(self, d: Delivery) -> None:
         """One attempt."""
-        self.add_fields(d.fields(), d.failed)
+        self.add_fields(d.row(), d.failed)
 
-    def add_fields(self, f: Fields, failed: bool) -> None:
-        """One attempt, as delivery_fields() reads it (model.FIELDS), and whether it failed.
+    def add_fields(self, f: DeliveryRow, failed: bool) -> None:
+        """One attempt, as a DeliveryRow, and whether it failed.
         The hot path of `atwh stats`: a few dict updates, nothing kept of the attempt but
         its lag."""
-        (
-            delivery_id, created, _, delivered, _, status, _, code, _, message, _,
-            event_id, name, _, _, event_created, _, _,
-        ) = f  # fmt: skip
+        delivery_id, created, delivered, status = f.id, f.created, f.delivered, f.status
+        code, message = f.status_code, f.message
+        event_id, name, event_created = f.event_id, f.event_name, f.event_created
         self.attempts += 1
         if failed:
             state = _FAILED
@@ -463,10 +462,9 @@ class Stats:
         objects: the hot path of `atwh stats`)."""
         add = self._of(page.webhook_id).add_fields
         matches = flt.matches_values if flt.narrows() else None
-        for f in page.fields():
-            # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
-            failed = is_failure(f[5], f[7], f[6])
-            if matches is None or matches(failed, f[1], f[12], f[7]):
+        for f in page.rows():
+            failed = is_failure(f.status, f.status_code, f.answered)
+            if matches is None or matches(failed, f.created, f.event_name, f.status_code):
                 add(f, failed)
 
     def summary(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from atwh.client.filters import DeliveryFilter
-from atwh.client.model import Delivery, Fields, cause_of, is_failure
+from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
 from atwh.client.prefix import resolve_prefix
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import InboxRecord
@@ -151,7 +151,7 @@ class EventLog:
         return shared
 
     def add(self, d: Delivery) -> None:
-        self.add_fields(d.fields())
+        self.add_fields(d.row())
 
     def extend(self, deliveries: Iterable[Delivery]) -> EventLog:
         for d in deliveries:
@@ -159,15 +159,19 @@ class EventLog:
         return self
 
     def add_page(self, page: Page) -> None:
-        for f in page.fields():
+        for f in page.rows():
             self.add_fields(f)
 
-    def add_fields(self, f: Fields) -> None:
-        """One attempt, as delivery_fields() reads it (model.FIELDS)."""
-        (
-            delivery_id, created, _, delivered, _, status, answered, code, _, message, _,
-            event_id, name, _, payload, event_created, _, _,
-        ) = f  # fmt: skip
+    def add_fields(self, f: DeliveryRow) -> None:
+        """One attempt, as a DeliveryRow."""
+        delivery_id, created, delivered, status = f.id, f.created, f.delivered, f.status
+        answered, code, message = f.answered, f.status_code, f.message
+        event_id, name, payload, event_created = (
+            f.event_id,
+            f.event_name,
+            f.payload,
+            f.event_created,
+        )
         key = event_id or f"delivery:{delivery_id}"
         if self.deliveries is not None:
             self.deliveries[delivery_id] = key
