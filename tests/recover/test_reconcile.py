@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -323,7 +324,7 @@ def test_the_compact_log_joins_as_the_log_of_every_attempt(attempts, counts, win
 
     from atwh.client.filters import DeliveryFilter
     from atwh.client.model import parse_delivery
-    from atwh.recover.reconcile import Stored, reconcile
+    from atwh.recover.reconcile import Join, Stored, reconcile
     from atwh.recover.selection import EventLog
     from tests.conftest import node
 
@@ -361,15 +362,70 @@ def test_the_compact_log_joins_as_the_log_of_every_attempt(attempts, counts, win
         for _ in range(n):
             stored.add(key)
     try:
-        log = EventLog(window)
-        log.extend(deliveries)
-        result = reconcile(log, stored, since, drain=drain)
+        join = Join(stored, EventLog(window))
+        rows = [d.row() for d in deliveries]
+        for i in range(0, len(rows), 3):  # pages of 3: an event's attempts on several
+            join.add_rows(rows[i : i + 3])
+        result = reconcile(join, since, drain=drain)
         got = [
             (e.event_id, e.event_name, e.category, e.created, e.attempts, e.last_code,
              e.last_delivery, e.stored)
             for e in result.entries
         ]  # fmt: skip
-        assert got == expected
-        assert not drain or not log.records
+        # the events not ok one by one, the ok ones counted by name
+        assert got == [r for r in expected if r[2] != "ok"]
+        assert result.ok == Counter(r[1] for r in expected if r[2] == "ok")
+        assert result.count("ok") == sum(r[2] == "ok" for r in expected)
+        # the others: stored, and no attempt in the window
+        in_window = {r[0] for r in expected}
+        assert [(e.event_id, e.stored) for e in result.others()] == [
+            (k, n) for k, n in counts.items() if k not in in_window
+        ]
+        assert not drain or not join.log.records
+    finally:
+        stored.close()
+
+
+def test_events_that_are_ok_are_counted_never_kept():
+    """Issue 27: of 20,000 events stored once (ok) nothing is kept per event, neither in
+    the log nor as an entry: only a count by name. Beside them, one event of each other
+    category is listed as before."""
+    import tracemalloc
+
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import parse_delivery
+    from atwh.recover.reconcile import Join, Stored, reconcile
+    from atwh.recover.selection import EventLog
+
+    n = 20_000
+    rows = [parse_delivery(node(i, code=200, event_id=f"ok-{i}"), "w").row() for i in range(n)]
+    rows += [
+        parse_delivery(node(n + 1, code=200, event_id="lost-1"), "w").row(),
+        parse_delivery(node(n + 2, code=500, event_id="failed-1"), "w").row(),
+        parse_delivery(node(n + 3, code=200, event_id="twice-1"), "w").row(),
+    ]
+    stored = Stored("test")
+    for i in range(n):
+        stored.add(f"ok-{i}")
+    for key in ("twice-1", "twice-1", "stranger-1"):
+        stored.add(key)
+    try:
+        join = Join(stored, EventLog(DeliveryFilter()))
+        tracemalloc.start()
+        try:
+            for i in range(0, len(rows), 100):
+                join.add_rows(rows[i : i + 100])
+            assert len(join.log.records) == 3  # lost-1, failed-1, twice-1: not the ok ones
+            result = reconcile(join, None, drain=True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert sorted((e.event_id, e.category) for e in result.entries) == [
+            ("failed-1", "not delivered"), ("lost-1", "lost"), ("twice-1", "duplicated")
+        ]  # fmt: skip
+        assert result.count("ok") == n and result.ok == Counter({"ticket.created": n})
+        assert [e.event_id for e in result.others()] == ["stranger-1"]
+        # a record or an entry per ok event would be several MB: a few pages' worth
+        assert peak < 1_000_000, peak
     finally:
         stored.close()

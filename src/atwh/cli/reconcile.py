@@ -116,14 +116,15 @@ def reconcile(
     from atwh.client.filters import DeliveryFilter
     from atwh.recover.selection import EventLog
 
-    # per event only what the join needs (the payloads only to replay or backfill)
+    # per event only what the join needs (the payloads only to replay or backfill); the
+    # events stored once are counted ok as the pages come, and kept nowhere
     log = EventLog(DeliveryFilter(since=window), payloads=replay or backfill, acked=backfill)
     with context.client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
         reach = log_since(window, whole_events=True)
-        webhook, log = context.fetch_log(client, webhook_id, reach, log)
+        webhook, join = context.fetch_log(client, webhook_id, reach, rec.Join(store, log))
         # without --replay and --backfill the log is let go as the entries are made
-        result = rec.reconcile(log, store, window, drain=not (replay or backfill))
+        result = rec.reconcile(join, window, drain=not (replay or backfill))
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
             target = target or context.webhook_url(webhook.url, webhook_id)

@@ -15,12 +15,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
 from atwh.recover.selection import Candidate, EventLog
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
+    from atwh.client.model import Delivery, DeliveryRow
 
 LOST = "lost"
 NOT_DELIVERED = "not delivered"
@@ -41,7 +45,10 @@ class Stored:
 
     The ids are counted in a SQLite file of their own in a temporary directory, not in
     memory: a file of millions of ids (or an inbox of millions of events) is joined with
-    the log in flat memory. `close()` (or the end of the process) removes it."""
+    the log in flat memory. Each id found in the log's window is marked `seen` there (by
+    Join and reconcile()), so that what is left are the others, and nothing beside the
+    store remembers which ids the log had. `close()` (or the end of the process) removes
+    it."""
 
     def __init__(self, source: str, twice: str = DUPLICATED) -> None:
         import sqlite3
@@ -57,7 +64,8 @@ class Stored:
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -8000"):
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute(
-            "CREATE TABLE ids (id TEXT NOT NULL UNIQUE, n INTEGER NOT NULL, name TEXT)"
+            "CREATE TABLE ids (id TEXT NOT NULL UNIQUE, n INTEGER NOT NULL, name TEXT, "
+            "seen INTEGER NOT NULL DEFAULT 0)"
         )
         self._batch: list[tuple[str, str | None]] = []
         self._closer = weakref.finalize(self, _close, self._conn, self._dir)
@@ -88,28 +96,42 @@ class Stored:
         row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
         return (int(row[0]), row[1]) if row else (0, None)
 
-    def lookup_many(self, event_ids: list[str]) -> dict[str, tuple[int, str | None]]:
-        """lookup() of many ids in one query a few hundred at a time (the ids stored;
-        the others are absent from the answer)."""
+    def known(self, event_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+        """Of these ids, those stored: their (row, times stored, seen), asked a few hundred
+        ids a query."""
         self._flush()
-        found: dict[str, tuple[int, str | None]] = {}
+        found: dict[str, tuple[int, int, int]] = {}
         for i in range(0, len(event_ids), 500):
             part = event_ids[i : i + 500]
             rows = self._conn.execute(
-                f"SELECT id, n, name FROM ids WHERE id IN ({','.join('?' * len(part))})", part
+                f"SELECT id, rowid, n, seen FROM ids WHERE id IN ({','.join('?' * len(part))})",
+                part,
             )
-            found.update((k, (int(n), name)) for k, n, name in rows)
+            found.update((k, (row, n, seen)) for k, row, n, seen in rows)
         return found
 
-    def groups(self) -> Iterator[tuple[bool, str | None, int]]:
-        """(stored more than once, name, how many ids) over every id: counted by SQLite."""
-        self._flush()
-        yield from self._conn.execute("SELECT n > 1, name, count(*) FROM ids GROUP BY 1, 2")
+    def mark_seen(self, rows: list[int]) -> None:
+        """Mark these rows (from known()) as found in the log's window."""
+        for i in range(0, len(rows), 500):
+            part = rows[i : i + 500]
+            self._conn.execute(
+                f"UPDATE ids SET seen = 1 WHERE rowid IN ({','.join('?' * len(part))})", part
+            )
 
-    def items(self) -> Iterator[tuple[str, int, str | None]]:
-        """(event id, times stored, name) of every id, in the order first stored."""
+    def groups(self) -> Iterator[tuple[bool, str | None, int]]:
+        """(stored more than once, name, how many ids) over the ids not seen in the log:
+        counted by SQLite."""
         self._flush()
-        cur = self._conn.execute("SELECT id, n, name FROM ids ORDER BY rowid")
+        yield from self._conn.execute(
+            "SELECT n > 1, name, count(*) FROM ids WHERE NOT seen GROUP BY 1, 2"
+        )
+
+    def items(self, unseen: bool = False) -> Iterator[tuple[str, int, str | None]]:
+        """(event id, times stored, name) of every id (`unseen`: of those not seen in the
+        log), in the order first stored."""
+        self._flush()
+        where = " WHERE NOT seen" if unseen else ""
+        cur = self._conn.execute(f"SELECT id, n, name FROM ids{where} ORDER BY rowid")
         while rows := cur.fetchmany(1000):
             yield from rows
 
@@ -326,29 +348,30 @@ class Entry:
 
 @dataclass(slots=True)
 class Reconciliation:
-    """The log's events, each with its category (`entries`, oldest first: as many as the
-    log holds), and the events stored but not in the log (`others`: read from the store
-    as they are shown, never all held; counted by category in `other_counts`)."""
+    """The log's events that are not ok, each with its category (`entries`, oldest
+    first), the log's ok events counted by name (`ok`: never kept one by one), and the
+    events stored but not in the log (`others`: read from the store as they are shown,
+    never all held; counted by category in `other_counts`)."""
 
     entries: list[Entry]
     since: datetime | None
     store: str
     stored: Stored | None = None
-    in_log: set[str] = field(default_factory=set)
+    ok: Counter[str] = field(default_factory=Counter)  # event name ("?" if none): events
     other_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cat, name)
 
     def others(self, category: str | None = None) -> Iterator[Entry]:
         """The events stored and not in the log (of one category), in the order stored."""
         if self.stored is None:
             return
-        for key, count, name in self.stored.items():
-            if key in self.in_log:
-                continue
+        for key, count, name in self.stored.items(unseen=True):
             entry = Entry(key, name, self.stored.twice if count > 1 else UNKNOWN, stored=count)
             if category is None or entry.category == category:
                 yield entry
 
     def count(self, category: str) -> int:
+        if category == OK:
+            return self.ok.total()
         logged = sum(e.category == category for e in self.entries)
         return logged + sum(n for (c, _), n in self.other_counts.items() if c == category)
 
@@ -358,6 +381,7 @@ class Reconciliation:
     def summary(self) -> list[tuple[str, str, int]]:
         """(category, event name, events) for every pair found, in category order."""
         counts = Counter((e.category, e.event_name or "?") for e in self.entries)
+        counts.update({(OK, name): n for name, n in self.ok.items()})
         counts.update(self.other_counts)
         order = {c: i for i, c in enumerate(CATEGORIES)}
         return sorted(
@@ -365,7 +389,8 @@ class Reconciliation:
         )
 
     def of(self, category: str) -> Iterator[Entry]:
-        """Every event of `category`: the log's, then those stored and not in it."""
+        """Every event of `category` (but ok: those are only counted): the log's, then
+        those stored and not in it."""
         yield from (e for e in self.entries if e.category == category)
         if any(c == category for c, _ in self.other_counts):
             yield from self.others(category)
@@ -423,41 +448,77 @@ def _indented(text: str, by: int = 2) -> str:
     return text.replace("\n", "\n" + " " * by)
 
 
-def reconcile(
-    log: EventLog, stored: Stored, since: datetime | None, drain: bool = False
-) -> Reconciliation:
-    """The log's events joined with the store. `log` was read with the window as its
+class Join:
+    """The log joined with the store as its pages come (`add_page`): an event stored once
+    is ok as soon as one of its attempts is in the window; it is then marked seen in the
+    store and counted under its name (`ok`), and kept nowhere else. Every other attempt
+    goes into `log` (an EventLog: per event its newest attempt, a few flags and counts),
+    which decides the rest in reconcile() and gives the replay candidates."""
+
+    def __init__(self, stored: Stored, log: EventLog) -> None:
+        self.stored = stored
+        self.log = log
+        self.ok: Counter[str] = Counter()  # the events ok, by name
+
+    def add(self, d: Delivery) -> None:
+        self.add_rows([d.row()])
+
+    def extend(self, deliveries: Iterable[Delivery]) -> Join:
+        self.add_rows([d.row() for d in deliveries])
+        return self
+
+    def add_page(self, page: Page) -> None:
+        self.add_rows(page.rows())
+
+    def add_rows(self, rows: list[DeliveryRow]) -> None:
+        """These attempts (a page's): their events asked of the store in one query."""
+        log, ok = self.log, self.ok
+        known = self.stored.known([f.event_id for f in rows if f.event_id])
+        seen_now: list[int] = []
+        for f in rows:
+            held = known.get(f.event_id) if f.event_id else None
+            if held is not None and held[1] == 1:
+                if held[2]:  # already counted ok
+                    continue
+                # (an attempt without a name leaves the event to the log, which finds it)
+                if f.event_name is not None and log.matches(f):
+                    known[f.event_id] = (held[0], 1, 1)
+                    seen_now.append(held[0])
+                    ok[f.event_name] += 1
+                    continue
+            log.add_fields(f)
+        if seen_now:
+            self.stored.mark_seen(seen_now)
+
+
+def reconcile(join: Join, since: datetime | None, drain: bool = False) -> Reconciliation:
+    """The log's events joined with the store. `join.log` was read with the window as its
     filter (EventLog(DeliveryFilter(since=since))): it keeps per event its newest attempt,
-    a few flags and counts, never the attempts. With `drain`, each event's record is let
-    go as its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
+    a few flags and counts, never the attempts, and not the events Join found ok. With
+    `drain`, each event's record is let go as it is judged (the log is empty afterwards:
+    nothing to replay or backfill). Only the events that are not ok are kept as entries;
+    the ok ones are counted by name."""
     entries: list[Entry] = []
-    in_log: set[str] = set()
-    logged: Counter[tuple[str, str]] = Counter()
-    records = log.records
+    ok = Counter(join.ok)
+    records = join.log.records
     keys = list(records)
     for start in range(0, len(keys), 5000):  # the store asked a few thousand at a time
-        _join(keys[start : start + 5000], log, stored, entries, in_log, logged, drain)
+        _join(keys[start : start + 5000], join, entries, ok, drain)
     if drain:
         records.clear()
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
-    result = Reconciliation(entries, since, stored.source, stored, in_log)
-    for twice, name, n in stored.groups():  # every id stored, less those in the log
+    stored = join.stored
+    result = Reconciliation(entries, since, stored.source, stored, ok)
+    for twice, name, n in stored.groups():  # every id stored and not seen in the log
         result.other_counts[(stored.twice if twice else UNKNOWN, name or "?")] += n
-    result.other_counts.subtract(logged)
-    result.other_counts = +result.other_counts  # (no zero counts)
     return result
 
 
 def _join(
-    keys: list[str],
-    log: EventLog,
-    stored: Stored,
-    entries: list[Entry],
-    in_log: set[str],
-    logged: Counter[tuple[str, str]],
-    drain: bool,
+    keys: list[str], join: Join, entries: list[Entry], ok: Counter[str], drain: bool
 ) -> None:
     """reconcile() of these events of the log."""
+    log, stored = join.log, join.stored
     records = log.records
     entry = log.entry
     seen_in_window = []
@@ -468,20 +529,24 @@ def _join(
             del records[key]
         if seen is not None:
             seen_in_window.append((key, seen))
-    found = stored.lookup_many([key for key, _ in seen_in_window])
+    found = stored.known([key for key, _ in seen_in_window])
+    marked: list[int] = []
     for key, seen in seen_in_window:
+        row, count, already = found.get(key, (0, 0, 0))
+        if already:  # stored once, and counted ok by Join as the pages came
+            continue
+        if count:  # not one of the others
+            marked.append(row)
         succeeded, name, created, attempts, origin, code = seen
-        in_log.add(key)
-        count, stored_name = found.get(key, (0, None))
-        if count:  # not one of the others: taken off their counts below
-            logged[(stored.twice if count > 1 else UNKNOWN, stored_name or "?")] += 1
+        if count == 1:
+            ok[name or "?"] += 1
+            continue
         if count > 1:
             category = stored.twice
-        elif count == 1:
-            category = OK
         else:
             category = LOST if succeeded else NOT_DELIVERED
         entries.append(Entry(key, name, category, created, attempts, code, origin, count))
+    stored.mark_seen(marked)
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:

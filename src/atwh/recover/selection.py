@@ -162,6 +162,14 @@ class EventLog:
         for f in page.rows():
             self.add_fields(f)
 
+    def matches(self, f: DeliveryRow) -> bool:
+        """Whether this attempt is in the window (`flt`)."""
+        flt = self.flt
+        code = f.status_code
+        return flt is None or flt.matches_values(
+            is_failure(f.status, code, f.answered), f.created, f.event_name, code
+        )
+
     def add_fields(self, f: DeliveryRow) -> None:
         """One attempt, as a DeliveryRow."""
         delivery_id, created, delivered, status = f.id, f.created, f.delivered, f.status
