@@ -226,6 +226,8 @@ def tsv_field(value: object) -> str:
         return value  # type: ignore[return-value]  # most fields: the first test is the last
     if value is None:
         return ""
+    if value.__class__ is int:  # a count or a code (never a bool: its class is bool)
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Text):

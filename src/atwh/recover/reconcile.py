@@ -359,6 +359,8 @@ class Reconciliation:
     stored: Stored | None = None
     ok: Counter[str] = field(default_factory=Counter)  # event name ("?" if none): events
     other_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cat, name)
+    # (how many entries, those of each category): made by _logged() when first asked
+    _by_category: tuple[int, dict[str, list[Entry]]] | None = None
 
     def others(self, category: str | None = None) -> Iterator[Entry]:
         """The events stored and not in the log (of one category), in the order stored."""
@@ -369,10 +371,20 @@ class Reconciliation:
             if category is None or entry.category == category:
                 yield entry
 
+    def _logged(self, category: str) -> list[Entry]:
+        """The log's entries of `category`, oldest first (grouped once: a list of
+        references, not copies)."""
+        if self._by_category is None or self._by_category[0] != len(self.entries):
+            groups: dict[str, list[Entry]] = {c: [] for c in CATEGORIES}
+            for e in self.entries:
+                groups[e.category].append(e)
+            self._by_category = (len(self.entries), groups)
+        return self._by_category[1][category]
+
     def count(self, category: str) -> int:
         if category == OK:
             return self.ok.total()
-        logged = sum(e.category == category for e in self.entries)
+        logged = len(self._logged(category))
         return logged + sum(n for (c, _), n in self.other_counts.items() if c == category)
 
     def totals(self) -> dict[str, int]:
@@ -391,7 +403,7 @@ class Reconciliation:
     def of(self, category: str) -> Iterator[Entry]:
         """Every event of `category` (but ok: those are only counted): the log's, then
         those stored and not in it."""
-        yield from (e for e in self.entries if e.category == category)
+        yield from self._logged(category)
         if any(c == category for c, _ in self.other_counts):
             yield from self.others(category)
 
