@@ -488,13 +488,14 @@ class Join:
         known = self.stored.known([f.event_id for f in rows if f.event_id])
         seen_now: list[int] = []
         for f in rows:
-            held = known.get(f.event_id) if f.event_id else None
-            if held is not None and held[1] == 1:
+            event_id = f.event_id
+            held = known.get(event_id) if event_id else None
+            if event_id and held is not None and held[1] == 1:
                 if held[2]:  # already counted ok
                     continue
                 # (an attempt without a name leaves the event to the log, which finds it)
                 if f.event_name is not None and log.matches(f):
-                    known[f.event_id] = (held[0], 1, 1)
+                    known[event_id] = (held[0], 1, 1)
                     seen_now.append(held[0])
                     ok[f.event_name] += 1
                     continue
@@ -526,9 +527,7 @@ def reconcile(join: Join, since: datetime | None, drain: bool = False) -> Reconc
     return result
 
 
-def _join(
-    keys: list[str], join: Join, entries: list[Entry], ok: Counter[str], drain: bool
-) -> None:
+def _join(keys: list[str], join: Join, entries: list[Entry], ok: Counter[str], drain: bool) -> None:
     """reconcile() of these events of the log."""
     log, stored = join.log, join.stored
     records = log.records
