@@ -27,6 +27,7 @@ WebhookId = Annotated[
     str,
     typer.Argument(
         metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
         help="The webhook's id, or a unique prefix of one when ATWH_APP_ID, ATWH_PROJECT_ID "
         "or the config file names the app or project.",
     ),
@@ -602,7 +603,10 @@ def events(
 @app.command("ping", cls=o.Command)
 def ping(
     webhook_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="The webhook whose URL to ping.")
+        str | None,
+        typer.Argument(
+            metavar="[ID]", click_type=params.WebhookId(), help="The webhook whose URL to ping."
+        ),
     ] = None,
     url: Annotated[
         str | None,
