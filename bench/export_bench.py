@@ -177,7 +177,8 @@ def warm_bytecode(env: dict[str, str]) -> None:
     """Compile what the children import once, so no timed run pays for it."""
     modules = (
         "atwh.cli, atwh.cli.failures, atwh.output.show, atwh.client.api, atwh.output.export, "
-        "atwh.client.filters, atwh.client.failures, httpx, csv, json"
+        "atwh.client.filters, atwh.client.failures, atwh.client.operations, atwh.client.wire, "
+        "httpx, gql, csv, json"
     )
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, check=True)
 
@@ -210,11 +211,12 @@ def bench_count(
     keep: bool,
     mixed: bool,
     instructions: bool = False,
+    dates: str = "z",
 ) -> dict[str, Runs]:
     env = child_env(work)
     warm_bytecode(env)
     print(f"\n[N={n:,}] building pages…", file=sys.stderr, flush=True)
-    api = FakeApi(n, env, extra=() if mixed else ("--failed-only",))
+    api = FakeApi(n, env, extra=(*(() if mixed else ("--failed-only",)), "--dates", dates))
     env["ATWH_API_URL"] = api.url
     print(
         f"[N={n:,}] fake API on {api.url}: {api.pages} pages, {api.bytes / 1e6:.1f} MB of JSON",
@@ -364,6 +366,13 @@ def parse_args(
             f"writes 10 columns unfiltered (goal {TIME_GOAL}x)",
         )
         parser.add_argument(
+            "--dates",
+            choices=("z", "offset", "micro", "epoch"),
+            default="z",
+            help="the form of the served dates (fake_api.py --dates): z (`.000Z`, the "
+            "default), offset (`.000+00:00`), micro (`.123456+00:00`), epoch (milliseconds)",
+        )
+        parser.add_argument(
             "--instructions",
             action="store_true",
             help="also run each variant once under valgrind's callgrind and compare the "
@@ -403,6 +412,7 @@ def main() -> int:
                 args.keep,
                 args.mixed,
                 args.instructions,
+                args.dates,
             )
     finally:
         if not args.keep:
@@ -410,7 +420,8 @@ def main() -> int:
 
     print()
     print(
-        f"atwh failures export vs httpx+csv baseline (median of {args.repeat}; "
+        f"atwh failures export vs httpx+csv baseline, dates in form {args.dates!r} "
+        f"(median of {args.repeat}; "
         f"cpu = user+sys of the child; peak RSS = max over runs, MiB)"
     )
     print(

@@ -31,8 +31,27 @@ WEBHOOK_ID = "wh-bench-0001"
 EVENTS = ("ticket.created", "ticket.updated", "ticket.closed", "user.created", "booking.created")
 
 
+# The form of the deliveries' dates (--dates): JavaScript's, which Allthings sends today,
+# and the other forms the API could send (ISO 8601 with an offset, epoch milliseconds).
+DATE_FORMS = ("z", "offset", "micro", "epoch")
+DATE_FORM = "z"
+
+
 def _iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _date(t: datetime) -> str | int:
+    """A delivery's date in DATE_FORM: `2026-11-30T10:00:00.000Z` (z),
+    `2026-11-30T10:00:00.000+00:00` (offset), `2026-11-30T10:00:00.123456+00:00` (micro),
+    or 1764496800000 (epoch)."""
+    if DATE_FORM == "offset":
+        return t.isoformat(timespec="milliseconds")
+    if DATE_FORM == "micro":
+        return t.isoformat(timespec="microseconds")
+    if DATE_FORM == "epoch":
+        return round(t.timestamp() * 1000)
+    return _iso(t)
 
 
 def make_node(
@@ -107,8 +126,8 @@ def make_node(
     failed = status == "FAILED"
     return {
         "id": f"d{i:08d}",
-        "createdDate": _iso(created),
-        "deliveryDate": _iso(delivered),
+        "createdDate": _date(created),
+        "deliveryDate": _date(delivered),
         "status": status,
         "result": result,
         "event": {
@@ -116,7 +135,7 @@ def make_node(
             "name": name,
             "urn": f"urn:allthings:ticket:{ticket}",
             "payload": payload,
-            "createdDate": _iso(event_created),
+            "createdDate": _date(event_created),
         },
         "retry": {"id": f"d{i + 1:08d}"} if failed and rng.random() < 0.7 else None,
     }
@@ -250,7 +269,12 @@ def main() -> None:
     parser.add_argument(
         "--newest-first", action="store_true", help="list newest first (else in no order)"
     )
+    parser.add_argument(
+        "--dates", choices=DATE_FORMS, default="z", help="the form of the dates (default z)"
+    )
     args = parser.parse_args()
+    global DATE_FORM
+    DATE_FORM = args.dates
     asyncio.run(serve(args.count, args.seed, args.failed_only, args.newest_first))
 
 

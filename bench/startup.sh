@@ -63,13 +63,13 @@ grep '^import time:' "$trace" | grep -v 'self \[us\]' | sort -t'|' -k2 -n -r | h
 
 check_heavy() {  # $1: label, $2: importtime trace
     local found=()
-    for mod in graphql httpx rich; do
+    for mod in gql graphql httpx rich; do
         if grep -Eq "\|[[:space:]]+${mod}(\.|$)" "$2"; then found+=("$mod"); fi
     done
-    echo "$1: ${found[*]:-none of graphql/httpx/rich}"
+    echo "$1: ${found[*]:-none of gql/graphql/httpx/rich}"
 }
 echo
-echo "Heavy imports at start-up (graphql, httpx must not load):"
+echo "Heavy imports at start-up (gql, graphql, httpx must not load):"
 check_heavy "  import atwh.cli" "$trace"
 for args in --version --help; do
     t="$results/importtime-atwh${args}.txt"

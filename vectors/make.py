@@ -84,6 +84,18 @@ LARGE = js(
 )
 
 
+# A body as Python's json.dumps or PHP's json_encode may write it (1.0, and PHP's "\\/"), and
+# what JavaScript's JSON.stringify(JSON.parse(body)) writes of it: what a Node receiver that
+# verifies the parsed body signs.
+FLOATS = (
+    b'{"event":{"id":"3e9a6f8b-b04d-4b5e-8caf-6d4a8b9e0fb3","name":"ticket.updated",'
+    b'"urn":"urn:allthings:app:5d8a3c2e1f0b4a6c9e7d2b1a:tickets",'
+    b'"createdDate":"2025-12-31T23:59:54.812Z","data":{"id":"5f2a9c1e07b3","rating":1.0,'
+    b'"link":"https:\\/\\/example.com\\/tickets\\/5f2a9c1e07b3"}}}'
+)
+FLOATS_AS_JS = FLOATS.replace(b"1.0", b"1").replace(b"\\/", b"/")
+
+
 def vector(
     id: str,
     description: str,
@@ -195,6 +207,12 @@ def vectors() -> list[dict[str, object]]:
         vector("re-serialised-pretty-ascii-escaped", "Non-ASCII sent as UTF-8, signed over "
                "Python's json.dumps(indent=2): pretty and \\u-escaped.", NON_ASCII,
                hexmac(json.dumps(ACCENTS, indent=2).encode()), cause="re-serialised"),
+        vector("secret-whitespace-stripped", "The secret as read from a file, its newline "
+               "kept; the sender signed with the secret alone.", COMPACT, hexmac(COMPACT),
+               secret=SECRET + "\n", cause="secret-whitespace"),
+        vector("re-serialised-javascript-numbers", "Written with 1.0 and \\/ (as Python "
+               "and PHP write), signed over JSON.stringify(JSON.parse(body)): 1 and /.",
+               FLOATS, hexmac(FLOATS_AS_JS), cause="re-serialised"),
     ]  # fmt: skip
 
 

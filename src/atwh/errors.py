@@ -82,6 +82,13 @@ def printable(text: object, limit: int | None = 300, *, lines: bool = False) -> 
     return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
+def visible(text: str) -> str:
+    """`text` whole, with every control or invisible formatting character (ESC, C1, bidi
+    overrides, line separators) escaped as JSON writes it, line breaks and tabs kept: for
+    text atwh made (JSON it indented) that carries strings from the network."""
+    return text if text.isprintable() else _shown(text, lines=True)
+
+
 def _shown(s: str, lines: bool = False) -> str:
     """`s` with control characters escaped: on one line, or with its line breaks."""
     if not lines:
@@ -122,6 +129,8 @@ _CREDENTIAL_BEFORE = (
     r"[\w-]{0,12}[\"']?(?:\s*[=:]\s*|\s+|%3D|=)[\"']?)"
 )
 _secrets: set[str] = set()
+# a URL's userinfo: after the scheme, up to the last @ before the host ends
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*(?:@[^/?#\s@]*)*@")
 _short: set[str] = set()
 _short_pattern: re.Pattern[str] | None = None
 
@@ -157,9 +166,19 @@ def forget_secrets() -> None:
     _short_pattern = None
 
 
+def without_userinfo(url: str) -> str:
+    """`url` (or any text holding URLs) with the user name and password of each URL
+    (`https://user:pass@host/`) replaced by [redacted]: a URL is never shown with them."""
+    if "@" not in url or "://" not in url:  # the common case, without a regex
+        return url
+    return _USERINFO.sub(rf"\1{REDACTED}@", url)
+
+
 def redact(text: str) -> str:
     """`text` with every credential atwh was given or got replaced by [redacted]: a long
-    one anywhere, a short one where a credential stands (`Bearer sync`, `password=…`)."""
+    one anywhere, a short one where a credential stands (`Bearer sync`, `password=…`); and
+    the user name and password of every URL in it."""
+    text = without_userinfo(text)
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 SIGNATURE_HEADER = "x-allthings-signature"
 TIMESTAMP_HEADER = "x-allthings-signature-timestamp"
@@ -372,20 +373,31 @@ def _newline_variants(body: bytes) -> list[tuple[bytes, str]]:
 
 def _re_serialised(body: bytes) -> list[tuple[bytes, str]]:
     """The body as JSON libraries write it again: what a receiver signs when it verifies
-    the parsed document instead of the raw bytes."""
+    the parsed document instead of the raw bytes. JavaScript's forms are JSON.parse then
+    JSON.stringify, numbers and key order included (`js_stringify`); Python's, json.dumps."""
     import json
 
+    out: list[tuple[bytes, str]] = []
+    forms: list[tuple[str, Any]] = []
     try:
         value = json.loads(body)
-    except ValueError:  # not JSON (or too deeply nested): nothing was re-serialised
-        return []
-    except RecursionError:
-        return []
-    forms = [
-        ("JSON.stringify's compact form", {"separators": (",", ":"), "ensure_ascii": False}),
+    except (ValueError, RecursionError):  # not JSON (or too deeply nested): not re-serialised
+        return out
+    try:
+        as_js = json.loads(body, parse_int=_js_int, parse_constant=_not_in_javascript)
+    except (ValueError, RecursionError):  # NaN or Infinity: JSON.parse refuses them
+        pass
+    else:
+        forms += [
+            ("JSON.stringify's compact form", lambda: js_stringify(as_js)),
+            ("JSON.stringify(body, null, 2)", lambda: js_stringify(as_js, "  ")),
+            ("JSON.stringify(body, null, 4)", lambda: js_stringify(as_js, "    ")),
+        ]
+    for name, options in (
         ("pretty-printed, indent 2", {"indent": 2, "ensure_ascii": False}),
         ("pretty-printed, indent 4", {"indent": 4, "ensure_ascii": False}),
         ("Python's json.dumps, with spaces", {"ensure_ascii": False}),
+        ("Python's json.dumps, compact", {"separators": (",", ":"), "ensure_ascii": False}),
         ("non-ASCII escaped as \\u", {"separators": (",", ":")}),
         ("Python's json.dumps, non-ASCII escaped", {}),
         ("keys sorted", {"separators": (",", ":"), "ensure_ascii": False, "sort_keys": True}),
@@ -393,16 +405,118 @@ def _re_serialised(body: bytes) -> list[tuple[bytes, str]]:
         ("keys sorted, non-ASCII escaped", {"separators": (",", ":"), "sort_keys": True}),
         ("pretty-printed, non-ASCII escaped", {"indent": 2}),
         ("pretty-printed, keys sorted", {"indent": 2, "ensure_ascii": False, "sort_keys": True}),
-    ]
-    out = []
-    for name, options in forms:
+    ):
+        forms.append((name, lambda o=options: json.dumps(value, **o)))
+    seen = {body}
+    for name, write in forms:
         try:
-            again = json.dumps(value, **options).encode()  # type: ignore[arg-type]
-        except (ValueError, RecursionError):
+            again = write().encode()
+        except (ValueError, RecursionError):  # a lone surrogate, nesting too deep
             continue
-        if again != body:
+        if again not in seen:
+            seen.add(again)
             out.append((again, name))
     return out
+
+
+# -- JSON.stringify, as JavaScript writes it ----------------------------------------------------
+
+_MAX_SAFE = 2**53
+
+
+def _js_int(text: str) -> int | float:
+    """An integer as JSON.parse reads it: a double, so past 2**53 it loses digits."""
+    value = int(text)
+    return value if -_MAX_SAFE <= value <= _MAX_SAFE else float(text)
+
+
+def _not_in_javascript(text: str) -> None:
+    raise ValueError(f"JSON.parse refuses {text}")
+
+
+def js_number(value: float) -> str:
+    """A number as JavaScript's Number#toString writes it (what JSON.stringify writes):
+    `1` for 1.0, `1e-7`, `1e+21`, `100000000000000000000`; `null` for what is not finite."""
+    if isinstance(value, int) and -_MAX_SAFE <= value <= _MAX_SAFE:
+        return str(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return "null"
+    if number != number or number in (float("inf"), float("-inf")):
+        return "null"
+    if number == 0:
+        return "0"  # -0 too
+    mantissa, _, exponent = repr(abs(number)).partition("e")  # the shortest round trip
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + int(exponent or 0) - (len(digits) - len(digits.lstrip("0")))
+    digits = digits.strip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = f"{digits[:n]}.{digits[n:]}"
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        text = (
+            digits[0] + (f".{digits[1:]}" if k > 1 else "") + f"e{'+' if e >= 0 else '-'}{abs(e)}"
+        )
+    return ("-" if number < 0 else "") + text
+
+
+def _js_string(text: str) -> str:
+    import json
+    import re
+
+    written = json.dumps(text, ensure_ascii=False)  # the same escapes as JSON.stringify's
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", written)
+
+
+def _js_key_order(keys: Iterable[str]) -> list[str]:
+    """The order JavaScript keeps an object's keys in: array indices ("0", "7") first, in
+    numeric order, then the others as they came."""
+    keys = list(keys)
+    index = [k for k in keys if k.isascii() and k.isdigit() and (k == "0" or k[0] != "0")]
+    index = [k for k in index if int(k) < 2**32 - 1]
+    taken = set(index)
+    return sorted(index, key=int) + [k for k in keys if k not in taken]
+
+
+def js_stringify(value: Any, indent: str = "") -> str:
+    """`JSON.stringify(value, null, indent)` of a value JSON.parse gave (parse integers with
+    `_js_int`): JavaScript's numbers, key order, escapes and layout."""
+
+    def write(v: Any, level: int) -> str:
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if isinstance(v, str):
+            return _js_string(v)
+        if isinstance(v, int | float):
+            return js_number(v)
+        if isinstance(v, dict):
+            items = [f"{_js_string(k)}:{' ' if indent else ''}{write(v[k], level + 1)}"
+                     for k in _js_key_order(v)]  # fmt: skip
+            return _js_layout("{", items, "}", indent, level)
+        items = [write(x, level + 1) for x in v]
+        return _js_layout("[", items, "]", indent, level)
+
+    return write(value, 0)
+
+
+def _js_layout(start: str, items: list[str], end: str, indent: str, level: int) -> str:
+    if not items:
+        return start + end
+    if not indent:
+        return start + ",".join(items) + end
+    inner = "\n" + indent * (level + 1)
+    return start + inner + ("," + inner).join(items) + "\n" + indent * level + end
 
 
 def _secret_variants(key: bytes) -> list[tuple[bytes, str]]:

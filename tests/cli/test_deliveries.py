@@ -239,3 +239,26 @@ def test_a_failed_attempt_without_an_answer_says_what_is_known(atwh, fake_api):
     ]
     failures = atwh("failures", "w1", "--format", "table")
     assert "no answer: the log gives no reason" in failures.stdout
+
+
+def test_output_to_a_link_or_a_fifo_writes_through_it_and_never_replaces_it(atwh, hook, tmp_path):
+    """`-o /dev/null` as root once replaced /dev/null with a regular file: a file renamed
+    over a device, a FIFO or a link replaces it. Those are written in place, as `>` does."""
+    import os
+    import threading
+
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    assert atwh("deliveries", "w1", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and real.read_text().startswith("id,created_date")
+
+    fifo = tmp_path / "pipe.ndjson"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    assert atwh("deliveries", "w1", "-o", str(fifo)).exit_code == 0
+    reader.join(10)
+    assert fifo.is_fifo() and len(got[0].splitlines()) == 5

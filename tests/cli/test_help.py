@@ -230,3 +230,23 @@ def test_help_says_what_runs(runner, path):
     )
     ids = {i for i in ids if not i.isdigit()}  # `inbox replay 42`: inbox ids
     assert ids <= {"wh-history", "--history", "--since"}, ids  # runnable on the emulator
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+@pytest.mark.parametrize("name", ["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"])
+def test_small_ones_an_empty_secret_in_the_environment_is_an_error(tmp_path, name, value):
+    """Issue 22, item 14: set but empty is an error, as `--secret ''` is, not a receiver
+    that quietly verifies nothing. (A subprocess, bounded: a serve that starts would run.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("WEBHOOK_SECRET")}
+    env.update({name: value, "XDG_DATA_HOME": str(tmp_path)})
+    for command in (["serve", "--port", "0"], ["inbox", "show", "1"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "atwh", *command, "--db", str(tmp_path / "inbox.sqlite3")],
+            env=env, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"Error: {name} is set but empty"), done.stderr

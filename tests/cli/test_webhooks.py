@@ -206,6 +206,20 @@ def test_list_falls_back_when_the_api_rejects_paging(atwh, api):
     assert api.names() == ["QueryWebhooks", "QueryWebhooksUnpaged"]
 
 
+def test_one_client_remembers_that_the_api_rejects_paging_webhooks(api):
+    """Webhooks and deliveries page through one ApiClient.paginate: a rejection of the paging
+    arguments is remembered by the client, for every listing made with it."""
+    from atwh.client.api import ApiClient
+    from atwh.client.auth import StaticToken
+    from atwh.client.webhooks import Webhooks
+
+    api.reject_paging = True
+    with ApiClient(StaticToken("t"), url=API_URL) as client:
+        assert len(list(Webhooks(client).matching(app_id="a1"))) == 3
+        assert len(list(Webhooks(client).matching(project_id="p1"))) == 3
+    assert api.names() == ["QueryWebhooks", "QueryWebhooksUnpaged", "QueryWebhooksUnpaged"]
+
+
 def test_list_skips_a_null_webhook_with_a_warning(atwh, api):
     api.hooks["wh-2"] = None  # type: ignore[assignment]
     api._public = lambda h: h if h is None else {k: v for k, v in h.items() if k != "secret"}  # type: ignore[method-assign]
@@ -846,3 +860,30 @@ def test_enable_and_disable_are_one_command_told_which():
     on, off = group.commands["enable"], group.commands["disable"]
     assert on.callback.__code__ is off.callback.__code__
     assert [p.name for p in on.params] == [p.name for p in off.params]
+
+
+# -- issue 22, item 14: small ones -----------------------------------------------------------
+
+
+def test_small_ones_create_json_escapes_a_right_to_left_override(atwh, api):
+    """U+202E from the API would reverse the rest of the line in a terminal: escaped, as
+    JSON writes it, and the JSON still reads back the same."""
+    description = "pay\u202etxt.exe"
+    result = atwh(
+        "webhooks", "create", "--url", "https://example.com/new", "-e", "ticket.created",
+        "--urn", "urn:allthings:app:a1:*", "--description", description, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "\u202e" not in result.stdout
+    assert "pay\\u202etxt.exe" in result.stdout
+    assert json.loads(result.stdout)["webhook"]["description"] == description
+
+
+def test_small_ones_piped_list_never_cuts_an_escaped_description(atwh, api):
+    description = "line one\x1b[31m and the end of it"
+    api.hooks["wh-1"]["description"] = description
+    result = atwh("webhooks", "list", "--app", "a1")
+    assert result.exit_code == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[1][1] == "line one\\u001b[31m and the end of it"
+    assert "…" not in result.stdout

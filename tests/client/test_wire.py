@@ -1,5 +1,5 @@
 """client.wire reads a page of deliveries straight from the answer's bytes: whatever it
-reads must be what the general path (_graphql_result, then delivery_fields) reads, and
+reads must be what the general path (operations.execution_result, then delivery_row) reads, and
 whatever it cannot read exactly so it must leave to the general path."""
 
 from __future__ import annotations
@@ -9,14 +9,16 @@ import json
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atwh.client.api import ApiClient, Page, _graphql_result
+from atwh.client.api import ApiClient, Page
 from atwh.client.auth import StaticToken
 from atwh.client.model import ReadNodes, header_dicts, parse_webhook
+from atwh.client.operations import execution_result
 from atwh.client.wire import read_page
 from tests.cli.test_export_fields import PATHS, nodes, odd_values, usual, with_odd_field
 from tests.conftest import API_URL
@@ -47,21 +49,26 @@ def encoded(value: Any) -> bytes:
 
 def view(data: dict[str, Any]) -> tuple[Any, ...]:
     """What paging reads of a page's data (ApiClient._page): the webhook, the pageInfo and
-    the fields of its nodes, with the headers as header_dicts() reads them."""
+    the rows of its nodes, with the headers as header_dicts() reads them."""
     raw = data["webhook"]
     connection = raw["deliveries"]
     page_info = connection.get("pageInfo")
     page = Page(parse_webhook(raw, "wh-1"), connection["nodes"], "wh-1")
-    fields = [(*f[:10], header_dicts(f[10]), *f[11:]) for f in page.fields()]
+    rows = [msgspec.structs.replace(r, headers=header_dicts(r.headers)) for r in page.rows()]
     if isinstance(page_info, dict):  # ApiClient.pages and PageCursors read these two
         page_info = (page_info.get("hasNextPage"), page_info.get("endCursor"))
     else:
         page_info = None
-    return parse_webhook(raw, "wh-1"), page_info, fields
+    return parse_webhook(raw, "wh-1"), page_info, rows
 
 
 def general(content: bytes) -> Any:
-    return _graphql_result(httpx.Response(200, content=content))
+    """(data, errors) as the general path reads them, or the exception it raises."""
+    try:
+        result = execution_result(httpx.Response(200, content=content))
+    except Exception as e:
+        return e
+    return result.data, result.errors
 
 
 def assert_read_alike(content: bytes) -> bool:
@@ -214,7 +221,8 @@ def test_the_client_reads_usual_pages_fast_and_others_as_before():
     }
     epoch_node = copy.deepcopy(usual_node)
     epoch_node["id"] = "d2"
-    epoch_node["createdDate"] = 1764496800000  # epoch milliseconds: the general rules
+    epoch_node["createdDate"] = 1764496800000  # epoch milliseconds
+    epoch_node["result"]["statusCode"] = "503"  # digits, not a number: the general rules
     first = answer([usual_node])
     second = answer([epoch_node])
     second["data"]["webhook"]["deliveries"]["pageInfo"] = {"hasNextPage": False}
@@ -244,3 +252,34 @@ def test_integers_beyond_64_bits_are_read_as_the_general_path_reads_them(total):
     }
     content = encoded(answer([node], {"deliveries": {"totalCount": total, "nodes": [node]}}))
     assert_read_alike(content)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "2026-11-30T10:00:00.000Z",
+        "2026-11-30T10:00:00+00:00",
+        "2026-11-30T10:00:00.000+00:00",
+        "2026-11-30T11:00:00.123456+01:00",
+        "2026-11-30T10:00:00Z",
+        1764496800000,
+        None,
+    ],
+)
+def test_a_page_with_dates_in_any_form_is_read_fast_with_the_apis_text(date):
+    node = {
+        "id": "d1",
+        "createdDate": date,
+        "deliveryDate": date,
+        "status": "FAILED",
+        "result": None,
+        "event": {"id": "e1", "name": "t", "urn": None, "payload": None, "createdDate": date},
+        "retry": None,
+    }
+    content = encoded(answer([node]))
+    assert assert_read_alike(content)
+    data = read_page(content)
+    assert data is not None
+    [row] = data["webhook"]["deliveries"]["nodes"]
+    text = date if isinstance(date, str) else None
+    assert (row.created_text, row.delivered_text, row.event_created_text) == (text,) * 3

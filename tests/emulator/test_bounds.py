@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+from graphql import get_introspection_query
 
 from atwh.emulator import limits
 from atwh.emulator.history import DEMO_WEBHOOK_ID
@@ -227,3 +228,20 @@ def test_removing_a_webhook_forgets_its_attempt_slots():
     engine.remove_webhook("wh-gone")
     assert "wh-gone" not in engine.state.webhooks
     assert "wh-gone" not in engine._slots
+
+
+def test_emulator_introspection_multiplied_by_aliases_and_fragments_is_refused():
+    """Issue 22, item 9: introspection lists under aliases and fragments (each `t` lists every
+    type, and for each of them 70 times its fields) are counted as any other field: refused
+    before anything runs, not built on the event loop. The usual introspection passes."""
+    fragment = "fragment F on __Type { " + " ".join(f"a{i}: fields {{ name }}" for i in range(70))
+    types = " ".join(f"t{i}: types {{ ...F }}" for i in range(4))
+    query = "{ __schema { " + types + " } } " + fragment + " }"
+    by_name = '{ __type(name: "Query") { fields { name args { name type { name } } } } }'
+    with emulator(history=20, seed=3) as emu:
+        answer = post(emu, query)
+        assert "data" not in answer or answer["data"] is None
+        (error,) = answer["errors"]
+        assert "more than" in error["message"]
+        assert not post(emu, get_introspection_query(descriptions=True)).get("errors")
+        assert post(emu, by_name)["data"]["__type"]["fields"]

@@ -109,13 +109,18 @@ def test_the_emulator_refuses_what_the_vendor_refuses(tmp_path, atwh):
 
 def test_emit_with_no_subscriber_shows_the_create_that_would(tmp_path, atwh, monkeypatch):
     import shlex
+    import socket
 
     from atwh.client import emit
     from atwh.receiver.inbox import default_path
     from atwh.receiver.lock import InboxLock
 
-    # not serve's default port: an `atwh serve` of the README's walk-through may answer there
-    monkeypatch.setattr(emit, "RECEIVER_URL", f"http://127.0.0.1:{free_port()}/webhook")
+    # serve's default port may be taken by a receiver someone runs on this machine: the
+    # default URL the suggestion tries is one where nothing listens
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setattr(emit, "RECEIVER_URL", f"http://127.0.0.1:{closed}/webhook")
     with emulator() as emu:
         urn = "urn:allthings:app:zz:tickets"
         alone = atwh("emulator", "emit", "ticket.created", "--urn", urn, "--emulator-url", emu.url)

@@ -402,6 +402,29 @@ def test_events_given_are_the_ones_signed(endpoint, atwh):
     assert result.exit_code == 0, result.output
 
 
+class Sleepy(App):
+    """Takes every connection, answers every request too late."""
+
+    async def handle(
+        self, scope: dict[str, Any], headers: dict[str, str], body: bytes, send: Any
+    ) -> None:
+        await asyncio.sleep(0.5)
+        await _answer(send, 200, {"message": "success"}, [])
+
+
+def test_an_endpoint_too_slow_for_every_answer_is_graded_not_exit_6(atwh):
+    """It is there (it takes the connections), only slower than --timeout: latency fails,
+    exit 1 with the report; exit 6 is for nothing there at all."""
+    with BackgroundServer(Sleepy()) as srv:
+        result = atwh(
+            "check", srv.url("/webhook"), "--secret", SECRET, "--timeout", "0.1", "--json"
+        )
+    assert result.exit_code == 1, result.output
+    by_id = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    assert by_id["latency"]["verdict"] == "fail" and by_id["ping"]["verdict"] == "fail"
+    assert by_id["ping"]["codes"] == [None] and "past 0.1 s" in by_id["latency"]["detail"]
+
+
 def test_nothing_answering_is_exit_6_in_one_line(atwh):
     url = f"http://127.0.0.1:{free_port()}/webhook"
     result = atwh("check", url, "--secret", SECRET)
@@ -496,8 +519,11 @@ def test_the_table_fits_the_terminal_with_the_fix_of_each_failure(endpoint):
         assert "10 passed, 1 warning, 2 failed; 18 requests in" in text
         fix = " ".join(text.split())  # wrapped at 80 columns
         assert "and answer 401 when it does not match" in fix
-        assert ("Sent" in text) == (width == 200)
+        assert ("Sent  " in text.splitlines()[1]) == (width == 200)  # the column
         assert ("Fix: verify" in text) == (width == 80)
+        # what was sent, in a column or, narrow, under a warning's or a failure's answer
+        assert "ticket.created signed with another secret" in fix
+        assert ("Sent: ticket.created signed with another secret" in fix) == (width == 80)
 
 
 @pytest.mark.parametrize("answer", [True, False])

@@ -3,6 +3,7 @@ example receiver, and with --webhook through the emulator's API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import time
@@ -165,6 +166,24 @@ class Hits:
         self.paths: list[str] = []
 
 
+async def sleepy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An endpoint that takes the request and answers too late."""
+    if await request_body(scope, receive, send) is None:
+        return
+    await asyncio.sleep(0.5)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"late"})
+
+
+def test_an_answer_past_the_timeout_is_a_failure_not_unreachable(atwh):
+    """The endpoint was reached, only too slow: exit 1 (a failed attempt), not 6."""
+    with BackgroundServer(sleepy) as srv:
+        result = run(atwh, srv.url("/webhook"), "ticket.created", "--timeout", "0.1", "--json")
+    assert result.exit_code == 1, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["statusCode"] is None and row["error"] == "no answer within 0.1s"
+
+
 def redirecting(hits: Hits) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if await request_body(scope, receive, send) is None:
@@ -240,6 +259,36 @@ def test_the_vendors_example_receiver(atwh):
     assert "id" in seen[0] and "status" in seen[1]
     assert other.exit_code == 1 and "Unexpected event type" in other.stdout
     assert test.exit_code == 0 and "Received test event." in test.stdout
+
+
+def test_unsigned_without_a_name_is_the_registration_test_request(atwh, serve):
+    """`--unsigned` is the registration's test request: without NAME it sends that request
+    (no event), which the vendor's example and serve with a secret both answer 200."""
+    url, db = serve
+    to_serve = atwh("trigger", "--unsigned", "--url", url)
+    assert to_serve.exit_code == 0, to_serve.output
+    (row,) = [line.split("\t") for line in to_serve.stdout.splitlines()[1:]]
+    assert row[:3] == ["test request", "—", "200"] and "Received test event." in row[4]
+    (record,) = received(db)
+    assert record.verdict == "test" and SIG not in dict(record.headers)
+    assert record.body == samples.TEST_EVENT_BODY
+    with BackgroundServer(vendor_example([])) as srv:
+        to_vendor = atwh("trigger", "--unsigned", "--url", srv.url("/webhook"), "--json")
+    assert to_vendor.exit_code == 0, to_vendor.output
+    (answer,) = json.loads(to_vendor.stdout)
+    assert answer["eventName"] is None and answer["statusCode"] == 200
+    # what shapes events still needs their names
+    counted = atwh("trigger", "--unsigned", "--count", "2", "--url", url)
+    assert counted.exit_code == 2 and "give one or more event NAMEs" in counted.stderr
+
+
+def test_events_are_written_as_json_stringify_writes_numbers(atwh, serve):
+    """--data 1.0 goes out as JSON.stringify writes it (1), as a JavaScript sender would."""
+    url, db = serve
+    result = run(atwh, url, "ticket.created", "--data", '{"rating": 1.0, "ratio": 1e-07}')
+    assert result.exit_code == 0, result.output
+    (record,) = received(db)
+    assert b'"rating":1,"ratio":1e-7}' in record.body
 
 
 def test_webhook_takes_url_secret_and_names_from_the_emulator(loop: Loop, atwh):  # noqa: F811

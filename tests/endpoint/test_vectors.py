@@ -61,6 +61,8 @@ PUBLISHED = {
     "future-past-skew": "f1eacd37967c0a79",
     "seconds-timestamp-long-ago": "b0c1b1b00fc2cb7e",
     "re-serialised-pretty-ascii-escaped": "50c20b4e72b82ee6",
+    "secret-whitespace-stripped": "ceef1e754eaf3640",
+    "re-serialised-javascript-numbers": "3c64f871cba51986",
 }
 
 

@@ -105,6 +105,48 @@ def test_variants_of_each_signature_cause():
     assert signature.diagnose(BODY, sig, "1", SECRET, now=now).cause == "wrong-secret"
 
 
+# What node prints for JSON.stringify(JSON.parse(TEXT)) and JSON.stringify(.., null, 2): the
+# numbers as JavaScript writes them (1.0 is 1, exponents without padding, integers past 2**53
+# rounded), array-index keys first, "\\/" unescaped. Written down from node 20.
+JS_TEXT = (
+    '{"event":{"id":"e-2","name":"ticket.updated","data":{"rating":1.0,"ratio":1e-07,'
+    '"big":12345678901234567890,"tiny":0.000001,"huge":1E21,"b":1,"2":"two",'
+    '"link":"https:\\/\\/example.com\\/t","title":"Caf\\u00e9","e":[],"o":{}}}}'
+)
+JS_COMPACT = (
+    '{"event":{"id":"e-2","name":"ticket.updated","data":{"2":"two","rating":1,"ratio":1e-7,'
+    '"big":12345678901234567000,"tiny":0.000001,"huge":1e+21,"b":1,'
+    '"link":"https://example.com/t","title":"Café","e":[],"o":{}}}}'
+)
+
+
+def test_re_serialised_by_javascript_with_its_own_numbers_and_key_order():
+    """A Node receiver that verifies JSON.stringify(req.body) writes 1.0 as 1, reorders
+    index keys and drops the \\/ escapes: its HMAC is still found to be re-serialised."""
+    now = NOW_MS / 1000
+    value = json.loads(JS_TEXT, parse_int=signature._js_int)
+    assert signature.js_stringify(value) == JS_COMPACT
+    pretty = signature.js_stringify(value, "  ")
+    assert pretty.startswith('{\n  "event": {\n    "id": "e-2",') and '"e": [],' in pretty
+    assert json.loads(pretty) == json.loads(JS_COMPACT)
+    for again in (JS_COMPACT, pretty):
+        sig = hmac_hex(again.encode(), SECRET)
+        d = signature.diagnose(JS_TEXT.encode(), sig, FRESH, SECRET, now=now)
+        assert d.cause == "re-serialised" and "JSON.stringify" in d.explanation, again
+
+
+@pytest.mark.parametrize(
+    ("number", "written"),
+    [(1.0, "1"), (-0.0, "0"), (0.1, "0.1"), (1e-7, "1e-7"), (1.5e-7, "1.5e-7"),
+     (0.000001, "0.000001"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+     (1e16, "10000000000000000"), (5e-324, "5e-324"), (-2.5e-10, "-2.5e-10"),
+     (1.7976931348623157e308, "1.7976931348623157e+308"), (2**53 + 1, "9007199254740992"),
+     (float("nan"), "null"), (10**400, "null")],
+)  # fmt: skip
+def test_numbers_as_javascript_writes_them(number, written):
+    assert signature.js_number(number) == written
+
+
 def test_variants_of_each_timestamp_cause():
     now = NOW_MS / 1000
     for ts, cause in [
@@ -239,6 +281,19 @@ def test_sign_as_curl_is_accepted_by_serve(atwh, tmp_path):
     assert not_url.exit_code == 2
     nosecret = atwh("sign", str(path))
     assert nosecret.exit_code == 2 and "--secret" in nosecret.stderr
+
+
+def test_sign_as_curl_puts_a_large_stdin_body_in_a_file(atwh, tmp_path, monkeypatch):
+    """A command line holds 128 KiB at most: a large (or binary) body from stdin goes into a
+    file in the current directory, byte for byte, which the command reads."""
+    monkeypatch.chdir(tmp_path)
+    body = b'{"event":{"data":{"x":"' + b"x" * 200_000 + b'"}}}'
+    large = atwh("sign", "-", "--secret", SECRET, "--as", "curl", "http://h:1/w", input=body)
+    assert large.exit_code == 0, large.output
+    written = tmp_path / "atwh-sign-body.json"
+    assert shlex.split(large.stdout)[-1] == f"@{written}" and written.read_bytes() == body
+    assert f"x-allthings-signature: {hmac_hex(body, SECRET)}" in shlex.split(large.stdout)
+    assert "Wrote the body into" in large.stderr and len(large.stdout) < 1000
 
 
 # -- inbox verify --------------------------------------------------------------------------

@@ -91,6 +91,7 @@ EXPECTED = {
     "lag_seconds": {"count": 4, "p50": 0.25, "p95": 600.25, "p99": 600.25, "max": 600.25},
     "recovery_seconds": {"count": 1, "p50": 600.0, "p95": 600.0},
     "still_failing_events": 1,
+    "odd_dates": 0,
     "by_event": [
         {
             "event_name": "ticket.created",
@@ -572,3 +573,48 @@ def _numbers() -> dict:
     stats.pop("buckets")
     stats.pop("webhook_id")
     return stats
+
+
+# -- odd dates (issue 22, item 6) --------------------------------------------------------
+
+
+def test_stats_on_odd_dates_are_counted_and_kept_out_of_the_chart(atwh, fake_api):
+    """Year 1 and year 9999 beside an ordinary attempt: the chart spans the window only (not
+    a bucket per hour up to 9999, nor OverflowError at the calendar's end); the odd ones are
+    counted, and said once."""
+    nodes = [attempt(1, "A", H, H, 200), attempt(2, "B", H, H, 500), attempt(3, "C", H, H, 200)]
+    nodes[1]["createdDate"] = "9999-12-31T23:59:59.999Z"
+    nodes[1]["deliveryDate"] = "9999-12-31T23:59:59.999Z"
+    nodes[2]["createdDate"] = "0001-01-01T00:00:00.000Z"
+    nodes[2]["event"]["createdDate"] = "0001-01-01T00:00:00.000Z"
+    fake_api.add("wh1", nodes)
+    for by in ("hour", "day"):
+        result = atwh("stats", "wh1", "--json", "--by", by, "--since", "0001-01-01T00:00Z")
+        assert result.exit_code == 0, result.output
+        (hook,) = json.loads(result.stdout)["webhooks"]
+        assert hook["attempts"] == 3
+        assert hook["odd_dates"] == 2
+        assert sum(b["attempts"] for b in hook["buckets"]) == 1
+        assert len(hook["buckets"]) == 1
+        assert hook["lag_seconds"]["count"] == 1  # the ordinary attempt's
+        assert result.stderr.count("dated outside") == 1
+        assert "9999-12-31T23:59:59.999Z" in result.stderr
+
+
+def test_stats_on_a_date_far_ahead_is_not_charted_up_to_it():
+    """One attempt two centuries ahead: no chart of 70,000 empty days up to it."""
+    ds = [delivery(1, 200, 0.5), delivery(2, 200, 0.5)]
+    ds[1] = Delivery(
+        "d2",
+        datetime(2226, 1, 1, tzinfo=UTC),
+        None,
+        "SUCCESS",
+        Result(200),
+        Event("e2", "x", None, None, None),
+    )
+    stats = WebhookStats("w")
+    for d in ds:
+        stats.add(d)
+    hook = stats.summary()
+    assert len(hook["buckets"]) == 1
+    assert hook.get("odd_dates") == 1

@@ -3,6 +3,7 @@ and outages; PENDING then its result; the command's outputs and exit codes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -24,7 +25,7 @@ import respx
 from atwh.client.api import ApiClient, RetryPolicy
 from atwh.client.auth import StaticToken
 from atwh.client.filters import DeliveryFilter
-from atwh.observe.tail import Follower, Item
+from atwh.observe.tail import RECHECK, Follower, Item
 from tests.conftest import API_URL, NOW, FakeApi, node, wait_for
 from tests.observe.conftest import emulator, receiving
 
@@ -170,6 +171,70 @@ def test_pending_then_its_result(log):
         True,
     )
     assert follower.poll() == []
+
+
+def test_tail_prints_an_attempt_missing_from_one_answer_once(log):
+    """Issue 22, item 7: an attempt left out of one poll's answer and back in the next is not
+    new again."""
+    log.add(12)
+    follower = Follower(["wh1"], client_for(page_size=5))
+    follower.poll()
+    new = log.add(2)
+    assert ids(follower.poll()) == new
+    hidden = log.nodes.pop(-2)  # the API leaves the first of them out, once
+    log._publish()
+    assert follower.poll() == []
+    log.nodes.insert(len(log.nodes) - 1, hidden)
+    log._publish()
+    assert follower.poll() == []
+    assert ids((log.add(1), follower.poll())[1]) == ["d15"]
+
+
+def test_tail_prints_each_later_status_of_an_attempt_once_as_an_update(log):
+    """Issue 22, item 7: PENDING, then FAILED, then SUCCESS: three lines, the last two
+    updates; none twice."""
+    log.add(3)
+    follower = Follower(["wh1"], client_for(page_size=5))
+    follower.poll()
+    (attempt,) = log.add(1, code=None, status="PENDING")
+    seen = follower.poll()
+    assert [(i.delivery.status, i.update) for i in seen] == [("PENDING", False)]
+    log.set(attempt, code=500)
+    seen = follower.poll()
+    assert [(i.delivery.status, i.update) for i in seen] == [("FAILED", True)]
+    assert follower.poll() == []
+    log.set(attempt, code=200)
+    seen = follower.poll()
+    assert [(i.delivery.id, i.delivery.status, i.update) for i in seen] == [
+        (attempt, "SUCCESS", True)
+    ]
+    assert follower.poll() == []
+
+
+def test_tail_with_an_attempt_pending_for_long_does_not_reread_the_log(fake_api):
+    """Issue 22, item 8: one attempt pending while 40 newer ones came (20 minutes, 8 pages):
+    a poll reads the pages back to what it saw, not back to the pending attempt; once per
+    RECHECK a poll reads back to it, and its result is printed then."""
+    fake_api.page_size_cap = 5
+    log = Log(fake_api, newest_first=True)
+    log.add(3)
+    follower = Follower(["wh1"], client_for(page_size=5))
+    follower.poll()
+    (stuck,) = log.add(1, code=None, status="PENDING")
+    assert ids(follower.poll()) == [stuck]
+    assert len(follower.poll() + follower.poll()) == 0  # (recent: read back to, 1 page)
+    log.add(40)
+    assert len(follower.poll()) == 40
+    for _ in range(3):
+        before = len(fake_api.requests)
+        assert ids((log.add(2), follower.poll())[1]) == [f"d{log.count - 1}", f"d{log.count}"]
+        assert len(fake_api.requests) - before <= 2  # not the 10 pages back to it
+    log.set(stuck, code=200)
+    assert follower.poll() == []  # not re-read yet
+    later = follower.clock() + RECHECK
+    follower.clock = lambda: later
+    (update,) = follower.poll()
+    assert (update.delivery.id, update.delivery.status, update.update) == (stuck, "SUCCESS", True)
 
 
 def test_a_pending_attempt_filtered_out_shows_when_it_fails(log):
@@ -616,7 +681,9 @@ def test_every_attempt_once_and_in_order_whatever_happens(newest_first, size, be
 
     add(before)
     client = MemoryClient(log, newest_first, size)
-    follower = Follower(["wh1"], lambda: client)  # type: ignore[arg-type, return-value]
+    # every poll RECHECK seconds after the last: each one reads back to every pending attempt
+    clock = itertools.count(0, RECHECK).__next__
+    follower = Follower(["wh1"], lambda: client, clock=clock)  # type: ignore[arg-type, return-value]
     assert follower.poll() == []
     expected: list[str] = []
     printed: list[Item] = []

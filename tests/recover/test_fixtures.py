@@ -73,3 +73,47 @@ def test_curl_sends_any_body_byte_for_byte():
     # what a terminal shows of the commands holds no control character
     shown = "\n".join(curl_commands(candidates, "http://127.0.0.1:9/x", "s"))
     assert shown.replace("\n", "").isprintable()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_as_curl_with_a_body_file_runs_for_a_3_mb_payload(atwh, tmp_path, monkeypatch):
+    """Issue 22, item 13: a 3 MB payload as one argument fails to run ("Argument list too
+    long"); above 64 KiB the body goes into a file beside, read with --data-binary @FILE."""
+    import stat
+
+    from atwh.receiver.inbox import Inbox, NewRequest
+
+    got: list[tuple[bytes, str]] = []
+
+    async def app(scope, receive, send):
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
+        got.append((body, dict(scope["headers"])[b"x-allthings-signature"].decode()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    big = json.dumps({"event": {"id": "E-1", "name": "ticket.created", "x": "é" * 1_500_000}})
+    db = tmp_path / "inbox.sqlite3"
+    with Inbox(db) as box:
+        request = NewRequest(
+            1.0, "POST", "/webhook", [], big.encode(), "verified", None, "E-1",
+            "ticket.created", 200, "{}",
+        )  # fmt: skip
+        box.add_many([request])
+    here = tmp_path / "work"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with BackgroundServer(app) as srv:
+        result = atwh(
+            "inbox", "replay", "--db", str(db), "--to", srv.url("/hook"), "--secret", "s",
+            "--as", "curl",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        (command,) = result.stdout.strip().splitlines()
+        assert len(command) < 4096
+        done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    assert got == [(big.encode(), signature.sign(big.encode(), "s"))]
+    (written,) = here.iterdir()
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600

@@ -37,6 +37,7 @@ def test_lost_and_not_delivered_from_an_inbox_with_rows_deleted(loop, atwh):
         "notDelivered": 2,
         "unknown": 0,
         "duplicated": 0,
+        "conflicting": 0,
         "ok": 1,
     }
     by_category = {}
@@ -50,7 +51,7 @@ def test_lost_and_not_delivered_from_an_inbox_with_rows_deleted(loop, atwh):
     assert table.exit_code == 1
     assert "Lost (1)" in table.stdout and "Not delivered (2)" in table.stdout
     assert ok[0] in table.stdout and failed[1] in table.stdout
-    assert "1 lost, 2 not delivered, 0 unknown, 0 duplicated, 1 ok" in table.stderr
+    assert "1 lost, 2 not delivered, 0 unknown, 0 duplicated, 0 conflicting, 1 ok" in table.stderr
     piped = atwh("reconcile", *loop.args("--db", str(loop.settings.db)))
     assert piped.exit_code == 1
     lines = [line.split("\t") for line in piped.stdout.splitlines()]
@@ -104,6 +105,7 @@ def test_a_stored_file_with_duplicates_and_strangers(loop, atwh, tmp_path, write
         "notDelivered": 1,
         "unknown": 1,
         "duplicated": 1,
+        "conflicting": 0,
         "ok": 1,
     }
     categories = {e["eventId"]: (e["category"], e["stored"]) for e in data["events"]}
@@ -244,4 +246,60 @@ def test_every_file_form_reads_back_the_same_ids_and_counts(tmp_path_factory, gi
         writer.writerow(["when", "event_id"])
         writer.writerows([["2026-11-01", i] for i in given_ids])
         path.write_text(out.getvalue())
-    assert stored_in_file(path).counts == Counter(given_ids)
+    assert Counter({k: n for k, n, _ in stored_in_file(path).items()}) == Counter(given_ids)
+
+
+def test_reconcile_categories_an_inbox_holding_two_events_under_one_id_as_conflicting(
+    atwh, fake_api, tmp_path
+):
+    """Issue 22, item 12: the inbox keeps one row per event, so an id stored twice there is
+    never `duplicated` (a --stored file's category): it is two events under one id, the id
+    once as a number and once as a string, or a duplicate whose body differs."""
+    from datetime import timedelta
+
+    from tests.conftest import node
+
+    nodes = [node(i, code=200, age=timedelta(minutes=10 - i)) for i in (1, 2, 3)]
+    nodes[0]["event"]["id"] = "12345"
+    nodes[1]["event"]["id"] = "E-2"
+    nodes[2]["event"]["id"] = "E-3"
+    fake_api.add("wh1", nodes)
+    db = tmp_path / "inbox.sqlite3"
+
+    def request(event_id: object, text: str) -> NewRequest:
+        body = json.dumps({"event": {"id": event_id, "name": "ticket.created", "t": text}})
+        return NewRequest(
+            time.time(),
+            "POST",
+            "/webhook",
+            [],
+            body.encode(),
+            "verified",
+            None,
+            str(event_id),
+            "ticket.created",
+            200,
+            "{}",
+        )
+
+    with Inbox(db) as box:
+        box.add_many([request(12345, "a"), request("12345", "a")])  # number and string
+        box.add_many([request("E-2", "a"), request("E-2", "b")])  # another body: a conflict
+        box.add_many([request("E-3", "a"), request("E-3", "a")])  # a plain retry: one row
+    result = atwh("reconcile", "wh1", "--db", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"] == {
+        "lost": 0,
+        "notDelivered": 0,
+        "unknown": 0,
+        "duplicated": 0,
+        "conflicting": 2,
+        "ok": 1,
+    }
+    assert {e["eventId"]: (e["category"], e["stored"]) for e in data["events"]} == {
+        "12345": ("conflicting", 2),
+        "E-2": ("conflicting", 2),
+    }
+    table = atwh("reconcile", "wh1", "--db", str(db), "--format", "table")
+    assert "Conflicting (2)" in table.stdout and "Duplicated" not in table.stdout

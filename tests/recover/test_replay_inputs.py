@@ -225,3 +225,84 @@ def test_ndjson_to_a_file_and_the_history_table(mock, atwh, tmp_path):
     history = atwh("replay", "--history")
     assert history.exit_code == 0
     assert "webhook:w1" in history.stdout and TARGET in history.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--event-id", ""],
+        ["--delivery", ""],
+        ["--event-id", ","],
+        ["--delivery", "d1,"],
+        ["--event-id", "  "],
+    ],
+)
+def test_an_empty_selector_is_a_usage_error_and_sends_nothing(mock, atwh, args):
+    """Issue 22, item 4: `--event-id "$UNSET" --yes` selected every failing event."""
+    fake, router = mock
+    with_secret(fake, "w1", failing(3))
+    sent = router.post(TARGET).respond(200)
+    result = atwh("replay", "w1", *args, "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {args[0]} ")
+    assert "not an empty string" in result.stderr
+    assert not sent.called
+
+
+def test_an_empty_id_for_inbox_replay_is_a_usage_error(atwh, tmp_path):
+    from atwh.receiver.inbox import Inbox
+
+    db = tmp_path / "inbox.sqlite3"
+    Inbox(db).close()
+    result = atwh("inbox", "replay", "", "--db", str(db), "--to", "http://127.0.0.1:9/x")
+    assert result.exit_code == 2, result.output
+    assert "not an empty string" in result.stderr
+
+
+CREDENTIALED = "https://hook-user:pa55word-xyz@example.com/webhook"
+
+
+def test_credentials_in_a_webhook_url_are_never_shown_nor_stored(mock, atwh, tmp_path):
+    """Issue 22, item 5: the userinfo of the URL is redacted in the totals, the dry run, the
+    report, --history (table and JSON), errors and the ledger; the request still carries it."""
+    fake, router = mock
+    with_secret(fake, "w1", failing(2))
+    fake.webhooks["w1"]["url"] = CREDENTIALED
+    sent = router.post(TARGET).respond(500, text=f"no, {CREDENTIALED} is wrong")
+    ledger = tmp_path / "private" / "replays.sqlite3"
+    shown = []
+    for args in (["--dry-run"], ["--format", "table"], ["--json"], []):
+        result = atwh("replay", "w1", "--force", "--ledger", str(ledger), *args)
+        assert result.exit_code in (0, 1), result.output
+        shown.append(result.stdout + result.stderr)
+    assert sent.called
+    assert sent.calls[0].request.headers["authorization"].startswith("Basic ")
+    for args in (["--format", "table"], ["--json"], []):
+        result = atwh("replay", "--history", "--ledger", str(ledger), *args)
+        assert result.exit_code == 0, result.output
+        shown.append(result.stdout + result.stderr)
+    bad = atwh("replay", "w1", "--to", "ftp://hook-user:pa55word-xyz@example.com/")
+    assert bad.exit_code == 2
+    shown.append(bad.stderr)
+    for text in shown:
+        assert "pa55word" not in text and "hook-user" not in text, text
+    assert any("https://[redacted]@example.com/webhook" in text for text in shown)
+    for path in ledger.parent.iterdir():
+        assert b"pa55word" not in path.read_bytes(), path
+
+
+def test_the_ledger_and_saved_requests_are_private(mock, atwh, tmp_path):
+    """Issue 22, item 5: they hold payloads and signatures: 0600 files, 0700 directories."""
+    import stat
+
+    fake, router = mock
+    with_secret(fake, "w1", failing(2))
+    router.post(TARGET).respond(200)
+    ledger = tmp_path / "data" / "replays.sqlite3"
+    saved = tmp_path / "fixtures"
+    assert atwh("replay", "w1", "--ledger", str(ledger)).exit_code == 0
+    assert atwh("replay", "w1", "--force", "--save", str(saved)).exit_code == 0
+    for directory in (ledger.parent, saved):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+        for path in directory.iterdir():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

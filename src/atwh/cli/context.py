@@ -76,9 +76,12 @@ def interactive() -> bool:
         return False
 
 
-def split_ids(values: list[str] | None) -> list[str]:
-    """Ids given as repeated options, each maybe comma-separated (`--event-id a,b`)."""
-    return [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+def split_ids(values: list[str] | None, option: str) -> list[str]:
+    """Ids given as repeated options, each maybe comma-separated (`--event-id a,b`); an
+    empty one is a usage error (see recover.selection.given_ids)."""
+    from atwh.recover.selection import given_ids
+
+    return given_ids(values, option)
 
 
 def webhook_url(url: str | None, webhook_id: str) -> str:
@@ -151,7 +154,11 @@ def stderr_is_terminal() -> bool:
 
 
 def sent_status(report: Report) -> int:
-    """0 when every event sent got a 2xx, 1 when one did not, 130 when Ctrl-C stopped it."""
+    """0 when every event sent got a 2xx, 1 when one did not (or could not be sent), 7 when
+    the ledger could not be written (sending stopped), 130 when Ctrl-C stopped it."""
+    if report.ledger_error is not None:
+        typer.echo(f"Error: {report.ledger_error}; sending stopped there", err=True)
+        return ExitStatus.OUTPUT
     if report.interrupted:
         typer.echo("Interrupted: stopped sending; the report above is complete.", err=True)
         return ExitStatus.INTERRUPTED

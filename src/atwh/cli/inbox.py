@@ -141,7 +141,7 @@ def inbox(
                 note(why_empty("requests", "request", total, None, flt, given, nothing))
             return
         picked = select_newest(
-            store.records(newest_first=True),
+            store.records(newest_first=True, bodies=False),  # a listing shows no payload
             flt,
             rows_wanted(mode, limit, show_all),
             count_all=True,  # a local file: every match counted, for the count line
@@ -194,11 +194,10 @@ def show(
     """
     import json
 
-    from atwh.errors import UsageError, printable
+    from atwh.errors import printable
     from atwh.output.show import print_rich
 
-    if secret is not None and not secret.strip():
-        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
+    secret = o.checked_secret(secret)
     record = _find(db or ctx.obj, record_id)
     if as_json:
         data = record.to_api()
@@ -366,27 +365,29 @@ def replay(
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [], failed)
     target = http_url("--to", to)
+    secret = o.checked_secret(secret)
     check_as(as_)
-    with _open(db or ctx.obj) as store:
+    ids = split_ids(ids, "ID")
+    with _open(db or ctx.obj) as store:  # open while sending: bodies are read one at a time
         path = store.path.resolve()
         passed: Counter[str] = Counter()
         candidates = from_inbox(
-            store.records(), flt, split_ids(ids), include_unverified, passed_over=passed
+            store.records(bodies=False), flt, ids, include_unverified, passed, store.body_of
         )
-    if include_unverified and any(c.unverified for c in candidates):
-        warn(
-            "--include-unverified: requests never verified are sent signed; "
-            "anyone who reached 'atwh serve' could have written them"
-        )
-    if passed["rejected"]:
-        warn(f"passed over {plural(passed['rejected'], 'rejected request')}: never replayed")
-    if passed["unverified"]:
-        warn(
-            f"passed over {plural(passed['unverified'], 'unverified request')} "
-            "('atwh serve' ran without a secret); --include-unverified sends them"
-        )
-    how = Sending(
-        target, secret, f"inbox:{path}", concurrency, rate, timeout,
-        dry_run, yes, force, ledger, save, as_,
-    )  # fmt: skip
-    return send(candidates, how, f"no stored request matches in {path}", chosen, output)
+        if include_unverified and any(c.unverified for c in candidates):
+            warn(
+                "--include-unverified: requests never verified are sent signed; "
+                "anyone who reached 'atwh serve' could have written them"
+            )
+        if passed["rejected"]:
+            warn(f"passed over {plural(passed['rejected'], 'rejected request')}: never replayed")
+        if passed["unverified"]:
+            warn(
+                f"passed over {plural(passed['unverified'], 'unverified request')} "
+                "('atwh serve' ran without a secret); --include-unverified sends them"
+            )
+        how = Sending(
+            target, secret, f"inbox:{path}", concurrency, rate, timeout,
+            dry_run, yes, force, ledger, save, as_,
+        )  # fmt: skip
+        return send(candidates, how, f"no stored request matches in {path}", chosen, output)

@@ -326,6 +326,30 @@ class Command(TyperCommand):
         ]
 
 
+SECRET_ENV = ("ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET")  # --secret's, in order
+
+
+def checked_secret(secret: str | None) -> str | None:
+    """--secret as given, where empty is an error, never "no secret": `--secret ''`, and an
+    environment variable set to nothing (which the option parser takes for unset)."""
+    import os
+
+    from atwh.errors import UsageError
+
+    if secret is not None and secret.strip():
+        return secret
+    for name in SECRET_ENV:
+        if name in os.environ:
+            if os.environ[name] == (secret or "") and not os.environ[name].strip():
+                raise UsageError(
+                    f"{name} is set but empty: set it to the webhook's secret, or unset it"
+                )
+            break
+    if secret is not None:
+        raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
+    return None
+
+
 # -- signing: trigger, sign, verify, inbox verify -------------------------------------------
 
 SigningSecret = Annotated[

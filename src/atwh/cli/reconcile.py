@@ -73,8 +73,9 @@ def reconcile(
     """Find events the endpoint lost: the provider's log joined with what was stored.
 
     lost: the log shows a 2xx, the store does not have it. not delivered: no attempt
-    succeeded, not stored. unknown: stored, not in the log. duplicated: stored more than
-    once. Exit 1 when anything is lost or not delivered.
+    succeeded, not stored. unknown: stored, not in the log. duplicated: listed more than
+    once in the --stored file. conflicting: the inbox holds two events under the id.
+    Exit 1 when anything is lost or not delivered.
 
     Examples:
 
@@ -110,7 +111,7 @@ def reconcile(
 
         warn(
             f"--stored {printable(stored, 200)}: skipped {store.skipped:,} of "
-            f"{store.skipped + sum(store.counts.values()):,} entries that do not look "
+            f"{store.skipped + store.added:,} entries that do not look "
             "like event ids"
         )
     window = parse_time(since)

@@ -114,9 +114,10 @@ def replay(
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     target = http_url("--to", to) if to is not None else None
     context.check_as(as_)
+    ids = context.split_ids(delivery, "--delivery"), context.split_ids(event_id, "--event-id")
     make_client = context.client_factory(api_url, token, timeout)
     with make_client() as client:
-        found = _choose(client, webhook_id, flt, mode, delivery, event_id)
+        found = _choose(client, webhook_id, flt, mode, *ids)
         target = target or context.webhook_url(found.webhook.url, webhook_id)
         if found.webhook.enabled is False and to is None:
             context.warn(
@@ -157,8 +158,8 @@ def _choose(
     webhook_id: str,
     flt: DeliveryFilter,
     mode: str,
-    delivery: list[str] | None,
-    event_id: list[str] | None,
+    delivery: list[str],
+    event_id: list[str],
 ) -> _Found:
     """The webhook, its log, and the events to send."""
     from atwh.cli import context
@@ -168,8 +169,7 @@ def _choose(
     # (one may fail before the window), the other modes only at the newest ones
     reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
     webhook, log = context.fetch_log(client, webhook_id, reach)
-    ids = context.split_ids(delivery), context.split_ids(event_id)
-    return _Found(webhook, log, log.select(flt, mode, *ids))
+    return _Found(webhook, log, log.select(flt, mode, delivery, event_id))
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:

@@ -250,6 +250,7 @@ def serve(
     from atwh.receiver.serving import serve as receive
     from atwh.receiver.settings import Given, Limits, settings_from
 
+    secret = o.checked_secret(secret)  # empty, or an environment variable set to nothing
     source = ctx.get_parameter_source("secret")
     given = Given(
         db, path, secret, webhook, source is not None and source.name == "COMMANDLINE",

@@ -38,6 +38,7 @@ def sign(
       atwh sign payload.json --secret s3cret --as curl http://localhost:3000/webhook
     """
     import json
+    from pathlib import Path
 
     from atwh import signature
     from atwh.endpoint import trigger as t
@@ -60,8 +61,14 @@ def sign(
             signature.SIGNATURE_HEADER: mac,
             signature.TIMESTAMP_HEADER: stamp,
         }
-        body_file = None if file == "-" else file
-        typer.echo(curl_command(http_url("--as curl", as_[1]), headers, body, body_file))
+        url = http_url("--as curl", as_[1])
+        body_file = file if file != "-" else t.spill(body, Path.cwd() / "atwh-sign-body.json")
+        typer.echo(curl_command(url, headers, body, body_file))
+        if file == "-" and body_file is not None:
+            typer.echo(
+                f"Wrote the body into {body_file}: larger than 4 KiB, or not plain text.",
+                err=True,
+            )
     elif as_json:
         typer.echo(json.dumps({"signature": mac, "timestamp": stamp}))
     else:

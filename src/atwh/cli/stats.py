@@ -80,7 +80,7 @@ def stats(
     from atwh.client.api import fetch_many
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
-    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, check_bars
+    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, Window, check_bars, odd_dates_note
     from atwh.output.progress import Progress
     from atwh.output.show import filtered, print_rich, show_listing, table_or_json
 
@@ -95,7 +95,9 @@ def stats(
     # stats count only the attempts in the window: paging may stop at its start
     make_client = client_factory(api_url, token, timeout)
     stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
-    result = Stats(ids, by if by in BUCKETS else "day").add_all(filtered(stream, flt, progress))
+    window = Window(flt.since, flt.until)
+    result = Stats(ids, by if by in BUCKETS else "day", window)
+    result.add_all(filtered(stream, flt, progress))
     summary = result.summary(flt.since, flt.until)
 
     if mode == "json":
@@ -114,6 +116,9 @@ def stats(
         from atwh.output.stats import stats_view
 
         print_rich(stats_view(summary, by), output)
+    odd = odd_dates_note(window)
+    if odd:
+        sys.stderr.write(f"Warning: {odd}\n")
     if not any(w["attempts"] for w in summary["webhooks"]):
         sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
     missed, unchecked = check_bars(summary, rate, fail_over_lag)

@@ -61,7 +61,7 @@ def tail(
     """Follow delivery attempts as they appear in the log: each new one once, in order.
 
     Polls every --interval and pages back as far as needed, so a burst or a sleeping
-    laptop skips nothing; a PENDING attempt is printed again when it gets its result.
+    laptop skips nothing; each later status of an attempt is printed once, as an update.
     API and network errors are retried with back-off. Ctrl-C stops (exit 0).
 
     Examples:

@@ -105,7 +105,8 @@ def trigger(
         typer.Option(
             "--unsigned",
             rich_help_panel=SEND,
-            help="Send without signature headers, as the registration's test request comes.",
+            help="Send without signature headers; without NAME, the registration's test "
+            "request itself.",
         ),
     ] = False,
     concurrency: o.Concurrency = 1,
@@ -146,6 +147,8 @@ def trigger(
       atwh trigger --webhook 5f3a0c7e2b1d
 
       atwh trigger --body captured.json --url http://localhost:3000/webhook --timestamp -10m
+
+      atwh trigger --unsigned --url http://localhost:3000/webhook
     """
     from pathlib import Path
 

@@ -106,12 +106,13 @@ def _webhooks(api_url: str | None, token: str | None, timeout: float) -> Iterato
 
 def _echo_json(value: Any) -> None:
     import json
-    import re
 
-    # json escapes C0 controls; escape DEL, the C1 controls and the line separators too, so
-    # no control character from the API reaches a terminal (valid JSON either way)
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    typer.echo(re.sub("[\x7f-\x9f\u2028\u2029]", lambda m: f"\\u{ord(m[0]):04x}", text))
+    from atwh.errors import visible
+
+    # json escapes C0 controls; escape every other control or invisible formatting
+    # character too (DEL, C1, bidi overrides, line separators), so none from the API reaches
+    # a terminal: inside strings, where they can only be, the escapes are JSON's own
+    typer.echo(visible(json.dumps(value, indent=2, ensure_ascii=False)))
 
 
 def _say(line: str) -> None:

@@ -1,8 +1,10 @@
-"""The Webhooks API client: GraphQL over httpx, with retries, re-authentication and paging.
+"""The Webhooks API client: GraphQL through gql over httpx, with retries, re-authentication
+and paging.
 
-Each operation is one POST of `{"query", "variables"}` (the text of a file in `queries/`)
-on one httpx.Client whose sockets are held to a deadline and whose answers are capped in
-size (`atwh.core.transport`); the answer's `data` and `errors` are read here.
+Each operation (a file in `queries/`, parsed and validated once) runs through a gql session
+whose transport POSTs on one httpx.Client, its sockets held to a deadline and its answers
+capped in size (`atwh.client.operations`, `atwh.core.transport`); gql's exceptions are
+translated here into AtwhErrors, and retried when the HTTP status says so.
 
 Nothing outside this module talks to the API. Every failure ends in an AtwhError.
 """
@@ -17,25 +19,25 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import httpx
 
-from atwh.client import queries
 from atwh.client.auth import TokenProvider
 from atwh.client.filters import NewestFirst
 from atwh.client.model import (
     Delivery,
-    Fields,
+    DeliveryRow,
     ReadNodes,
     Webhook,
-    delivery_fields,
-    delivery_of_fields,
+    delivery_of_row,
+    delivery_row,
     parse_webhook,
 )
 from atwh.core.config import DEFAULT_API_URL
-from atwh.core.transport import MAX_PAGE_BYTES, Deadline, http_transport, post
-from atwh.errors import ApiError, AtwhError, AuthError, NetworkError, NotFoundError, printable
+from atwh.core.transport import MAX_PAGE_BYTES, Deadline, http_transport
+from atwh.errors import ApiError, AuthError, NetworkError, NotFoundError, printable
 
 log = logging.getLogger("atwh.client.api")
 
@@ -44,12 +46,15 @@ MAX_EMPTY_PAGES = 5
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 PAGED_QUERY = "QueryWebhookDeliveriesPage"
 VENDOR_QUERY = "QueryWebhookDeliveries"
-# What the paged query asks for beyond the vendor's: a server that rejects one of these
-# (a validation error naming it) gets the vendor's query as published.
-_PAGING_NAMES = ("first", "after", "pageInfo", "hasNextPage", "endCursor", "enabled", "retry")
-_PAGING_REJECTED = re.compile(r"""["'`](""" + "|".join(_PAGING_NAMES) + r""")["'`]""")
-_AUTH_CODES = {"UNAUTHENTICATED", "UNAUTHORIZED"}
-_FORBIDDEN_CODES = {"FORBIDDEN"}
+# What a paged listing asks for beyond the bare one: a server that rejects one of these (a
+# validation error naming it) gets the listing without paging (paginate).
+PAGING_NAMES = ("first", "after", "pageInfo", "hasNextPage", "endCursor")
+# ... and what the paged query of deliveries asks for beyond the vendor's published one.
+DELIVERY_PAGING_NAMES = (*PAGING_NAMES, "enabled", "retry")
+# GraphQL error codes (extensions.code) and `success: false` codes that mean the API refused
+# the credentials (401) or the access (403): exit 3 (README, Exit codes).
+AUTH_CODES = frozenset({"UNAUTHENTICATED", "UNAUTHORIZED"})
+FORBIDDEN_CODES = frozenset({"FORBIDDEN"})
 
 
 @dataclass(slots=True)
@@ -88,11 +93,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class Page:
-    """One page of a webhook's deliveries, as the API sent it: its nodes, read into fields
-    (`fields()`) and Delivery objects (`deliveries`) only when first asked for, once.
-    An export writes from the fields without making the objects."""
+    """One page of a webhook's deliveries, as the API sent it: its nodes, read into
+    DeliveryRows (`rows()`) and Delivery objects (`deliveries`) only when first asked for,
+    once. An export writes from the rows without making the objects."""
 
-    __slots__ = ("webhook", "nodes", "webhook_id", "_warn", "_fields", "_deliveries")
+    __slots__ = ("webhook", "nodes", "webhook_id", "_warn", "_rows", "_deliveries")
 
     def __init__(
         self,
@@ -105,8 +110,8 @@ class Page:
         self.nodes = nodes
         self.webhook_id = webhook_id if webhook_id is not None else webhook.id
         self._warn = warn
-        # nodes that client.wire read are their fields already
-        self._fields: list[Fields] | None = nodes if nodes.__class__ is ReadNodes else None
+        # nodes that client.wire read are their rows already
+        self._rows: list[DeliveryRow] | None = nodes if nodes.__class__ is ReadNodes else None
         self._deliveries: list[Delivery] | None = None
 
     @classmethod
@@ -114,23 +119,23 @@ class Page:
         """A page of deliveries already made (tests, and sources other than the API)."""
         page = cls(webhook, [])
         page._deliveries = deliveries
-        page._fields = [d.fields() for d in deliveries]
+        page._rows = [d.row() for d in deliveries]
         return page
 
-    def fields(self) -> list[Fields]:
-        """delivery_fields() of each readable node; the others are skipped, with a warning."""
-        if self._fields is None:
-            fields = [f for f in map(delivery_fields, self.nodes) if f is not None]
-            if len(fields) < len(self.nodes) and self._warn is not None:
-                self._warn(f"skipped {len(self.nodes) - len(fields):,} unreadable deliveries")
-            self._fields = fields
-        return self._fields
+    def rows(self) -> list[DeliveryRow]:
+        """delivery_row() of each readable node; the others are skipped, with a warning."""
+        if self._rows is None:
+            rows = [r for r in map(delivery_row, self.nodes) if r is not None]
+            if len(rows) < len(self.nodes) and self._warn is not None:
+                self._warn(f"skipped {len(self.nodes) - len(rows):,} unreadable deliveries")
+            self._rows = rows
+        return self._rows
 
     @property
     def deliveries(self) -> list[Delivery]:
         if self._deliveries is None:
             webhook_id = self.webhook_id
-            self._deliveries = [delivery_of_fields(f, webhook_id) for f in self.fields()]
+            self._deliveries = [delivery_of_row(r, webhook_id) for r in self.rows()]
         return self._deliveries
 
     @property
@@ -204,30 +209,38 @@ class ApiClient:
         self.transport = transport
         self.max_answer_bytes = max_answer_bytes
         self.deadline = Deadline()
-        self.vendor_query_only = False
+        self.unpaged: set[str] = set()  # paged operations this API rejects (paginate)
         self._last: httpx.Response | None = None
-        self._http: httpx.Client | None = None
+        self._session: Any = None  # gql's SyncClientSession
 
     # -- connection ---------------------------------------------------------------------
 
     def _remember(self, response: httpx.Response) -> None:
         self._last = response
 
-    def _connect(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
+    def _connect(self) -> Any:
+        """The gql session over this client's bounded transport, made on first use (and gql
+        imported then: client.operations)."""
+        if self._session is None:
+            from atwh.client import operations
+
+            self._session = operations.connect(
+                self.url,
+                self.deadline,
+                self.timeout,
+                self.max_answer_bytes,
                 transport=self.transport or http_transport(self.deadline),
                 auth=_BearerAuth(self.credentials),
                 timeout=self.timeout,
                 headers={"User-Agent": _user_agent(), "Content-Type": "application/json"},
                 event_hooks={"response": [self._remember]},
             )
-        return self._http
+        return self._session
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        if self._session is not None:
+            self._session.client.close_sync()
+            self._session = None
 
     def __enter__(self) -> ApiClient:
         return self
@@ -237,9 +250,12 @@ class ApiClient:
 
     # -- one operation ------------------------------------------------------------------
 
-    def execute(self, operation: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """Run one operation from `queries/`; its `data`. Errors beside data become warnings."""
-        data, errors = self._execute_with_retries(operation, variables)
+    def execute(
+        self, operation: str, variables: dict[str, Any], paging_names: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Run one operation from `queries/`; its `data`. Errors beside data become warnings.
+        _PagingRejected when it fails with an error naming one of `paging_names`."""
+        data, errors = self._execute_with_retries(operation, variables, paging_names)
         if errors:
             messages = _error_messages(errors)
             if data is None:
@@ -250,19 +266,21 @@ class ApiClient:
         return data
 
     def _execute_with_retries(
-        self, operation: str, variables: dict[str, Any]
+        self, operation: str, variables: dict[str, Any], paging_names: tuple[str, ...] = ()
     ) -> tuple[Any, list[Any] | None]:
-        request = _request_body(operation, variables)
-        log.debug("%s %s", operation, variables)
+        from atwh.client.operations import operation as graphql_operation
+
         read = _page_reader() if operation == PAGED_QUERY else None
+        request = graphql_operation(operation, variables, read)
+        log.debug("%s %s", operation, variables)
         renewed = False
         attempt = 0
         while True:
-            outcome = self._execute_once(request, read)
+            outcome = self._execute_once(request)
             status = self._last.status_code if self._last is not None else None
             data, errors = outcome if isinstance(outcome, tuple) else (None, None)
             codes = _error_codes(errors or [])
-            if status == 401 or (codes & _AUTH_CODES and not data):
+            if status == 401 or (codes & AUTH_CODES and not data):
                 if not renewed and self.credentials.renew():
                     renewed = True
                     continue
@@ -270,7 +288,7 @@ class ApiClient:
                     "the API refused the credentials (401 Unauthorized)",
                     hint="check the token, or the OAuth client it came from",
                 )
-            if status == 403 or (codes & _FORBIDDEN_CODES and not data):
+            if status == 403 or (codes & FORBIDDEN_CODES and not data):
                 raise AuthError(
                     "the API refused access (403 Forbidden): the token needs the "
                     "edit-app permission"
@@ -281,7 +299,7 @@ class ApiClient:
                 if isinstance(failure, ApiError) and status not in RETRY_STATUSES:
                     raise failure
             elif status not in RETRY_STATUSES:
-                if errors and data is None and self._rejects_paging(operation, errors):
+                if errors and data is None and _names_one_of(errors, paging_names):
                     raise _PagingRejected()
                 if status is not None and status >= 400 and data is None:
                     detail = _error_messages(errors or [])[:1] or [""]
@@ -307,77 +325,109 @@ class ApiClient:
             )
             self.retry.sleep(delay)
 
-    def _execute_once(
-        self, body: bytes, read: Callable[[bytes], dict[str, Any] | None] | None = None
-    ) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
-        """One POST of the operation: (data, errors) as the answer has them, or the error
-        to report (retried by the caller when the HTTP status says so). `read`: a faster
-        reader of the usual answers to this operation (see _graphql_result)."""
+    def _execute_once(self, request: Any) -> tuple[Any, list[Any] | None] | AtwhErrorLike:
+        """One run of the operation through gql: (data, errors) as the answer has them, or
+        the error to report (retried by the caller when the HTTP status says so), translated
+        from gql's transport exceptions."""
+        from atwh.client import operations as gql
+
         self._last = None
-        http = self._connect()
+        session = self._connect()
         # a token to fetch is fetched now, not within the API request's deadline
         self.credentials.token()
-        self.deadline.start(self.timeout)
         try:
-            response = post(http, self.url, self.deadline, self.max_answer_bytes, content=body)
-        except AtwhError:  # an answer over the size cap, or the token endpoint's error
-            raise
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
-            return _network_error(self.url, e)
-        finally:
-            self.deadline.stop()
-        return _graphql_result(response, read)
+            result = session.execute(request, get_execution_result=True)
+        except gql.TransportQueryError as e:
+            return e.data, _error_list(e.errors)
+        except (gql.TransportServerError, gql.TransportProtocolError) as e:
+            return ApiError(str(e))
+        except gql.TransportConnectionFailed as e:
+            return _network_error(self.url, e.__cause__ or e)
+        return result.data, None
 
-    def _rejects_paging(self, operation: str, errors: list[Any]) -> bool:
-        if operation != PAGED_QUERY:
-            return False
-        return any(_PAGING_REJECTED.search(m) for m in _error_messages(errors))
+    # -- listings ----------------------------------------------------------------------
+
+    def paginate(
+        self,
+        paged: str,
+        unpaged: str,
+        variables: dict[str, Any],
+        connection: Callable[[dict[str, Any]], Any],
+        what: str,
+        paging_names: tuple[str, ...] = PAGING_NAMES,
+        first: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The `data` of each page of a Relay connection (`connection(data)`), for deliveries
+        and webhooks alike.
+
+        `paged` is asked with `first` and `after` and followed by its `pageInfo` until
+        `hasNextPage` is false (PageCursors: a missing or repeated cursor, or an endless
+        run of empty pages, ends in ApiError, never a loop). A server that rejects the
+        paging arguments of the first page (an error naming one of `paging_names`) is asked
+        `unpaged` instead, as one page, and is not asked `paged` again by this client.
+        The caller stops paging by leaving the loop: the next page is asked for only when
+        it wants one."""
+        after: str | None = None
+        cursors = PageCursors(what)
+        while True:
+            if paged in self.unpaged:
+                yield self.execute(unpaged, variables)
+                return
+            page_variables = {**variables, "first": first or self.page_size}
+            if after is not None:
+                page_variables["after"] = after
+            try:
+                data = self.execute(paged, page_variables, paging_names)
+            except _PagingRejected:
+                if after is not None:
+                    raise ApiError(f"the API stopped accepting paging arguments ({what})") from None
+                log.debug("the API rejects paging %s; using %s", what, unpaged)
+                self.unpaged.add(paged)
+                continue
+            yield data
+            found = connection(data)
+            found = found if isinstance(found, dict) else {}
+            page_info = found.get("pageInfo")
+            if not isinstance(page_info, dict) or page_info.get("hasNextPage") is not True:
+                return
+            items = found.get("nodes")
+            if not isinstance(items, list):
+                items = found.get("edges")
+            after = cursors.next(page_info, len(items) if isinstance(items, list) else 0)
 
     # -- deliveries ---------------------------------------------------------------------
 
     def pages(self, webhook_id: str, since: datetime | None = None) -> Iterator[Page]:
-        """Every page of a webhook's deliveries, as the server sends them.
+        """Every page of a webhook's deliveries, as the server sends them (paginate): from a
+        server that rejects paging, the vendor's query as published, once per client.
 
-        Follows `pageInfo` until `hasNextPage` is false; a server that rejects paging
-        gets the vendor's query as published (once per client). A repeated cursor, a
-        missing cursor or an endless run of empty pages ends in ApiError, never a loop.
-        With `since`, paging stops after a whole page older than `since`, while every
-        delivery so far came newest first (the API promises no order: see NewestFirst).
+        Beyond paginate's checks, a server that sends far more deliveries than its own
+        totalCount ends in ApiError. With `since`, paging stops after a whole page older
+        than `since`, while every delivery so far came newest first (the API promises no
+        order: see NewestFirst).
         """
         order = NewestFirst()
-        after: str | None = None
-        cursors = PageCursors("deliveries")
         read = 0
         total: int | None = None
-        while True:
-            if self.vendor_query_only:
-                yield self._page(self.execute(VENDOR_QUERY, {"id": webhook_id}), webhook_id)[0]
-                return
-            variables: dict[str, Any] = {"id": webhook_id, "first": self.page_size}
-            if after is not None:
-                variables["after"] = after
-            try:
-                data = self.execute(PAGED_QUERY, variables)
-            except _PagingRejected:
-                if after is not None:
-                    raise ApiError("the API stopped accepting paging arguments mid-way") from None
-                log.debug("the API rejects paging; using the vendor's query as published")
-                self.vendor_query_only = True
-                continue
-            page, page_info = self._page(data, webhook_id)
+        for data in self.paginate(
+            PAGED_QUERY,
+            VENDOR_QUERY,
+            {"id": webhook_id},
+            _deliveries_of,
+            "deliveries",
+            DELIVERY_PAGING_NAMES,
+        ):
+            page = self._page(data, webhook_id)
             read += page.size
             total = page.webhook.total_count if total is None else total
             _check_count(read, total, self.page_size)
             yield page
-            if page_info is None or page_info.get("hasNextPage") is not True:
-                return
-            # after the page is used, so that its dates are read once (Page.fields)
+            # after the page is used, so that its dates are read once (Page.rows)
             if since is not None and _older_page(page, since, order):
                 log.debug("stopped paging: a whole page is older than --since")
                 return
-            after = cursors.next(page_info, len(page.fields()))
 
-    def _page(self, data: dict[str, Any], webhook_id: str) -> tuple[Page, dict[str, Any] | None]:
+    def _page(self, data: dict[str, Any], webhook_id: str) -> Page:
         raw = data.get("webhook")
         if not isinstance(raw, dict):
             raise NotFoundError(
@@ -389,9 +439,7 @@ class ApiClient:
         nodes = connection.get("nodes")
         if not isinstance(nodes, list):
             nodes = [e.get("node") for e in connection.get("edges") or [] if isinstance(e, dict)]
-        page_info = connection.get("pageInfo")
-        page = Page(parse_webhook(raw, webhook_id), nodes, webhook_id, self.warn)
-        return page, (page_info if isinstance(page_info, dict) else None)
+        return Page(parse_webhook(raw, webhook_id), nodes, webhook_id, self.warn)
 
     def deliveries(
         self,
@@ -408,13 +456,32 @@ class ApiClient:
 AtwhErrorLike = ApiError | NetworkError
 
 
+def _deliveries_of(data: dict[str, Any]) -> Any:
+    webhook = data.get("webhook")
+    return webhook.get("deliveries") if isinstance(webhook, dict) else None
+
+
+@cache
+def _naming(names: tuple[str, ...]) -> re.Pattern[str]:
+    """A quoted name among `names` in an error message: `"first"`, `'after'`, `` `retry` ``."""
+    return re.compile(r"""["'`](""" + "|".join(map(re.escape, names)) + r""")["'`]""")
+
+
+def _names_one_of(errors: list[Any], names: tuple[str, ...]) -> bool:
+    """Whether an error names one of these fields or arguments (a server rejecting them)."""
+    if not names:
+        return False
+    naming = _naming(names)
+    return any(naming.search(m) for m in _error_messages(errors))
+
+
 def _older_page(page: Page, since: datetime, order: NewestFirst) -> bool:
     """Whether the order so far is newest first (this page included) and every delivery of
     this page was created before `since`: then no later page can hold a newer one."""
-    fields = page.fields()
-    older = bool(fields)
-    for f in fields:
-        created = f[1]  # FIELDS
+    rows = page.rows()
+    older = bool(rows)
+    for row in rows:
+        created = row.created
         order.see(created)
         if created is None or created >= since:
             older = False
@@ -463,45 +530,6 @@ def _page_reader() -> Callable[[bytes], dict[str, Any] | None]:
     from atwh.client.wire import read_page
 
     return read_page
-
-
-def _request_body(operation: str, variables: dict[str, Any]) -> bytes:
-    """The POST body of one operation from `queries/` with these variables (as GraphQL over
-    HTTP asks: the text as it is in the file, the variables beside it, never pasted in)."""
-    import orjson
-
-    return orjson.dumps({"query": queries.load(operation), "variables": variables})
-
-
-def _graphql_result(
-    response: httpx.Response, read: Callable[[bytes], dict[str, Any] | None] | None = None
-) -> tuple[Any, list[Any] | None] | ApiError:
-    """An answer's `data` and `errors` (a list, or None when there are none); an ApiError
-    when it is not a GraphQL answer: an HTTP error without one is that HTTP error.
-
-    `read` (client.wire.read_page for a page of deliveries) reads a successful answer in
-    its usual shape faster, to the same `data`, or declines it with None."""
-    from atwh.core import jsontext
-
-    status = response.status_code
-    if read is not None and 200 <= status <= 299:
-        data = read(response.content)
-        if data is not None:
-            return data, None
-    try:
-        answer = jsontext.decode(response.content)
-    except ValueError:  # orjson's and json's errors, and bytes that are not UTF-8
-        answer = None
-    if not isinstance(answer, dict) or ("data" not in answer and "errors" not in answer):
-        if not 200 <= status <= 299:
-            return ApiError(f"the API answered HTTP {status}")
-        return ApiError("the API answered with something that is not a GraphQL response")
-    data, errors = answer.get("data"), answer.get("errors")
-    if errors:
-        return data, _error_list(errors)
-    if data is None:
-        return ApiError("the API answered without data")
-    return data, None
 
 
 def _network_error(url: str, cause: BaseException) -> NetworkError:
@@ -571,7 +599,7 @@ def fetch_pages(
                 for page in client.pages(webhook_id, since):
                     if stop.is_set():
                         return
-                    page.fields()  # read here, in this webhook's thread
+                    page.rows()  # read here, in this webhook's thread
                     put((page, None))
             put((None, None))
         except BaseException as e:  # handed to the consumer, raised there

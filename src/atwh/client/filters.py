@@ -57,7 +57,10 @@ def parse_time(text: str, now: datetime | None = None, option: str = "--since") 
             f"{(now - timedelta(days=1)).astimezone().date().isoformat()})"
         ) from None
     if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # naive: the user's local time
+        try:
+            parsed = parsed.astimezone()  # naive: the user's local time
+        except (ValueError, OverflowError):  # local time at the calendar's very ends
+            raise UsageError(f"{option}: {shown!r} is too near the calendar's ends") from None
     return parsed
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atwh.core.dates import iso, parse_datetime
+import msgspec
+
+from atwh.core.dates import iso, read_date
 
 STATUSES = ("PENDING", "SUCCESS", "FAILED")
 
@@ -137,14 +139,13 @@ class Delivery:
     retry_id: str | None = None
     webhook_id: str | None = None
     # From parse_delivery: created, delivered and event.created, each followed by the API's
-    # text it was read from when iso() of the date would give that text (else None).
-    # iso_dates() hands that text out, while the date is still the one read from it,
-    # instead of formatting the date again.
+    # text it was read from (read_date). iso_dates() hands that text out, while the date is
+    # still the one read from it, instead of formatting the date again.
     _api_dates: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def iso_dates(self) -> tuple[str | None, str | None, str | None]:
-        """iso() of created, delivered and event.created, without formatting the dates again
-        where the API already sent them in that form."""
+        """created, delivered and event.created as ISO 8601 text: as the API sent them while
+        they are the dates read from that text, else iso() of the dates."""
         created, delivered, event_created = self.created, self.delivered, self.event.created
         api = self._api_dates
         if api is None:
@@ -155,13 +156,13 @@ class Delivery:
             api[5] if api[4] is event_created and api[5] is not None else iso(event_created),
         )
 
-    def fields(self) -> Fields:
-        """The delivery as the tuple delivery_fields() gives (FIELDS); the dates' texts are
-        iso() of the dates."""
+    def row(self) -> DeliveryRow:
+        """The delivery as the DeliveryRow delivery_row() reads (its dates' texts as
+        iso_dates() gives them)."""
         r = self.result
         event = self.event
         created_text, delivered_text, event_created_text = self.iso_dates()
-        return (
+        return DeliveryRow(
             self.id,
             self.created,
             created_text,
@@ -215,7 +216,7 @@ class Delivery:
 
     def to_api(self) -> dict[str, Any]:
         """The delivery with the API's own field names (the shape of `--json`)."""
-        return api_record(self.fields(), self.webhook_id)
+        return api_record(self.row(), self.webhook_id)
 
 
 def header_dicts(raw: Any) -> list[dict[str, str | None]]:
@@ -245,52 +246,35 @@ def _decoded(raw: Any) -> Any:
         return None
 
 
-def api_record(fields: Fields, webhook_id: str | None) -> dict[str, Any]:
+def api_record(row: DeliveryRow, webhook_id: str | None) -> dict[str, Any]:
     """A delivery with the API's own field names (the shape of `--json` and NDJSON), from
-    delivery_fields() or Delivery.fields()."""
-    (
-        delivery_id,
-        created,
-        created_text,
-        delivered,
-        delivered_text,
-        status,
-        answered,
-        code,
-        body,
-        message,
-        headers,
-        event_id,
-        name,
-        urn,
-        payload,
-        event_created,
-        event_created_text,
-        retry_id,
-    ) = fields
+    delivery_row() or Delivery.row()."""
+    created_text = row.created_text
+    delivered_text = row.delivered_text
+    event_created_text = row.event_created_text
     data: dict[str, Any] = {
-        "id": delivery_id,
-        "createdDate": created_text if created_text is not None else iso(created),
-        "deliveryDate": delivered_text if delivered_text is not None else iso(delivered),
-        "status": status,
+        "id": row.id,
+        "createdDate": created_text if created_text is not None else iso(row.created),
+        "deliveryDate": delivered_text if delivered_text is not None else iso(row.delivered),
+        "status": row.status,
         "result": {
-            "statusCode": code,
-            "body": body,
-            "message": message,
-            "headers": header_dicts(headers),
+            "statusCode": row.status_code,
+            "body": row.body,
+            "message": row.message,
+            "headers": header_dicts(row.headers),
         }
-        if answered
+        if row.answered
         else None,
         "event": {
-            "id": event_id,
-            "name": name,
-            "urn": urn,
-            "payload": payload,
+            "id": row.event_id,
+            "name": row.event_name,
+            "urn": row.event_urn,
+            "payload": row.payload,
             "createdDate": event_created_text
             if event_created_text is not None
-            else iso(event_created),
+            else iso(row.event_created),
         },
-        "retry": {"id": retry_id} if retry_id else None,
+        "retry": {"id": row.retry_id} if row.retry_id else None,
     }
     if webhook_id is not None:
         data["webhookId"] = webhook_id
@@ -315,54 +299,49 @@ def is_failure(status: str | None, status_code: int | None, answered: bool) -> b
     return normalized != "PENDING"
 
 
-# What delivery_fields() gives for one API node, in this order: a flat tuple, so that an
-# export can write its rows without making objects (output.export.csv_row_of_fields).
-FIELDS = (
-    "id",
-    "created",  # datetime or None
-    "created_text",  # the API's text when iso(created) gives it, else None
-    "delivered",
-    "delivered_text",
-    "status",
-    "answered",  # whether the node has a result: an HTTP answer, or a message why not
-    "status_code",  # 100-599 or None
-    "body",
-    "message",
-    "headers",  # the result's headers as the API sent them (a list, normally), or their
-    # JSON undecoded (client.wire): read them with header_dicts()
-    "event_id",
-    "event_name",
-    "event_urn",
-    "payload",
-    "event_created",
-    "event_created_text",
-    "retry_id",
-)
-Fields = tuple[Any, ...]
+class DeliveryRow(msgspec.Struct, gc=False):
+    """One delivery as the API sent it, read into the schema's types: what an export writes
+    from without making objects, and what a Delivery is made of (delivery_of_row).
+
+    Made by client.wire from a page in the usual shape, else by delivery_row() from any
+    node; both give the same (tests/client/test_wire.py). Left out of the garbage
+    collector (gc=False): it holds no container that could hold it back."""
+
+    id: str
+    created: datetime | None
+    created_text: str | None  # the API's own text of `created` (read_date), or None
+    delivered: datetime | None
+    delivered_text: str | None
+    status: str | None  # as the API said it, even outside the published enum
+    answered: bool  # whether the node has a result: an HTTP answer, or a message why not
+    status_code: int | None  # 100-599 or None
+    body: str | None
+    message: str | None
+    # the result's headers as the API sent them (a list, normally), or their JSON undecoded
+    # (client.wire): read them with header_dicts()
+    headers: Any
+    event_id: str | None
+    event_name: str | None
+    event_urn: str | None
+    payload: str | None
+    event_created: datetime | None
+    event_created_text: str | None
+    retry_id: str | None
+
+    @property
+    def failed(self) -> bool:
+        return is_failure(self.status, self.status_code, self.answered)
 
 
-class ReadNodes(list[Fields]):
-    """The nodes of a page, already read into FIELDS tuples (by client.wire): a Page made
+class ReadNodes(list[DeliveryRow]):
+    """The nodes of a page, already read into DeliveryRows (by client.wire): a Page made
     of them reads them no more."""
 
 
-def delivery_fields(node: Any) -> Fields | None:
-    """One delivery of an API node, read tolerantly, as the tuple FIELDS names; None when
-    the node is not an object or has no id. parse_delivery() makes the objects from it.
-
-    A page in the usual shape is read by client.wire without coming here. Of the others,
-    a node in the shape the API documents is read by `_usual_fields`, about 2.5 times
-    faster; any other goes through the general rules here (`_str`, `_status_code`,
-    `parse_datetime`). All give the same (tests/cli/test_export_fields.py,
-    tests/client/test_wire.py)."""
-    try:
-        return _usual_fields(node)
-    except (Unusual, LookupError, TypeError, ValueError, AttributeError):
-        return _any_fields(node)
-
-
-def _any_fields(node: Any) -> Fields | None:
-    """delivery_fields() of any node, by the general rules."""
+def delivery_row(node: Any) -> DeliveryRow | None:
+    """One delivery of any API node, read tolerantly (`_str`, `_status_code`, read_date);
+    None when the node is not an object or has no id. parse_delivery() makes the objects
+    from it. A page in the usual shape is read by client.wire without coming here."""
     if node.__class__ is not dict and not isinstance(node, dict):
         return None
     get = node.get
@@ -394,24 +373,21 @@ def _any_fields(node: Any) -> Fields | None:
     status = get("status")
     if status is not None and status.__class__ is not str:
         status = str(status)
-    raw_created = get("createdDate")
-    raw_delivered = get("deliveryDate")
-    raw_event_created = event_get("createdDate")
-    created = parse_datetime(raw_created)
-    delivered = parse_datetime(raw_delivered)
-    event_created = parse_datetime(raw_event_created)
+    created, created_text = read_date(get("createdDate"))
+    delivered, delivered_text = read_date(get("deliveryDate"))
+    event_created, event_created_text = read_date(event_get("createdDate"))
     event_id = event_get("id")
     name = event_get("name")
     urn = event_get("urn")
     payload = event_get("payload")
     retry = get("retry")
     retry_id = retry.get("id") if retry.__class__ is dict or isinstance(retry, dict) else None
-    return (
+    return DeliveryRow(
         delivery_id,
         created,
-        raw_created if created is not None and _in_iso_form(raw_created) else None,
+        created_text,
         delivered,
-        raw_delivered if delivered is not None and _in_iso_form(raw_delivered) else None,
+        delivered_text,
         status,
         answered,
         code,
@@ -423,164 +399,46 @@ def _any_fields(node: Any) -> Fields | None:
         urn if urn is None or urn.__class__ is str else _str(urn),
         payload if payload is None or payload.__class__ is str else _str(payload),
         event_created,
-        raw_event_created
-        if event_created is not None and _in_iso_form(raw_event_created)
-        else None,
+        event_created_text,
         retry_id if retry_id is None or retry_id.__class__ is str else _str(retry_id),
     )
 
 
-class Unusual(Exception):
-    """A node that _usual_fields leaves to the general rules of delivery_fields."""
-
-
-_fromisoformat = datetime.fromisoformat
-
-
-def _usual_fields(node: Any) -> Fields:
-    """delivery_fields() of a node whose every field has the type the schema gives it and
-    whose dates are in iso()'s form (`2026-11-01T12:00:00.000Z`) or null, read without
-    the general rules; anything else raises (Unusual, KeyError, TypeError, ValueError)."""
-    if node.__class__ is not dict:
-        raise Unusual
-    delivery_id = node["id"]
-    status = node["status"]
-    result = node["result"]
-    event = node["event"]
-    retry = node["retry"]
-    if delivery_id.__class__ is not str or (status is not None and status.__class__ is not str):
-        raise Unusual
-    if result is None:
-        answered = False
-        code = body = message = headers = None
-    elif result.__class__ is dict:
-        answered = True
-        code = result["statusCode"]
-        body = result["body"]
-        message = result["message"]
-        headers = result["headers"]
-        if (
-            (code is not None and (code.__class__ is not int or not 100 <= code <= 599))
-            or (body is not None and body.__class__ is not str)
-            or (message is not None and message.__class__ is not str)
-        ):
-            raise Unusual
-    else:
-        raise Unusual
-    if event.__class__ is not dict:
-        raise Unusual
-    event_id = event["id"]
-    name = event["name"]
-    urn = event["urn"]
-    payload = event["payload"]
-    if (
-        (event_id is not None and event_id.__class__ is not str)
-        or (name is not None and name.__class__ is not str)
-        or (urn is not None and urn.__class__ is not str)
-        or (payload is not None and payload.__class__ is not str)
-    ):
-        raise Unusual
-    if retry is None:
-        retry_id = None
-    elif retry.__class__ is dict:
-        retry_id = retry["id"]
-        if retry_id is not None and retry_id.__class__ is not str:
-            raise Unusual
-    else:
-        raise Unusual
-    created_text = node["createdDate"]
-    delivered_text = node["deliveryDate"]
-    event_created_text = event["createdDate"]
-    return (
-        delivery_id,
-        usual_date(created_text),
-        created_text,
-        usual_date(delivered_text),
-        delivered_text,
-        status,
-        answered,
-        code,
-        body,
-        message,
-        headers,
-        event_id,
-        name,
-        urn,
-        payload,
-        usual_date(event_created_text),
-        event_created_text,
-        retry_id,
-    )
-
-
-def usual_date(text: Any) -> datetime | None:
-    """parse_datetime() of null or of a date in iso()'s form, which is iso() of what it
-    gives; raises for anything else."""
-    if text is None:
-        return None
-    if not (  # _in_iso_form(text), inline: three of these a delivery
-        text.__class__ is str
-        and len(text) == 24
-        and text[23] == "Z"
-        and text[19] == "."
-        and text[10] == "T"
-        and text[4] == "-"
-    ):
-        raise Unusual
-    return _fromisoformat(text)  # ValueError when it is not a date after all
-
-
 def parse_delivery(node: Any, webhook_id: str | None = None) -> Delivery | None:
     """A delivery from an API node; None when the node is not an object or has no id."""
-    fields = delivery_fields(node)
-    return None if fields is None else delivery_of_fields(fields, webhook_id)
+    row = delivery_row(node)
+    return None if row is None else delivery_of_row(row, webhook_id)
 
 
-def delivery_of_fields(fields: Fields, webhook_id: str | None = None) -> Delivery:
-    """The Delivery that delivery_fields() read."""
-    (
-        delivery_id,
-        created,
-        created_text,
-        delivered,
-        delivered_text,
-        status,
-        answered,
-        code,
-        body,
-        message,
-        headers,
-        event_id,
-        name,
-        urn,
-        payload,
-        event_created,
-        event_created_text,
-        retry_id,
-    ) = fields
+def delivery_of_row(row: DeliveryRow, webhook_id: str | None = None) -> Delivery:
+    """The Delivery that delivery_row() or client.wire read."""
     result = None
-    if answered:
+    if row.answered:
+        headers = row.headers
         if headers.__class__ is list:  # read when asked for (Result.headers)
-            result = Result(code, body, message, raw_headers=headers)
+            result = Result(row.status_code, row.body, row.message, raw_headers=headers)
         else:
-            result = Result(code, body, message, _parse_headers(headers))
+            result = Result(row.status_code, row.body, row.message, _parse_headers(headers))
+    created = row.created
+    delivered = row.delivered
+    event_created = row.event_created
     delivery = Delivery(
-        delivery_id,
+        row.id,
         created,
         delivered,
-        status,
+        row.status,
         result,
-        Event(event_id, name, urn, payload, event_created),
-        retry_id,
+        Event(row.event_id, row.event_name, row.event_urn, row.payload, event_created),
+        row.retry_id,
         webhook_id,
     )
     delivery._api_dates = (
         created,
-        created_text,
+        row.created_text,
         delivered,
-        delivered_text,
+        row.delivered_text,
         event_created,
-        event_created_text,
+        row.event_created_text,
     )
     return delivery
 
@@ -594,22 +452,6 @@ def _status_code(code: Any) -> int | None:
         if not isinstance(code, int) or isinstance(code, bool):
             return None
     return code if 100 <= code <= 599 else None
-
-
-def _in_iso_form(text: Any) -> bool:
-    """Whether `text`, read by parse_datetime into a date, is iso() of that date.
-
-    It is when the text has iso()'s form, `2026-11-01T12:00:00.000Z`: parse_datetime then
-    read it as it is (datetime.fromisoformat: ASCII digits only, `Z` as UTC), and three
-    decimals are whole milliseconds.
-    """
-    return (
-        text.__class__ is str
-        and len(text) == 24
-        and text[23] == "Z"
-        and text[19] == "."
-        and text[10] == "T"
-    )
 
 
 @dataclass(slots=True)

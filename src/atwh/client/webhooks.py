@@ -37,12 +37,8 @@ MAX_WEBHOOKS = 100_000  # a server that pages forever stops here
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 EVENT_NAME = re.compile(r"^[a-z][a-z.-]*[a-z]$")  # the schema's EventName scalar
 URN = re.compile(r"^urn:allthings:[a-z][a-z-]*(:[A-Za-z0-9*._-]+)+$")
-# What the paged list asks for beyond the bare `webhooks(filter)`: a server that rejects one
-# of these (a validation error naming it) gets the list without paging.
-_PAGING_REJECTED = re.compile(r"""["'`](first|after|pageInfo|hasNextPage|endCursor)["'`]""")
 # success:false codes that mean "your input": exit 2 (README, Exit codes).
 _INPUT_CODE = re.compile(r"INPUT|INVALID|VALIDAT|BAD_REQUEST|UNPROCESSABLE")
-_AUTH_CODES = frozenset({"UNAUTHENTICATED", "UNAUTHORIZED", "FORBIDDEN"})
 _NOT_FOUND_CODES = frozenset({"NOT_FOUND", "WEBHOOK_NOT_FOUND"})
 
 PING_MAX_BODY = 64 * 1024
@@ -136,12 +132,14 @@ class MutationOutcome:
 def refusal(code: str, message: str) -> AtwhError:
     """A `success: false` answer as one error line; the exit code follows the API's code:
     2 for input errors, 4 for an unknown webhook, 3 for permissions, else 5."""
+    from atwh.client.api import AUTH_CODES, FORBIDDEN_CODES
+
     text = f"the API refused: {printable(code, 60)}: {printable(message, 300)}"
     upper = code.upper()
     kind: type[AtwhError] = ApiError
     if upper in _NOT_FOUND_CODES:
         kind = NotFoundError
-    elif upper in _AUTH_CODES:
+    elif upper in AUTH_CODES or upper in FORBIDDEN_CODES:
         kind = AuthError
     elif _INPUT_CODE.search(upper):
         kind = UsageError
@@ -170,7 +168,6 @@ class Webhooks:
     def __init__(self, client: ApiClient, page_size: int = PAGE_SIZE) -> None:
         self.client = client
         self.page_size = page_size
-        self.paging_rejected = False
 
     def matching(
         self, app_id: str | None = None, project_id: str | None = None
@@ -181,33 +178,18 @@ class Webhooks:
         flt = {k: v for k, v in (("appId", app_id), ("projectId", project_id)) if v}
         if not flt:
             raise UsageError("give an app or a project id to list its webhooks")
-        from atwh.client.api import PageCursors
-
-        after: str | None = None
-        cursors = PageCursors("webhooks")
         count = 0
-        while True:
-            if self.paging_rejected:
-                yield from self._nodes(self.client.execute("QueryWebhooksUnpaged", {"filter": flt}))
-                return
-            variables: dict[str, Any] = {"filter": flt, "first": self.page_size}
-            if after is not None:
-                variables["after"] = after
-            try:
-                data = self.client.execute("QueryWebhooks", variables)
-            except ApiError as e:
-                if after is None and _PAGING_REJECTED.search(e.message):
-                    log.debug("the API rejects paging webhooks; asking for them all at once")
-                    self.paging_rejected = True
-                    continue
-                raise
+        for data in self.client.paginate(
+            "QueryWebhooks",
+            "QueryWebhooksUnpaged",
+            {"filter": flt},
+            lambda data: data.get("webhooks"),
+            "webhooks",
+            first=self.page_size,
+        ):
             hooks = list(self._nodes(data))
             count += len(hooks)
             yield from hooks
-            info = (data.get("webhooks") or {}).get("pageInfo")
-            if not isinstance(info, dict) or info.get("hasNextPage") is not True:
-                return
-            after = cursors.next(info, len(hooks))
             if count > MAX_WEBHOOKS:
                 raise ApiError("the API keeps saying more webhooks follow; stopped paging")
 

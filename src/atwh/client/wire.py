@@ -1,17 +1,19 @@
 """A page of deliveries read straight from the API's bytes, when it is in the usual shape.
 
 An export of 100,000 deliveries spends most of its time decoding pages: made into dicts
-by orjson, then read by delivery_fields(). Here msgspec decodes a page of the paged query
+by orjson, then read by delivery_row(). Here msgspec decodes a page of the paged query
 (queries/QueryWebhookDeliveriesPage.graphql) into typed structs in one pass, checking
 every type the schema gives as it goes, without making the objects nobody reads: each
 result's `headers` stay undecoded JSON (msgspec.Raw) until asked for (model.header_dicts),
 and fields the query did not ask for are skipped. About four times faster than orjson
-and delivery_fields() together (bench/README.md).
+and delivery_row() together (bench/README.md). Dates are read by model.read_date, as the
+general path reads them, whatever form they take (ISO 8601 with `Z` or an offset, epoch
+milliseconds): no form of date sends a page off this path.
 
-It reads a page only when it gives exactly what the general path (api._graphql_result,
-then delivery_fields) gives; any other answer (errors, an unusual node, a value outside
-the schema's types, a date not in iso()'s form) is declined, None, and read by the
-general path. tests/client/test_wire.py holds the two to the same results.
+It reads a page only when it gives exactly what the general path
+(operations.execution_result, then delivery_row) gives; any other answer (errors, a
+value outside the schema's types) is declined, None, and read by the general path.
+tests/client/test_wire.py holds the two to the same results.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Raw, Struct
 
-from atwh.client.model import Fields, ReadNodes, Unusual, usual_date
+from atwh.client.model import DeliveryRow, ReadNodes, read_date
 
 # A signed 64-bit integer, which orjson and the json module read alike (orjson reads
 # integers beyond 64 bits as floats): the general path's value, or declined.
 _Int = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
-_Code = Annotated[int, Meta(ge=100, le=599)]  # delivery_fields' range for an HTTP status
+_Code = Annotated[int, Meta(ge=100, le=599)]  # delivery_row's range for an HTTP status
+# A date as the API may send it: ISO 8601 text in any form, or epoch milliseconds.
+_Date = str | int | float | None  # any int: read_date reads one beyond 64 bits as None
 
 
-# The usual node, as delivery_fields' fast path (_usual_fields) takes it: every key
-# present, with these types; anything else is declined.
+# The usual node: every key present, with these types; anything else is declined.
 class _Result(Struct):
     statusCode: _Code | None
     body: str | None
@@ -43,7 +46,7 @@ class _Event(Struct):
     name: str | None
     urn: str | None
     payload: str | None
-    createdDate: str | None
+    createdDate: _Date
 
 
 class _Retry(Struct):
@@ -52,8 +55,8 @@ class _Retry(Struct):
 
 class _Node(Struct):
     id: str
-    createdDate: str | None
-    deliveryDate: str | None
+    createdDate: _Date
+    deliveryDate: _Date
     status: str | None
     result: _Result | None
     event: _Event
@@ -94,7 +97,7 @@ _decoder = msgspec.json.Decoder(_Answer)
 
 def read_page(content: bytes) -> dict[str, Any] | None:
     """The `data` of an answer to the paged query, as the general path reads it, with the
-    nodes already read (ReadNodes of FIELDS tuples); None when the answer is not in the
+    nodes already read (ReadNodes of DeliveryRows); None when the answer is not in the
     usual shape (the general path then reads it)."""
     if not content.isascii():
         try:  # skipped values are not checked for UTF-8; the general path refuses them
@@ -109,10 +112,7 @@ def read_page(content: bytes) -> dict[str, Any] | None:
         return None
     webhook = answer.data.webhook
     connection = webhook.deliveries
-    try:
-        nodes = ReadNodes(map(_fields, connection.nodes))
-    except Unusual:
-        return None
+    nodes = ReadNodes(map(_row, connection.nodes))
     info = connection.pageInfo
     return {
         "webhook": {
@@ -131,9 +131,8 @@ def read_page(content: bytes) -> dict[str, Any] | None:
     }
 
 
-def _fields(node: _Node) -> Fields:
-    """delivery_fields() of a usual node (model.FIELDS); raises Unusual for a date that is
-    not in iso()'s form."""
+def _row(node: _Node) -> DeliveryRow:
+    """delivery_row() of a usual node."""
     result = node.result
     event = node.event
     retry = node.retry
@@ -146,14 +145,14 @@ def _fields(node: _Node) -> Fields:
         body = result.body
         message = result.message
         headers = result.headers
-    created_text = node.createdDate
-    delivered_text = node.deliveryDate
-    event_created_text = event.createdDate
-    return (
+    created, created_text = read_date(node.createdDate)
+    delivered, delivered_text = read_date(node.deliveryDate)
+    event_created, event_created_text = read_date(event.createdDate)
+    return DeliveryRow(
         node.id,
-        usual_date(created_text),
+        created,
         created_text,
-        usual_date(delivered_text),
+        delivered,
         delivered_text,
         node.status,
         answered,
@@ -165,7 +164,7 @@ def _fields(node: _Node) -> Fields:
         event.name,
         event.urn,
         event.payload,
-        usual_date(event_created_text),
+        event_created,
         event_created_text,
         None if retry is None else retry.id,
     )

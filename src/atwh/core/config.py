@@ -90,12 +90,20 @@ def http_url(flag: str, url: str) -> str:
     """The URL given with `flag`, or one usage line when it is not http(s) with a host."""
     import httpx
 
+    parsed: httpx.URL | None
+    host: str | None
+    port: int | None
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        host, port = parsed.host, parsed.port  # (an IDNA name that cannot be: ValueError)
+        httpx.Request("POST", parsed)  # what a request would make of it
+    except (httpx.InvalidURL, ValueError):
+        parsed = host = None
+        port = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
         raise UsageError(f"{flag} {url!r} is not an http(s) URL")
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"{flag} {url!r}: port {port} is not one (1 to 65535)")
     return url
 
 

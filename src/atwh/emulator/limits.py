@@ -7,6 +7,11 @@ anything runs, each operation is walked once, fragments included: deeper than MA
 or more than MAX_FIELDS fields in its answer (each field counted once per object it is
 asked of: a page of `first: 100` multiplies what is under it by 100, as many aliases add
 up), and it is refused with a GraphQL error.
+
+Introspection (`__schema`, `__type`) is counted too, exactly: its lists (types, fields,
+args …) are as long as this schema makes them, so its fields are counted object by object
+over the schema itself, and the count stops at MAX_FIELDS (aliases of `types { fields }`
+would otherwise hold the event loop for seconds).
 """
 
 from __future__ import annotations
@@ -17,13 +22,19 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    StringValueNode,
     ValidationRule,
     VariableNode,
     get_named_type,
@@ -81,6 +92,15 @@ class _Walk:
         self.variables = variables
         self.fields = 0
 
+    def _count(self, n: int) -> None:
+        self.fields += n
+        if self.fields > MAX_FIELDS:
+            raise _TooMuch(
+                f"Query asks for more than {MAX_FIELDS} fields in all (counting each "
+                "field once per object it is asked of); ask for smaller pages "
+                "(first) or fewer nested lists."
+            )
+
     def selections(
         self,
         selection_set: SelectionSetNode,
@@ -96,15 +116,14 @@ class _Walk:
         for sel in selection_set.selections:
             # each field once per object it is asked of; a fragment counts 1, so that no
             # walk is long however the fragments spread each other
-            self.fields += times if isinstance(sel, FieldNode) else 1
-            if self.fields > MAX_FIELDS:
-                raise _TooMuch(
-                    f"Query asks for more than {MAX_FIELDS} fields in all (counting each "
-                    "field once per object it is asked of); ask for smaller pages "
-                    "(first) or fewer nested lists."
-                )
+            self._count(times if isinstance(sel, FieldNode) else 1)
             if isinstance(sel, FieldNode):
                 if sel.selection_set is None:
+                    continue
+                meta = _meta_root(self.schema, sel)
+                if meta is not None:  # __schema or __type: over the schema's own objects
+                    for _ in range(times):
+                        self.introspection(sel.selection_set, meta, depth + 1, spread)
                     continue
                 fields = getattr(parent, "fields", None) or {}
                 definition = fields.get(sel.name.value)
@@ -122,6 +141,36 @@ class _Walk:
                     continue
                 kind = self.schema.get_type(fragment.type_condition.name.value)
                 self.selections(fragment.selection_set, kind, times, depth, (*spread, name))
+
+    def introspection(
+        self,
+        selection_set: SelectionSetNode,
+        objects: list[Any],
+        depth: int,
+        spread: tuple[str, ...],
+    ) -> None:
+        """Count a selection on introspection objects (the schema, its types, fields,
+        arguments, enum values, directives), each field once per object."""
+        if depth > MAX_DEPTH:
+            raise _TooMuch(
+                f"Query is deeper than {MAX_DEPTH} levels; the emulator answers no deeper."
+            )
+        for obj in objects:
+            for sel in selection_set.selections:
+                self._count(1)
+                if isinstance(sel, FieldNode):
+                    if sel.selection_set is not None:
+                        inner = _meta_children(self.schema, obj, sel.name.value)
+                        if inner:
+                            self.introspection(sel.selection_set, inner, depth + 1, spread)
+                elif isinstance(sel, InlineFragmentNode):
+                    self.introspection(sel.selection_set, [obj], depth, spread)
+                elif isinstance(sel, FragmentSpreadNode):
+                    name = sel.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in spread:  # other rules report these
+                        continue
+                    self.introspection(fragment.selection_set, [obj], depth, (*spread, name))
 
     def _page(self, definition: Any, node: FieldNode) -> int:
         """How many objects a field answers with at most: `first` for the paged ones."""
@@ -141,6 +190,58 @@ class _Walk:
         if not isinstance(value, int) or isinstance(value, bool):
             return MAX_PAGE
         return max(min(value, MAX_PAGE), 1)
+
+
+def _meta_root(schema: GraphQLSchema, node: FieldNode) -> list[Any] | None:
+    """The objects `__schema` or `__type(name:)` answers with (None for other fields)."""
+    name = node.name.value
+    if name == "__schema":
+        return [schema]
+    if name == "__type":
+        for arg in node.arguments or ():
+            if arg.name.value == "name" and isinstance(arg.value, StringValueNode):
+                kind = schema.get_type(arg.value.value)
+                return [kind] if kind is not None else []
+        # a variable's name: the largest type, the most it can be
+        return [max(schema.type_map.values(), key=lambda t: len(_members(t)))]
+    return None
+
+
+def _members(kind: Any) -> dict[str, Any]:
+    return getattr(kind, "fields", None) or getattr(kind, "values", None) or {}
+
+
+def _meta_children(schema: GraphQLSchema, obj: Any, field: str) -> list[Any]:
+    """The objects an introspection field of `obj` answers with, as graphql-core's
+    introspection resolvers make them (deprecated ones included: the most there can be)."""
+    if isinstance(obj, GraphQLSchema):
+        if field == "types":
+            return list(obj.type_map.values())
+        if field == "directives":
+            return list(obj.directives)
+        kind = {"queryType": obj.query_type, "mutationType": obj.mutation_type}.get(field)
+        kind = kind or (obj.subscription_type if field == "subscriptionType" else None)
+        return [kind] if kind is not None else []
+    if isinstance(obj, GraphQLObjectType | GraphQLInterfaceType):
+        if field == "fields":
+            return list(obj.fields.values())
+        if field == "interfaces":
+            return list(obj.interfaces)
+    if isinstance(obj, GraphQLInterfaceType | GraphQLUnionType) and field == "possibleTypes":
+        return list(schema.get_possible_types(obj))
+    if isinstance(obj, GraphQLEnumType) and field == "enumValues":
+        return list(obj.values.values())
+    if isinstance(obj, GraphQLInputObjectType) and field == "inputFields":
+        return list(obj.fields.values())
+    if field == "args":
+        return list(getattr(obj, "args", {}).values())
+    if field == "type":  # a field's or an argument's type
+        kind = getattr(obj, "type", None)
+        return [kind] if kind is not None else []
+    if field == "ofType":
+        kind = getattr(obj, "of_type", None)
+        return [kind] if kind is not None else []
+    return []
 
 
 def larger_than(answer: Any, limit: int) -> bool:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from atwh import samples
+from atwh.core import dbfile
+from atwh.errors import UsageError, printable
 
 DAY = 86400.0
 RETRY_HORIZON = 7 * DAY
@@ -94,6 +96,38 @@ class DeliveryRec:
     emulated_elapsed: float = 0.0  # unscaled seconds of back-off so far
 
 
+SCHEMA_VERSION = 1
+
+
+def _open(db: Path) -> sqlite3.Connection:
+    """The emulator's database at `db`, made if new; anything but an emulator's state (or a
+    new, empty file) is refused untouched."""
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as e:
+        raise UsageError(
+            f"--db {printable(db, 200)}: cannot open it: {printable(e, 120)}"
+        ) from None
+    try:
+        found = dbfile.recognise(conn, db, dbfile.EMULATOR, SCHEMA_VERSION, "--db")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS objects (kind TEXT, id TEXT, data TEXT, "
+            "PRIMARY KEY (kind, id))"
+        )
+        if not found.stamped:
+            dbfile.stamp(conn, dbfile.EMULATOR, SCHEMA_VERSION)
+    except sqlite3.Error as e:
+        conn.close()
+        shown = f"--db {printable(db, 200)}"
+        raise UsageError(f"{shown}: cannot use it: {printable(e, 120)}") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class State:
     """Webhooks, events and deliveries; in memory, written through to SQLite with `db`."""
 
@@ -105,13 +139,7 @@ class State:
         self._unsorted: set[str] = set()
         self.conn: sqlite3.Connection | None = None
         if db is not None:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS objects (kind TEXT, id TEXT, data TEXT, "
-                "PRIMARY KEY (kind, id))"
-            )
+            self.conn = _open(db)
             self._load()
 
     def _load(self) -> None:

@@ -30,6 +30,8 @@ class Answer:
     headers: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None  # no HTTP answer: why (refused, timed out, ...)
     cut: bool = False  # the body was longer than MAX_ANSWER
+    # no answer in time from an endpoint that took the connection: it is there, but slow
+    late: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class Sender:
         client, deadline = self._client()
         sent = {"user-agent": self.user_agent, **headers}
         started = time.monotonic()
+        late = False
         deadline.start(self.timeout)
         try:
             with client.stream("POST", url, content=body, headers=sent) as response:
@@ -103,7 +106,8 @@ class Sender:
                     [(k, v) for k, v in response.headers.multi_items()],
                     cut=cut,
                 )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as e:
+            late = isinstance(e, httpx.ReadTimeout | httpx.WriteTimeout)
             error = f"no answer within {self.timeout:g}s"
         except httpx.ConnectError as e:
             error = f"cannot connect: {printable(str(e), 160) or type(e).__name__}"
@@ -111,7 +115,7 @@ class Sender:
             error = f"{type(e).__name__}: {printable(str(e), 160)}"
         finally:
             deadline.stop()
-        return Answer(None, time.monotonic() - started, error=error)
+        return Answer(None, time.monotonic() - started, error=error, late=late)
 
     def close(self) -> None:
         with self._lock:

@@ -81,10 +81,13 @@ class Report:
 
     @property
     def exit_status(self) -> int:
-        """0 when every answer is 2xx; 6 when a request got no answer at all; else 1."""
-        if self.not_sent or any(r.answer.code is None for r in self.results):
+        """0 when every answer is 2xx; 6 when the URL could not be reached (a request got
+        no answer, and not because the endpoint was slow: too late is a failed attempt, as
+        Allthings counts it); else 1."""
+        unreached = [r for r in self.results if r.answer.code is None and not r.answer.late]
+        if self.not_sent or unreached:
             return ExitStatus.NETWORK
-        return ExitStatus.OK if all(r.answer.ok for r in self.results) else 1
+        return ExitStatus.OK if all(r.answer.ok for r in self.results) else ExitStatus.FAILED
 
 
 # -- what is sent ------------------------------------------------------------------------------
@@ -115,6 +118,8 @@ def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
                 "--body sends its bytes as they are: drop NAME, --data, --set, --id and --count"
             )
         return [raw(read_body(plan.body, "--body"), stamp, not plan.unsigned)]
+    if not plan.names and plan.unsigned and not _shapes_events(plan):
+        return [test_request()]
     if not plan.names:
         raise UsageError(
             "give one or more event NAMEs (or --body FILE)",
@@ -123,6 +128,17 @@ def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
     names = check_names(plan.names, catalogue, plan.any_name)
     data, sets = parse_data(plan.data), parse_sets(plan.sets)
     return events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+
+
+def _shapes_events(plan: Plan) -> bool:
+    """Whether the plan says anything about events (then it needs their names)."""
+    return bool(plan.data or plan.sets or plan.event_id or plan.count != 1 or plan.timestamp)
+
+
+def test_request() -> Request:
+    """The unsigned request Allthings sends a webhook's URL when the webhook is saved (the
+    emulator's body, as `atwh webhooks ping` and `atwh check`'s ping send it)."""
+    return Request(samples.TEST_EVENT_BODY, signed=False)
 
 
 def check_names(names: Sequence[str], catalogue: Sequence[str], any_name: bool) -> list[str]:
@@ -241,7 +257,7 @@ def events(
             ev = ev if isinstance(ev, dict) else {}
             out.append(
                 Request(
-                    samples.js_json(document),
+                    signature.js_stringify(document).encode(),
                     _text(ev.get("name")),
                     _text(ev.get("id")),
                     timestamp,
@@ -360,25 +376,33 @@ def curl_lines(
     """A curl command per request, and how many bodies went into files: a body larger than
     INLINE_MAX bytes, or one a terminal would not show as it is, is written into `directory`
     (`atwh-trigger-N.json`) and sent from there."""
-    from atwh.curl import curl_command, shows_as_is
+    from atwh.curl import curl_command
 
     lines = []
     files = 0
     for i, request in enumerate(requests, 1):
-        body_file = None
-        if len(request.body) > INLINE_MAX or not shows_as_is(request.body):
-            path = directory / f"atwh-trigger-{i}.json"
-            try:
-                path.write_bytes(request.body)
-            except OSError as e:
-                from atwh.errors import OutputError
-
-                raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-            body_file = str(path)
-            files += 1
+        body_file = spill(request.body, directory / f"atwh-trigger-{i}.json")
+        files += body_file is not None
         headers = {"user-agent": samples.USER_AGENT, **request.headers(secret)}
         lines.append(curl_command(url, headers, request.body, body_file))
     return lines, files
+
+
+def spill(body: bytes, path: Path) -> str | None:
+    """Where a curl command reads `body` from: `path`, written now, when the body is larger
+    than INLINE_MAX bytes or one a terminal would not show as it is (a command line holds
+    128 KiB at most); None when it goes inline."""
+    from atwh.curl import shows_as_is
+
+    if len(body) <= INLINE_MAX and shows_as_is(body):
+        return None
+    try:
+        path.write_bytes(body)
+    except OSError as e:
+        from atwh.errors import OutputError
+
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return str(path)
 
 
 def dry_run_text(url: str, request: Request, secret: str | None) -> str:

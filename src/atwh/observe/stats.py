@@ -16,14 +16,17 @@ Definitions (README says the same):
   first failed attempt to the first successful attempt created after it;
 - an event is still failing when its latest attempt failed;
 - percentiles are exact, by nearest rank: the p-th percentile of n sorted values is the
-  value at rank ceil(p/100 × n) (1-based); there is none when n is 0.
+  value at rank ceil(p/100 × n) (1-based); there is none when n is 0;
+- an attempt is oddly dated when it was made before 2000 or more than a day after now (or
+  outside the window asked for): it is counted, but with no date, so it is in no bucket, no
+  lag and no timing of its event; `odd_dates` says how many there were.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from atwh.client.model import Delivery
@@ -36,6 +39,40 @@ BREAKDOWNS = ("event", "code")
 MAX_KEYS = 1000  # distinct causes or event names kept; the rest are counted as one
 OTHER = "(other)"
 TOP = 10  # codes and causes in the summary
+# Dates outside these bounds are no webhook's: the chart would run for millennia (a bucket
+# per hour up to 9999-12-31) and the calendar past its ends (OverflowError) on them.
+SANE_START = datetime(2000, 1, 1, tzinfo=UTC)
+SANE_AHEAD = timedelta(days=1)  # clocks disagree, but not by more than a day
+_SANE_START = SANE_START.timestamp()
+
+
+class Window:
+    """The times a date can be and still be charted: the window asked for, within the
+    sane range (from 2000 to a day from now)."""
+
+    __slots__ = ("start", "end", "last", "odd", "example")
+
+    def __init__(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        last = (now or datetime.now(UTC)) + SANE_AHEAD
+        self.last = last.timestamp()
+        self.start = max(since, SANE_START).timestamp() if since else SANE_START.timestamp()
+        self.end = min(until, last).timestamp() if until else last.timestamp()
+        self.odd = 0  # attempts dated outside, over every webhook
+        self.example: datetime | None = None  # the first of them
+
+    def sane(self, when: datetime) -> bool:
+        """Whether `when` is a date a webhook could have (the window aside)."""
+        return _SANE_START <= when.timestamp() <= self.last
+
+    def note_odd(self, when: datetime) -> None:
+        self.odd += 1
+        if self.example is None:
+            self.example = when
 
 
 def nearest_rank(ordered: Sequence[float], percent: int) -> float | None:
@@ -179,8 +216,12 @@ class _Buckets:
 class WebhookStats:
     """The numbers of one webhook over the attempts given to `add`."""
 
-    def __init__(self, webhook_id: str | None, by: str = "day") -> None:
+    def __init__(
+        self, webhook_id: str | None, by: str = "day", window: Window | None = None
+    ) -> None:
         self.webhook_id = webhook_id
+        self.window = window if window is not None else Window()
+        self.odd_dates = 0
         self.attempts = 0
         self.states = [0, 0, 0]  # succeeded, failed, pending
         self.no_answer = 0
@@ -213,10 +254,16 @@ class WebhookStats:
             codes = self.codes
             codes[code] = codes.get(code, 0) + 1
         event = d.event
-        delivered = d.delivered
-        if delivered is not None and event.created is not None:
-            self.lags.append((delivered - event.created).total_seconds())
+        window = self.window
         created = d.created
+        if created is not None and not window.start <= created.timestamp() <= window.end:
+            self.odd_dates += 1
+            window.note_odd(created)
+            created = None  # counted, but dated nowhere
+        delivered = d.delivered
+        if created is not None and delivered is not None and event.created is not None:
+            if window.sane(delivered) and window.sane(event.created):
+                self.lags.append((delivered - event.created).total_seconds())
         if created is not None:
             when = created.timestamp()
             quarters = self.buckets.quarters
@@ -316,6 +363,7 @@ class WebhookStats:
                 "p95": nearest_rank(recovered, 95),
             },
             "still_failing_events": still,
+            "odd_dates": self.odd_dates,
             "by_event": [
                 {
                     "event_name": name,
@@ -376,14 +424,19 @@ def _top(items: Iterable[tuple[Any, int]], n: int) -> list[tuple[Any, int]]:
 class Stats:
     """One WebhookStats per webhook, in the order the webhooks were given."""
 
-    def __init__(self, webhook_ids: Sequence[str], by: str = "day") -> None:
+    def __init__(
+        self, webhook_ids: Sequence[str], by: str = "day", window: Window | None = None
+    ) -> None:
         self.by = by if by in BUCKETS else "day"
-        self.webhooks = {w: WebhookStats(w, self.by) for w in webhook_ids}
+        self.window = window if window is not None else Window()
+        self.webhooks = {w: WebhookStats(w, self.by, self.window) for w in webhook_ids}
 
     def add(self, d: Delivery) -> None:
         stats = self.webhooks.get(d.webhook_id or "")
         if stats is None:  # an id the API spelled differently: keep it apart, never lose it
-            stats = self.webhooks[d.webhook_id or ""] = WebhookStats(d.webhook_id, self.by)
+            stats = self.webhooks[d.webhook_id or ""] = WebhookStats(
+                d.webhook_id, self.by, self.window
+            )
         stats.add(d)
 
     def add_all(self, deliveries: Iterable[Delivery]) -> Stats:
@@ -406,6 +459,19 @@ class Stats:
             "by": self.by,
             "webhooks": [s.summary() for s in self.webhooks.values()],
         }
+
+
+def odd_dates_note(window: Window) -> str | None:
+    """The one sentence about oddly dated attempts, if there were any."""
+    if not window.odd or window.example is None:
+        return None
+    n = window.odd
+    return (
+        f"{n:,} attempt{'s' if n != 1 else ''} dated outside "
+        f"{iso(datetime.fromtimestamp(window.start, UTC))} to "
+        f"{iso(datetime.fromtimestamp(window.end, UTC))} (the first: {iso(window.example)}): "
+        "counted, but left out of the chart, the lag and the timings"
+    )
 
 
 def check_bars(

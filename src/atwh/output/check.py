@@ -34,9 +34,9 @@ def _runs(shown: Sequence[str]) -> str:
     return " ".join(shown)
 
 
-def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
-    """Codes and time; for a warning or a failure, what it means and what came back; the
-    fix too, when there is no column for it."""
+def answer_text(c: CheckResult, narrow: bool = False) -> Text:
+    """Codes and time; for a warning or a failure, what it means and what came back; what
+    was sent and the fix too, when there are no columns for them (`narrow`)."""
     out = Text(codes_text(c) if c.exchanges else printable(c.detail, 300))
     if c.note:
         out.append(f"\n{printable(c.note, 300)}")
@@ -49,8 +49,10 @@ def answer_text(c: CheckResult, with_fix: bool = False) -> Text:
             if said:
                 out.append(f"  {said}", style="dim")
         out.append(f"\n{c.why}", style=VERDICT_STYLES[c.verdict])
-    if with_fix and c.fix:
-        out.append(f"\nFix: {c.fix}", style="dim")
+    if narrow:
+        out.append(f"\nSent: {printable(c.sent, 300)}", style="dim")
+        if c.fix:
+            out.append(f"\nFix: {c.fix}", style="dim")
     return out
 
 
@@ -58,8 +60,8 @@ WIDE = 120  # from this width on, what was sent and the fix have columns of thei
 
 
 class CheckTable:
-    """The checks, at the console's width: five columns when wide, three when narrow (the
-    fix then under the answer)."""
+    """The checks, at the console's width: five columns when wide, three when narrow (what
+    was sent and the fix of a warning or failure then under the answer)."""
 
     def __init__(self, report: Report) -> None:
         self.report = report
@@ -80,7 +82,7 @@ class CheckTable:
                 fix = Text(c.fix or "", style="dim")
                 table.add_row(c.id, verdict, c.sent, answer_text(c), fix)
             else:
-                table.add_row(c.id, verdict, answer_text(c, with_fix=True))
+                table.add_row(c.id, verdict, answer_text(c, narrow=True))
         yield table
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from atwh.endpoint.trigger import Report, Result
+from atwh.endpoint.trigger import Report, Request, Result
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column
 from atwh.output.tables import code_text, duration
@@ -18,7 +18,7 @@ def trigger_columns() -> list[Column[Result]]:
     """One row per request, in the order sent: event name, event id, code, time, answer
     (shortened on a terminal, whole in TSV)."""
     return [
-        Column("Event", lambda r: printable(r.request.name or "?", 60), keep=60),
+        Column("Event", lambda r: printable(_name(r.request), 60), keep=60),
         Column(
             "Event id",
             lambda r: Text(printable(r.request.event_id or "—", 100), style="dim"),
@@ -40,6 +40,11 @@ def trigger_columns() -> list[Column[Result]]:
             tsv=lambda r: r.answer.text(None),
         ),
     ]
+
+
+def _name(request: Request) -> str:
+    """The event's name; an unsigned request without one is the registration's test."""
+    return request.name or ("test request" if not request.signed else "?")
 
 
 def trigger_totals(report: Report, url: str) -> str:

@@ -14,7 +14,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from atwh.client.model import Delivery, Fields
+from atwh.client.model import Delivery, DeliveryRow
 from atwh.core.dates import iso
 from atwh.errors import OutputError, UsageError
 
@@ -95,6 +95,15 @@ def open_output(output: str | None) -> Iterator[IO[str]]:
     target = Path(output)
     if target.is_dir():
         raise OutputError(f"cannot write {output}: it is a directory")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # a device (/dev/null), a FIFO or a link: renaming a file over it would replace it
+        # (as root, /dev/null itself), so it is written in place, as the shell's > writes
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as f:
+                yield f
+        except OSError as e:
+            raise OutputError(f"cannot write {output}: {e.strerror or e}") from None
+        return
     try:
         fd, tmp = tempfile.mkstemp(
             dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}."
@@ -130,50 +139,35 @@ NO_ANSWER = "no answer (the log records no reason: a timeout, a refused or a res
 
 
 def csv_row(d: Delivery) -> list[object]:
-    return csv_row_of_fields(d.fields(), d.webhook_id, d.failed)
+    return csv_row_of(d.row(), d.webhook_id, d.failed)
 
 
-def csv_row_of_fields(fields: Fields, webhook_id: str | None, failed: bool) -> list[object]:
-    """A delivery's CSV row (CSV_COLUMNS) from client.model.delivery_fields() or
-    Delivery.fields(), and whether it failed."""
-    (
-        delivery_id,
-        created,
-        created_text,
-        delivered,
-        delivered_text,
-        status,
-        _answered,
-        code,
-        body,
-        message,
-        _headers,
-        event_id,
-        name,
-        urn,
-        _payload,
-        event_created,
-        event_created_text,
-        retry_id,
-    ) = fields
+def csv_row_of(row: DeliveryRow, webhook_id: str | None, failed: bool) -> list[object]:
+    """A delivery's CSV row (CSV_COLUMNS) from a DeliveryRow, and whether it failed. Dates
+    as the API sent them (DeliveryRow.created_text, …), else iso() of the date."""
+    created = row.created
+    delivered = row.delivered
+    created_text = row.created_text
+    delivered_text = row.delivered_text
+    event_created_text = row.event_created_text
     return [
-        delivery_id,
+        row.id,
         created_text if created_text is not None else iso(created),
         delivered_text if delivered_text is not None else iso(delivered),
-        status,
-        code,
-        event_id,
-        name,
-        urn,
-        message if message or code is not None or not failed else NO_ANSWER,
-        body,
+        row.status,
+        row.status_code,
+        row.event_id,
+        row.event_name,
+        row.event_urn,
+        row.message if row.message or row.status_code is not None or not failed else NO_ANSWER,
+        row.body,
         webhook_id,
         "true" if failed else "false",
         round((delivered - created).total_seconds() * 1000)
         if created is not None and delivered is not None
         else None,
-        event_created_text if event_created_text is not None else iso(event_created),
-        retry_id,
+        event_created_text if event_created_text is not None else iso(row.event_created),
+        row.retry_id,
     ]
 
 

@@ -15,7 +15,7 @@ not at all. Piped, it is untruncated tab-separated lines under a header line (`w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Generic, Literal, TypeVar
 
@@ -231,11 +231,11 @@ def tsv_field(value: object) -> str:
     s = str(value)
     if s.isprintable():
         return s
-    return printable(s, len(s) + 1)
+    return printable(s, None)  # escaped, so longer: never cut (piped output never is)
 
 
 def write_tsv(
-    columns: Sequence[Column[R]], rows: Sequence[R], stream: IO[str], header: bool = True
+    columns: Sequence[Column[R]], rows: Iterable[R], stream: IO[str], header: bool = True
 ) -> None:
     """A header line (unless `header` is False: a stream's later rows), then one
     tab-separated line a row, every column, nothing cut."""

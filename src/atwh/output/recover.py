@@ -15,6 +15,7 @@ from atwh.output.tables import code_text, local_time
 from atwh.recover.ledger import RunSummary
 from atwh.recover.reconcile import (
     CATEGORIES,
+    CONFLICTING,
     DUPLICATED,
     LOST,
     NOT_DELIVERED,
@@ -23,9 +24,9 @@ from atwh.recover.reconcile import (
     Entry,
     Reconciliation,
 )
-from atwh.recover.replay import ALREADY_REPLAYED, FAILING, FIXED, SKIPPED, Outcome, Report
+from atwh.recover.replay import ALREADY_REPLAYED, ERROR, FAILING, FIXED, SKIPPED, Outcome, Report
 
-_RESULT_STYLES = {FIXED: "green", FAILING: "red", SKIPPED: "dim"}
+_RESULT_STYLES = {FIXED: "green", FAILING: "red", ERROR: "bold red", SKIPPED: "dim"}
 
 
 # Importance (`keep`): the result, the code and the event id are never dropped; then the
@@ -126,6 +127,8 @@ def totals_line(report: Report) -> str:
             f"{t['fixed']} fixed, {t['stillFailing']} still failing"
             f" at {printable(report.target, 200)}"
         )
+    if t["errors"]:
+        line += f"; {t['errors']:,} not sent (error)"
     if t["skipped"]:
         line += f"; {t['skipped']:,} skipped"
         if any(o.detail == ALREADY_REPLAYED for o in report.outcomes):
@@ -180,13 +183,16 @@ _CATEGORY_STYLES = {
     NOT_DELIVERED: "red",
     UNKNOWN: "yellow",
     DUPLICATED: "magenta",
+    CONFLICTING: "magenta",
     OK: "green",
 }
 _CATEGORY_NOTES = {
     LOST: "the log shows a 2xx, the store does not have it: acknowledged and dropped",
     NOT_DELIVERED: "no attempt succeeded and the store does not have it: replay candidates",
     UNKNOWN: "stored, not in the log: test events, other webhooks, older than the window",
-    DUPLICATED: "stored more than once",
+    DUPLICATED: "listed more than once in the --stored file",
+    CONFLICTING: "the inbox holds two events under this id: another body for the same event, "
+    "or the id once as a number and once as a string",
 }
 
 
@@ -252,30 +258,40 @@ def entry_columns(with_category: bool = False, stored: bool = True) -> list[Colu
     ]
 
 
-def trouble_entries(result: Reconciliation) -> list[Entry]:
-    """The events a person must look at: every category but ok, in the order of CATEGORIES."""
-    order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted((e for e in result.entries if e.category != OK), key=lambda e: order[e.category])
+TABLE_ROWS = 1000  # events of one category a terminal table shows; piped or --json: all
 
 
 def reconcile_view(result: Reconciliation) -> Group:
-    """The summary by category and event name, then the events of each category but ok."""
+    """The summary by category and event name, then the events of each category but ok
+    (at most TABLE_ROWS of each: the rest are said, and listed piped or with --json)."""
+    from itertools import islice
+
     head = Text("Compared ", style="bold")
     since = local_time(result.since) if result.since else "the start of the log"
     head.append(f"the log since {since} with {printable(result.store, 300)}")
     parts: list[object] = [head, Text(), table(summary_columns(), list(result.summary()))]
     for category in CATEGORIES[:-1]:
-        entries = [e for e in result.entries if e.category == category]
-        if not entries:
+        count = result.count(category)
+        if not count:
             continue
+        entries: list[Entry] = list(islice(result.of(category), TABLE_ROWS))
         parts += [
             Text(),
             Text.assemble(
-                (f"{category.capitalize()} ({len(entries):,})", _CATEGORY_STYLES[category]),
+                (f"{category.capitalize()} ({count:,})", _CATEGORY_STYLES[category]),
                 (f"  {_CATEGORY_NOTES[category]}", "dim"),
             ),
         ]
-        parts.append(table(entry_columns(stored=category in (DUPLICATED, UNKNOWN)), entries))
+        parts.append(
+            table(entry_columns(stored=category in (DUPLICATED, CONFLICTING, UNKNOWN)), entries)
+        )
+        if count > len(entries):
+            parts.append(
+                Text(
+                    f"… and {count - len(entries):,} more (piped, or --json, lists them all)",
+                    style="dim",
+                )
+            )
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -299,22 +315,21 @@ def show_reconciliation(
 ) -> None:
     """The reconciliation (and the replay after it, if any): JSON (`mode` json), the events
     to look at as TSV (piped), or the tables; then the totals on stderr."""
-    from atwh.output.show import note, print_rich, show_listing
+    from atwh.output.show import note, print_rich
 
-    if mode == "json":
-        import json
-
+    if mode == "json":  # written as it goes: the events are not all held
         from atwh.output.export import open_output
 
-        data = result.to_api()
-        if report is not None:
-            data["replay"] = [o.to_api() for o in report.outcomes]
+        extra = {"replay": [o.to_api() for o in report.outcomes]} if report is not None else None
         with open_output(output) as stream:
-            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            result.write_json(stream, extra)
     elif mode == "tsv":  # piped: the events to look at, one a line, with their category
-        entries = trouble_entries(result)
-        if entries:
-            show_listing(entry_columns(with_category=True), entries, mode)
+        import sys
+
+        from atwh.output.listing import write_tsv
+
+        if any(result.count(c) for c in CATEGORIES[:-1]):
+            write_tsv(entry_columns(with_category=True), result.trouble_entries(), sys.stdout)
     else:
         view = reconcile_view(result)
         if report is not None:

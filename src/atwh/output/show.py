@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from atwh.client.api import Page
     from atwh.client.filters import DeliveryFilter
-    from atwh.client.model import Delivery, Fields
+    from atwh.client.model import Delivery, DeliveryRow
     from atwh.output.progress import Progress
 
 
@@ -58,11 +58,11 @@ def export_pages(
     """Stream the deliveries of these pages that match `flt` (at most `flt.limit`) to stdout
     or FILE as json, ndjson or csv, in the order given.
 
-    Rows and records are written from each page's fields (Page.fields) without making a
+    Rows and records are written from each page's DeliveryRows (Page.rows) without making a
     Delivery: an export of 100,000 deliveries spends most of its time here
     (bench/export_bench.py)."""
-    from atwh.client.model import api_record, is_failure
-    from atwh.output.export import CSV_COLUMNS, Exporter, csv_row_of_fields, open_output
+    from atwh.client.model import api_record
+    from atwh.output.export import CSV_COLUMNS, Exporter, csv_row_of, open_output
 
     done = Exported()
     limit = flt.limit
@@ -74,24 +74,23 @@ def export_pages(
             exporter = Exporter(fmt, stream, CSV_COLUMNS)
             for page in pages:
                 webhook_id = page.webhook_id
-                matched: list[tuple[Fields, bool]] = []  # and whether it failed
+                matched: list[tuple[DeliveryRow, bool]] = []  # and whether it failed
                 newest = done.newest
-                for f in page.fields():
-                    # FIELDS: 1 created, 5 status, 6 answered, 7 status_code, 12 event_name
-                    created = f[1]
+                for row in page.rows():
+                    created = row.created
                     if created is not None and (newest is None or created > newest):
                         newest = created
-                    failed = is_failure(f[5], f[7], f[6])
-                    if matches(failed, created, f[12], f[7]):
-                        matched.append((f, failed))
+                    failed = row.failed
+                    if matches(failed, created, row.event_name, row.status_code):
+                        matched.append((row, failed))
                 done.newest = newest
                 done.scanned += page.size
                 if limit is not None:
                     matched = matched[: limit - exporter.count]
                 if fmt == "csv":
-                    exporter.write_rows([csv_row_of_fields(f, webhook_id, x) for f, x in matched])
+                    exporter.write_rows([csv_row_of(r, webhook_id, x) for r, x in matched])
                 else:
-                    exporter.write_records([api_record(f, webhook_id) for f, _ in matched])
+                    exporter.write_records([api_record(r, webhook_id) for r, _ in matched])
                 if limit is not None and exporter.count >= limit:
                     break
             exporter.close()

@@ -31,7 +31,7 @@ def ndjson_line(item: Item) -> str:
 
 def item_columns(show_webhook: bool, now: datetime | None = None) -> list[Column[Item]]:
     """The columns of `deliveries` (its TSV columns, in its order), then `update` (true for
-    a PENDING attempt printed again with its result), only when piped. On a terminal the
+    an attempt printed again with a later status), only when piped. On a terminal the
     age is left out (rows come as they happen), so the time is what is never dropped; the
     webhook (when several are followed) is shortened before it goes; an update is marked
     `↻` beside its status, and says so in its response, which is kept longer than in

@@ -8,9 +8,7 @@ out of it, so a test request can never stand in for the signed event with its id
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -21,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from atwh import signature
-from atwh.core import jsontext
+from atwh.core import dbfile, jsontext
 from atwh.core.config import data_dir
 from atwh.core.dates import iso
+from atwh.core.dbfile import create_private
 from atwh.errors import UsageError, printable
 
 SCHEMA_VERSION = 3
@@ -136,17 +135,19 @@ def default_path() -> Path:
     return data_dir() / "inbox.sqlite3"
 
 
-def create_private(path: Path) -> None:
-    """The inbox's directory (0700) and file (0600), if they do not exist yet: they hold
-    payloads and headers. SQLite gives its -wal and -shm files the database file's mode."""
+def check_is_inbox(path: Path, option: str = "--db") -> None:
+    """A usage error, nothing written (not even a lock beside it), when the file at `path`
+    exists and is not an atwh inbox; before `serve` takes it."""
+    if not path.is_file():
+        return
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except FileExistsError:  # a file where a directory should be: say so
-        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(path.parent)) from None
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as e:
+        raise UsageError(f"cannot open the inbox {path}: {e}") from None
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass
+        dbfile.recognise(conn, path, dbfile.INBOX, SCHEMA_VERSION, option)
+    finally:
+        conn.close()
 
 
 @dataclass(slots=True)
@@ -356,6 +357,7 @@ class Inbox:
         synchronous: str = "NORMAL",
         busy_timeout_ms: int = 5000,
         autocheckpoint: bool = True,
+        option: str = "--db",
     ) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
@@ -365,17 +367,15 @@ class Inbox:
                 create_private(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._check_is_inbox(create)
+            found = self._recognise(create, option)
             if create:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute(f"PRAGMA synchronous = {synchronous}")
-                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise UsageError(f"{self.path} was written by a newer atwh")
-                if 0 < version < SCHEMA_VERSION:
+                if 0 < found.version < SCHEMA_VERSION:
                     self._migrate()
                 self.conn.executescript(SCHEMA)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if not found.stamped or found.version < SCHEMA_VERSION:
+                    dbfile.stamp(self.conn, dbfile.INBOX, SCHEMA_VERSION)
             # an inbox of an older schema, read and not written (atwh inbox): as it is
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
             self.columns = _COLUMNS
@@ -388,26 +388,20 @@ class Inbox:
         except OSError as e:
             raise UsageError(f"cannot open the inbox {self.path}: {e.strerror or e}") from None
 
-    def _check_is_inbox(self, create: bool) -> None:
-        """A usage error for a file that is not an inbox: not SQLite, or SQLite without the
-        inbox's table (another program's database, which `serve` must not write into)."""
+    def _recognise(self, create: bool, option: str) -> dbfile.Found:
+        """What the file is, read before anything is written to it: a usage error, the file
+        untouched, unless it is an atwh inbox (or, to create one, a new empty file)."""
         try:
-            tables = {
-                row[0]
-                for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        except sqlite3.DatabaseError as e:
+            found = dbfile.recognise(self.conn, self.path, dbfile.INBOX, SCHEMA_VERSION, option)
+            if found.new and not create:
+                raise UsageError(
+                    f"{option} {printable(self.path, 200)} is not an atwh inbox: an empty database",
+                    hint="start one with 'atwh serve'",
+                )
+        except BaseException:
             self.conn.close()
-            raise UsageError(
-                f"--db {self.path} is not an atwh inbox: {printable(e, 80)}",
-                hint="give another path, or none for the default inbox",
-            ) from None
-        if "requests" not in tables and (tables or not create):
-            self.conn.close()
-            raise UsageError(
-                f"--db {self.path} is not an atwh inbox: a SQLite database without its tables",
-                hint="give another path, or none for the default inbox",
-            )
+            raise
+        return found
 
     def close(self) -> None:
         self.conn.close()
@@ -591,10 +585,16 @@ class Inbox:
 
     # -- reading ------------------------------------------------------------------------
 
-    def records(self, after_id: int = 0, newest_first: bool = False) -> Iterator[InboxRecord]:
+    def records(
+        self, after_id: int = 0, newest_first: bool = False, bodies: bool = True
+    ) -> Iterator[InboxRecord]:
+        """Every record after `after_id`, 500 rows read at a time. Without `bodies`, each
+        record's body is empty (read it with `body_of` when needed): a listing or a
+        selection of a large inbox then holds no payload."""
         order = "DESC" if newest_first else "ASC"
+        columns = self.columns if bodies else self.columns.replace(", body,", ", X'',")
         cur = self.conn.execute(
-            f"SELECT {self.columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
+            f"SELECT {columns} FROM requests WHERE id > ? ORDER BY id {order}", (after_id,)
         )
         while True:
             rows = cur.fetchmany(500)
@@ -602,6 +602,11 @@ class Inbox:
                 return
             for row in rows:
                 yield _record(row)
+
+    def body_of(self, record_id: int) -> bytes:
+        """One record's body, exactly as it came (empty if there is no such record)."""
+        row = self.conn.execute("SELECT body FROM requests WHERE id = ?", (record_id,)).fetchone()
+        return bytes(row[0]) if row else b""
 
     def get(self, key: str) -> InboxRecord | None:
         """A record by its row id, or by the event id it carried (the acknowledged one first)."""

@@ -36,7 +36,7 @@ def serve(
     from atwh import server
     from atwh.receiver.app import create_app
     from atwh.receiver.forward import loops_back
-    from atwh.receiver.inbox import Inbox
+    from atwh.receiver.inbox import Inbox, check_is_inbox
     from atwh.receiver.lock import InboxLock
 
     limits.check()
@@ -48,6 +48,7 @@ def serve(
                 f"--forward-to {printable(settings.forward_to, 200)} is this receiver's own "
                 "address: every event would come round again"
             )
+        check_is_inbox(settings.db)  # another program's file: refused before the lock
         # held until the receiver stops; it says where this receiver listens, for the
         # `webhooks create --url` that `atwh emulator emit` suggests
         lock = InboxLock(settings.db, shared_db, server.url_of(sock, settings.path))

@@ -5,19 +5,26 @@ so an interrupted run leaves the ledger consistent: what it holds was answered a
 request cut off by a crash is not there, so a later run sends it again: an event is never
 skipped on a guess. A later run skips the events already answered 2xx at the same target,
 from the same source.
+
+Runs that overlap (the same ledger, source and target) share the work: each event is claimed
+in the ledger just before it is sent, for a lease, as the receiver's forwarder claims, and a
+run skips what another has claimed or already sent with a 2xx. A claim is released when its
+event is done, or when its run ends; a crashed run's claims run out with their lease.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from atwh.core import dbfile
 from atwh.core.config import data_dir
-from atwh.errors import UsageError
+from atwh.errors import OutputError, UsageError, printable, without_userinfo
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,8 +51,21 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_ok ON attempts(source, target, event_key) WHERE ok = 1;
 CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run_id);
+CREATE TABLE IF NOT EXISTS claims (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    event_key TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (source, target, event_key)
+);
 """
 SCHEMA_VERSION = 1
+
+
+class LedgerError(OutputError):
+    """The ledger could not be read or written (locked past its busy timeout, a full
+    disk): exit 7, with the report of what was sent."""
 
 
 def default_path() -> Path:
@@ -94,20 +114,28 @@ class Ledger:
         if not create and not self.path.exists():
             raise UsageError(f"no replay ledger at {self.path}", hint="nothing was replayed yet")
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:  # it holds payloads' ids and targets: 0600 in a 0700 directory
+                dbfile.create_private(self.path)
             self.conn = sqlite3.connect(self.path, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 5000")
+            try:  # what the file is, before a byte is written to it
+                found = dbfile.recognise(
+                    self.conn, self.path, dbfile.LEDGER, SCHEMA_VERSION, "--ledger"
+                )
+                if found.new and not create:
+                    raise UsageError(
+                        f"--ledger {self.path} is not an atwh replay ledger: an empty database",
+                        hint="nothing was replayed yet",
+                    )
+            except BaseException:
+                self.conn.close()
+                raise
             if create:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise UsageError(f"--ledger {self.path} was written by a newer atwh")
                 self.conn.executescript(SCHEMA)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            else:
-                self.conn.execute("SELECT 1 FROM runs LIMIT 1")
+                if not found.stamped or found.version < SCHEMA_VERSION:
+                    dbfile.stamp(self.conn, dbfile.LEDGER, SCHEMA_VERSION)
         except sqlite3.Error as e:
             raise UsageError(f"--ledger {self.path}: cannot use it: {e}") from None
         except OSError as e:
@@ -122,9 +150,19 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _failed(self, e: sqlite3.Error, doing: str) -> LedgerError:
+        return LedgerError(f"the replay ledger {self.path}: cannot {doing}: {printable(e, 160)}")
+
     def replayed(self, source: str, target: str, keys: Iterable[str]) -> set[str]:
         """The keys among `keys` already answered 2xx at `target`, from `source`."""
+        try:
+            return self._replayed(source, target, keys)
+        except sqlite3.Error as e:
+            raise self._failed(e, "read it") from None
+
+    def _replayed(self, source: str, target: str, keys: Iterable[str]) -> set[str]:
         wanted = list(dict.fromkeys(keys))
+        target = without_userinfo(target)
         done: set[str] = set()
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
@@ -137,18 +175,86 @@ class Ledger:
         return done
 
     def start_run(self, source: str, target: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO runs (started_at, source, target) VALUES (?, ?, ?)",
-            (time.time(), source, target),
-        )
+        try:
+            cur = self.conn.execute(
+                "INSERT INTO runs (started_at, source, target) VALUES (?, ?, ?)",
+                (time.time(), source, without_userinfo(target)),
+            )
+        except sqlite3.Error as e:
+            raise self._failed(e, "write it") from None
         assert cur.lastrowid is not None
         return cur.lastrowid
 
     def finish_run(self, run_id: int, interrupted: bool) -> None:
-        self.conn.execute(
-            "UPDATE runs SET finished_at = ?, interrupted = ? WHERE id = ?",
-            (time.time(), int(interrupted), run_id),
-        )
+        """The run's end, and its claims released."""
+        try:
+            with self._transaction():
+                self.conn.execute(
+                    "UPDATE runs SET finished_at = ?, interrupted = ? WHERE id = ?",
+                    (time.time(), int(interrupted), run_id),
+                )
+                self.conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
+        except sqlite3.Error as e:
+            raise self._failed(e, "write it") from None
+
+    def claim(
+        self, run_id: int, source: str, target: str, key: str, lease: float, force: bool = False
+    ) -> str | None:
+        """Claim an event for this run, for `lease` seconds, just before sending it: None
+        when claimed, else why not (another run holds it, or sent it with a 2xx meanwhile;
+        with `force` only the first)."""
+        target = without_userinfo(target)
+        now = time.time()
+        try:
+            with self._transaction():
+                if not force:
+                    done = self.conn.execute(
+                        "SELECT run_id FROM attempts WHERE ok = 1 AND source = ? "
+                        "AND target = ? AND event_key = ? LIMIT 1",
+                        (source, target, key),
+                    ).fetchone()
+                    if done is not None:
+                        return "already replayed with a 2xx"  # (replay.ALREADY_REPLAYED)
+                held = self.conn.execute(
+                    "SELECT run_id FROM claims WHERE source = ? AND target = ? "
+                    "AND event_key = ? AND until > ? AND run_id <> ?",
+                    (source, target, key, now, run_id),
+                ).fetchone()
+                if held is not None:
+                    return f"being sent by another replay (run {held[0]})"
+                self.conn.execute(
+                    "INSERT INTO claims (source, target, event_key, run_id, until) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, target, event_key) "
+                    "DO UPDATE SET run_id = excluded.run_id, until = excluded.until",
+                    (source, target, key, run_id, now + lease),
+                )
+        except sqlite3.Error as e:
+            raise self._failed(e, "write it") from None
+        return None
+
+    def release(self, run_id: int, source: str, target: str, key: str) -> None:
+        """This run's claim of an event, once it is done."""
+        try:
+            self.conn.execute(
+                "DELETE FROM claims WHERE source = ? AND target = ? AND event_key = ? "
+                "AND run_id = ?",
+                (source, without_userinfo(target), key, run_id),
+            )
+        except sqlite3.Error as e:
+            raise self._failed(e, "write it") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE (the write lock first: a check and a write that no other run
+        comes between), COMMIT, or ROLLBACK on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def record(
         self,
@@ -167,24 +273,27 @@ class Ledger:
         `ok`: it was acknowledged (by default: answered 2xx)."""
         if ok is None:
             ok = code is not None and 200 <= code <= 299
-        self.conn.execute(
-            "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
-            "started_at, finished_at, status_code, error, ok) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                source,
-                key,
-                event_name,
-                origin,
-                target,
-                started_at,
-                time.time(),
-                code,
-                None if ok else error,
-                int(ok),
-            ),
-        )
+        try:
+            self.conn.execute(
+                "INSERT INTO attempts (run_id, source, event_key, event_name, origin, target, "
+                "started_at, finished_at, status_code, error, ok) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    source,
+                    key,
+                    event_name,
+                    origin,
+                    without_userinfo(target),
+                    started_at,
+                    time.time(),
+                    code,
+                    None if ok else error,
+                    int(ok),
+                ),
+            )
+        except sqlite3.Error as e:
+            raise self._failed(e, "write it") from None
 
     def history(self, limit: int | None = None) -> list[RunSummary]:
         """Past runs, newest first, with what each sent."""
@@ -205,7 +314,7 @@ class Ledger:
                     started,
                     _dt(row[2]),
                     row[3],
-                    row[4],
+                    without_userinfo(row[4]),  # as a ledger of an older atwh may hold it
                     bool(row[5]),
                     row[6],
                     row[7],

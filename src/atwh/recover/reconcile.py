@@ -2,19 +2,20 @@
 
 Per event: lost (the log shows a 2xx, the store does not have it: acknowledged and dropped),
 not delivered (no attempt succeeded, not stored), unknown (stored, not in the log),
-duplicated (stored more than once), ok.
+duplicated (a --stored file lists it more than once), conflicting (the inbox holds two
+events under its id: a conflicting duplicate, or the id as a number and as a string), ok.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from atwh.client.filters import DeliveryFilter
 from atwh.core.dates import iso
@@ -26,20 +27,87 @@ LOST = "lost"
 NOT_DELIVERED = "not delivered"
 UNKNOWN = "unknown"
 DUPLICATED = "duplicated"
+CONFLICTING = "conflicting"
 OK = "ok"
-CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, OK)
+CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, CONFLICTING, OK)  # ok last
 _NEVER = datetime.min.replace(tzinfo=UTC)
 MAX_STORED_FILE = 512 * 1024 * 1024
 
 
-@dataclass(slots=True)
 class Stored:
-    """What the endpoint stored: how many times each event id, and names where known."""
+    """What the endpoint stored: how many times each event id, and names where known;
+    `twice` is the category of an id stored more than once: in a file of ids it is listed
+    twice (duplicated); in an inbox, which keeps one row per event, two events share its
+    text (conflicting).
 
-    source: str
-    counts: Counter[str] = field(default_factory=Counter)
-    names: dict[str, str | None] = field(default_factory=dict)
-    skipped: int = 0  # lines of a --stored file that do not look like an event id
+    The ids are counted in a SQLite file of their own in a temporary directory, not in
+    memory: a file of millions of ids (or an inbox of millions of events) is joined with
+    the log in flat memory. `close()` (or the end of the process) removes it."""
+
+    def __init__(self, source: str, twice: str = DUPLICATED) -> None:
+        import sqlite3
+        import tempfile
+        import weakref
+
+        self.source = source
+        self.twice = twice
+        self.skipped = 0  # lines of a --stored file that do not look like an event id
+        self.added = 0  # ids stored, each time
+        self._dir = tempfile.TemporaryDirectory(prefix="atwh-reconcile-")
+        self._conn = sqlite3.connect(Path(self._dir.name) / "stored.sqlite3")
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -8000"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute(
+            "CREATE TABLE ids (id TEXT NOT NULL UNIQUE, n INTEGER NOT NULL, name TEXT)"
+        )
+        self._batch: list[tuple[str, str | None]] = []
+        self._closer = weakref.finalize(self, _close, self._conn, self._dir)
+
+    def add(self, event_id: str, name: str | None = None) -> None:
+        self.added += 1
+        self._batch.append((event_id, name))
+        if len(self._batch) >= 10_000:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT INTO ids (id, n, name) VALUES (?, 1, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET n = n + 1, name = excluded.name",
+                    self._batch,
+                )
+            self._batch = []
+
+    def get(self, event_id: str) -> int:
+        """How many times `event_id` was stored (0: never)."""
+        return self.lookup(event_id)[0]
+
+    def lookup(self, event_id: str) -> tuple[int, str | None]:
+        """How many times `event_id` was stored (0: never), and its name if known."""
+        self._flush()
+        row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    def groups(self) -> Iterator[tuple[bool, str | None, int]]:
+        """(stored more than once, name, how many ids) over every id: counted by SQLite."""
+        self._flush()
+        yield from self._conn.execute("SELECT n > 1, name, count(*) FROM ids GROUP BY 1, 2")
+
+    def items(self) -> Iterator[tuple[str, int, str | None]]:
+        """(event id, times stored, name) of every id, in the order first stored."""
+        self._flush()
+        cur = self._conn.execute("SELECT id, n, name FROM ids ORDER BY rowid")
+        while rows := cur.fetchmany(1000):
+            yield from rows
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _close(conn: Any, directory: Any) -> None:
+    conn.close()
+    directory.cleanup()
 
 
 # An event id as systems store them: a UUID, a hex or numeric id, `evt_123`, `ns:id`, with
@@ -50,10 +118,9 @@ LOOKS_LIKE_ID = re.compile(r"(?=[^\n]*[0-9])[A-Za-z0-9_.:\-]{1,200}")
 
 def stored_in_inbox(inbox: Inbox) -> Stored:
     """The events `atwh serve` acknowledged (one row per event; test deliveries aside)."""
-    stored = Stored(f"inbox {inbox.path}")
+    stored = Stored(f"inbox {inbox.path}", twice=CONFLICTING)
     for event_id, name in inbox.acknowledged_events():
-        stored.counts[event_id] += 1
-        stored.names[event_id] = name
+        stored.add(event_id, name)
     return stored
 
 
@@ -71,73 +138,150 @@ def stored_from(db: Path | None, file: Path | None) -> Stored:
 
 def stored_in_file(path: Path) -> Stored:
     """Event ids from the user's own system: one a line, a JSON array (of ids, or of objects
-    with `event_id`, `eventId` or `id`), or a CSV with an `event_id` or `id` column."""
+    with `event_id`, `eventId` or `id`), or a CSV with an `event_id` or `id` column. Read
+    as a stream, a line or an array item at a time."""
     name = f"--stored {path}"
     try:
         if path.stat().st_size > MAX_STORED_FILE:
             raise UsageError(f"{name}: larger than {MAX_STORED_FILE // 2**20} MiB")
-        raw = path.read_bytes()
+        stream = path.open(encoding="utf-8-sig", newline="")
     except OSError as e:
         raise UsageError(f"{name}: cannot read it: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsageError(f"{name}: not UTF-8 text") from None
     stored = Stored(str(path))
-    stripped = text.lstrip()
-    lines = False
-    if stripped.startswith("["):
-        ids = _json_ids(text, name)
-    else:
-        first = stripped.split("\n", 1)[0].strip()
-        columns = [c.strip().lower() for c in next(csv.reader([first]))] if first else []
-        if "," in first or columns[:1] in (["event_id"], ["id"]):
-            ids = _csv_ids(text, name)
-        else:
-            ids = [line.strip() for line in text.splitlines()]
-            lines = True  # any text file: only the lines that look like ids are ids
-    for i in ids:
-        if not i:
-            continue
-        if not lines or LOOKS_LIKE_ID.fullmatch(i):
-            stored.counts[i] += 1
-        else:
-            stored.skipped += 1
-    if stored.skipped and not stored.counts:
-        example = next(i for i in ids if i)
-        raise UsageError(
-            f"{name}: nothing in it looks like an event id (e.g. {printable(example, 60)!r}); "
-            "give event ids one a line, a JSON array or a CSV with an event_id column"
-        )
+    try:
+        with stream:
+            head = stream.read(4096)
+            first_char = head.lstrip()[:1]
+            first = head.lstrip().split("\n", 1)[0].strip()
+            stream.seek(0)
+            lines = False
+            if first_char == "[":
+                ids: Iterable[str] = _json_ids(stream, name)
+            else:
+                columns = [c.strip().lower() for c in next(csv.reader([first]))] if first else []
+                if "," in first or columns[:1] in (["event_id"], ["id"]):
+                    ids = _csv_ids(stream, name)
+                else:
+                    ids = (line.strip() for line in stream)
+                    lines = True  # any text file: only the lines that look like ids are ids
+            example = None
+            for i in ids:
+                if not i:
+                    continue
+                if not lines or LOOKS_LIKE_ID.fullmatch(i):
+                    stored.add(i)
+                else:
+                    stored.skipped += 1
+                    example = example or i
+            if stored.skipped and not stored.added:
+                raise UsageError(
+                    f"{name}: nothing in it looks like an event id (e.g. "
+                    f"{printable(example, 60)!r}); give event ids one a line, a JSON array or "
+                    "a CSV with an event_id column"
+                )
+    except UnicodeDecodeError:
+        stored.close()
+        raise UsageError(f"{name}: not UTF-8 text") from None
+    except OSError as e:
+        stored.close()
+        raise UsageError(f"{name}: cannot read it: {e.strerror or e}") from None
+    except BaseException:
+        stored.close()
+        raise
     return stored
 
 
-def _json_ids(text: str, name: str) -> list[str]:
-    from atwh.core import jsontext
-
-    try:
-        data = jsontext.loads(text)
-    except ValueError as e:
-        raise UsageError(f"{name}: not valid JSON ({printable(e, 120)})") from None
-    ids = []
-    for item in data:
+def _json_ids(stream: IO[str], name: str) -> Iterator[str]:
+    """The ids of a JSON array, an item at a time (each item parsed on its own)."""
+    for item in _json_array_items(stream, name):
         if isinstance(item, dict):
             item = next((item[k] for k in ("event_id", "eventId", "id") if k in item), None)
         if isinstance(item, str | int) and not isinstance(item, bool):
-            ids.append(str(item).strip())
+            yield str(item).strip()
         else:
             raise UsageError(f"{name}: a JSON array of event ids, or of objects with 'id'")
-    return ids
 
 
-def _csv_ids(text: str, name: str) -> list[str]:
-    reader = csv.DictReader(io.StringIO(text))
-    fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
-    column = fields.get("event_id") or fields.get("id")
-    if column is None:
-        raise UsageError(f"{name}: a CSV needs an 'event_id' or 'id' column")
+_CHUNK = 1 << 16
+_MAX_ITEM = 1 << 20  # one item of the array (an id, or an object with one): 1 MiB at most
+
+
+def _json_array_items(stream: IO[str], name: str) -> Iterator[Any]:
+    """The items of the JSON array in `stream`, decoded one by one from a window of the
+    text, so that the whole array is never in memory."""
+    import json
+
+    decoder = json.JSONDecoder()
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"{name}: not valid JSON ({why})")
+
+    buf, pos, eof = "", 0, False
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof
+        if eof:
+            return False
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buf, pos = buf[pos:] + chunk, 0
+        return True
+
+    def skip_space() -> str:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or not fill():
+                return buf[pos] if pos < len(buf) else ""
+
+    if skip_space() != "[":
+        raise bad("expected '['")
+    pos += 1
+    if skip_space() == "]":
+        pos += 1
+    else:
+        while True:
+            skip_space()
+            while True:
+                try:
+                    item, end = decoder.raw_decode(buf, pos)
+                except RecursionError:
+                    raise bad("JSON nested too deeply") from None
+                except ValueError as e:
+                    if len(buf) - pos > _MAX_ITEM:
+                        raise bad(f"an item over 1 MiB, or {printable(e, 80)}") from None
+                    if fill():
+                        continue
+                    raise bad(printable(e, 120)) from None
+                if end >= len(buf) and not eof and fill():  # a number may go on
+                    continue
+                break
+            pos = end
+            yield item
+            c = skip_space()
+            if c == ",":
+                pos += 1
+                continue
+            if c == "]":
+                pos += 1
+                break
+            raise bad("expected ',' or ']'")
+    if skip_space():
+        raise bad("text after the array")
+
+
+def _csv_ids(stream: IO[str], name: str) -> Iterator[str]:
+    reader = csv.DictReader(stream)
     try:
-        return [(row.get(column) or "").strip() for row in reader]
+        fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+        column = fields.get("event_id") or fields.get("id")
+        if column is None:
+            raise UsageError(f"{name}: a CSV needs an 'event_id' or 'id' column")
+        for row in reader:
+            yield (row.get(column) or "").strip()
     except csv.Error as e:
         raise UsageError(f"{name}: not a readable CSV ({printable(e, 120)})") from None
 
@@ -170,12 +314,31 @@ class Entry:
 
 @dataclass(slots=True)
 class Reconciliation:
-    entries: list[Entry]  # oldest first; those not in the log last
+    """The log's events, each with its category (`entries`, oldest first: as many as the
+    log holds), and the events stored but not in the log (`others`: read from the store
+    as they are shown, never all held; counted by category in `other_counts`)."""
+
+    entries: list[Entry]
     since: datetime | None
     store: str
+    stored: Stored | None = None
+    in_log: set[str] = field(default_factory=set)
+    other_counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (cat, name)
+
+    def others(self, category: str | None = None) -> Iterator[Entry]:
+        """The events stored and not in the log (of one category), in the order stored."""
+        if self.stored is None:
+            return
+        for key, count, name in self.stored.items():
+            if key in self.in_log:
+                continue
+            entry = Entry(key, name, self.stored.twice if count > 1 else UNKNOWN, stored=count)
+            if category is None or entry.category == category:
+                yield entry
 
     def count(self, category: str) -> int:
-        return sum(e.category == category for e in self.entries)
+        logged = sum(e.category == category for e in self.entries)
+        return logged + sum(n for (c, _), n in self.other_counts.items() if c == category)
 
     def totals(self) -> dict[str, int]:
         return {c: self.count(c) for c in CATEGORIES}
@@ -183,10 +346,22 @@ class Reconciliation:
     def summary(self) -> list[tuple[str, str, int]]:
         """(category, event name, events) for every pair found, in category order."""
         counts = Counter((e.category, e.event_name or "?") for e in self.entries)
+        counts.update(self.other_counts)
         order = {c: i for i, c in enumerate(CATEGORIES)}
         return sorted(
             ((c, n, k) for (c, n), k in counts.items()), key=lambda t: (order[t[0]], t[1])
         )
+
+    def of(self, category: str) -> Iterator[Entry]:
+        """Every event of `category`: the log's, then those stored and not in it."""
+        yield from (e for e in self.entries if e.category == category)
+        if any(c == category for c, _ in self.other_counts):
+            yield from self.others(category)
+
+    def trouble_entries(self) -> Iterator[Entry]:
+        """The events to look at: every category but ok, in the order of CATEGORIES."""
+        for category in CATEGORIES[:-1]:
+            yield from self.of(category)
 
     @property
     def trouble(self) -> bool:
@@ -194,19 +369,53 @@ class Reconciliation:
         return any(e.category in (LOST, NOT_DELIVERED) for e in self.entries)
 
     def to_api(self) -> dict[str, Any]:
+        """All of it as one value (the events listed in full: for small results; `write_json`
+        writes a large one as it goes)."""
+        return {**self._head(), "events": [e.to_api() for e in self.trouble_entries()]}
+
+    def _head(self) -> dict[str, Any]:
         return {
             "since": iso(self.since),
             "store": self.store,
             "totals": {k.replace(" d", "D"): v for k, v in self.totals().items()},
             "summary": [{"category": c, "eventName": n, "events": k} for c, n, k in self.summary()],
-            "events": [e.to_api() for e in self.entries if e.category != OK],
         }
+
+    def write_json(self, out: IO[str], extra: dict[str, Any] | None = None) -> None:
+        """`to_api()` (and `extra`'s keys after it) as JSON into `out`, an event at a time."""
+        import json
+
+        import orjson
+
+        def dumps(value: Any) -> str:
+            try:  # orjson: in C, indented, 20x the speed of json's indenting encoder
+                return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+            except orjson.JSONEncodeError:  # a lone surrogate in an id, say
+                return json.dumps(value, ensure_ascii=False, indent=2)
+
+        out.write("{\n")
+        for key, value in self._head().items():
+            out.write(f"  {json.dumps(key)}: {_indented(dumps(value))},\n")
+        out.write('  "events": [')
+        first = True
+        for e in self.trouble_entries():
+            out.write(("\n    " if first else ",\n    ") + _indented(dumps(e.to_api()), 4))
+            first = False
+        out.write("\n  ]" if not first else "]")
+        for key, value in (extra or {}).items():
+            out.write(f",\n  {json.dumps(key)}: {_indented(dumps(value))}")
+        out.write("\n}\n")
+
+
+def _indented(text: str, by: int = 2) -> str:
+    return text.replace("\n", "\n" + " " * by)
 
 
 def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconciliation:
     window = DeliveryFilter(since=since)
     entries: list[Entry] = []
     in_log: set[str] = set()
+    logged: Counter[tuple[str, str]] = Counter()
     for key in log.events:
         if key.startswith("delivery:"):
             continue  # no event id: nothing to join on
@@ -216,9 +425,11 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
         in_log.add(key)
         event = log.events[key]
         last = attempts[-1]
-        count = stored.counts.get(key, 0)
+        count, name = stored.lookup(key)
+        if count:  # not one of the others: taken off their counts below
+            logged[(stored.twice if count > 1 else UNKNOWN, name or "?")] += 1
         if count > 1:
-            category = DUPLICATED
+            category = stored.twice
         elif count == 1:
             category = OK
         else:
@@ -236,14 +447,12 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
             )
         )
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
-    for key, count in stored.counts.items():
-        if key not in in_log:
-            entries.append(
-                Entry(
-                    key, stored.names.get(key), DUPLICATED if count > 1 else UNKNOWN, stored=count
-                )
-            )
-    return Reconciliation(entries, since, stored.source)
+    result = Reconciliation(entries, since, stored.source, stored, in_log)
+    for twice, name, n in stored.groups():  # every id stored, less those in the log
+        result.other_counts[(stored.twice if twice else UNKNOWN, name or "?")] += n
+    result.other_counts.subtract(logged)
+    result.other_counts = +result.other_counts  # (no zero counts)
+    return result
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:

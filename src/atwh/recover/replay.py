@@ -5,6 +5,13 @@ Sending runs on one asyncio loop: `concurrency` workers take the events in order
 `rate`; a 429 or 503 is retried after its Retry-After (or a growing back-off), a bounded
 number of times. Ctrl-C stops taking new events, lets the requests in flight finish, and the
 report still comes back (`interrupted` set). Every answered try is written to the ledger.
+
+Every event ends with a true result: fixed, still failing (the target answered otherwise, or
+not at all), skipped (and why), or error: it could not be sent (a header that cannot be
+encoded, say), with the reason; nothing stops a run silently. Each event is claimed in the
+ledger just before it is sent, so that replays that overlap send it once. When the ledger
+cannot be written (locked, a full disk), sending stops: the events sent keep their results,
+the rest are errors, and the report says why (`ledger_error`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import on_this_machine
 from atwh.errors import UsageError, printable
-from atwh.recover.ledger import Ledger
+from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
 
 REPLAY_HEADER = "x-atwh-replay-of"  # marks a replay, and names the original delivery
@@ -43,6 +50,7 @@ ALREADY_REPLAYED = "already replayed with a 2xx"
 UNREACHABLE_AFTER = 5
 NOT_SENT_UNREACHABLE = "not sent: the target could not be reached"
 WOULD_SEND = "would send"
+ERROR = "error"  # not sent, and why
 
 
 @dataclass(slots=True)
@@ -56,13 +64,19 @@ class ReplayOptions:
     backoff: float = 1.0  # first back-off without Retry-After; doubles
     retry_after_cap: float = 60.0
     user_agent: str = "atwh"
+    force: bool = False  # send events the ledger says were answered 2xx
     sleep_jitter: random.Random = field(default_factory=random.Random)
+
+    @property
+    def lease(self) -> float:
+        """Seconds an event is claimed for: as long as its tries can take, and a margin."""
+        return self.max_tries * (self.timeout + self.retry_after_cap) + 30.0
 
 
 @dataclass(slots=True)
 class Outcome:
     candidate: Candidate
-    result: str  # fixed | still failing | skipped | would send
+    result: str  # fixed | still failing | skipped | error | would send
     code: int | None = None
     detail: str | None = None  # one line of the answer, the network error, or why skipped
     tries: int = 0
@@ -93,6 +107,7 @@ class Report:
     outcomes: list[Outcome]
     interrupted: bool = False
     dry_run: bool = False
+    ledger_error: str | None = None  # sending stopped: the ledger could not be written
     unreachable: int = 0  # stopped after this many connection failures in a row (0: not)
 
     def count(self, result: str) -> int:
@@ -103,13 +118,15 @@ class Report:
             "fixed": self.count(FIXED),
             "stillFailing": self.count(FAILING),
             "skipped": self.count(SKIPPED),
+            "errors": self.count(ERROR),
             "wouldSend": self.count(WOULD_SEND),
         }
 
     @property
     def all_fixed(self) -> bool:
-        """Every event sent was answered 2xx (true when nothing was sent)."""
-        return not any(o.result == FAILING for o in self.outcomes)
+        """Every event sent was answered 2xx, and none failed to be sent (true when nothing
+        was to be sent)."""
+        return not any(o.result in (FAILING, ERROR) for o in self.outcomes)
 
 
 def acknowledged(code: int | None, answer: str | None) -> bool:
@@ -127,14 +144,18 @@ def needs_confirmation(url: str, count: int) -> bool:
 
 
 def request_headers(
-    c: Candidate, secret: str | None, user_agent: str = "atwh", now_ms: int | None = None
+    c: Candidate,
+    secret: str | None,
+    user_agent: str = "atwh",
+    now_ms: int | None = None,
+    body: bytes | None = None,
 ) -> dict[str, str]:
     """The headers of a replay: Allthings' signature headers (with a secret), the content
-    type, and REPLAY_HEADER naming the original delivery."""
-    assert c.body is not None
+    type, and REPLAY_HEADER naming the original delivery. `body`: the payload, if read."""
     headers = {"content-type": c.content_type, "user-agent": user_agent}
     if secret:
-        headers.update(signature.headers_for(c.body, secret, now_ms))
+        body = body if body is not None else c.payload()
+        headers.update(signature.headers_for(body, secret, now_ms))
         headers["content-type"] = c.content_type
     headers[REPLAY_HEADER] = c.origin
     return headers
@@ -180,6 +201,10 @@ def replay(
     return asyncio.run(_Run(candidates, opts, ledger, source, on_outcome).main())
 
 
+class _NotSent(Exception):
+    """The request could not be made at all: nothing reached the target."""
+
+
 class _Run:
     def __init__(
         self,
@@ -201,14 +226,17 @@ class _Run:
         self.failed_to_connect = 0  # in a row
         self.unreachable = False
         self.stop: asyncio.Event
+        self.interrupted = False  # Ctrl-C
+        self.ledger_error: str | None = None
+        self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
 
     async def main(self) -> Report:
         loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
-        handled = _on_sigint(loop, self._interrupt)
-        if self.ledger is not None:
+        if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
+        handled = _on_sigint(loop, self._interrupt)
         limits = httpx.Limits(
             max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
         )
@@ -229,21 +257,41 @@ class _Run:
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
             if self.ledger is not None:
-                self.ledger.finish_run(self.run_id, self.stop.is_set())
+                try:
+                    self.ledger.finish_run(self.run_id, self.interrupted)
+                except LedgerError as e:
+                    self._ledger_failed(e)
         outcomes = []
         unsent = NOT_SENT_UNREACHABLE if self.unreachable else "not sent: interrupted"
         for c, o in zip(self.candidates, self.outcomes, strict=True):
             if o is None:
-                o = Outcome(c, SKIPPED, detail=c.skip or unsent)
+                if c.skip is not None:
+                    o = Outcome(c, SKIPPED, detail=c.skip)
+                elif self.ledger_error is not None:
+                    o = Outcome(c, ERROR, detail=f"not sent: {self.ledger_error}")
+                else:
+                    o = Outcome(c, SKIPPED, detail=unsent)
             outcomes.append(o)
-        if self.unreachable:
-            return Report(self.opts.target, outcomes, unreachable=self.failed_to_connect)
-        return Report(self.opts.target, outcomes, interrupted=self.stop.is_set())
+        return Report(
+            self.opts.target,
+            outcomes,
+            interrupted=self.interrupted,
+            ledger_error=self.ledger_error,
+            unreachable=self.failed_to_connect if self.unreachable else 0,
+        )
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
             for task in self.workers:
                 task.cancel()
+        self.interrupted = True
+        self.stop.set()
+
+    def _ledger_failed(self, e: LedgerError) -> None:
+        """The ledger cannot be written: stop sending (what is not recorded would be sent
+        again by the next run, and overlapping runs could not share the work)."""
+        if self.ledger_error is None:
+            self.ledger_error = e.message
         self.stop.set()
 
     async def _pace(self) -> bool:
@@ -276,18 +324,27 @@ class _Run:
             self.next = i + 1
             if not await self._pace():
                 return
+            c = self.candidates[i]
             try:
-                outcome = await self._send(client, self.candidates[i])
+                outcome = await self._event(client, c)
             except asyncio.CancelledError:  # the second Ctrl-C
                 self.outcomes[i] = Outcome(
-                    self.candidates[i],
+                    c,
                     FAILING,
                     detail="abandoned in flight (a second Ctrl-C): its answer is unknown",
                     tries=1,
                 )
                 raise
+            except LedgerError as e:  # the claim could not be written: not sent
+                self._ledger_failed(e)
+                outcome = Outcome(c, ERROR, detail=f"not sent: {e.message}")
+            except Exception as e:  # whatever it is, this event's result, not the run's end
+                outcome = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}")
             self.outcomes[i] = outcome
-            self.on_outcome(outcome)
+            try:
+                self.on_outcome(outcome)
+            except Exception:  # a progress line that cannot be shown stops nothing
+                pass
             if outcome.code is None and (outcome.detail or "").startswith(CANNOT_CONNECT):
                 self.failed_to_connect += 1
                 if self.failed_to_connect >= UNREACHABLE_AFTER and not self.stop.is_set():
@@ -295,6 +352,28 @@ class _Run:
                     self.stop.set()
             else:
                 self.failed_to_connect = 0
+
+    async def _event(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
+        """Claim the event, send it, release it: its outcome."""
+        opts, ledger = self.opts, self.ledger
+        if ledger is not None:
+            why = ledger.claim(self.run_id, self.source, opts.target, c.key, opts.lease, opts.force)
+            if why is not None:
+                return Outcome(c, SKIPPED, detail=why)
+        try:
+            outcome = await self._send(client, c)
+        except _NotSent as e:
+            outcome = Outcome(c, ERROR, detail=f"not sent: {e}")
+        finally:
+            if ledger is not None:
+                try:
+                    ledger.release(self.run_id, self.source, opts.target, c.key)
+                except LedgerError as e:
+                    self._ledger_failed(e)
+        if c.key in self.unrecorded:
+            note = f"not recorded in the ledger: {self.ledger_error}"
+            outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
+        return outcome
 
     async def _send(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
         opts = self.opts
@@ -322,8 +401,7 @@ class _Run:
         self, client: httpx.AsyncClient, c: Candidate
     ) -> tuple[int | None, str | None, float | None]:
         """One request: its code (None: no answer), one line of body or the error, and
-        Retry-After in seconds."""
-        assert c.body is not None
+        Retry-After in seconds. Raises _NotSent when the request could not be made."""
         opts = self.opts
         started = time.time()
         code: int | None = None
@@ -331,9 +409,10 @@ class _Run:
         retry_after = None
         try:
             async with asyncio.timeout(opts.timeout):
-                headers = request_headers(c, opts.secret, opts.user_agent)
+                body = c.payload()  # (from the inbox: read now, dropped after)
+                headers = request_headers(c, opts.secret, opts.user_agent, body=body)
                 async with client.stream(
-                    "POST", opts.target, content=c.body, headers=headers
+                    "POST", opts.target, content=body, headers=headers
                 ) as response:
                     code = response.status_code
                     kept = bytearray()
@@ -347,13 +426,23 @@ class _Run:
             code, detail = None, f"no answer within {opts.timeout:g}s"
         except httpx.TimeoutException:
             code, detail = None, f"no answer within {opts.timeout:g}s"
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, OSError) as e:
             code, detail = None, _network_error(e)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if code is None:  # nothing reached the target: not an attempt
+                raise _NotSent(_local_error(e)) from e
+            detail = f"answered {code}, then: {_local_error(e)}"
         if self.ledger is not None:
-            self.ledger.record(
-                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target, started,
-                code, detail, ok=acknowledged(code, detail),
-            )  # fmt: skip
+            try:
+                self.ledger.record(
+                    self.run_id, self.source, c.key, c.event_name, c.origin, opts.target,
+                    started, code, detail, ok=acknowledged(code, detail),
+                )  # fmt: skip
+            except LedgerError as e:
+                self._ledger_failed(e)
+                self.unrecorded.add(c.key)
         return code, detail, retry_after
 
 
@@ -366,10 +455,16 @@ def _answer_line(body: bytes, response: httpx.Response) -> str | None:
     return line or printable(response.reason_phrase or "", 80) or None
 
 
+def _local_error(e: BaseException) -> str:
+    """What went wrong before a request could be made, in one line."""
+    what = printable(str(e), 160)
+    return f"{type(e).__name__}: {what}" if what else type(e).__name__
+
+
 CANNOT_CONNECT = "cannot connect: "
 
 
-def _network_error(e: httpx.HTTPError) -> str:
+def _network_error(e: httpx.HTTPError | OSError) -> str:
     what = printable(str(e), 160) or type(e).__name__
     if isinstance(e, httpx.ConnectError):
         return f"{CANNOT_CONNECT}{what}"

@@ -6,9 +6,10 @@ Each event is sent once per run, however many attempts it had, oldest event firs
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import Delivery
@@ -18,6 +19,23 @@ from atwh.receiver.inbox import InboxRecord
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 MODES = ("failing", "failed", "all")  # the default, --all-failed, --all
+
+
+def given_ids(values: Iterable[str] | None, option: str) -> list[str]:
+    """The ids given to `option` (repeated, or comma-separated), in order. An empty one
+    (`''`, `','`, `a,`: an unset shell variable, most likely) is a usage error, never "no
+    ids", which would select every event."""
+    ids: list[str] = []
+    for value in values or ():
+        parts = [p.strip() for p in value.split(",")]
+        if not all(parts):
+            raise UsageError(
+                f"{option} {printable(value, 80)!r}: give an id or a unique prefix of one, "
+                "not an empty string",
+                hint="an unset shell variable? nothing was sent",
+            )
+        ids += parts
+    return ids
 
 
 @dataclass(slots=True)
@@ -36,6 +54,15 @@ class Candidate:
     content_type: str = "application/json"
     skip: str | None = None  # why it will not be sent
     unverified: bool = False  # from the inbox, stored while `serve` checked no signature
+    load: Callable[[], bytes] | None = None  # the body, read when needed (body is None)
+
+    def payload(self) -> bytes:
+        """The body to send: as kept, or read now (from the inbox: one at a time, so that
+        a selection of a large inbox holds no payload)."""
+        if self.body is not None:
+            return self.body
+        assert self.load is not None, "a candidate without a body is skipped"
+        return self.load()
 
 
 @dataclass(slots=True)
@@ -232,8 +259,12 @@ def from_inbox(
     ids: Iterable[str] = (),
     include_unverified: bool = False,
     passed_over: Counter[str] | None = None,
+    body_of: Callable[[int], bytes] | None = None,
 ) -> list[Candidate]:
     """Requests stored by `atwh serve`, one per event id, oldest first.
+
+    With `body_of` (Inbox.body_of), `records` may come without bodies (Inbox.records with
+    bodies=False): each candidate reads its body when it is sent or written down.
 
     Given ids (an inbox id, or an event id or a unique prefix of one) select those
     requests; otherwise every stored request that matches `flt`. Only requests whose
@@ -286,11 +317,12 @@ def from_inbox(
                 event_name=r.event_name,
                 created=r.received,
                 origin=str(r.id),
-                body=r.body,
+                body=None if body_of is not None else r.body,
                 attempts=1 + r.duplicates,
                 last_code=r.answer_code,
                 content_type=headers.get("content-type", "application/json"),
                 unverified=r.verdict == "unverified",
+                load=partial(body_of, r.id) if body_of is not None else None,
             )
         )
     out.sort(key=lambda c: (c.created or _NEVER, int(c.origin)))

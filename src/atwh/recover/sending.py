@@ -49,7 +49,8 @@ class Ui:
 
 CURL_NOTE = (
     "Note: each command carries a timestamp from now; the receiver rejects it once "
-    "older than its tolerance (2 minutes by default)."
+    "older than its tolerance (2 minutes by default). A body over 64 KiB is written into "
+    "the current directory (atwh-curl-*.body) and read from there."
 )
 
 
@@ -94,5 +95,6 @@ def deliver(candidates: list[Candidate], how: Sending, nothing: str, ui: Ui) -> 
             rate=how.rate,
             timeout=how.timeout,
             user_agent=f"atwh/{__version__} (replay)",
+            force=how.force,
         )
         return run(candidates, opts, book, how.source, ui.on_outcome)

@@ -1,0 +1,180 @@
+"""Issue 22, items 2 and 3: a replay never stops silently (every event ends with a true
+result, the exit code says whether all were fixed, a ledger that cannot be written gives the
+report and exit 7), and replays that overlap on one ledger send each event once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atwh.receiver.inbox import Inbox, NewRequest
+from atwh.recover.ledger import Ledger
+from atwh.server import BackgroundServer
+from tests.conftest import request_body
+
+SECRET = "s3cret"
+
+
+class Target:
+    """A receiver on loopback that answers 200 and counts the events it got, by id."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.got: Counter[str] = Counter()
+        self.delay = delay
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = await request_body(scope, receive, send)
+        if body is None:
+            return
+        self.got[json.loads(body)["event"]["id"]] += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"message":"success"}'})
+
+
+@pytest.fixture
+def target() -> Iterator[tuple[Target, str]]:
+    app = Target()
+    with BackgroundServer(app) as srv:
+        yield app, srv.url("/hook")
+
+
+def inbox_of(path: Path, n: int, headers: dict[int, list[tuple[bytes, bytes]]] | None = None):
+    """An inbox of n verified events, E-1 … E-n, oldest first."""
+    with Inbox(path) as box:
+        box.add_many(
+            [
+                NewRequest(
+                    1000.0 + i,
+                    "POST",
+                    "/webhook",
+                    (headers or {}).get(i, []),
+                    json.dumps({"event": {"id": f"E-{i}", "name": "ticket.created"}}).encode(),
+                    "verified",
+                    None,
+                    f"E-{i}",
+                    "ticket.created",
+                    200,
+                    "{}",
+                )  # fmt: skip
+                for i in range(1, n + 1)
+            ]
+        )
+    return path
+
+
+def replay(atwh, db: Path, url: str, *args: str):
+    return atwh("inbox", "replay", "--db", str(db), "--to", url, "--secret", SECRET, *args)
+
+
+def test_replays_that_stop_silently_a_header_that_cannot_be_sent_is_that_events_error(
+    atwh, tmp_path, target
+):
+    """A stored Content-Type with a Latin-1 byte cannot go out as a header: that event is an
+    error with its reason; the events after it are still sent; the exit code is 1."""
+    app, url = target
+    bad = [(b"content-type", b"application/json; charset=caf\xe9")]
+    db = inbox_of(tmp_path / "inbox.sqlite3", 3, {2: bad})
+    result = replay(atwh, db, url, "--json", "--ledger", str(tmp_path / "l.sqlite3"))
+    assert result.exit_code == 1, result.output
+    outcomes = {o["eventId"]: o for o in json.loads(result.stdout)}
+    assert [outcomes[f"E-{i}"]["result"] for i in (1, 2, 3)] == ["fixed", "error", "fixed"]
+    assert outcomes["E-2"]["detail"].startswith("not sent: UnicodeEncodeError")
+    assert app.got == Counter({"E-1": 1, "E-3": 1})
+    assert "1 not sent (error)" in result.stderr
+
+
+@pytest.mark.parametrize("to", ["http://127.0.0.1:99999/x", "http://xn--a.com/", "http://[::1"])
+def test_replays_that_stop_silently_a_to_that_cannot_be_a_url_is_a_usage_error(atwh, tmp_path, to):
+    db = inbox_of(tmp_path / "inbox.sqlite3", 2)
+    ledger = tmp_path / "l.sqlite3"
+    result = replay(atwh, db, to, "--ledger", str(ledger))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: --to ")
+    assert not ledger.exists()  # before anything: no run begun
+
+
+class FullDisk:
+    """A ledger connection whose disk fills up after `room` attempts are recorded."""
+
+    def __init__(self, conn: sqlite3.Connection, room: int, message: str) -> None:
+        self.conn, self.room, self.message = conn, room, message
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("INSERT INTO attempts"):
+            if self.room <= 0:
+                raise sqlite3.OperationalError(self.message)
+            self.room -= 1
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+@pytest.mark.parametrize("message", ["database or disk is full", "database is locked"])
+def test_replays_that_stop_silently_a_ledger_that_cannot_be_written_gives_the_report_and_7(
+    atwh, tmp_path, target, monkeypatch, message
+):
+    """The second event is delivered (2xx) but its answer cannot be recorded: it is fixed,
+    and says it is not in the ledger; sending stops there, the third is an error, the
+    report comes out, and the exit code is 7 (never 70, never 0)."""
+    app, url = target
+    opened = Ledger.__init__
+
+    def full_after_one(self: Ledger, *args: Any, **kw: Any) -> None:
+        opened(self, *args, **kw)
+        self.conn = FullDisk(self.conn, 1, message)  # type: ignore[assignment]
+
+    monkeypatch.setattr(Ledger, "__init__", full_after_one)
+    db = inbox_of(tmp_path / "inbox.sqlite3", 3)
+    result = replay(atwh, db, url, "--json", "--ledger", str(tmp_path / "l.sqlite3"))
+    assert result.exit_code == 7, result.output
+    assert "Traceback" not in result.output
+    outcomes = {o["eventId"]: o for o in json.loads(result.stdout)}
+    assert [outcomes[f"E-{i}"]["result"] for i in (1, 2, 3)] == ["fixed", "fixed", "error"]
+    assert "not recorded in the ledger" in outcomes["E-2"]["detail"]
+    assert message in outcomes["E-3"]["detail"]
+    assert app.got == Counter({"E-1": 1, "E-2": 1})
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert message in error and "replay ledger" in error
+
+
+def test_two_overlapping_replays_send_each_event_once(tmp_path):
+    """Two `inbox replay` processes on one ledger and one target, at once: 200 events, 200
+    deliveries (each run skips what the other claimed or sent)."""
+    app = Target(delay=0.002)
+    db = inbox_of(tmp_path / "inbox.sqlite3", 200)
+    ledger = tmp_path / "replays.sqlite3"
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    with BackgroundServer(app) as srv:
+        command = [
+            sys.executable, "-m", "atwh", "inbox", "replay", "--db", str(db),
+            "--to", srv.url("/hook"), "--secret", SECRET, "--ledger", str(ledger),
+            "--concurrency", "4", "--json",
+        ]  # fmt: skip
+        runs = [
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        try:
+            answers = [run.communicate(timeout=120) for run in runs]
+        finally:
+            for run in runs:
+                run.kill()
+    for run, (_out, err) in zip(runs, answers, strict=True):
+        assert run.returncode == 0, err.decode()
+    assert sum(app.got.values()) == 200
+    assert set(app.got.values()) == {1}
+    results = Counter(o["result"] for out, _ in answers for o in json.loads(out))
+    assert results["fixed"] == 200 and results["skipped"] == 200
