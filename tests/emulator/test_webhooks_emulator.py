@@ -372,18 +372,6 @@ def test_emit_says_in_one_line_what_is_wrong(atwh, args, code, said):
     assert real.call_count == 0  # never the real API
 
 
-@pytest.mark.parametrize("name", ["", "Ticket.Created", "ticket created"])
-def test_emit_of_a_name_that_is_not_one_is_a_usage_error(atwh, name):
-    """Said before anything is sent, not as the emulator's GraphQL coercion error (exit 5)."""
-    with emulator() as emu:
-        result = atwh(
-            "emulator", "emit", name, "--urn", "urn:allthings:app:a:x", "--api-url", emu.url
-        )
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"Error: NAME {name!r} is not an event name")
-    assert len(result.stderr.splitlines()) == 1 and "Variable" not in result.stderr
-
-
 def test_emit_of_an_event_nobody_can_subscribe_to_suggests_nothing_that_fails(atwh):
     with emulator() as emu:
         result = atwh(
