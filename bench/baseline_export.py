@@ -1,6 +1,7 @@
 """The floor for `atwh failures --format csv`: the least a script can do for the same CSV.
 
     python bench/baseline_export.py URL WEBHOOK_ID OUT.csv [--since-days 30]
+    python bench/baseline_export.py URL WEBHOOK_ID - --floor   (download and decode only)
 
 Pages through QueryWebhookDeliveriesPage with one httpx.Client (the same POST body shape
 as atwh: {"query": <queries/QueryWebhookDeliveriesPage.graphql>, "variables": {id, first,
@@ -101,6 +102,29 @@ def plain(url: str, webhook_id: str, out_path: str) -> int:
             after = page_info["endCursor"]
 
 
+def floor(url: str, webhook_id: str) -> int:
+    """The floor of every reading command: the same pages, only downloaded (one
+    httpx.Client) and decoded (orjson); nothing read out of them, nothing written."""
+    import orjson
+
+    query = QUERY.read_text(encoding="utf-8")
+    after = None
+    nodes = 0
+    with httpx.Client(headers={"Authorization": "Bearer bench"}, timeout=30) as http:
+        while True:
+            variables = {"id": webhook_id, "first": 100}
+            if after is not None:
+                variables["after"] = after
+            response = http.post(url, json={"query": query, "variables": variables})
+            response.raise_for_status()
+            connection = orjson.loads(response.content)["data"]["webhook"]["deliveries"]
+            nodes += len(connection["nodes"])
+            page_info = connection["pageInfo"]
+            if not page_info["hasNextPage"]:
+                return nodes
+            after = page_info["endCursor"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -110,7 +134,13 @@ def main() -> None:
     parser.add_argument(
         "--plain", action="store_true", help="10 columns, no filtering (the issue's floor)"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="only download and decode the pages (OUT unused)"
+    )
     args = parser.parse_args()
+    if args.floor:
+        print(floor(args.url, args.webhook_id))
+        return
     if args.plain:
         print(plain(args.url, args.webhook_id, args.out))
         return

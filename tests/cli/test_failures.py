@@ -546,3 +546,32 @@ def test_counts_of_thousands_are_grouped_as_people_read_them(atwh, fake_api):
     piped = atwh("failures", "w1")
     assert piped.exit_code == 0, piped.output
     assert "50 of 1,234 failed attempts shown" in piped.stderr
+
+
+def test_the_listings_make_a_delivery_only_for_each_row_shown(fake_api, atwh, monkeypatch):
+    """600 failures in no order: `failures` and `deliveries` show the newest 50 and make 50
+    Delivery objects, not one per attempt read (issue 27: memory grows with the rows shown)."""
+    import random
+
+    import atwh.client.model as model
+
+    nodes = [node(i, code=500, age=timedelta(minutes=i)) for i in range(600)]
+    random.Random(2).shuffle(nodes)
+    fake_api.add("w1", nodes)
+    made = 0
+    real = model.Delivery.__init__
+
+    def counted(self, *args, **kwargs):
+        nonlocal made
+        made += 1
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(model.Delivery, "__init__", counted)
+    for command in ("failures", "deliveries"):
+        made = 0
+        result = atwh(command, "w1")
+        assert result.exit_code == 0, result.output
+        head, *rows = result.stdout.splitlines()
+        column = head.split("\t").index("delivery")
+        assert [r.split("\t")[column] for r in rows] == [f"d{i}" for i in range(50)]
+        assert made == 50, (command, made)

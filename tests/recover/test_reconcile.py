@@ -303,3 +303,73 @@ def test_reconcile_categories_an_inbox_holding_two_events_under_one_id_as_confli
     }
     table = atwh("reconcile", "wh1", "--db", str(db), "--format", "table")
     assert "Conflicting (2)" in table.stdout and "Duplicated" not in table.stdout
+
+
+# -- the join over the compact log, against the join of every attempt kept (issue 27) ------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from([200, 500, None]), st.integers(0, 4)),
+        max_size=20,
+    ),
+    st.dictionaries(st.sampled_from([f"e{i}" for i in range(7)]), st.integers(1, 3)),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_compact_log_joins_as_the_log_of_every_attempt(attempts, counts, windowed, drain):
+    from datetime import UTC, datetime, timedelta
+
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import parse_delivery
+    from atwh.recover.reconcile import Stored, reconcile
+    from atwh.recover.selection import EventLog
+    from tests.conftest import node
+
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    never = datetime.min.replace(tzinfo=UTC)
+    deliveries = []
+    for n, (event, code, minutes) in enumerate(attempts):
+        raw = node(n, code=code, event_id=f"e{event}", message="timeout")
+        raw["createdDate"] = (t0 + timedelta(minutes=minutes)).isoformat()
+        raw["event"]["createdDate"] = (t0 - timedelta(minutes=event)).isoformat()
+        deliveries.append(parse_delivery(raw, "w"))
+    since = t0 + timedelta(minutes=2) if windowed else None
+    window = DeliveryFilter(since=since)
+    # the join as it was: every attempt of each event kept
+    expected = []
+    events: dict = {}
+    for d in deliveries:
+        events.setdefault(d.event.id, []).append(d)
+    for key, tries in events.items():
+        if not any(window.matches(d) for d in tries):
+            continue
+        tries.sort(key=lambda a: (a.created or never, a.id))
+        count = counts.get(key, 0)
+        ok = any(not a.failed and a.status_code is not None for a in tries)
+        category = (
+            "duplicated" if count > 1 else "ok" if count == 1 else "lost" if ok else "not delivered"
+        )
+        expected.append(
+            (key, "ticket.created", category, tries[0].event.created, len(tries),
+             tries[-1].status_code, tries[-1].id, count)
+        )  # fmt: skip
+    expected.sort(key=lambda r: (r[3] or never, r[0]))
+    stored = Stored("test")
+    for key, n in counts.items():
+        for _ in range(n):
+            stored.add(key)
+    try:
+        log = EventLog(window)
+        log.extend(deliveries)
+        result = reconcile(log, stored, since, drain=drain)
+        got = [
+            (e.event_id, e.event_name, e.category, e.created, e.attempts, e.last_code,
+             e.last_delivery, e.stored)
+            for e in result.entries
+        ]  # fmt: skip
+        assert got == expected
+        assert not drain or not log.records
+    finally:
+        stored.close()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atwh.client.filters import DeliveryFilter
+from atwh.client.filters import DeliveryFilter, StatusCodeMatch
 from atwh.client.model import parse_delivery
 from atwh.recover.replay import ReplayOptions, replay
 from atwh.recover.selection import EventLog
@@ -21,7 +21,7 @@ histories = st.lists(st.lists(codes, min_size=1, max_size=5), min_size=0, max_si
 
 
 def log_of(history: list[list[int | None]]) -> EventLog:
-    log = EventLog()
+    log = EventLog(payloads=True)
     n = 0
     for e, attempts in enumerate(history):
         for a, code in enumerate(attempts):
@@ -39,10 +39,9 @@ def log_of(history: list[list[int | None]]) -> EventLog:
 @given(histories)
 def test_each_event_once_oldest_first_and_modes_nest(history):
     log = log_of(history)
-    flt = DeliveryFilter()
-    failing = [c.key for c in log.select(flt, "failing")]
-    failed = [c.key for c in log.select(flt, "failed")]
-    everything = [c.key for c in log.select(flt, "all")]
+    failing = [c.key for c in log.select("failing")]
+    failed = [c.key for c in log.select("failed")]
+    everything = [c.key for c in log.select("all")]
     assert everything == [f"e{e:02d}" for e in range(len(history))]  # once each, in order
     assert set(failing) <= set(failed) <= set(everything)
     for e, attempts in enumerate(history):
@@ -53,9 +52,11 @@ def test_each_event_once_oldest_first_and_modes_nest(history):
 
 
 def test_a_payload_that_is_not_unicode_is_skipped_with_the_reason():
-    log = log_of([[500]])
-    log.events["e00"].payload = '{"x": "\ud800"}'
-    (c,) = log.select(DeliveryFilter())
+    raw = node(1, code=500)
+    raw["event"]["payload"] = '{"x": "\ud800"}'
+    log = EventLog(payloads=True)
+    log.add(parse_delivery(raw))
+    (c,) = log.select()
     assert c.body is None and c.skip == "the payload in the log is not valid Unicode"
 
 
@@ -95,11 +96,39 @@ def test_rate_spaces_the_starts(monkeypatch):
 
     monkeypatch.setattr(module.httpx, "AsyncClient", Client)
     report = replay(
-        log.select(DeliveryFilter()),
-        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20),
+        log.select(),
+        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20, concurrency=2),
     )
     assert report.count("fixed") == 5
     assert starts[-1] - starts[0] >= 4 / 20 - 0.01
+
+
+def test_one_at_a_time_is_sent_by_the_sync_client_paced_and_in_order(monkeypatch):
+    """--concurrency 1 takes the sync path (endpoint.send.Sender), with the same pacing,
+    order and report; the async client is never made."""
+    import atwh.recover.replay as module
+    from atwh.endpoint.send import Answer, Sender
+
+    sent: list[tuple[float, bytes]] = []
+
+    def post(self, url, body, headers):
+        sent.append((time.monotonic(), body))
+        assert headers["x-atwh-replay-of"] and "x-allthings-signature" in {
+            k.lower() for k in headers
+        }
+        return Answer(200, 0.001, b'{"ok":true}', [("content-type", "application/json")])
+
+    def no_async(*a, **kw):
+        raise AssertionError("the async client made for --concurrency 1")
+
+    monkeypatch.setattr(Sender, "post", post)
+    monkeypatch.setattr(module.httpx, "AsyncClient", no_async)
+    candidates = log_of([[500]] * 5).select()
+    report = replay(candidates, ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20))
+    assert report.count("fixed") == 5
+    assert [o.detail for o in report.outcomes] == ['{"ok":true}'] * 5
+    assert [body for _, body in sent] == [c.body for c in candidates]
+    assert sent[-1][0] - sent[0][0] >= 4 / 20 - 0.01
 
 
 @pytest.mark.parametrize(
@@ -109,3 +138,167 @@ def test_rate_forms(text, per_second):
     from atwh.cli.params import parse_rate
 
     assert parse_rate(text) == per_second
+
+
+# -- the compact log against the log as it was: every attempt kept as an object ----------
+
+
+def _oracle(deliveries, flt, mode):
+    """What the EventLog chose when it kept every attempt (before issue 27), as
+    (key, name, created, origin, attempts, last code, last cause, skip, body)."""
+    events: dict = {}
+    for d in deliveries:
+        key = d.event.id or f"delivery:{d.id}"
+        e = events.get(key)
+        if e is None:
+            e = events[key] = {"event": d.event, "payload": d.event.payload, "attempts": []}
+        elif d.event.payload is not None and (
+            e["payload"] is None
+            or d.created is not None
+            and max((a.created or NEVER for a in e["attempts"]), default=NEVER) < d.created
+        ):
+            e["payload"] = d.event.payload
+        e["attempts"].append(d)
+    out = []
+    for key, e in events.items():
+        attempts = sorted(e["attempts"], key=lambda a: (a.created or NEVER, a.id))
+        last = attempts[-1]
+
+        def ok(a):
+            return not a.failed and (a.status_code is not None or (a.status or "") == "SUCCESS")
+
+        if not any(flt.matches(a) for a in attempts):
+            continue
+        failing = last.failed and not any(
+            ok(a) and (a.created or NEVER) >= (last.created or NEVER) for a in attempts
+        )
+        if mode == "failing" and not failing:
+            continue
+        if mode == "failed" and not any(a.failed for a in attempts):
+            continue
+        skip = body = None
+        if e["payload"] is None:
+            skip = "the log has no payload for this event"
+        else:
+            try:
+                body = e["payload"].encode("utf-8")
+            except UnicodeEncodeError:
+                skip = "the payload in the log is not valid Unicode"
+        created = e["event"].created or attempts[0].created
+        out.append(
+            (key, e["event"].name, created, last.id, len(attempts), last.status_code,
+             last.cause if last.failed else None, skip, body)
+        )  # fmt: skip
+    out.sort(key=lambda c: (c[2] or NEVER, c[0]))
+    return out
+
+
+NEVER = datetime.min.replace(tzinfo=UTC)
+attempt = st.tuples(
+    st.sampled_from([200, 204, 301, 500, 503, None, "pending"]),  # code, or pending
+    st.sampled_from([None, 0, 1, 2, 5]),  # minutes after T0 (ties), or no date
+    st.booleans(),  # with the event's payload (else none)
+)
+event_histories = st.lists(
+    st.tuples(
+        st.lists(attempt, min_size=1, max_size=4),
+        st.booleans(),  # the event has its own date
+        st.sampled_from(["ok", "bad", "none"]),  # its payload
+        st.booleans(),  # an event id (else each attempt is its own event)
+    ),
+    max_size=8,
+)
+windows = st.sampled_from(
+    [
+        DeliveryFilter(),
+        DeliveryFilter(since=T0 + timedelta(minutes=1)),
+        DeliveryFilter(events=["ticket.*"]),
+        DeliveryFilter(status_codes=[StatusCodeMatch("5xx")]),
+    ]
+)
+
+
+def _deliveries(history):
+    out = []
+    n = 0
+    for e, (attempts, own_date, payload, has_id) in enumerate(history):
+        for code, minutes, with_payload in attempts:
+            n += 1
+            pending = code == "pending"
+            raw = node(
+                n,
+                code=None if pending else code,
+                status="PENDING" if pending else None,
+                event="ticket.created" if e % 2 else "user.created",
+                event_id=f"e{e:02d}" if has_id else None,
+                message=None if pending else "timeout",
+            )
+            if not has_id:
+                raw["event"]["id"] = None
+            raw["createdDate"] = (
+                None if minutes is None else (T0 + timedelta(minutes=minutes)).isoformat()
+            )
+            own = (T0 - timedelta(minutes=e)).isoformat()
+            raw["event"]["createdDate"] = own if own_date else None
+            text = {"ok": f'{{"e": {e}}}', "bad": '{"x": "\ud800"}', "none": None}[payload]
+            raw["event"]["payload"] = text if with_payload else None
+            d = parse_delivery(raw)
+            assert d is not None
+            out.append(d)
+    return out
+
+
+def _chosen(log, mode):
+    return [
+        (c.key, c.event_name, c.created, c.origin, c.attempts, c.last_code, c.last_cause,
+         c.skip, c.body)
+        for c in log.select(mode)
+    ]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(event_histories, windows, st.sampled_from(["failing", "failed", "all"]))
+def test_the_compact_log_chooses_as_the_log_of_every_attempt(history, flt, mode):
+    deliveries = _deliveries(history)
+    expected = _oracle(deliveries, flt, mode)
+    log = EventLog(flt, payloads=True)
+    log.extend(deliveries)
+    assert _chosen(log, mode) == expected
+    if mode == "failing":  # lean: one acknowledged attempt is a float until another comes
+        lean = EventLog(flt, payloads=True, lean=True)
+        lean.extend(deliveries)
+        assert _chosen(lean, mode) == expected
+    dry = EventLog(flt, lean=mode == "failing")  # a dry run: the same, without the bodies
+    dry.extend(deliveries)
+    events = len(dry)
+    drained = [
+        (c.key, c.event_name, c.created, c.origin, c.attempts, c.last_code, c.last_cause, c.skip)
+        for c in dry.select(mode, drain=True)
+    ]
+    assert drained == [c[:-1] for c in expected]
+    assert not dry.records and len(dry) == events
+
+
+def test_memory_grows_with_events_not_attempts():
+    """Ten attempts of each event cost what one does: nothing of an attempt is kept."""
+    import tracemalloc
+
+    def held(attempts_per_event: int) -> int:
+        deliveries = []
+        for e in range(500):
+            for a in range(attempts_per_event):
+                raw = node(e * 100 + a, code=500 if a % 2 else 200, event_id=f"e{e:04d}")
+                raw["createdDate"] = (T0 + timedelta(minutes=a)).isoformat()
+                deliveries.append(parse_delivery(raw))
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            log = EventLog(payloads=True).extend(deliveries)
+            size = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(log) == 500
+        return size
+
+    one, ten = held(1), held(10)
+    assert ten < one * 1.3, (one, ten)

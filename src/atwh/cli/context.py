@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from atwh.client.api import ApiClient, RetryPolicy
     from atwh.client.model import Webhook
     from atwh.recover.replay import Report
-    from atwh.recover.selection import Candidate, EventLog
+    from atwh.recover.selection import Candidate
     from atwh.recover.sending import Sending
+    from atwh.recover.webhook import S
 
 
 def warn(message: str) -> None:
@@ -98,16 +99,17 @@ def webhook_url(url: str | None, webhook_id: str) -> str:
 
 
 def fetch_log(
-    client: ApiClient, webhook_id: str, since: datetime | None = None
-) -> tuple[Webhook, EventLog]:
-    """The webhook and its log (from `since` on, at least: see recover.webhook.fetch_log),
-    with a progress bar on a terminal while it comes."""
+    client: ApiClient, webhook_id: str, since: datetime | None, log: S
+) -> tuple[Webhook, S]:
+    """The webhook and its log (from `since` on, at least: see recover.webhook.fetch_log)
+    read into `log` (an EventLog, or reconcile's Join), with a progress bar on a terminal
+    while it comes."""
     from atwh.output.progress import Progress
     from atwh.recover import webhook
 
     progress = Progress()
     try:
-        return webhook.fetch_log(client, webhook_id, progress, since)
+        return webhook.fetch_log(client, webhook_id, log, progress, since)
     finally:
         progress.stop()
 

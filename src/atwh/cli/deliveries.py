@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from atwh.client.api import Page
     from atwh.client.filters import DeliveryFilter, Newest
-    from atwh.client.model import Delivery, Webhook
+    from atwh.client.model import Delivery, DeliveryRow, Webhook
 
 
 def deliveries(
@@ -63,7 +63,8 @@ def deliveries(
       atwh deliveries wh-history --id 3f2a
     """
     from atwh.cli.context import client_factory
-    from atwh.client.filters import DeliveryFilter, select_newest
+    from atwh.client.filters import DeliveryFilter, Newest, newest_of
+    from atwh.client.model import delivery_of_row
     from atwh.output.progress import Progress
     from atwh.output.show import (
         export_pages,
@@ -103,9 +104,21 @@ def deliveries(
             if done.written == 0:
                 note(_why_empty(webhook_id, flt, given, done.scanned, done.newest))
             return
-        stream = client.deliveries(webhook_id, on_page=on_page, since=flt.since)
-        wanted = rows_wanted(mode, limit, show_all)
-        picked = select_newest(filtered(stream, DeliveryFilter(), progress), flt, wanted)
+        try:
+            found = newest_of(
+                _matching(_each(client.pages(webhook_id, since=flt.since), on_page), flt),
+                rows_wanted(mode, limit, show_all),
+            )
+        finally:
+            progress.stop()
+    # a Delivery for each row shown, not for each read
+    picked = Newest(
+        [delivery_of_row(f, w) for f, w in found.rows],
+        found.more,
+        found.complete,
+        found.scanned,
+        found.newest_seen,
+    )
     if not picked.rows:
         note(_why_empty(webhook_id, flt, given, picked.scanned, picked.newest_seen))
         return
@@ -160,6 +173,30 @@ def _each(pages: Iterable[Page], on_page: Callable[[Page], None]) -> Iterator[Pa
     for page in pages:
         on_page(page)
         yield page
+
+
+def _matching(
+    pages: Iterable[Page], flt: DeliveryFilter
+) -> Iterator[tuple[datetime | None, bool, tuple[DeliveryRow, str | None]]]:
+    """Each delivery of these pages as newest_of() takes it, read from its fields (a
+    Delivery is made only for the rows kept)."""
+    from atwh.client.filters import DeliveryFilter
+    from atwh.client.model import is_failure
+
+    matches = DeliveryFilter(
+        flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only
+    ).matches_values
+    for page in pages:
+        webhook_id = page.webhook_id
+        for f in page.rows():
+            created = f.created
+            matched = matches(
+                is_failure(f.status, f.status_code, f.answered),
+                created,
+                f.event_name,
+                f.status_code,
+            )
+            yield created, matched, (f, webhook_id)
 
 
 def _show_one(delivery_id: str, fetched: list[Delivery], fmt: str, output: str | None) -> None:

@@ -52,14 +52,12 @@ def failures(
       atwh failures wh-history --format ndjson -o failures.ndjson
     """
     from atwh.cli.context import client_factory, webhook_ids_from
-    from atwh.client.api import fetch_many, fetch_pages
+    from atwh.client.api import fetch_pages
     from atwh.client.failures import scan_failures
-    from atwh.client.filters import DeliveryFilter
     from atwh.output.failures import say_none_failed, show_failures
     from atwh.output.progress import Progress
     from atwh.output.show import (
         export_pages,
-        filtered,
         listing_filter,
         listing_mode,
         note,
@@ -82,11 +80,15 @@ def failures(
             return ExitStatus.OK
         return found_status
 
-    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
-    scan = scan_failures(filtered(stream, DeliveryFilter(), progress), flt)
+    # each page read from its fields: the events' few numbers and the rows shown kept
+    wanted = rows_wanted(mode, limit, show_all)
+    try:
+        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
+        scan = scan_failures(pages, flt, wanted)
+    finally:
+        progress.stop()
     if not scan.rows:
         say_none_failed(scan, hooks, flt, given)
         return ExitStatus.OK
-    wanted = rows_wanted(mode, limit, show_all)
-    show_failures(scan, hooks, len(ids) > 1, mode, output, wanted, columns)
+    show_failures(scan, hooks, len(ids) > 1, mode, output, columns)
     return found_status

@@ -117,10 +117,17 @@ def reconcile(
     window = parse_time(since)
     target = http_url("--to", to) if to is not None else None
 
+    from atwh.client.filters import DeliveryFilter
+    from atwh.recover.selection import EventLog
+
+    # per event only what the join needs (the payloads only to replay or backfill)
+    log = EventLog(DeliveryFilter(since=window), payloads=replay or backfill, acked=backfill)
     with context.client_factory(api_url, token, timeout)() as client:
         # every attempt of the events in the window: whether one ever succeeded decides
-        webhook, log = context.fetch_log(client, webhook_id, log_since(window, whole_events=True))
-        result = rec.reconcile(log, store, window)
+        reach = log_since(window, whole_events=True)
+        webhook, log = context.fetch_log(client, webhook_id, reach, log)
+        # without --replay and --backfill the log is let go as the entries are made
+        result = rec.reconcile(log, store, window, drain=not (replay or backfill))
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
             target = target or context.webhook_url(webhook.url, webhook_id)

@@ -117,7 +117,7 @@ def replay(
     ids = context.split_ids(delivery, "--delivery"), context.split_ids(event_id, "--event-id")
     make_client = context.client_factory(api_url, token, timeout)
     with make_client() as client:
-        found = _choose(client, webhook_id, flt, mode, *ids)
+        found = _choose(client, webhook_id, flt, mode, *ids, dry_run)
         target = target or context.webhook_url(found.webhook.url, webhook_id)
         if found.webhook.enabled is False and to is None:
             context.warn(
@@ -160,16 +160,27 @@ def _choose(
     mode: str,
     delivery: list[str],
     event_id: list[str],
+    dry_run: bool,
 ) -> _Found:
     """The webhook, its log, and the events to send."""
     from atwh.cli import context
+    from atwh.recover.selection import EventLog
     from atwh.recover.webhook import log_since
 
     # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
     # (one may fail before the window), the other modes only at the newest ones
     reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
-    webhook, log = context.fetch_log(client, webhook_id, reach)
-    return _Found(webhook, log, log.select(flt, mode, delivery, event_id))
+    by_id = bool(delivery or event_id)
+    # per event only what the choice needs (the payload only when it is to be sent)
+    log = EventLog(
+        None if by_id else flt,
+        payloads=not dry_run,
+        lean=mode == "failing" and not by_id,
+        by_delivery=bool(delivery),
+    )
+    webhook, log = context.fetch_log(client, webhook_id, reach, log)
+    # the records let go as the candidates are made: only one of the two in memory
+    return _Found(webhook, log, log.select(mode, delivery, event_id, drain=True))
 
 
 def _history(ledger: str | None, fmt: str, output: str | None) -> int:

@@ -77,12 +77,12 @@ def stats(
     import sys
 
     from atwh.cli.context import client_factory, webhook_ids_from
-    from atwh.client.api import fetch_many
+    from atwh.client.api import fetch_pages
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
     from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, Window, check_bars, odd_dates_note
     from atwh.output.progress import Progress
-    from atwh.output.show import filtered, print_rich, show_listing, table_or_json
+    from atwh.output.show import print_rich, show_listing, table_or_json
 
     mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()
@@ -94,10 +94,13 @@ def stats(
     progress = Progress()
     # stats count only the attempts in the window: paging may stop at its start
     make_client = client_factory(api_url, token, timeout)
-    stream = fetch_many(ids, make_client, on_page=progress, since=flt.since)
     window = Window(flt.since, flt.until)
     result = Stats(ids, by if by in BUCKETS else "day", window)
-    result.add_all(filtered(stream, flt, progress))
+    try:
+        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
+            result.add_page(page, flt)
+    finally:
+        progress.stop()
     summary = result.summary(flt.since, flt.until)
 
     if mode == "json":

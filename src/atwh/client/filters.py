@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
+from heapq import heappush, heapreplace
 from typing import Generic, Protocol, TypeVar
 
 from atwh.core.durations import parse_duration
@@ -27,6 +28,8 @@ class Filterable(Protocol):
 
 
 T = TypeVar("T", bound=Filterable)
+R = TypeVar("R")
+_NO_DATE = float("-inf")
 DURATION_HELP = "a duration (90s, 15m, 2h, 7d, 1w, 1h30m) or an ISO date or datetime"
 
 
@@ -203,14 +206,42 @@ class NewestFirst:
 
 
 @dataclass(slots=True)
-class Newest(Generic[T]):
+class Newest(Generic[R]):
     """The newest matching records, and what was left out."""
 
-    rows: list[T]
+    rows: list[R]
     more: int | None  # matches left out: a count, or None when only "some" is known
     complete: bool  # every record was read (else reading stopped once `rows` was sure)
     scanned: int  # records read
     newest_seen: datetime | None = None  # the newest date among the records read
+
+
+class NewestKept(Generic[R]):
+    """The newest `count` items offered (every one when None), newest first: a bounded
+    heap, so a listing that shows 50 rows keeps 50 whatever order the items come in.
+    Of items with the same date, the one offered first comes first (as a stable sort)."""
+
+    __slots__ = ("count", "offered", "_heap")
+
+    def __init__(self, count: int | None) -> None:
+        self.count = count
+        self.offered = 0
+        self._heap: list[tuple[float, int, R]] = []
+
+    def offer(self, when: datetime | None, item: R) -> None:
+        self.offered += 1
+        entry = (_NO_DATE if when is None else when.timestamp(), -self.offered, item)
+        heap = self._heap
+        if self.count is None or len(heap) < self.count:
+            heappush(heap, entry)
+        elif entry[:2] > heap[0][:2]:
+            heapreplace(heap, entry)
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def newest_first(self) -> list[R]:
+        return [e[2] for e in sorted(self._heap, key=lambda e: e[:2], reverse=True)]
 
 
 def select_newest(
@@ -220,35 +251,40 @@ def select_newest(
 
     While the records come newest first (`NewestFirst`), reading stops at the first match
     beyond `count`, unless `count_all` (records that are cheap to read: the inbox's) asks
-    to count every match; otherwise every record is read and sorted. `flt.limit` is not
-    used.
+    to count every match; otherwise every record is read, and only the newest `count`
+    kept (NewestKept). `flt.limit` is not used.
     """
-    order = NewestFirst()
-    kept: list[T] = []
-    scanned = 0
-    newest: datetime | None = None
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes, flt.failed_only)
+    return newest_of(((r.created, window.matches(r), r) for r in records), count, count_all)
+
+
+def newest_of(
+    records: Iterable[tuple[datetime | None, bool, R]], count: int | None, count_all: bool = False
+) -> Newest[R]:
+    """select_newest() of records given as (creation date, whether it matches, record)."""
+    order = NewestFirst()
+    kept: NewestKept[R] = NewestKept(count)
+    scanned = matched = 0
+    newest: datetime | None = None
     complete = True
     records = iter(records)
-    for r in records:
+    for created, matches, r in records:
         scanned += 1
-        created = r.created
         order.see(created)
         if created is not None and (newest is None or created > newest):
             newest = created
-        if window.matches(r):
-            kept.append(r)
-            if count is not None and len(kept) > count and order.holds:
-                if count_all:
-                    rest = [window.matches(r) for r in records]  # newest first: counted only
-                    counted = len(kept) - count + sum(rest)
-                    return Newest(kept[:count], counted, True, scanned + len(rest), newest)
+        if matches:
+            matched += 1
+            if count is not None and matched > count and order.holds:
+                if count_all:  # newest first: the rest counted only
+                    rest = [m for _, m, _ in records]
+                    counted = matched - count + sum(rest)
+                    rows = kept.newest_first()
+                    return Newest(rows, counted, True, scanned + len(rest), newest)
                 complete = False
                 break
-    if not order.holds:
-        floor = datetime.min.replace(tzinfo=UTC)
-        kept.sort(key=lambda r: r.created or floor, reverse=True)
-    if count is None or len(kept) <= count:
-        return Newest(kept, 0, complete, scanned, newest)
-    more = len(kept) - count if complete else None
-    return Newest(kept[:count], more, complete, scanned, newest)
+            kept.offer(created, r)
+    rows = kept.newest_first()
+    if not complete:
+        return Newest(rows, None, False, scanned, newest)
+    return Newest(rows, matched - len(rows), True, scanned, newest)

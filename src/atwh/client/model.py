@@ -207,12 +207,8 @@ class Delivery:
     @property
     def cause(self) -> str:
         """Why it failed, in a few words: `HTTP 500`, or the message when there was no answer."""
-        if self.result is not None and self.result.status_code is not None:
-            return f"HTTP {self.result.status_code}"
-        message = self.result.message if self.result else None
-        if message:
-            return message
-        return "no answer" if (self.status or "").upper() != "PENDING" else "pending"
+        r = self.result
+        return cause_of(r.status_code if r else None, self.status, r.message if r else None)
 
     def to_api(self) -> dict[str, Any]:
         """The delivery with the API's own field names (the shape of `--json`)."""
@@ -279,6 +275,15 @@ def api_record(row: DeliveryRow, webhook_id: str | None) -> dict[str, Any]:
     if webhook_id is not None:
         data["webhookId"] = webhook_id
     return data
+
+
+def cause_of(status_code: int | None, status: str | None, message: str | None) -> str:
+    """Why an attempt failed, in a few words (Delivery.cause), from its fields."""
+    if status_code is not None:
+        return f"HTTP {status_code}"
+    if message:
+        return message
+    return "no answer" if (status or "").upper() != "PENDING" else "pending"
 
 
 def is_failure(status: str | None, status_code: int | None, answered: bool) -> bool:

@@ -27,12 +27,16 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atwh.client.model import Delivery
+from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
 from atwh.core.dates import iso
 from atwh.core.durations import duration
 from atwh.errors import printable
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
+    from atwh.client.filters import DeliveryFilter
 
 BUCKETS = ("day", "hour")
 BREAKDOWNS = ("event", "code")
@@ -233,16 +237,22 @@ class WebhookStats:
         self.buckets = _Buckets(by if by in BUCKETS else "day")
 
     def add(self, d: Delivery) -> None:
-        """One attempt. The hot path of `atwh stats`: a few dict updates, nothing kept of
-        the attempt but its lag."""
+        """One attempt."""
+        self.add_fields(d.row(), d.failed)
+
+    def add_fields(self, f: DeliveryRow, failed: bool) -> None:
+        """One attempt, as a DeliveryRow, and whether it failed.
+        The hot path of `atwh stats`: a few dict updates, nothing kept of the attempt but
+        its lag."""
+        delivery_id, created, delivered, status = f.id, f.created, f.delivered, f.status
+        code, message = f.status_code, f.message
+        event_id, name, event_created = f.event_id, f.event_name, f.event_created
         self.attempts += 1
-        r = d.result
-        code = r.status_code if r is not None else None
-        if d.failed:
+        if failed:
             state = _FAILED
             if code is None:
                 self.no_answer += 1
-            cause = d.cause
+            cause = cause_of(code, status, message)
             causes = self.causes
             if cause not in causes and len(causes) >= MAX_KEYS:
                 cause = OTHER
@@ -253,17 +263,14 @@ class WebhookStats:
         if code is not None:
             codes = self.codes
             codes[code] = codes.get(code, 0) + 1
-        event = d.event
         window = self.window
-        created = d.created
         if created is not None and not window.start <= created.timestamp() <= window.end:
             self.odd_dates += 1
             window.note_odd(created)
             created = None  # counted, but dated nowhere
-        delivered = d.delivered
-        if created is not None and delivered is not None and event.created is not None:
-            if window.sane(delivered) and window.sane(event.created):
-                self.lags.append((delivered - event.created).total_seconds())
+        if created is not None and delivered is not None and event_created is not None:
+            if window.sane(delivered) and window.sane(event_created):
+                self.lags.append((delivered - event_created).total_seconds())
         if created is not None:
             when = created.timestamp()
             quarters = self.buckets.quarters
@@ -273,7 +280,7 @@ class WebhookStats:
             counts[state] += 1
         else:
             when = 0.0
-        key = event.id if event.id is not None else "\0" + d.id  # no event id: its own event
+        key = event_id if event_id is not None else "\0" + delivery_id  # no id: its own event
         events = self.events
         rec = events.get(key)
         if rec is None:
@@ -283,7 +290,6 @@ class WebhookStats:
         else:
             rec.add(when, state)  # type: ignore[union-attr]
         names = self.names
-        name = event.name
         counts = names.get(name)  # type: ignore[assignment]
         if counts is None:
             if len(names) >= MAX_KEYS:
@@ -431,13 +437,14 @@ class Stats:
         self.window = window if window is not None else Window()
         self.webhooks = {w: WebhookStats(w, self.by, self.window) for w in webhook_ids}
 
-    def add(self, d: Delivery) -> None:
-        stats = self.webhooks.get(d.webhook_id or "")
+    def _of(self, webhook_id: str | None) -> WebhookStats:
+        stats = self.webhooks.get(webhook_id or "")
         if stats is None:  # an id the API spelled differently: keep it apart, never lose it
-            stats = self.webhooks[d.webhook_id or ""] = WebhookStats(
-                d.webhook_id, self.by, self.window
-            )
-        stats.add(d)
+            stats = self.webhooks[webhook_id or ""] = WebhookStats(webhook_id, self.by, self.window)
+        return stats
+
+    def add(self, d: Delivery) -> None:
+        self._of(d.webhook_id).add(d)
 
     def add_all(self, deliveries: Iterable[Delivery]) -> Stats:
         """Every attempt; pages come one webhook at a time, so the lookup is made per run."""
@@ -446,11 +453,19 @@ class Stats:
         for d in deliveries:
             if add is None or d.webhook_id != last_id:
                 last_id = d.webhook_id
-                self.add(d)
-                add = self.webhooks[d.webhook_id or ""].add
-            else:
-                add(d)
+                add = self._of(d.webhook_id).add
+            add(d)
         return self
+
+    def add_page(self, page: Page, flt: DeliveryFilter) -> None:
+        """The attempts of a page that match `flt`, read from their fields (no Delivery
+        objects: the hot path of `atwh stats`)."""
+        add = self._of(page.webhook_id).add_fields
+        matches = flt.matches_values if flt.narrows() else None
+        for f in page.rows():
+            failed = is_failure(f.status, f.status_code, f.answered)
+            if matches is None or matches(failed, f.created, f.event_name, f.status_code):
+                add(f, failed)
 
     def summary(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         return {

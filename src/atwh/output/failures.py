@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from atwh.output.show import newest_first, note, plural, say_more, show_listing, why_empty
+from atwh.output.show import note, plural, say_more, show_listing, why_empty
 
 if TYPE_CHECKING:
     from atwh.client.failures import FailureScan
@@ -29,10 +29,10 @@ def show_failures(
     multi: bool,
     mode: str,
     output: str | None,
-    wanted: int | None,
     columns: str | None = None,
 ) -> None:
-    """The failed attempts (the newest `wanted`, in the `columns` asked for), as a table
+    """The failed attempts (the newest, as many as the scan kept, in the `columns` asked
+    for), as a table
     under the summary by cause and event (and why a `no answer` says no more), or as TSV
     (`mode` tsv) under a headline on stderr; then what was left out."""
     from rich.console import Group
@@ -41,8 +41,8 @@ def show_failures(
     from atwh.output.listing import choose
     from atwh.output.tables import delivery_columns, failures_table, no_answer_note, wrapped
 
-    rows = scan.rows
-    shown = newest_first(rows)[:wanted]
+    shown = scan.rows  # the newest, newest first
+    matched = scan.matched
     still = scan.summary.still_failing_events()
     headline = f"{plural(scan.summary.failed, 'failed attempt')} in {_where(scan, hooks)}"
     listed = choose(delivery_columns(multi), columns)
@@ -53,14 +53,14 @@ def show_failures(
         head = Text()
         head.append(headline, style="bold red")
         head.append(f"; {plural(still, 'event')} still failing", style="red" if still else "green")
-        count = f"{len(shown):,} of {len(rows):,}" if len(shown) < len(rows) else f"{len(shown):,}"
+        count = f"{len(shown):,} of {matched:,}" if len(shown) < matched else f"{len(shown):,}"
         title = Text(f"Failed attempts ({count} shown), newest first", style="bold")
         groups = scan.summary.groups()
         why = no_answer_note(groups)
         summary: list[Any] = [failures_table(groups, multi), *([why] if why else []), Text()]
         view = Group(head, Text(), *summary, title)
         show_listing(listed, shown, mode, output, view)
-    say_more(len(shown), len(rows) - len(shown), "failed attempt", "failed attempts")
+    say_more(len(shown), matched - len(shown), "failed attempt", "failed attempts")
 
 
 def _where(scan: FailureScan, hooks: str) -> str:

@@ -222,6 +222,8 @@ def table(columns: Sequence[Column[R]], rows: Sequence[R]) -> Listing[R]:
 
 def tsv_field(value: object) -> str:
     """A value as one TSV field: None is empty, tabs and line breaks never pass through."""
+    if value.__class__ is str and value.isprintable():  # type: ignore[attr-defined]
+        return value  # type: ignore[return-value]  # most fields: the first test is the last
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -244,5 +246,5 @@ def write_tsv(
     if header:
         stream.write("\t".join(column_name(c) for c in columns) + "\n")
     for r in rows:
-        stream.write("\t".join(tsv_field(get(r)) for get in getters) + "\n")
+        stream.write("\t".join([tsv_field(get(r)) for get in getters]) + "\n")
     stream.flush()

@@ -41,6 +41,7 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
             "Result",
             lambda o: Text(o.result, style=_RESULT_STYLES.get(o.result, "")),
             keep=ALWAYS,
+            tsv=lambda o: o.result,
         ),
         Column(
             "Code",
@@ -49,14 +50,24 @@ def replay_columns(sent: bool = True) -> list[Column[Outcome]]:
             justify="right",
             tsv=lambda o: o.code,
         ),
-        Column("Event", lambda o: printable(o.candidate.event_name or "?", 60), keep=60),
+        # piped, the values themselves (write_tsv makes them printable): no Text to make
+        Column(
+            "Event",
+            lambda o: printable(o.candidate.event_name or "?", 60),
+            keep=60,
+            tsv=lambda o: o.candidate.event_name or "?",
+        ),
         Column(
             "Event id",
             lambda o: Text(printable(o.candidate.event_id or o.candidate.key, 100), style="dim"),
             keep=ALWAYS,
+            tsv=lambda o: o.candidate.event_id or o.candidate.key,
         ),
         Column(
-            "Replay of", lambda o: Text(printable(o.candidate.origin, 100), style="dim"), keep=30
+            "Replay of",
+            lambda o: Text(printable(o.candidate.origin, 100), style="dim"),
+            keep=30,
+            tsv=lambda o: o.candidate.origin,
         ),
         Column(
             "Time",
@@ -217,10 +228,13 @@ def entry_columns(with_category: bool = False, stored: bool = True) -> list[Colu
                 "Category",
                 lambda e: Text(e.category, style=_CATEGORY_STYLES[e.category]),
                 keep=ALWAYS,
+                tsv=lambda e: e.category,
             )
         )
     return columns + [
-        Column("Event id", lambda e: printable(e.event_id, 100), keep=ALWAYS),
+        Column(
+            "Event id", lambda e: printable(e.event_id, 100), keep=ALWAYS, tsv=lambda e: e.event_id
+        ),
         Column(
             "Name",
             lambda e: (
@@ -229,6 +243,7 @@ def entry_columns(with_category: bool = False, stored: bool = True) -> list[Colu
             keep=60,
             shrink=8,
             greedy=True,
+            tsv=lambda e: (e.event_name or "?") + (" (backfilled)" if e.backfilled else ""),
         ),
         Column(
             "Created",
@@ -251,7 +266,15 @@ def entry_columns(with_category: bool = False, stored: bool = True) -> list[Colu
             tsv=lambda e: e.last_code,
         ),
         *(
-            [Column("Stored", lambda e: str(e.stored), keep=ALWAYS, justify="right")]
+            [
+                Column(
+                    "Stored",
+                    lambda e: str(e.stored),
+                    keep=ALWAYS,
+                    justify="right",
+                    tsv=lambda e: e.stored,
+                )
+            ]
             if stored
             else []
         ),

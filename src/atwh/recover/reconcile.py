@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from atwh.client.filters import DeliveryFilter
 from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
@@ -88,6 +87,19 @@ class Stored:
         self._flush()
         row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
         return (int(row[0]), row[1]) if row else (0, None)
+
+    def lookup_many(self, event_ids: list[str]) -> dict[str, tuple[int, str | None]]:
+        """lookup() of many ids in one query a few hundred at a time (the ids stored;
+        the others are absent from the answer)."""
+        self._flush()
+        found: dict[str, tuple[int, str | None]] = {}
+        for i in range(0, len(event_ids), 500):
+            part = event_ids[i : i + 500]
+            rows = self._conn.execute(
+                f"SELECT id, n, name FROM ids WHERE id IN ({','.join('?' * len(part))})", part
+            )
+            found.update((k, (int(n), name)) for k, n, name in rows)
+        return found
 
     def groups(self) -> Iterator[tuple[bool, str | None, int]]:
         """(stored more than once, name, how many ids) over every id: counted by SQLite."""
@@ -411,41 +423,22 @@ def _indented(text: str, by: int = 2) -> str:
     return text.replace("\n", "\n" + " " * by)
 
 
-def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconciliation:
-    window = DeliveryFilter(since=since)
+def reconcile(
+    log: EventLog, stored: Stored, since: datetime | None, drain: bool = False
+) -> Reconciliation:
+    """The log's events joined with the store. `log` was read with the window as its
+    filter (EventLog(DeliveryFilter(since=since))): it keeps per event its newest attempt,
+    a few flags and counts, never the attempts. With `drain`, each event's record is let
+    go as its entry is made (the log is empty afterwards: nothing to replay or backfill)."""
     entries: list[Entry] = []
     in_log: set[str] = set()
     logged: Counter[tuple[str, str]] = Counter()
-    for key in log.events:
-        if key.startswith("delivery:"):
-            continue  # no event id: nothing to join on
-        attempts = log.attempts(key)
-        if not any(window.matches(d) for d in attempts):
-            continue
-        in_log.add(key)
-        event = log.events[key]
-        last = attempts[-1]
-        count, name = stored.lookup(key)
-        if count:  # not one of the others: taken off their counts below
-            logged[(stored.twice if count > 1 else UNKNOWN, name or "?")] += 1
-        if count > 1:
-            category = stored.twice
-        elif count == 1:
-            category = OK
-        else:
-            category = LOST if log.succeeded(key) else NOT_DELIVERED
-        entries.append(
-            Entry(
-                key,
-                event.name,
-                category,
-                event.created or attempts[0].created,
-                len(attempts),
-                last.status_code,
-                last.id,
-                count,
-            )
-        )
+    records = log.records
+    keys = list(records)
+    for start in range(0, len(keys), 5000):  # the store asked a few thousand at a time
+        _join(keys[start : start + 5000], log, stored, entries, in_log, logged, drain)
+    if drain:
+        records.clear()
     entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
     result = Reconciliation(entries, since, stored.source, stored, in_log)
     for twice, name, n in stored.groups():  # every id stored, less those in the log
@@ -453,6 +446,42 @@ def reconcile(log: EventLog, stored: Stored, since: datetime | None) -> Reconcil
     result.other_counts.subtract(logged)
     result.other_counts = +result.other_counts  # (no zero counts)
     return result
+
+
+def _join(
+    keys: list[str],
+    log: EventLog,
+    stored: Stored,
+    entries: list[Entry],
+    in_log: set[str],
+    logged: Counter[tuple[str, str]],
+    drain: bool,
+) -> None:
+    """reconcile() of these events of the log."""
+    records = log.records
+    entry = log.entry
+    seen_in_window = []
+    for key in keys:
+        # no event id: nothing to join on; None: not in the window
+        seen = None if key.startswith("delivery:") else entry(key)
+        if drain:
+            del records[key]
+        if seen is not None:
+            seen_in_window.append((key, seen))
+    found = stored.lookup_many([key for key, _ in seen_in_window])
+    for key, seen in seen_in_window:
+        succeeded, name, created, attempts, origin, code = seen
+        in_log.add(key)
+        count, stored_name = found.get(key, (0, None))
+        if count:  # not one of the others: taken off their counts below
+            logged[(stored.twice if count > 1 else UNKNOWN, stored_name or "?")] += 1
+        if count > 1:
+            category = stored.twice
+        elif count == 1:
+            category = OK
+        else:
+            category = LOST if succeeded else NOT_DELIVERED
+        entries.append(Entry(key, name, category, created, attempts, code, origin, count))
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
@@ -470,24 +499,24 @@ def backfill_inbox(result: Reconciliation, log: EventLog, db: Path) -> int:
 
 def backfill(result: Reconciliation, log: EventLog, inbox: Inbox) -> int:
     """Insert the lost events into the inbox from the log's payload, marked `backfilled`
-    (never verified); how many were inserted."""
+    (never verified); how many were inserted. `log` kept the payloads and each event's
+    newest acknowledged attempt (EventLog(payloads=True, acked=True))."""
     done = 0
     for e in result.entries:
         if e.category != LOST:
             continue
-        attempts = log.attempts(e.event_id)
-        acked = next(a for a in reversed(attempts) if a.ok)
-        payload = log.events[e.event_id].payload
-        if payload is None:
+        acked = log.acked_attempt(e.event_id)
+        payload = log.payload(e.event_id)
+        if payload is None or acked is None:
             continue
-        when = acked.delivered or acked.created or datetime.now(UTC)
+        acked_id, when, code = acked
         if inbox.backfill(
             event_id=e.event_id,
             event_name=e.event_name,
             body=payload.encode("utf-8", errors="surrogatepass"),
-            received_at=when.timestamp(),
-            answer_code=acked.status_code or 200,
-            note=f"from delivery {acked.id} in the API's log, by atwh reconcile",
+            received_at=(when or datetime.now(UTC)).timestamp(),
+            answer_code=code or 200,
+            note=f"from delivery {acked_id} in the API's log, by atwh reconcile",
         ):
             e.backfilled = True
             done += 1

@@ -17,6 +17,7 @@ the rest are errors, and the report says why (`ledger_error`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import time
@@ -30,6 +31,7 @@ from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import on_this_machine
+from atwh.endpoint.send import Sender
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
@@ -230,6 +232,11 @@ class _Run:
         self.ledger_error: str | None = None
         self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
+        # --concurrency 1: one request at a time, by httpx's sync client, which costs half
+        # what its async one does per request (bench/replay_loop_bench.py)
+        self.sender: Sender | None = None
+        if opts.concurrency == 1:
+            self.sender = Sender(opts.timeout, opts.user_agent)
 
     async def main(self) -> Report:
         loop = asyncio.get_running_loop()
@@ -241,12 +248,16 @@ class _Run:
             max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
         )
         try:
-            async with httpx.AsyncClient(
-                timeout=self.opts.timeout,
-                limits=limits,
-                follow_redirects=False,
-                # answers are read raw, a few KiB at most: no compressed ones to inflate
-                headers={"accept-encoding": "identity"},
+            async with (
+                httpx.AsyncClient(
+                    timeout=self.opts.timeout,
+                    limits=limits,
+                    follow_redirects=False,
+                    # answers are read raw, a few KiB at most: no compressed ones to inflate
+                    headers={"accept-encoding": "identity"},
+                )
+                if self.sender is None
+                else contextlib.nullcontext()  # one at a time: the sync client (_try_in_order)
             ) as client:
                 self.workers = [
                     asyncio.ensure_future(self._work(client))
@@ -254,6 +265,8 @@ class _Run:
                 ]
                 await asyncio.gather(*self.workers, return_exceptions=True)
         finally:
+            if self.sender is not None:
+                self.sender.close()
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
             if self.ledger is not None:
@@ -311,7 +324,7 @@ class _Run:
         except TimeoutError:
             pass
 
-    async def _work(self, client: httpx.AsyncClient) -> None:
+    async def _work(self, client: httpx.AsyncClient | None) -> None:
         while not self.stop.is_set():
             i = self.next
             while i < len(self.candidates) and self.candidates[i].skip is not None:
@@ -353,7 +366,7 @@ class _Run:
             else:
                 self.failed_to_connect = 0
 
-    async def _event(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
+    async def _event(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
         """Claim the event, send it, release it: its outcome."""
         opts, ledger = self.opts, self.ledger
         if ledger is not None:
@@ -375,7 +388,7 @@ class _Run:
             outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
         return outcome
 
-    async def _send(self, client: httpx.AsyncClient, c: Candidate) -> Outcome:
+    async def _send(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
         opts = self.opts
         started = time.monotonic()
         tries = 0
@@ -398,10 +411,15 @@ class _Run:
             return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
 
     async def _try(
-        self, client: httpx.AsyncClient, c: Candidate
+        self, client: httpx.AsyncClient | None, c: Candidate
     ) -> tuple[int | None, str | None, float | None]:
         """One request: its code (None: no answer), one line of body or the error, and
         Retry-After in seconds. Raises _NotSent when the request could not be made."""
+        if self.sender is not None:
+            tried = self._try_in_order(self.sender, c)
+            await asyncio.sleep(0)  # the loop's turn: a Ctrl-C meanwhile is seen now
+            return tried
+        assert client is not None
         opts = self.opts
         started = time.time()
         code: int | None = None
@@ -434,25 +452,61 @@ class _Run:
             if code is None:  # nothing reached the target: not an attempt
                 raise _NotSent(_local_error(e)) from e
             detail = f"answered {code}, then: {_local_error(e)}"
+        self._record(c, started, code, detail)
+        return code, detail, retry_after
+
+    def _record(self, c: Candidate, started: float, code: int | None, detail: str | None) -> None:
+        """One answered try (or one that failed on the network), into the ledger."""
         if self.ledger is not None:
             try:
                 self.ledger.record(
-                    self.run_id, self.source, c.key, c.event_name, c.origin, opts.target,
+                    self.run_id, self.source, c.key, c.event_name, c.origin, self.opts.target,
                     started, code, detail, ok=acknowledged(code, detail),
                 )  # fmt: skip
             except LedgerError as e:
                 self._ledger_failed(e)
                 self.unrecorded.add(c.key)
+
+    def _try_in_order(
+        self, sender: Sender, c: Candidate
+    ) -> tuple[int | None, str | None, float | None]:
+        """_try() for --concurrency 1: the request made on this thread, blocking the loop
+        (nothing else runs on it meanwhile; a Ctrl-C is seen once the answer is in, within
+        --timeout), bounded in time as a whole (endpoint.send.Sender)."""
+        opts = self.opts
+        started = time.time()
+        try:
+            body = c.payload()  # (from the inbox: read now, dropped after)
+            headers = request_headers(c, opts.secret, opts.user_agent, body=body)
+        except Exception as e:
+            raise _NotSent(_local_error(e)) from e
+        answer = sender.post(opts.target, body, headers)
+        code = answer.code
+        if code is None:
+            detail = answer.error
+            retry_after = None
+        else:
+            location = answer.header("location")
+            reason = httpx.codes.get_reason_phrase(code)
+            detail = _line(answer.body[:BODY_KEPT], code, location, reason)
+            retry_after = parse_retry_after(answer.header("retry-after"))
+        self._record(c, started, code, detail)
         return code, detail, retry_after
 
 
 def _answer_line(body: bytes, response: httpx.Response) -> str | None:
+    return _line(
+        body, response.status_code, response.headers.get("location"), response.reason_phrase
+    )
+
+
+def _line(body: bytes, code: int, location: str | None, reason: str | None) -> str | None:
+    """One line of an answer: its body, where it redirects to, else its reason phrase."""
     text = body.decode("utf-8", errors="replace")
     line = printable(text, 200) if text.strip() else ""
-    if 300 <= response.status_code <= 399 and response.headers.get("location"):
-        where = printable(response.headers["location"], 120)
-        line = f"redirect to {where}" + (f": {line}" if line else "")
-    return line or printable(response.reason_phrase or "", 80) or None
+    if 300 <= code <= 399 and location:
+        line = f"redirect to {printable(location, 120)}" + (f": {line}" if line else "")
+    return line or printable(reason or "", 80) or None
 
 
 def _local_error(e: BaseException) -> str:

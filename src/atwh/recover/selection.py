@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from atwh.client.filters import DeliveryFilter
-from atwh.client.model import Delivery
+from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
 from atwh.client.prefix import resolve_prefix
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import InboxRecord
+
+if TYPE_CHECKING:
+    from atwh.client.api import Page
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 MODES = ("failing", "failed", "all")  # the default, --all-failed, --all
@@ -65,162 +69,377 @@ class Candidate:
         return self.load()
 
 
-@dataclass(slots=True)
-class Attempt:
-    """What a replay needs of one delivery attempt (a Delivery without its answer's body and
-    headers, which a 30-day log of a busy webhook would hold by the hundred megabytes)."""
+# What EventLog keeps of an event: one tuple, replaced as its attempts come, indexed so:
+_T, _ORIGIN, _FLAGS, _ATTEMPTS, _CODE, _CAUSE, _NAME, _CREATED, _OK_T, _PAYLOAD = range(10)
+# _T: the newest attempt's creation (POSIX seconds; -inf without a date), _ORIGIN its id
+# (the newest by (date, id)), _CODE and _CAUSE its answer and why it failed (None when it
+# did not), _OK_T the newest acknowledged attempt's date (None: none was), _CREATED the
+# event's date (else its earliest attempt's), _PAYLOAD the payload to send (only kept when
+# asked for: a dry run needs only to know whether there is one).
+# _FLAGS:
+_WINDOW = 1  # an attempt matched the filter
+_FAILED = 2  # an attempt failed
+_OK = 4  # an attempt was acknowledged (answered 2xx)
+_LAST_FAILED = 8  # the newest attempt failed
+_HAS_PAYLOAD = 16  # the log has a payload for the event
+_BAD_PAYLOAD = 32  # ... which is not valid Unicode
+_OWN_CREATED = 64  # _CREATED is the event's own date
 
-    id: str
-    created: datetime | None
-    delivered: datetime | None
-    status: str | None
-    status_code: int | None
-    failed: bool
-    cause: str | None  # why it failed; None when it did not
-    event_name: str | None
-
-    @property
-    def ok(self) -> bool:
-        """Answered 2xx: what the endpoint acknowledged."""
-        return not self.failed and (
-            self.status_code is not None or (self.status or "").upper() == "SUCCESS"
-        )
+_NO_DATE = float("-inf")
+_CODES = tuple(range(600))  # delivery_fields gives a status code from 100 to 599
+MAX_NAMES = 1000  # distinct event names and causes shared between events; others kept as is
 
 
-@dataclass(slots=True)
-class LoggedEvent:
-    """One event of the log: its attempts, and its payload once."""
+def _timestamp(when: datetime | None) -> float:
+    return _NO_DATE if when is None else when.timestamp()
 
-    id: str | None
-    name: str | None
-    created: datetime | None
-    payload: str | None
-    attempts: list[Attempt] = field(default_factory=list)
+
+def _date(t: float | None) -> datetime | None:
+    return None if t is None or t == _NO_DATE else datetime.fromtimestamp(t, UTC)
 
 
 class EventLog:
-    """A webhook's deliveries grouped by event: feed it every delivery fetched."""
+    """A webhook's delivery attempts grouped by event, in compact form: feed it every
+    delivery fetched (`add_page`, `add_fields`, or `add` for a Delivery).
 
-    def __init__(self) -> None:
-        self.events: dict[str, LoggedEvent] = {}
+    Memory grows with events, not attempts, and little: per event one tuple of what the
+    choice needs (the newest attempt's date, id, code and cause, a few flags, the count,
+    the event's date; event names and causes shared), never the attempts; with `lean`, an
+    event whose one attempt was acknowledged is a single float (its date, negative when
+    outside the filter) until a second attempt comes. The payload itself is kept only with
+    `payloads` (what is sent); a dry run needs only to know whether there is one.
+
+    `flt` is the window: an event is in it when one of its attempts matches. `lean` suits
+    the default mode ("failing"), which never takes an event whose attempts all succeeded
+    (an event chosen by id, or by "failed" or "all", needs more). `by_delivery` keeps
+    every attempt's id, for choosing events by delivery id; `acked` each event's newest
+    acknowledged attempt, for backfilling.
+    """
+
+    def __init__(
+        self,
+        flt: DeliveryFilter | None = None,
+        *,
+        payloads: bool = False,
+        lean: bool = False,
+        by_delivery: bool = False,
+        acked: bool = False,
+    ) -> None:
+        self.flt = flt if flt is not None and flt.narrows() else None
+        self.payloads = payloads
+        self.lean = lean
+        self.records: dict[str, tuple[Any, ...] | float] = {}
+        self.deliveries: dict[str, str] | None = {} if by_delivery else None
+        # with `acked`: each event's newest acknowledged attempt: (date, id, when, code)
+        self.acked: dict[str, tuple[float, str, datetime | None, int | None]] | None = (
+            {} if acked else None
+        )
+        self._shared: dict[str, str] = {}
+        self.drained = 0  # events let go by select(drain=True)
+
+    def __len__(self) -> int:
+        """The events read (those of a drained log included)."""
+        return len(self.records) + self.drained
+
+    def share(self, text: str) -> str:
+        """One object for each event name and cause, as long as there are few."""
+        shared = self._shared.get(text)
+        if shared is None:
+            if len(self._shared) >= MAX_NAMES:
+                return text
+            shared = self._shared[text] = text
+        return shared
 
     def add(self, d: Delivery) -> None:
-        key = d.event.id or f"delivery:{d.id}"
-        event = self.events.get(key)
-        if event is None:
-            event = self.events[key] = LoggedEvent(
-                d.event.id, d.event.name, d.event.created, d.event.payload
-            )
-        elif d.event.payload is not None and (
-            event.payload is None or d.created is not None and _latest(event) < d.created
-        ):
-            event.payload = d.event.payload  # the newest attempt's, where they differ
-        failed = d.failed
-        event.attempts.append(
-            Attempt(
-                d.id,
-                d.created,
-                d.delivered,
-                d.status,
-                d.status_code,
-                failed,
-                d.cause if failed else None,
-                d.event.name,
-            )
-        )
+        self.add_fields(d.row())
 
     def extend(self, deliveries: Iterable[Delivery]) -> EventLog:
         for d in deliveries:
             self.add(d)
         return self
 
-    def __len__(self) -> int:
-        return len(self.events)
+    def add_page(self, page: Page) -> None:
+        for f in page.rows():
+            self.add_fields(f)
 
-    def attempts(self, key: str) -> list[Attempt]:
-        """An event's attempts, oldest first."""
-        return sorted(self.events[key].attempts, key=lambda a: (a.created or _NEVER, a.id))
+    def add_fields(self, f: DeliveryRow) -> None:
+        """One attempt, as a DeliveryRow."""
+        delivery_id, created, delivered, status = f.id, f.created, f.delivered, f.status
+        answered, code, message = f.answered, f.status_code, f.message
+        event_id, name, payload, event_created = (
+            f.event_id,
+            f.event_name,
+            f.payload,
+            f.event_created,
+        )
+        key = event_id or f"delivery:{delivery_id}"
+        if self.deliveries is not None:
+            self.deliveries[delivery_id] = key
+        failed = is_failure(status, code, answered)
+        ok = not failed and (code is not None or (status or "").upper() == "SUCCESS")
+        flt = self.flt
+        matched = flt is None or flt.matches_values(failed, created, name, code)
+        t = _NO_DATE if created is None else created.timestamp()
+        if ok and self.acked is not None:
+            newest_ok = self.acked.get(key)
+            if newest_ok is None or (t, delivery_id) > newest_ok[:2]:
+                self.acked[key] = (t, delivery_id, delivered or created, code)
+        held = self.records.get(key)
+        if held is None:
+            if (
+                self.lean and ok and t > 0 and self.acked is None and payload is not None
+                and name is not None and event_created is not None and _valid(payload)
+            ):  # fmt: skip
+                self.records[key] = t if matched else -t
+                return
+        elif held.__class__ is float:  # a lean event's second attempt
+            held = self._unlean(held)  # type: ignore[arg-type]
+        self.records[key] = self._merged(
+            held,  # type: ignore[arg-type]
+            t, delivery_id, failed, ok, matched, code, status, message, name, payload,
+            event_created,
+        )  # fmt: skip
+
+    def _unlean(self, t: float) -> tuple[Any, ...]:
+        """The record of a lean event (one acknowledged attempt at |t|, with a valid payload,
+        a name and a date; which the attempt that follows gives again)."""
+        window = _WINDOW if t > 0 else 0
+        t = abs(t)
+        flags = window | _OK | _HAS_PAYLOAD | _OWN_CREATED
+        return (t, "", flags, 1, None, None, None, t, t, None)
+
+    def _merged(
+        self,
+        held: tuple[Any, ...] | None,
+        t: float,
+        delivery_id: str,
+        failed: bool,
+        ok: bool,
+        matched: bool,
+        code: int | None,
+        status: str | None,
+        message: str | None,
+        name: str | None,
+        payload: str | None,
+        event_created: datetime | None,
+    ) -> tuple[Any, ...]:
+        flags = (_WINDOW if matched else 0) | (_FAILED if failed else 0) | (_OK if ok else 0)
+        if held is None:  # the event's first attempt
+            newest = True
+            attempts = 1
+            ok_t = t if ok else None
+            if event_created is not None:
+                created = event_created.timestamp()
+                flags |= _OWN_CREATED
+            else:
+                created = t
+            kept = None
+            shared_name = self.share(name) if name is not None else None
+        else:
+            newest = t > held[_T] or (t == held[_T] and delivery_id > held[_ORIGIN])
+            flags |= held[_FLAGS] & ~(_LAST_FAILED | _HAS_PAYLOAD | _BAD_PAYLOAD)
+            attempts = held[_ATTEMPTS] + 1
+            ok_t = held[_OK_T]
+            if ok and (ok_t is None or t > ok_t):
+                ok_t = t
+            created = held[_CREATED]
+            if not held[_FLAGS] & _OWN_CREATED:
+                if event_created is not None:
+                    created = event_created.timestamp()
+                    flags |= _OWN_CREATED
+                elif t < created:
+                    created = t
+            else:
+                flags |= _OWN_CREATED
+            kept = held[_PAYLOAD]
+            shared_name = held[_NAME]
+            if shared_name is None and name is not None:
+                shared_name = self.share(name)
+            if payload is not None and held[_FLAGS] & _HAS_PAYLOAD and not t > held[_T]:
+                payload = None  # the payload kept came from a newer attempt
+            if payload is None:
+                flags |= held[_FLAGS] & (_HAS_PAYLOAD | _BAD_PAYLOAD)
+            if not newest:
+                flags |= held[_FLAGS] & _LAST_FAILED
+                if payload is not None:
+                    flags |= _HAS_PAYLOAD | (0 if _valid(payload) else _BAD_PAYLOAD)
+                    kept = payload if self.payloads else None
+                return (
+                    held[_T], held[_ORIGIN], flags, attempts, held[_CODE], held[_CAUSE],
+                    shared_name, created, ok_t, kept,
+                )  # fmt: skip
+        if payload is not None:
+            flags |= _HAS_PAYLOAD | (0 if _valid(payload) else _BAD_PAYLOAD)
+            kept = payload if self.payloads else None
+        cause = None
+        if failed:
+            flags |= _LAST_FAILED
+            cause = self.share(cause_of(code, status, message))
+        if code is not None:
+            code = _CODES[code]  # one int object for each code, not one for each event
+        return (t, delivery_id, flags, attempts, code, cause, shared_name, created, ok_t, kept)
+
+    def _record(self, key: str) -> tuple[Any, ...]:
+        held = self.records[key]
+        return self._unlean(held) if held.__class__ is float else held  # type: ignore[return-value,arg-type]
+
+    def entry(
+        self, key: str
+    ) -> tuple[bool, str | None, datetime | None, int, str, int | None] | None:
+        """What reconcile reads of an event in one call: None when it is not in the window,
+        else whether any attempt was acknowledged, its name and date, its attempts, and the
+        newest attempt's id and code."""
+        record = self._record(key)
+        flags = record[_FLAGS]
+        if not flags & _WINDOW:
+            return None
+        return (
+            bool(flags & _OK), record[_NAME], _date(record[_CREATED]), record[_ATTEMPTS],
+            record[_ORIGIN], record[_CODE],
+        )  # fmt: skip
 
     def succeeded(self, key: str) -> bool:
         """Whether any attempt was answered 2xx (what the endpoint acknowledged)."""
-        return any(a.ok for a in self.events[key].attempts)
+        return bool(self._record(key)[_FLAGS] & _OK)
 
     def still_failing(self, key: str) -> bool:
         """The latest attempt failed, and no attempt succeeded after it (or with it)."""
-        attempts = self.attempts(key)
-        last = attempts[-1]
-        if not last.failed:
-            return False
-        failed_at = last.created or _NEVER
-        return not any(a.ok and (a.created or _NEVER) >= failed_at for a in attempts)
+        return _still_failing(self.records[key])
+
+    def in_window(self, key: str) -> bool:
+        held = self.records[key]
+        if held.__class__ is float:
+            return held > 0  # type: ignore[operator]
+        return bool(held[_FLAGS] & _WINDOW)  # type: ignore[index]
+
+    def attempts(self, key: str) -> int:
+        return int(self._record(key)[_ATTEMPTS])
+
+    def created(self, key: str) -> datetime | None:
+        return _date(self._record(key)[_CREATED])
+
+    def name(self, key: str) -> str | None:
+        return self._record(key)[_NAME]  # type: ignore[no-any-return]
+
+    def last(self, key: str) -> tuple[str, int | None]:
+        """The newest attempt's id and code."""
+        record = self._record(key)
+        return record[_ORIGIN], record[_CODE]
+
+    def acked_attempt(self, key: str) -> tuple[str, datetime | None, int | None] | None:
+        """The newest acknowledged attempt's id, delivery date (else creation) and code
+        (with `acked`)."""
+        held = (self.acked or {}).get(key)
+        return None if held is None else held[1:]
+
+    def payload(self, key: str) -> str | None:
+        """The payload kept (with `payloads`)."""
+        return self._record(key)[_PAYLOAD]  # type: ignore[no-any-return]
 
     def candidate(self, key: str) -> Candidate:
-        event = self.events[key]
-        attempts = self.attempts(key)
-        last = attempts[-1]
+        record = self._record(key)
+        flags = record[_FLAGS]
         body: bytes | None = None
-        skip: str | None = "the log has no payload for this event"
-        if event.payload is not None:
-            try:
-                body, skip = event.payload.encode("utf-8"), None
-            except UnicodeEncodeError:  # a lone surrogate, from a JSON escape: not UTF-8
-                skip = "the payload in the log is not valid Unicode"
+        skip: str | None = None
+        if not flags & _HAS_PAYLOAD:
+            skip = "the log has no payload for this event"
+        elif flags & _BAD_PAYLOAD:
+            skip = "the payload in the log is not valid Unicode"
+        elif record[_PAYLOAD] is not None:
+            body = record[_PAYLOAD].encode("utf-8")
+        elif self.payloads:  # a lean event's payload, newer than its attempts that followed
+            skip = "the log has no payload for this event"
         return Candidate(
             key=key,
-            event_id=event.id,
-            event_name=event.name,
-            created=event.created or attempts[0].created,
-            origin=last.id,
+            event_id=None if key.startswith("delivery:") else key,
+            event_name=record[_NAME],
+            created=_date(record[_CREATED]),
+            origin=record[_ORIGIN],
             body=body,
-            attempts=len(attempts),
-            last_code=last.status_code,
-            last_cause=last.cause,
+            attempts=record[_ATTEMPTS],
+            last_code=record[_CODE],
+            last_cause=record[_CAUSE],
             skip=skip,
         )
 
     def select(
         self,
-        flt: DeliveryFilter,
         mode: str = "failing",
         delivery_ids: Iterable[str] = (),
         event_ids: Iterable[str] = (),
+        drain: bool = False,
     ) -> list[Candidate]:
         """The events to re-send, oldest first.
 
         Given ids (unique prefixes accepted) select exactly those events, whatever their
-        state. Otherwise an event is in the window when one of its attempts matches `flt`,
-        and then `mode` decides: "failing" (still failing), "failed" (any failed attempt),
-        "all".
+        state (delivery ids need `by_delivery`). Otherwise an event is in the window when
+        one of its attempts matches the filter, and then `mode` decides: "failing" (still
+        failing), "failed" (any failed attempt), "all". With `drain`, each event's record
+        is let go as it is read (the candidates take its place in memory): the log is
+        empty afterwards, but for its length.
         """
         if mode not in MODES:
             raise ValueError(mode)
         delivery_ids, event_ids = list(delivery_ids), list(event_ids)
         keys: list[str] = []
+        chosen: list[Candidate] = []
         if delivery_ids or event_ids:
-            by_delivery = {a.id: k for k, e in self.events.items() for a in e.attempts}
+            by_delivery = self.deliveries or {}
             for given in delivery_ids:
                 found = resolve_prefix(given, by_delivery, "delivery", "--delivery")
                 keys.append(by_delivery[found])
-            real_events = [k for k in self.events if not k.startswith("delivery:")]
+            real_events = [k for k in self.records if not k.startswith("delivery:")]
             for given in event_ids:
                 keys.append(resolve_prefix(given, real_events, "event", "--event-id"))
             keys = list(dict.fromkeys(keys))
         else:
-            for key, event in self.events.items():
-                if not any(flt.matches(a) for a in event.attempts):
+            records = self.records
+            for key in list(records) if drain else records:
+                held = records[key]
+                if held.__class__ is float:
+                    if mode == "all":
+                        raise ValueError("a lean log does not keep what 'all' lists")
+                    continue  # one acknowledged attempt: neither failing nor failed
+                flags = held[_FLAGS]  # type: ignore[index]
+                if not flags & _WINDOW:
                     continue
-                if mode == "failing" and not self.still_failing(key):
+                if mode == "failing" and not _still_failing(held):
                     continue
-                if mode == "failed" and not any(a.failed for a in event.attempts):
+                if mode == "failed" and not flags & _FAILED:
                     continue
-                keys.append(key)
-        chosen = [self.candidate(k) for k in keys]
+                if drain:  # the candidate now, the record let go
+                    chosen.append(self.candidate(key))
+                    del records[key]
+                else:
+                    keys.append(key)
+            if drain:
+                self.drained = len(records) + len(chosen)
+                records.clear()
+        chosen += [self.candidate(k) for k in keys]
         chosen.sort(key=lambda c: (c.created or _NEVER, c.key))
         return chosen
 
 
-def _latest(event: LoggedEvent) -> datetime:
-    return max((a.created or _NEVER for a in event.attempts), default=_NEVER)
+def _still_failing(held: tuple[Any, ...] | float) -> bool:
+    if held.__class__ is float:
+        return False
+    flags = held[_FLAGS]  # type: ignore[index]
+    if not flags & _LAST_FAILED:
+        return False
+    ok_t = held[_OK_T]  # type: ignore[index]
+    return ok_t is None or ok_t < held[_T]  # type: ignore[index]
+
+
+def _valid(payload: str) -> bool:
+    """Whether the payload can be sent as UTF-8 (a lone surrogate, from a JSON escape,
+    cannot)."""
+    if payload.isascii():
+        return True
+    try:
+        payload.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 REPLAYABLE = "verified"  # what `inbox replay` sends by default: signatures that were checked
