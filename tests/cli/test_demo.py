@@ -144,6 +144,7 @@ def test_it_ends_with_the_commands_to_run_next(demo):
     assert any(c.startswith("atwh inbox") for c in commands)
     assert any(c.startswith("atwh emulator") for c in commands)
     assert any(c.startswith("atwh serve") for c in commands)
+    assert any(c.startswith("atwh check") for c in commands)  # the endpoint the user builds
     assert any("atwh failures" in c for c in commands)
     # nothing else after them: the last line belongs to the "What next" block
     assert tail[-1].startswith("  ")

@@ -77,8 +77,8 @@ def demo(
         f"\nDone in {time.monotonic() - started:.1f}s. What next:\n"
         f"{inbox}"
         "  atwh emulator --time-scale 1000 --history 500  # your own, 30 days of history\n"
-        "  ATWH_API_URL=http://127.0.0.1:4000/ ATWH_TOKEN=dev atwh failures wh-history\n"
         '  atwh serve --secret "$SHARED_WEBHOOK_SECRET"   # a receiver for your webhook\n'
+        "  atwh check http://localhost:3000/webhook --secret S  # grade your own endpoint\n"
         "  ATWH_TOKEN=<access token> atwh failures <webhook id>  # what failed there",
         highlight=False,
         markup=False,
