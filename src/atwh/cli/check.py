@@ -39,6 +39,7 @@ def check(
         typer.Option(
             "--webhook",
             metavar="WEBHOOK_ID",
+            click_type=params.WebhookId(),
             help="Take the URL, the secret and the events of this webhook from the API.",
         ),
     ] = None,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 from atwh.errors import NotFoundError, UsageError, printable
 
 if TYPE_CHECKING:
@@ -20,7 +21,12 @@ if TYPE_CHECKING:
 
 def deliveries(
     webhook_id: Annotated[
-        str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook whose deliveries to show.")
+        str,
+        typer.Argument(
+            metavar="WEBHOOK_ID",
+            click_type=params.WebhookId(),
+            help="The webhook whose deliveries to show.",
+        ),
     ],
     delivery_id: Annotated[
         str | None,

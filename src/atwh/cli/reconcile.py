@@ -8,11 +8,15 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 from atwh.errors import ExitStatus
 
 
 def reconcile(
-    webhook_id: Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook.")],
+    webhook_id: Annotated[
+        str,
+        typer.Argument(metavar="WEBHOOK_ID", click_type=params.WebhookId(), help="The webhook."),
+    ],
     db: Annotated[
         str | None,
         typer.Option(
