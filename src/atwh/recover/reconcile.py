@@ -63,16 +63,18 @@ class Stored:
         self._conn = sqlite3.connect(Path(self._dir.name) / "stored.sqlite3")
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -8000"):
             self._conn.execute(f"PRAGMA {pragma}")
+        # one B-tree, by id (WITHOUT ROWID: a quarter less time to fill than a table and
+        # its index); `ord`: the order first stored
         self._conn.execute(
-            "CREATE TABLE ids (id TEXT NOT NULL UNIQUE, n INTEGER NOT NULL, name TEXT, "
-            "seen INTEGER NOT NULL DEFAULT 0)"
+            "CREATE TABLE ids (id TEXT PRIMARY KEY NOT NULL, ord INTEGER NOT NULL, "
+            "n INTEGER NOT NULL, name TEXT, seen INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID"
         )
-        self._batch: list[tuple[str, str | None]] = []
+        self._batch: list[tuple[str, int, str | None]] = []
         self._closer = weakref.finalize(self, _close, self._conn, self._dir)
 
     def add(self, event_id: str, name: str | None = None) -> None:
         self.added += 1
-        self._batch.append((event_id, name))
+        self._batch.append((event_id, self.added, name))
         if len(self._batch) >= 10_000:
             self._flush()
 
@@ -80,7 +82,7 @@ class Stored:
         if self._batch:
             with self._conn:
                 self._conn.executemany(
-                    "INSERT INTO ids (id, n, name) VALUES (?, 1, ?) "
+                    "INSERT INTO ids (id, ord, n, name) VALUES (?, ?, 1, ?) "
                     "ON CONFLICT (id) DO UPDATE SET n = n + 1, name = excluded.name",
                     self._batch,
                 )
@@ -96,26 +98,42 @@ class Stored:
         row = self._conn.execute("SELECT n, name FROM ids WHERE id = ?", (event_id,)).fetchone()
         return (int(row[0]), row[1]) if row else (0, None)
 
-    def known(self, event_ids: list[str]) -> dict[str, tuple[int, int, int]]:
-        """Of these ids, those stored: their (row, times stored, seen), asked a few hundred
-        ids a query."""
+    def known(self, event_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """Of these ids, those stored: their (times stored, seen), asked a few hundred ids
+        a query."""
         self._flush()
-        found: dict[str, tuple[int, int, int]] = {}
+        found: dict[str, tuple[int, int]] = {}
         for i in range(0, len(event_ids), 500):
             part = event_ids[i : i + 500]
             rows = self._conn.execute(
-                f"SELECT id, rowid, n, seen FROM ids WHERE id IN ({','.join('?' * len(part))})",
-                part,
+                f"SELECT id, n, seen FROM ids WHERE id IN ({','.join('?' * len(part))})", part
             )
-            found.update((k, (row, n, seen)) for k, row, n, seen in rows)
+            found.update((k, (n, seen)) for k, n, seen in rows)
         return found
 
-    def mark_seen(self, rows: list[int]) -> None:
-        """Mark these rows (from known()) as found in the log's window."""
-        for i in range(0, len(rows), 500):
-            part = rows[i : i + 500]
+    def unseen_once(self, event_ids: list[str]) -> dict[str, int]:
+        """Of these ids, those stored: 1 for an id stored once and not seen yet, -1 for one
+        stored once and seen, 0 for one stored more than once (made by SQLite, a number a
+        key: what Join asks of every page)."""
+        self._flush()
+        found: dict[str, int] = {}
+        for i in range(0, len(event_ids), 500):
+            part = event_ids[i : i + 500]
+            found.update(
+                self._conn.execute(
+                    "SELECT id, CASE WHEN n > 1 THEN 0 WHEN seen THEN -1 ELSE 1 END "
+                    f"FROM ids WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            )
+        return found
+
+    def mark_seen(self, event_ids: list[str]) -> None:
+        """Mark these ids (stored) as found in the log's window."""
+        for i in range(0, len(event_ids), 500):
+            part = event_ids[i : i + 500]
             self._conn.execute(
-                f"UPDATE ids SET seen = 1 WHERE rowid IN ({','.join('?' * len(part))})", part
+                f"UPDATE ids SET seen = 1 WHERE id IN ({','.join('?' * len(part))})", part
             )
 
     def groups(self) -> Iterator[tuple[bool, str | None, int]]:
@@ -131,7 +149,7 @@ class Stored:
         log), in the order first stored."""
         self._flush()
         where = " WHERE NOT seen" if unseen else ""
-        cur = self._conn.execute(f"SELECT id, n, name FROM ids{where} ORDER BY rowid")
+        cur = self._conn.execute(f"SELECT id, n, name FROM ids{where} ORDER BY ord")
         while rows := cur.fetchmany(1000):
             yield from rows
 
@@ -485,18 +503,18 @@ class Join:
     def add_rows(self, rows: list[DeliveryRow]) -> None:
         """These attempts (a page's): their events asked of the store in one query."""
         log, ok = self.log, self.ok
-        known = self.stored.known([f.event_id for f in rows if f.event_id])
-        seen_now: list[int] = []
+        once = self.stored.unseen_once([f.event_id for f in rows if f.event_id])
+        seen_now: list[str] = []
         for f in rows:
             event_id = f.event_id
-            held = known.get(event_id) if event_id else None
-            if event_id and held is not None and held[1] == 1:
-                if held[2]:  # already counted ok
+            state = once.get(event_id) if event_id else None
+            if event_id and state:  # stored once (not stored, or more than once: to the log)
+                if state < 0:  # already counted ok
                     continue
                 # (an attempt without a name leaves the event to the log, which finds it)
                 if f.event_name is not None and log.matches(f):
-                    known[event_id] = (held[0], 1, 1)
-                    seen_now.append(held[0])
+                    once[event_id] = -1
+                    seen_now.append(event_id)
                     ok[f.event_name] += 1
                     continue
             log.add_fields(f)
@@ -527,27 +545,28 @@ def reconcile(join: Join, since: datetime | None, drain: bool = False) -> Reconc
     return result
 
 
+_ABSENT = (0, 0)  # Stored.known()'s (times stored, seen) of an id not stored
+
+
 def _join(keys: list[str], join: Join, entries: list[Entry], ok: Counter[str], drain: bool) -> None:
     """reconcile() of these events of the log."""
     log, stored = join.log, join.stored
     records = log.records
     entry = log.entry
-    seen_in_window = []
+    # (an event without an id, `delivery:…`, has nothing to join on)
+    found = stored.known([key for key in keys if not key.startswith("delivery:")])
+    marked: list[str] = []
     for key in keys:
-        # no event id: nothing to join on; None: not in the window
         seen = None if key.startswith("delivery:") else entry(key)
         if drain:
             del records[key]
-        if seen is not None:
-            seen_in_window.append((key, seen))
-    found = stored.known([key for key, _ in seen_in_window])
-    marked: list[int] = []
-    for key, seen in seen_in_window:
-        row, count, already = found.get(key, (0, 0, 0))
+        if seen is None:  # not in the window
+            continue
+        count, already = found.get(key, _ABSENT)
         if already:  # stored once, and counted ok by Join as the pages came
             continue
         if count:  # not one of the others
-            marked.append(row)
+            marked.append(key)
         succeeded, name, created, attempts, origin, code = seen
         if count == 1:
             ok[name or "?"] += 1
