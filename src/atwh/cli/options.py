@@ -111,6 +111,17 @@ Limit = Annotated[
         show_default=False,
     ),
 ]
+
+
+def webhook_ids_argument(what: str) -> Any:
+    """WEBHOOK_ID... of a command that reads several webhooks' logs, or the configured ones."""
+    return typer.Argument(
+        metavar="WEBHOOK_ID...",
+        help=f"{what} [default: ATWH_WEBHOOK_ID, else the config file's 'webhooks']",
+        show_default=False,
+    )
+
+
 All = Annotated[
     bool,
     typer.Option(
