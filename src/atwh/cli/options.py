@@ -175,15 +175,24 @@ Rate = Annotated[
         help="At most N requests a second (N/s, or N/m a minute).",
     ),
 ]
-RequestTimeout = Annotated[
-    float,
-    typer.Option(
+
+
+def answer_timeout(help: str) -> Any:
+    """--timeout of a command that sends events: how long each answer may take."""
+    return typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
         click_type=params.Duration("SECONDS", min=0.1),
         show_default=False,
-        help="How long to wait for each answer, of the API and of each event sent: seconds, "
-        "or a duration (30s, 2m) [default: 30s]",
+        help=help,
+    )
+
+
+RequestTimeout = Annotated[
+    float,
+    answer_timeout(
+        "How long to wait for each answer, of the API and of each event sent: seconds, "
+        "or a duration (30s, 2m) [default: 30s]"
     ),
 ]
 DryRun = Annotated[

@@ -10,7 +10,6 @@ import typer
 from atwh.cli import options as o
 from atwh.errors import ExitStatus
 
-
 WebhookId = Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook.")]
 Db = Annotated[
     str | None,

@@ -106,13 +106,9 @@ Unsigned = Annotated[
 ]
 RequestTimeout = Annotated[
     float,
-    typer.Option(
-        "--timeout",
-        envvar="ATWH_TIMEOUT",
-        click_type=params.Duration("SECONDS", min=0.1),
-        show_default=False,
-        help="How long to wait for each answer (and for the API, with --webhook): seconds, "
-        "or a duration (10s, 1m) [default: 10s]",
+    o.answer_timeout(
+        "How long to wait for each answer (and for the API, with --webhook): seconds, "
+        "or a duration (10s, 1m) [default: 10s]"
     ),
 ]
 DryRun = Annotated[
