@@ -144,9 +144,15 @@ def test_it_ends_with_the_commands_to_run_next(demo):
     assert any(c.startswith("atwh inbox") for c in commands)
     assert any(c.startswith("atwh emulator") for c in commands)
     assert any(c.startswith("atwh serve") for c in commands)
+    assert any(c.startswith("atwh check") for c in commands)  # the endpoint the user builds
     assert any("atwh failures" in c for c in commands)
     # nothing else after them: the last line belongs to the "What next" block
     assert tail[-1].startswith("  ")
+    # each line can be pasted whole into a shell: what a command is for is a `#` comment,
+    # not words after it that the command would take for arguments
+    for line in tail:
+        assert "  " not in line.strip().split("  #")[0], line
+        assert len(line) <= 80 or line.startswith("  atwh inbox --db "), line
 
 
 def test_the_inbox_it_points_at_holds_what_the_receiver_verified(demo, atwh):

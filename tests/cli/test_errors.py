@@ -117,6 +117,26 @@ def test_deliveries_without_webhook_id(atwh, hook):
     assert hook.requests == []
 
 
+@pytest.mark.parametrize(
+    ("args", "given"),
+    [
+        (["deliveries", ""], "WEBHOOK_ID"),
+        (["reconcile", " ", "--db", "inbox.sqlite3"], "WEBHOOK_ID"),
+        (["webhooks", "show", ""], "WEBHOOK_ID"),
+        (["webhooks", "remove", "", "--yes"], "WEBHOOK_ID"),
+        (["webhooks", "ping", ""], "WEBHOOK_ID"),
+        (["serve", "--webhook", ""], "--webhook"),
+        (["check", "--webhook", ""], "--webhook"),
+        (["trigger", "--webhook", ""], "--webhook"),
+    ],
+)
+def test_an_empty_webhook_id_is_a_usage_error(atwh, hook, args, given):
+    """`--webhook "$UNSET"` says the id is empty (exit 2), not "webhook  not found" (exit 4)."""
+    line = one_error(atwh(*args), ExitStatus.USAGE, f"{given} is empty")
+    assert "atwh webhooks list" in line
+    assert hook.requests == []
+
+
 def test_deliveries_with_no_arguments_at_all(atwh, hook):
     result = atwh("deliveries")
     one_error(result, ExitStatus.USAGE)

@@ -824,6 +824,16 @@ def test_show_by_a_prefix_without_an_app_says_a_prefix_needs_one(atwh, api):
     assert len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", ["update", "enable", "disable", "remove", "ping"])
+def test_a_prefix_without_an_app_suggests_only_what_the_command_takes(atwh, api, command):
+    """`update` and the others have no --app: the hint names ATWH_APP_ID alone."""
+    args = ["--description", "x"] if command == "update" else []
+    result = atwh("webhooks", command, "wh-", *args, *(["--yes"] if command == "remove" else []))
+    assert result.exit_code == 4, result.stderr
+    assert "set ATWH_APP_ID to use one" in result.stderr and "--app" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_unknown_keys_in_the_config_file_are_said_once(atwh, api, tmp_path):
     import os
     from pathlib import Path

@@ -937,10 +937,15 @@ def test_emit_prints_the_event(atwh):
         assert len(emu.app.state.events) == 2
 
 
-def test_emit_of_a_bad_event_name_is_an_api_error(atwh, emu):
-    bad_name = atwh("emulator", "emit", "Not An Event", "--urn", URN, "--api-url", emu.url)
-    assert bad_name.exit_code == 5, bad_name.stdout
-    assert len(bad_name.stderr.strip().splitlines()) == 1 and "EventName" in bad_name.stderr
+@pytest.mark.parametrize("name", ["Not An Event", "", "Ticket.Created"])
+def test_emit_of_a_bad_event_name_is_a_usage_error(atwh, emu, name):
+    """Said before anything is sent (exit 2, as `webhooks create --event` says it), not as
+    the emulator's GraphQL coercion error (exit 5); the emulator's own check of the
+    EventName scalar is tested with createWebhook."""
+    bad_name = atwh("emulator", "emit", name, "--urn", URN, "--api-url", emu.url)
+    assert bad_name.exit_code == 2, bad_name.stdout
+    assert bad_name.stderr.startswith(f"Error: NAME {name!r} is not an event name")
+    assert len(bad_name.stderr.strip().splitlines()) == 1 and "Variable" not in bad_name.stderr
     assert emu.app.state.events == {}
 
 

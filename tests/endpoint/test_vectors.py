@@ -167,3 +167,24 @@ def test_the_javascript_snippet_in_the_docs_passes_every_vector(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout == f"all {len(VECTORS)} vectors pass\n"
+
+
+def test_the_signing_transcripts_are_for_the_secret_the_docs_name(tmp_path, atwh, monkeypatch):
+    """A reader who runs docs/signing.md's `printf` and `atwh sign` gets the signature shown:
+    the docs name the secret, and every signature shown is computed with it."""
+    import re
+
+    text = (ROOT / "docs" / "signing.md").read_text(encoding="utf-8")
+    secret = re.search(r"export\s+SHARED_WEBHOOK_SECRET=(\S+?)`", text)
+    assert secret, "docs/signing.md does not say which secret its transcripts use"
+    printf = re.search(r"^\$ printf '(.*)' > payload\.json$", text, re.M)
+    assert printf
+    (tmp_path / "payload.json").write_bytes(printf.group(1).encode())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHARED_WEBHOOK_SECRET", secret.group(1))
+    signed = atwh("sign", "payload.json", "--json")
+    assert signed.exit_code == 0, signed.stderr
+    right = json.loads(signed.stdout)["signature"]
+    assert f"$ atwh sign payload.json\nx-allthings-signature: {right}\n" in text
+    valid = re.search(r"^\$ atwh verify payload\.json --signature (\w+) .*\nvalid:", text, re.M)
+    assert valid and valid.group(1) == right

@@ -205,6 +205,14 @@ def test_verify_usage_errors(atwh, tmp_path):
     assert bad_now.exit_code == 2
 
 
+@pytest.mark.parametrize("command", [["sign"], ["verify", "--signature", GOOD]])
+def test_an_empty_file_name_says_so(atwh, command):
+    """`atwh sign "$FILE"` with FILE unset: not "FILE : No such file or directory"."""
+    result = atwh(*command[:1], "", *command[1:], "--secret", "s")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: FILE is empty: give a file's path, or '-' for stdin\n"
+
+
 # -- one rule with serve -------------------------------------------------------------------
 
 

@@ -252,6 +252,7 @@ def test_the_table_shows_the_numbers(atwh, fake_api):
         "First-attempt success   33.33%",
         "Retries per event       0.50 mean, 1 max",
         "Lag p50 / p95           250ms / 10m",
+        "Recovery p50 / p95      10m00s / 10m00s (1 event)",  # one event, not '1 events'
         "Still failing events    1",
     ):
         assert re.sub(r" +", " ", expected) in re.sub(r" +", " ", out), expected

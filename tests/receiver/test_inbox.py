@@ -592,3 +592,10 @@ def test_inbox_show_piped_has_no_padding_and_no_box_to_160_columns(atwh, db):
     lines = result.stdout.splitlines()
     assert all(line == line.rstrip() for line in lines)
     assert max(map(len, lines)) < 160
+
+
+def test_an_empty_db_is_a_usage_error_not_the_default_inbox(atwh):
+    for args in (["inbox", "--db", ""], ["inbox", "show", "1", "--db", " "]):
+        result = atwh(*args)
+        assert result.exit_code == 2, result.output
+        assert "--db is empty" in result.stderr

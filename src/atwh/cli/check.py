@@ -34,6 +34,7 @@ Webhook = Annotated[
     typer.Option(
         "--webhook",
         metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
         help="Take the URL, the secret and the events of this webhook from the API.",
     ),
 ]

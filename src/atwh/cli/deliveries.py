@@ -7,9 +7,15 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 
 WebhookId = Annotated[
-    str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook whose deliveries to show.")
+    str,
+    typer.Argument(
+        metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
+        help="The webhook whose deliveries to show.",
+    ),
 ]
 DeliveryId = Annotated[
     str | None,

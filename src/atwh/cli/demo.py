@@ -66,19 +66,20 @@ def demo(
     finally:
         if not keep:
             shutil.rmtree(run.workdir, ignore_errors=True)
-    # every line within 80 columns: a terminal wraps a longer one mid-word
+    # every line within 80 columns (a terminal wraps a longer one mid-word), and each one
+    # pasted whole into a shell does what it says: what a command is for is a comment
     if keep:
         err.print(f"\nKept the demo's inbox in {run.workdir}", highlight=False, markup=False)
         inbox = f"  atwh inbox --db {d.inbox}\n"
     else:
-        inbox = "  atwh demo --keep                                the same, keeping its inbox\n"
+        inbox = "  atwh demo --keep                               # the same, keeping its inbox\n"
     err.print(
         f"\nDone in {time.monotonic() - started:.1f}s. What next:\n"
         f"{inbox}"
-        "  atwh emulator --time-scale 1000 --history 500  your own, 30 days of history\n"
-        "  ATWH_API_URL=http://127.0.0.1:4000/ ATWH_TOKEN=dev atwh failures wh-history\n"
-        '  atwh serve --secret "$SHARED_WEBHOOK_SECRET"    a receiver for your webhook\n'
-        "  ATWH_TOKEN=<access token> atwh failures <webhook id>  what failed there",
+        "  atwh emulator --time-scale 1000 --history 500  # your own, 30 days of history\n"
+        '  atwh serve --secret "$SHARED_WEBHOOK_SECRET"   # a receiver for your webhook\n'
+        "  atwh check http://localhost:3000/webhook --secret S  # grade your own endpoint\n"
+        "  ATWH_TOKEN=<access token> atwh failures <webhook id>  # what failed there",
         highlight=False,
         markup=False,
         soft_wrap=True,

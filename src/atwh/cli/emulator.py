@@ -195,7 +195,7 @@ def emit(
 
     from atwh.cli.context import client_factory
     from atwh.client import emit as e
-    from atwh.client.webhooks import Webhooks, check_urns
+    from atwh.client.webhooks import Webhooks, check_events, check_urns
     from atwh.core import jsontext
     from atwh.errors import ApiError, NetworkError, UsageError, printable
 
@@ -204,6 +204,7 @@ def emit(
         value = jsontext.loads(data)
     except ValueError as err:
         raise UsageError(f"--data is not JSON: {err}") from None
+    check_events([name], None, "NAME")  # the form only: emit takes any name, as Allthings'
     check_urns([urn])
     with client_factory(url, token, timeout)() as client:
         try:

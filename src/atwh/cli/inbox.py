@@ -63,8 +63,11 @@ app = typer.Typer(
 def _open(db: str | None) -> Inbox:
     from pathlib import Path
 
+    from atwh.errors import UsageError
     from atwh.receiver.inbox import Inbox, default_path
 
+    if db is not None and not db.strip():
+        raise UsageError("--db is empty: give the inbox's path, or leave --db out")
     return Inbox(Path(db) if db else default_path(), create=False)
 
 

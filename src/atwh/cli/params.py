@@ -63,6 +63,27 @@ class Number(_ParamType):  # type: ignore[misc]
         return number
 
 
+class WebhookId(_ParamType):  # type: ignore[misc]
+    """A webhook's id as given: an empty one (`atwh deliveries ""`, `--webhook "$UNSET"`) is
+    a usage error that says so, not a lookup that ends in "webhook  not found" (exit 4)."""
+
+    name = "webhook id"
+
+    def get_metavar(self, param: Any, ctx: Any = None) -> str:
+        return "WEBHOOK_ID"
+
+    def convert(self, value: object, param: Any, ctx: Any) -> str:
+        text = str(value)
+        if not text.strip():
+            opts = getattr(param, "opts", None) or []
+            given = _flag(param) if any(o.startswith("-") for o in opts) else "WEBHOOK_ID"
+            raise UsageError(
+                f"{given} is empty: give a webhook's id",
+                hint="'atwh webhooks list --app APP_ID' lists them",
+            )
+        return text
+
+
 def seconds_of(text: str) -> float:
     """A duration in seconds: `90s`, `15m`, `2h`, `7d`, `1w`, sums (`1h30m`), or a plain
     number of seconds (`5`, `0.5`). ValueError when it is none of these."""

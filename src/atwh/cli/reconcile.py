@@ -8,9 +8,12 @@ from typing import Annotated
 import typer
 
 from atwh.cli import options as o
+from atwh.cli import params
 from atwh.errors import ExitStatus
 
-WebhookId = Annotated[str, typer.Argument(metavar="WEBHOOK_ID", help="The webhook.")]
+WebhookId = Annotated[
+    str, typer.Argument(metavar="WEBHOOK_ID", click_type=params.WebhookId(), help="The webhook.")
+]
 Db = Annotated[
     str | None,
     typer.Option(

@@ -32,6 +32,7 @@ Webhook = Annotated[
     typer.Option(
         "--webhook",
         metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
         rich_help_panel=RECEIVER,
         help="Read the secret of this webhook from the API (webhook.secret).",
     ),

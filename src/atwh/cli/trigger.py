@@ -33,6 +33,7 @@ Webhook = Annotated[
     typer.Option(
         "--webhook",
         metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
         show_default=False,
         help="Take the URL, the secret and the event names from this webhook (the API).",
     ),

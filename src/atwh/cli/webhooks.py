@@ -27,6 +27,7 @@ WebhookId = Annotated[
     str,
     typer.Argument(
         metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
         help="The webhook's id, or a unique prefix of one when ATWH_APP_ID, ATWH_PROJECT_ID "
         "or the config file names the app or project.",
     ),
@@ -153,10 +154,15 @@ def scope(
 
 
 def find(
-    hooks: Webhooks, webhook_id: str, app_id: str | None = None, project_id: str | None = None
+    hooks: Webhooks,
+    webhook_id: str,
+    app_id: str | None = None,
+    project_id: str | None = None,
+    app_option: bool = False,
 ) -> WebhookInfo:
     """The webhook with this id; failing that, when the app or project is known (--app,
-    env or config file), the one whose id starts with it, as git takes commits."""
+    env or config file), the one whose id starts with it, as git takes commits.
+    `app_option`: the command has --app (`show`), so the hint may suggest it."""
     from atwh.client.prefix import resolve_prefix
     from atwh.errors import NotFoundError
 
@@ -169,8 +175,9 @@ def find(
         if not (app_id or project_id):
             raise NotFoundError(
                 e.message,
-                hint="a prefix of an id is looked up among an app's webhooks: give --app "
-                "APP_ID (or set ATWH_APP_ID) to use one",
+                hint="a prefix of an id is looked up among an app's webhooks: "
+                + ("give --app APP_ID (or set ATWH_APP_ID)" if app_option else "set ATWH_APP_ID")
+                + " to use one",
             ) from None
         ids = [h.id for h in hooks.matching(app_id, project_id)]
         full = resolve_prefix(webhook_id, ids, "webhook", "ID")
@@ -262,7 +269,7 @@ def show(
     from atwh.output.tables import webhook_detail
 
     with _webhooks(api_url, token, timeout) as hooks:
-        hook = find(hooks, webhook_id, app_id, project_id)
+        hook = find(hooks, webhook_id, app_id, project_id, app_option=True)
     if as_json:
         _echo_json(hook.as_json(show_secret))
         return
@@ -608,7 +615,10 @@ def events(
 @app.command("ping", cls=o.Command)
 def ping(
     webhook_id: Annotated[
-        str | None, typer.Argument(metavar="[ID]", help="The webhook whose URL to ping.")
+        str | None,
+        typer.Argument(
+            metavar="[ID]", click_type=params.WebhookId(), help="The webhook whose URL to ping."
+        ),
     ] = None,
     url: Annotated[
         str | None,

@@ -331,6 +331,8 @@ def _text(value: object) -> str | None:
 
 def read_body(source: str, what: str = "FILE") -> bytes:
     """The bytes of a file, or of stdin for `-`, exactly; at most MAX_BODY_FILE."""
+    if not source.strip():
+        raise UsageError(f"{what} is empty: give a file's path, or '-' for stdin")
     if source == "-":
         if sys.stdin.isatty():
             raise UsageError(f"{what} is '-' but stdin is a terminal: pipe the body in")

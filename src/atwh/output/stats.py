@@ -15,6 +15,7 @@ from rich.text import Text
 from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, table
+from atwh.output.show import plural
 
 if TYPE_CHECKING:
     from atwh.client.api import ApiClient
@@ -80,7 +81,7 @@ def _rows(w: dict[str, Any]) -> list[tuple[str, str | Text]]:
         (
             "Recovery p50 / p95",
             f"{seconds(recovery['p50'])} / {seconds(recovery['p95'])} "
-            f"({_count(recovery['count'])} events)",
+            f"({plural(recovery['count'], 'event')})",
         ),
         ("Still failing events", Text(_count(still), style="red" if still else "green")),
         ("Top codes", codes or "—"),
