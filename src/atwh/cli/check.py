@@ -31,12 +31,7 @@ EventNames = Annotated[
 ]
 Webhook = Annotated[
     str | None,
-    typer.Option(
-        "--webhook",
-        metavar="WEBHOOK_ID",
-        click_type=params.WebhookId(),
-        help="Take the URL, the secret and the events of this webhook from the API.",
-    ),
+    o.webhook_option("Take the URL, the secret and the events of this webhook from the API."),
 ]
 AnswerTimeout = Annotated[
     float | None,

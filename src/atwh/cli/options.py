@@ -370,6 +370,19 @@ def checked_secret(secret: str | None) -> str | None:
     return None
 
 
+def webhook_option(help: str, panel: str | None = None) -> Any:
+    """--webhook WEBHOOK_ID of a command that reads what it needs of a webhook from the API
+    (serve: its secret; trigger and check: its URL, secret and events)."""
+    return typer.Option(
+        "--webhook",
+        metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
+        rich_help_panel=panel,
+        show_default=False,
+        help=help,
+    )
+
+
 # -- signing: trigger, sign, verify, inbox verify -------------------------------------------
 
 SigningSecret = Annotated[

@@ -30,13 +30,7 @@ Url = Annotated[
 ]
 Webhook = Annotated[
     str | None,
-    typer.Option(
-        "--webhook",
-        metavar="WEBHOOK_ID",
-        click_type=params.WebhookId(),
-        show_default=False,
-        help="Take the URL, the secret and the event names from this webhook (the API).",
-    ),
+    o.webhook_option("Take the URL, the secret and the event names from this webhook (the API)."),
 ]
 Data = Annotated[
     str | None,
