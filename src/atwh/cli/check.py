@@ -14,62 +14,65 @@ from atwh.cli import params
 API_TIMEOUT = 30.0  # seconds for the API, with --webhook
 
 
+Url = Annotated[
+    str | None,
+    typer.Argument(metavar="[URL]", help="The endpoint to check [default: the URL of --webhook]"),
+]
+EventNames = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event",
+        "-e",
+        metavar="NAME",
+        show_default=False,
+        help="An event name to send signed (repeatable) "
+        "[default: the webhook's events, else ticket.created and ticket.updated]",
+    ),
+]
+Webhook = Annotated[
+    str | None,
+    o.webhook_option("Take the URL, the secret and the events of this webhook from the API."),
+]
+AnswerTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        click_type=params.Duration("SECONDS", min=0.1),
+        show_default=False,
+        help="How long each answer may take, as a delivery attempt: seconds, or a "
+        "duration (10s, 1m) [default: 10s, the emulator's]",
+    ),
+]
+Inbox = Annotated[
+    str | None,
+    typer.Option(
+        "--inbox",
+        metavar="DB",
+        help="The inbox of the 'atwh serve' in front of the endpoint: say whether the "
+        "duplicate was stored once.",
+    ),
+]
+Strict = Annotated[
+    bool, typer.Option("--strict", help="Exit 1 on a warning too, not only on a failure.")
+]
+Yes = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Send to a URL not on this machine without asking first."),
+]
+Json = Annotated[bool, typer.Option("--json", help="The report as JSON.")]
+
+
 def check(
     ctx: typer.Context,
-    url: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="[URL]", help="The endpoint to check [default: the URL of --webhook]"
-        ),
-    ] = None,
+    url: Url = None,
     secret: o.SigningSecret = None,
-    event: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--event",
-            "-e",
-            metavar="NAME",
-            show_default=False,
-            help="An event name to send signed (repeatable) "
-            "[default: the webhook's events, else ticket.created and ticket.updated]",
-        ),
-    ] = None,
-    webhook: Annotated[
-        str | None,
-        typer.Option(
-            "--webhook",
-            metavar="WEBHOOK_ID",
-            click_type=params.WebhookId(),
-            help="Take the URL, the secret and the events of this webhook from the API.",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            click_type=params.Duration("SECONDS", min=0.1),
-            show_default=False,
-            help="How long each answer may take, as a delivery attempt: seconds, or a "
-            "duration (10s, 1m) [default: 10s, the emulator's]",
-        ),
-    ] = None,
-    inbox: Annotated[
-        str | None,
-        typer.Option(
-            "--inbox",
-            metavar="DB",
-            help="The inbox of the 'atwh serve' in front of the endpoint: say whether the "
-            "duplicate was stored once.",
-        ),
-    ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 on a warning too, not only on a failure.")
-    ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option("--yes", "-y", help="Send to a URL not on this machine without asking first."),
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    event: EventNames = None,
+    webhook: Webhook = None,
+    timeout: AnswerTimeout = None,
+    inbox: Inbox = None,
+    strict: Strict = False,
+    yes: Yes = False,
+    as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
 ) -> int:
@@ -87,14 +90,13 @@ def check(
 
       atwh check --webhook 5f3a0c7e2b1d --yes --json
     """
-    import json
-    import sys
     from pathlib import Path
 
     from atwh.client.webhooks import EVENT_NAME
     from atwh.core.config import http_url
     from atwh.endpoint import check as checking
     from atwh.errors import UsageError, keep_secret, printable
+    from atwh.output.check import show_check
     from atwh.samples import ATTEMPT_TIMEOUT
 
     names = list(dict.fromkeys(n.strip() for n in event or [] if n.strip()))
@@ -133,19 +135,7 @@ def check(
         _confirm(url)
     with _progress() as progress:
         report = checking.run(options, progress=progress)
-    if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
-    elif sys.stdout.isatty():
-        from atwh.output.check import report_table
-        from atwh.output.show import print_rich
-
-        print_rich(report_table(report), None)
-    else:
-        from atwh.output.check import tsv_columns
-        from atwh.output.listing import write_tsv
-
-        write_tsv(tsv_columns(), report.checks, sys.stdout)
-        typer.echo(report.summary(), err=True)
+    show_check(report, as_json)
     return report.exit_status
 
 

@@ -9,20 +9,16 @@ import typer
 from atwh.cli import options as o
 from atwh.errors import ExitStatus
 
+WebhookIds = Annotated[list[str] | None, o.webhook_ids_argument("Webhooks to check")]
+ExitCode = Annotated[
+    bool,
+    typer.Option("--exit-code", help="Exit 1 when any failure is found (for cron and CI)."),
+]
+
 
 def failures(
-    webhook_ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="WEBHOOK_ID...",
-            help="Webhooks to check [default: ATWH_WEBHOOK_ID, else the config file's 'webhooks']",
-            show_default=False,
-        ),
-    ] = None,
-    exit_code: Annotated[
-        bool,
-        typer.Option("--exit-code", help="Exit 1 when any failure is found (for cron and CI)."),
-    ] = False,
+    webhook_ids: WebhookIds = None,
+    exit_code: ExitCode = False,
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
@@ -52,43 +48,12 @@ def failures(
       atwh failures wh-history --format ndjson -o failures.ndjson
     """
     from atwh.cli.context import client_factory, webhook_ids_from
-    from atwh.client.api import fetch_pages
-    from atwh.client.failures import scan_failures
-    from atwh.output.failures import say_none_failed, show_failures
-    from atwh.output.progress import Progress
-    from atwh.output.show import (
-        export_pages,
-        listing_filter,
-        listing_mode,
-        note,
-        plural,
-        rows_wanted,
-    )
+    from atwh.output.failures import list_failures
+    from atwh.output.show import listing_filter, listing_mode
 
     mode = listing_mode(fmt, as_json, output)
     flt, given = listing_filter(since, until, event, status_code, True, limit)
     ids = webhook_ids_from(webhook_ids)
     make_client = client_factory(api_url, token, timeout)
-    progress = Progress()
-    hooks = plural(len(ids), "webhook")
-    found_status = ExitStatus.FAILED if exit_code else ExitStatus.OK
-
-    if mode not in ("table", "tsv"):
-        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
-        if not export_pages(pages, flt, mode, output, progress).written:
-            note(f"No failed attempts in the deliveries of {hooks}")
-            return ExitStatus.OK
-        return found_status
-
-    # each page read from its fields: the events' few numbers and the rows shown kept
-    wanted = rows_wanted(mode, limit, show_all)
-    try:
-        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
-        scan = scan_failures(pages, flt, wanted)
-    finally:
-        progress.stop()
-    if not scan.rows:
-        say_none_failed(scan, hooks, flt, given)
-        return ExitStatus.OK
-    show_failures(scan, hooks, len(ids) > 1, mode, output, columns)
-    return found_status
+    found = list_failures(ids, make_client, flt, given, mode, output, (limit, show_all), columns)
+    return ExitStatus.FAILED if found and exit_code else ExitStatus.OK

@@ -111,6 +111,17 @@ Limit = Annotated[
         show_default=False,
     ),
 ]
+
+
+def webhook_ids_argument(what: str) -> Any:
+    """WEBHOOK_ID... of a command that reads several webhooks' logs, or the configured ones."""
+    return typer.Argument(
+        metavar="WEBHOOK_ID...",
+        help=f"{what} [default: ATWH_WEBHOOK_ID, else the config file's 'webhooks']",
+        show_default=False,
+    )
+
+
 All = Annotated[
     bool,
     typer.Option(
@@ -164,15 +175,24 @@ Rate = Annotated[
         help="At most N requests a second (N/s, or N/m a minute).",
     ),
 ]
-RequestTimeout = Annotated[
-    float,
-    typer.Option(
+
+
+def answer_timeout(help: str) -> Any:
+    """--timeout of a command that sends events: how long each answer may take."""
+    return typer.Option(
         "--timeout",
         envvar="ATWH_TIMEOUT",
         click_type=params.Duration("SECONDS", min=0.1),
         show_default=False,
-        help="How long to wait for each answer, of the API and of each event sent: seconds, "
-        "or a duration (30s, 2m) [default: 30s]",
+        help=help,
+    )
+
+
+RequestTimeout = Annotated[
+    float,
+    answer_timeout(
+        "How long to wait for each answer, of the API and of each event sent: seconds, "
+        "or a duration (30s, 2m) [default: 30s]"
     ),
 ]
 DryRun = Annotated[
@@ -348,6 +368,19 @@ def checked_secret(secret: str | None) -> str | None:
     if secret is not None:
         raise UsageError("--secret is empty: give the webhook's secret, or leave --secret out")
     return None
+
+
+def webhook_option(help: str, panel: str | None = None) -> Any:
+    """--webhook WEBHOOK_ID of a command that reads what it needs of a webhook from the API
+    (serve: its secret; trigger and check: its URL, secret and events)."""
+    return typer.Option(
+        "--webhook",
+        metavar="WEBHOOK_ID",
+        click_type=params.WebhookId(),
+        rich_help_panel=panel,
+        show_default=False,
+        help=help,
+    )
 
 
 # -- signing: trigger, sign, verify, inbox verify -------------------------------------------

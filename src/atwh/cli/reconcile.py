@@ -11,51 +11,57 @@ from atwh.cli import options as o
 from atwh.cli import params
 from atwh.errors import ExitStatus
 
+WebhookId = Annotated[
+    str, typer.Argument(metavar="WEBHOOK_ID", click_type=params.WebhookId(), help="The webhook.")
+]
+Db = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="INBOX",
+        show_default=False,
+        help="What was stored: an 'atwh serve' inbox.",
+    ),
+]
+Stored = Annotated[
+    str | None,
+    typer.Option(
+        "--stored",
+        metavar="FILE",
+        show_default=False,
+        help="What was stored: event ids, one a line, a JSON array, or a CSV with "
+        "an event_id or id column.",
+    ),
+]
+Since = Annotated[
+    str,
+    typer.Option(
+        "--since",
+        metavar="WHEN",
+        help="Compare the log from WHEN on (the log keeps 30 days).",
+    ),
+]
+Replay = Annotated[
+    bool,
+    typer.Option("--replay", help="Send the lost and not-delivered events (as atwh replay)."),
+]
+Backfill = Annotated[
+    bool,
+    typer.Option(
+        "--backfill",
+        help="With --db: insert the lost events into the inbox from the log's payload, "
+        "marked as backfilled.",
+    ),
+]
+
 
 def reconcile(
-    webhook_id: Annotated[
-        str,
-        typer.Argument(metavar="WEBHOOK_ID", click_type=params.WebhookId(), help="The webhook."),
-    ],
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            metavar="INBOX",
-            show_default=False,
-            help="What was stored: an 'atwh serve' inbox.",
-        ),
-    ] = None,
-    stored: Annotated[
-        str | None,
-        typer.Option(
-            "--stored",
-            metavar="FILE",
-            show_default=False,
-            help="What was stored: event ids, one a line, a JSON array, or a CSV with "
-            "an event_id or id column.",
-        ),
-    ] = None,
-    since: Annotated[
-        str,
-        typer.Option(
-            "--since",
-            metavar="WHEN",
-            help="Compare the log from WHEN on (the log keeps 30 days).",
-        ),
-    ] = "30d",
-    replay: Annotated[
-        bool,
-        typer.Option("--replay", help="Send the lost and not-delivered events (as atwh replay)."),
-    ] = False,
-    backfill: Annotated[
-        bool,
-        typer.Option(
-            "--backfill",
-            help="With --db: insert the lost events into the inbox from the log's payload, "
-            "marked as backfilled.",
-        ),
-    ] = False,
+    webhook_id: WebhookId,
+    db: Db = None,
+    stored: Stored = None,
+    since: Since = "30d",
+    replay: Replay = False,
+    backfill: Backfill = False,
     to: o.To = None,
     secret: o.Secret = None,
     concurrency: o.Concurrency = 1,

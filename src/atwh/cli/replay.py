@@ -27,37 +27,46 @@ IdList = Annotated[
 ]
 
 
+WebhookId = Annotated[
+    str | None,
+    typer.Argument(metavar="WEBHOOK_ID", help="The webhook whose events to re-send."),
+]
+EventIds = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event-id",
+        metavar="ID",
+        rich_help_panel=o.FILTERS,
+        help="Send these events (ids or unique prefixes). Repeatable.",
+    ),
+]
+AllFailed = Annotated[
+    bool,
+    typer.Option(
+        "--all-failed",
+        rich_help_panel=o.FILTERS,
+        help="Every event with a failed attempt, even if a retry succeeded.",
+    ),
+]
+Everything = Annotated[
+    bool,
+    typer.Option("--all", rich_help_panel=o.FILTERS, help="Every event in the window."),
+]
+History = Annotated[
+    bool, typer.Option("--history", help="List past replays from the ledger, newest first.")
+]
+
+
 def replay(
-    webhook_id: Annotated[
-        str | None,
-        typer.Argument(metavar="WEBHOOK_ID", help="The webhook whose events to re-send."),
-    ] = None,
+    webhook_id: WebhookId = None,
     delivery: IdList = None,
-    event_id: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--event-id",
-            metavar="ID",
-            rich_help_panel=o.FILTERS,
-            help="Send these events (ids or unique prefixes). Repeatable.",
-        ),
-    ] = None,
+    event_id: EventIds = None,
     since: o.Since = None,
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
-    all_failed: Annotated[
-        bool,
-        typer.Option(
-            "--all-failed",
-            rich_help_panel=o.FILTERS,
-            help="Every event with a failed attempt, even if a retry succeeded.",
-        ),
-    ] = False,
-    everything: Annotated[
-        bool,
-        typer.Option("--all", rich_help_panel=o.FILTERS, help="Every event in the window."),
-    ] = False,
+    all_failed: AllFailed = False,
+    everything: Everything = False,
     to: o.To = None,
     secret: o.Secret = None,
     concurrency: o.Concurrency = 1,
@@ -66,9 +75,7 @@ def replay(
     yes: o.Yes = False,
     force: o.Force = False,
     ledger: o.LedgerPath = None,
-    history: Annotated[
-        bool, typer.Option("--history", help="List past replays from the ledger, newest first.")
-    ] = False,
+    history: History = False,
     save: o.Save = None,
     as_: o.As = None,
     fmt: o.Format = None,
@@ -107,7 +114,10 @@ def replay(
     if chosen == "csv":
         raise UsageError("--format csv: replay reports come as table, json or ndjson")
     if history:
-        return _history(ledger, chosen, output)
+        from atwh.output.recover import show_history
+
+        show_history(ledger, chosen, output)
+        return ExitStatus.OK
     if not webhook_id:
         raise UsageError("give the WEBHOOK_ID whose events to replay (or --history)")
     mode = _mode(all_failed, everything, bool(delivery or event_id))
@@ -181,30 +191,6 @@ def _choose(
     webhook, log = context.fetch_log(client, webhook_id, reach, log)
     # the records let go as the candidates are made: only one of the two in memory
     return _Found(webhook, log, log.select(mode, delivery, event_id, drain=True))
-
-
-def _history(ledger: str | None, fmt: str, output: str | None) -> int:
-    from pathlib import Path
-
-    from atwh.output.show import show_listing, write_export
-    from atwh.recover.ledger import Ledger, default_path
-
-    path = Path(ledger) if ledger else default_path()
-    if not path.exists():
-        typer.echo(f"No replays yet: no ledger at {path}.", err=True)
-        return ExitStatus.OK
-    with Ledger(path, create=False) as book:
-        runs = book.history()
-    if not runs:
-        typer.echo(f"No replays yet in {path}.", err=True)
-        return ExitStatus.OK
-    if fmt in ("table", "tsv"):
-        from atwh.output.recover import history_columns
-
-        show_listing(history_columns(), runs, fmt, output)
-    else:
-        write_export(runs, fmt, output)
-    return ExitStatus.OK
 
 
 def _nothing_hint(mode: str, since: str | None, events: int) -> str:

@@ -29,13 +29,7 @@ Secret = Annotated[
 ]
 Webhook = Annotated[
     str | None,
-    typer.Option(
-        "--webhook",
-        metavar="WEBHOOK_ID",
-        click_type=params.WebhookId(),
-        rich_help_panel=RECEIVER,
-        help="Read the secret of this webhook from the API (webhook.secret).",
-    ),
+    o.webhook_option("Read the secret of this webhook from the API (webhook.secret).", RECEIVER),
 ]
 Tolerance = Annotated[
     float,

@@ -8,53 +8,51 @@ import typer
 
 from atwh.cli import options as o
 from atwh.cli import params
-from atwh.errors import ExitStatus
+
+WebhookIds = Annotated[
+    list[str] | None, o.webhook_ids_argument("Webhooks to measure, side by side")
+]
+By = Annotated[
+    str,
+    typer.Option(
+        "--by",
+        metavar="day|hour|event|code",
+        help="Chart attempts per day or per hour, or break them down by event name or HTTP code.",
+    ),
+]
+FailUnder = Annotated[
+    str | None,
+    typer.Option(
+        "--fail-under",
+        metavar="RATE",
+        help="Exit 1 when the event success rate is under RATE (0.99 or 99%).",
+    ),
+]
+FailOverLag = Annotated[
+    float | None,
+    typer.Option(
+        "--fail-over-lag",
+        click_type=params.Duration(),
+        help="Exit 1 when the p95 delivery lag is over DURATION (30s, 5m, 1h).",
+    ),
+]
+Json = Annotated[
+    bool,
+    typer.Option("--json", rich_help_panel=o.OUTPUT, help="Every number as one JSON object."),
+]
 
 
 def stats(
-    webhook_ids: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="WEBHOOK_ID...",
-            help="Webhooks to measure, side by side [default: ATWH_WEBHOOK_ID, else the "
-            "config file's 'webhooks']",
-            show_default=False,
-        ),
-    ] = None,
-    by: Annotated[
-        str,
-        typer.Option(
-            "--by",
-            metavar="day|hour|event|code",
-            help="Chart attempts per day or per hour, or break them down by event name or "
-            "HTTP code.",
-        ),
-    ] = "day",
-    fail_under: Annotated[
-        str | None,
-        typer.Option(
-            "--fail-under",
-            metavar="RATE",
-            help="Exit 1 when the event success rate is under RATE (0.99 or 99%).",
-        ),
-    ] = None,
-    fail_over_lag: Annotated[
-        float | None,
-        typer.Option(
-            "--fail-over-lag",
-            click_type=params.Duration(),
-            help="Exit 1 when the p95 delivery lag is over DURATION (30s, 5m, 1h).",
-        ),
-    ] = None,
+    webhook_ids: WebhookIds = None,
+    by: By = "day",
+    fail_under: FailUnder = None,
+    fail_over_lag: FailOverLag = None,
     since: o.Since = "7d",
     until: o.Until = None,
     event: o.EventName = None,
     status_code: o.StatusCode = None,
     fmt: o.TableOrJson = None,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", rich_help_panel=o.OUTPUT, help="Every number as one JSON object."),
-    ] = False,
+    as_json: Json = False,
     output: o.Output = None,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
@@ -74,15 +72,12 @@ def stats(
 
       atwh stats wh-history --fail-under 0.99 --fail-over-lag 5m --json
     """
-    import sys
-
     from atwh.cli.context import client_factory, webhook_ids_from
-    from atwh.client.api import fetch_pages
     from atwh.client.filters import DeliveryFilter
     from atwh.errors import UsageError
-    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, Window, check_bars, odd_dates_note
-    from atwh.output.progress import Progress
-    from atwh.output.show import print_rich, show_listing, table_or_json
+    from atwh.observe.stats import BREAKDOWNS, BUCKETS
+    from atwh.output.show import table_or_json
+    from atwh.output.stats import measure
 
     mode = table_or_json(fmt, as_json, "stats", output)
     by = by.strip().lower()
@@ -91,45 +86,8 @@ def stats(
     rate = _rate(fail_under) if fail_under is not None else None
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     ids = webhook_ids_from(webhook_ids)
-    progress = Progress()
-    # stats count only the attempts in the window: paging may stop at its start
     make_client = client_factory(api_url, token, timeout)
-    window = Window(flt.since, flt.until)
-    result = Stats(ids, by if by in BUCKETS else "day", window)
-    try:
-        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
-            result.add_page(page, flt)
-    finally:
-        progress.stop()
-    summary = result.summary(flt.since, flt.until)
-
-    if mode == "json":
-        from atwh.output.export import open_output
-        from atwh.output.stats import stats_json
-
-        with open_output(output) as out:
-            out.write(stats_json(summary))
-    elif mode == "tsv" and by in BREAKDOWNS:  # piped: the breakdown, one line a row
-        from atwh.output.stats import breakdown_columns, breakdown_rows
-
-        rows = breakdown_rows(summary, by)
-        if rows:
-            show_listing(breakdown_columns(by, len(ids) > 1), rows, mode)
-    else:
-        from atwh.output.stats import stats_view
-
-        print_rich(stats_view(summary, by), output)
-    odd = odd_dates_note(window)
-    if odd:
-        sys.stderr.write(f"Warning: {odd}\n")
-    if not any(w["attempts"] for w in summary["webhooks"]):
-        sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
-    missed, unchecked = check_bars(summary, rate, fail_over_lag)
-    for line in unchecked:
-        sys.stderr.write(f"Warning: {line}\n")
-    for line in missed:
-        sys.stderr.write(f"Below the bar: {line}\n")
-    return ExitStatus.FAILED if missed else ExitStatus.OK
+    return measure(ids, make_client, flt, by, mode, output, (rate, fail_over_lag))
 
 
 def _rate(text: str) -> float:

@@ -437,48 +437,53 @@ def _update(
     console().print(change_lines(changed))
 
 
+SetEvents = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event",
+        "-e",
+        metavar="NAME",
+        show_default=False,
+        help="Subscribe to exactly these events (replaces the list); repeatable.",
+    ),
+]
+AddEvents = Annotated[
+    list[str] | None,
+    typer.Option("--add-event", metavar="NAME", show_default=False, help="Subscribe to NAME too."),
+]
+RemoveEvents = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--remove-event", metavar="NAME", show_default=False, help="Stop subscribing to NAME."
+    ),
+]
+SetUrns = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--urn",
+        metavar="URN",
+        show_default=False,
+        help="Exactly these URNs (replaces the list); repeatable.",
+    ),
+]
+Enabled = Annotated[
+    bool | None,
+    typer.Option(
+        "--enable/--disable", show_default=False, help="Send it events, or stop sending them."
+    ),
+]
+
+
 @app.command("update", cls=o.Command)
 def update(
     webhook_id: WebhookId,
     url: Url = None,
-    event: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--event",
-            "-e",
-            metavar="NAME",
-            show_default=False,
-            help="Subscribe to exactly these events (replaces the list); repeatable.",
-        ),
-    ] = None,
-    add_event: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--add-event", metavar="NAME", show_default=False, help="Subscribe to NAME too."
-        ),
-    ] = None,
-    remove_event: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--remove-event", metavar="NAME", show_default=False, help="Stop subscribing to NAME."
-        ),
-    ] = None,
-    urn: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--urn",
-            metavar="URN",
-            show_default=False,
-            help="Exactly these URNs (replaces the list); repeatable.",
-        ),
-    ] = None,
+    event: SetEvents = None,
+    add_event: AddEvents = None,
+    remove_event: RemoveEvents = None,
+    urn: SetUrns = None,
     description: Description = None,
-    enabled: Annotated[
-        bool | None,
-        typer.Option(
-            "--enable/--disable", show_default=False, help="Send it events, or stop sending them."
-        ),
-    ] = None,
+    enabled: Enabled = None,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,

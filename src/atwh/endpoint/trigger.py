@@ -172,6 +172,52 @@ def webhook_target(client: ApiClient, webhook_id: str) -> tuple[str | None, str,
     return info.url, info.secret or webhook_secret(client, webhook_id), info.events
 
 
+def target(
+    plan: Plan,
+    url: str | None,
+    secret: str | None,
+    webhook: str | None,
+    make_client: Callable[[], ApiClient],
+    ask_api: bool,
+    warn: Callable[[str], None],
+) -> tuple[str, str | None, list[str]]:
+    """Where to send (the URL checked), the secret to sign with, and the event names known.
+    With `webhook`, its URL (unless `url` sends elsewhere: a tunnel's inside), secret and,
+    without NAME or --body, events from the API; else as given, the names from the API when
+    `ask_api` (the emulator's, say), else (or when it cannot say, with a warning) the
+    emulator's list."""
+    from atwh.core.config import http_url
+    from atwh.errors import AtwhError
+
+    if webhook is not None:
+        with make_client() as client:
+            hook_url, secret, hook_events = webhook_target(client, webhook)
+            if plan.body is None:  # no NAME: the webhook's events
+                plan.names = plan.names or hook_events
+            catalogue = api_catalogue(client)
+        url = url or hook_url
+    elif ask_api:
+        try:
+            with make_client() as client:
+                catalogue = api_catalogue(client)
+        except AtwhError as e:
+            warn(f"the event names come from the emulator's list: {e.message}")
+            catalogue = offline_catalogue()
+    else:
+        catalogue = offline_catalogue()
+    if url is None:
+        raise UsageError("give the endpoint's --url (or --webhook WEBHOOK_ID)")
+    url = http_url("--url", url)
+    if secret is not None and not secret.strip():
+        raise UsageError("--secret is empty: give the webhook's secret, or --unsigned")
+    if secret is None and not plan.unsigned:
+        raise UsageError(
+            "no secret to sign with: give --secret (or ALLTHINGS_WEBHOOK_SECRET), "
+            "or --unsigned for the test request"
+        )
+    return url, secret, catalogue
+
+
 def api_catalogue(client: ApiClient) -> list[str]:
     """The event names one can subscribe to, from the API (`registerableWebhookEvents`)."""
     from atwh.client.webhooks import Webhooks

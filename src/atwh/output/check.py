@@ -86,6 +86,26 @@ class CheckTable:
         yield table
 
 
+def show_check(report: Report, as_json: bool) -> None:
+    """`atwh check`'s report: JSON, a table on a terminal, else TSV lines (the summary on
+    stderr)."""
+    import json
+    import sys
+
+    if as_json:
+        print(json.dumps(report.as_json(), indent=2), flush=True)
+    elif sys.stdout.isatty():
+        from atwh.output.show import print_rich
+
+        print_rich(report_table(report), None)
+    else:
+        from atwh.output.listing import write_tsv
+        from atwh.output.show import note
+
+        write_tsv(tsv_columns(), report.checks, sys.stdout)
+        note(report.summary())
+
+
 def report_table(report: Report) -> Group:
     head = Text("atwh check ", style="bold").append(printable(report.url, 500), style="")
     return Group(head, CheckTable(report), summary_text(report))

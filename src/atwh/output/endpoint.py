@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from atwh.endpoint.trigger import Report, Request, Result
+from atwh.endpoint.trigger import Plan, Report, Request, Result
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column
 from atwh.output.tables import code_text, duration
@@ -14,6 +14,55 @@ from atwh.signature import Diagnosis
 
 # The event id and the code are never dropped; the answer is shortened first, then the time
 # and the name give way.
+def trigger_run(
+    url: str,
+    plan: Plan,
+    requests: list[Request],
+    secret: str | None,
+    mode: str,
+    curl: bool,
+    dry_run: bool,
+    concurrency: int,
+    timeout: float,
+) -> int:
+    """`atwh trigger`'s run once the requests are made: print them as curl commands or as
+    a dry run, or send them (signed with `secret`, unless None) and show one line per event
+    in `mode` (table, tsv, json, ndjson) and the totals; the exit status."""
+    from pathlib import Path
+
+    from atwh.endpoint import trigger as t
+    from atwh.errors import ExitStatus
+    from atwh.output.show import note, plural, show_listing, write_export
+
+    if curl:
+        lines, files = t.curl_lines(url, requests, secret, Path.cwd())
+        for line in lines:
+            print(line, flush=True)
+        if files:
+            note(
+                f"Wrote the body of {plural(files, 'request')} into the current directory "
+                "(atwh-trigger-N.json): larger than 4 KiB, or not plain text."
+            )
+        if not plan.unsigned and plan.timestamp is None:
+            note(
+                "Note: each command carries a timestamp from now; a receiver rejects it once "
+                "older than its tolerance (2 minutes for 'atwh serve' and the vendor's example)."
+            )
+        return ExitStatus.OK
+    if dry_run:
+        for request in requests:
+            print(t.dry_run_text(printable(url, None), request, secret), flush=True)
+        note(f"{plural(len(requests), 'request')} shown; nothing sent.")
+        return ExitStatus.OK
+    report = t.send(url, requests, secret, concurrency, timeout)
+    if mode in ("json", "ndjson"):
+        write_export(report.results, mode, None)
+    else:
+        show_listing(trigger_columns(), report.results, mode)
+    note(trigger_totals(report, url))
+    return report.exit_status
+
+
 def trigger_columns() -> list[Column[Result]]:
     """One row per request, in the order sent: event name, event id, code, time, answer
     (shortened on a terminal, whole in TSV)."""

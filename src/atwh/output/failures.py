@@ -3,13 +3,56 @@ attempts newest first; piped, the attempts as TSV under a headline on stderr."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from atwh.output.show import note, plural, say_more, show_listing, why_empty
 
 if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
     from atwh.client.failures import FailureScan
     from atwh.client.filters import DeliveryFilter
+
+
+def list_failures(
+    ids: list[str],
+    make_client: Callable[[], ApiClient],
+    flt: DeliveryFilter,
+    given: dict[str, Any],
+    mode: str,
+    output: str | None,
+    limit_all: tuple[int | None, bool],
+    columns: str | None,
+) -> bool:
+    """`atwh failures`'s run: the failed attempts of the webhooks' logs, exported in `mode`
+    (json, ndjson, csv) or grouped in a table (or TSV) of the newest (`limit_all`: --limit
+    and --all); whether any was found."""
+    from atwh.client.api import fetch_pages
+    from atwh.client.failures import scan_failures
+    from atwh.output.progress import Progress
+    from atwh.output.show import export_pages, rows_wanted
+
+    progress = Progress()
+    hooks = plural(len(ids), "webhook")
+    if mode not in ("table", "tsv"):
+        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
+        if not export_pages(pages, flt, mode, output, progress).written:
+            note(f"No failed attempts in the deliveries of {hooks}")
+            return False
+        return True
+
+    # each page read from its fields: the events' few numbers and the rows shown kept
+    wanted = rows_wanted(mode, *limit_all)
+    try:
+        pages = fetch_pages(ids, make_client, on_page=progress, since=flt.since)
+        scan = scan_failures(pages, flt, wanted)
+    finally:
+        progress.stop()
+    if not scan.rows:
+        say_none_failed(scan, hooks, flt, given)
+        return False
+    show_failures(scan, hooks, len(ids) > 1, mode, output, columns)
+    return True
 
 
 def say_none_failed(

@@ -164,6 +164,28 @@ def _run_note(r: RunSummary) -> str:
     return "; ".join(notes)
 
 
+def show_history(ledger: str | None, fmt: str, output: str | None) -> None:
+    """`replay --history`: the runs in the ledger (at `ledger`, else the default one),
+    newest first, in a table, TSV or an export; a line on stderr when there are none."""
+    from pathlib import Path
+
+    from atwh.output.show import note, show_listing, write_export
+    from atwh.recover.ledger import Ledger, default_path
+
+    path = Path(ledger) if ledger else default_path()
+    if not path.exists():
+        note(f"No replays yet: no ledger at {path}.")
+        return
+    with Ledger(path, create=False) as book:
+        runs = book.history()
+    if not runs:
+        note(f"No replays yet in {path}.")
+    elif fmt in ("table", "tsv"):
+        show_listing(history_columns(), runs, fmt, output)
+    else:
+        write_export(runs, fmt, output)
+
+
 def history_columns() -> list[Column[RunSummary]]:
     """`replay --history`: one row per run, newest first; the run number, the counts and the
     target stay, the time and the source go first when the width runs out."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
@@ -16,6 +16,10 @@ from atwh.core.durations import duration
 from atwh.errors import printable
 from atwh.output.listing import ALWAYS, Column, table
 from atwh.output.show import plural
+
+if TYPE_CHECKING:
+    from atwh.client.api import ApiClient
+    from atwh.client.filters import DeliveryFilter
 
 SUCCEEDED, FAILED, PENDING = "█", "▒", "░"  # told apart without colour too
 
@@ -294,3 +298,58 @@ def stats_view(summary: dict[str, Any], by: str) -> Group:
             parts.append(Text(heading + (f", {title}" if title else ""), style="bold"))
             parts.append(table(breakdown_columns(by), breakdown_rows({"webhooks": [w]}, by)))
     return Group(*parts)
+
+
+def measure(
+    ids: list[str],
+    make_client: Callable[[], ApiClient],
+    flt: DeliveryFilter,
+    by: str,
+    mode: str,
+    output: str | None,
+    bars: tuple[float | None, float | None],
+) -> int:
+    """`atwh stats`'s run: the webhooks' logs read over the window, the numbers shown as
+    `mode` says (json, tsv or a table), then the notes and the bars (a success rate, a p95
+    lag in seconds) checked: exit 1 when one is missed."""
+    import sys
+
+    from atwh.client.api import fetch_pages
+    from atwh.errors import ExitStatus
+    from atwh.observe.stats import BREAKDOWNS, BUCKETS, Stats, Window, check_bars, odd_dates_note
+    from atwh.output.progress import Progress
+    from atwh.output.show import print_rich, show_listing
+
+    progress = Progress()
+    # stats count only the attempts in the window: paging may stop at its start
+    window = Window(flt.since, flt.until)
+    result = Stats(ids, by if by in BUCKETS else "day", window)
+    try:
+        for page in fetch_pages(ids, make_client, on_page=progress, since=flt.since):
+            result.add_page(page, flt)
+    finally:
+        progress.stop()
+    summary = result.summary(flt.since, flt.until)
+
+    if mode == "json":
+        from atwh.output.export import open_output
+
+        with open_output(output) as out:
+            out.write(stats_json(summary))
+    elif mode == "tsv" and by in BREAKDOWNS:  # piped: the breakdown, one line a row
+        rows = breakdown_rows(summary, by)
+        if rows:
+            show_listing(breakdown_columns(by, len(ids) > 1), rows, mode)
+    else:
+        print_rich(stats_view(summary, by), output)
+    odd = odd_dates_note(window)
+    if odd:
+        sys.stderr.write(f"Warning: {odd}\n")
+    if not any(w["attempts"] for w in summary["webhooks"]):
+        sys.stderr.write("No attempts in the window: widen --since, or check the filters.\n")
+    missed, unchecked = check_bars(summary, *bars)
+    for line in unchecked:
+        sys.stderr.write(f"Warning: {line}\n")
+    for line in missed:
+        sys.stderr.write(f"Below the bar: {line}\n")
+    return ExitStatus.FAILED if missed else ExitStatus.OK

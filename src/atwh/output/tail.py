@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.text import Text
 
 from atwh.client.model import Delivery
-from atwh.observe.tail import Item
+from atwh.errors import ExitStatus
+from atwh.observe.tail import Follower, Item
 from atwh.output.export import _to_json
 from atwh.output.listing import ALWAYS, Column, Listing, fit, write_tsv
-from atwh.output.tables import delivery_columns, response_summary, status_text
+from atwh.output.tables import console, delivery_columns, response_summary, status_text
 
 UPDATE = "(update) "
 T = TypeVar("T")
@@ -164,3 +165,48 @@ class StatusLine:
         stamp = time.strftime("%H:%M:%S")
         self.stream.write(f"{stamp} {message}\n")
         self.stream.flush()
+
+
+def follow(
+    follower: Follower, ids: Sequence[str], mode: str, interval: float, exit_on_failure: bool
+) -> int:
+    """`atwh tail`'s run: each poll's attempts printed as `mode` says (table, tsv or
+    ndjson), the status line between polls, until Ctrl-C (exit 0) or, with
+    `exit_on_failure`, the first failed attempt (exit 1)."""
+    status = StatusLine()
+    multi = len(ids) > 1
+    stdout = sys.stdout
+    rows = None
+    if mode == "table":
+        rows = Rows(console(), multi)
+    watching = f"following {len(ids)} webhooks" if multi else f"following {ids[0]}"
+    outcome = {"code": ExitStatus.OK, "lines": 0}
+
+    def emit(items: list[Item]) -> bool:
+        if items:
+            status.clear()
+        if rows is not None:
+            rows.print(items)
+        elif mode == "ndjson":
+            for item in items:
+                stdout.write(ndjson_line(item))
+            stdout.flush()
+        elif items:  # piped: the TSV lines of `deliveries`, the header before the first
+            write_items(items, multi, stdout, header=not outcome["lines"])
+            outcome["lines"] += len(items)
+        if exit_on_failure and any(i.delivery.failed for i in items):
+            outcome["code"] = ExitStatus.FAILED
+            return True
+        return False
+
+    try:
+        follower.follow(
+            emit,
+            status.say,
+            interval=interval,
+            polled=lambda when: status.show(when, watching),
+        )
+    except KeyboardInterrupt:
+        status.clear()
+        return ExitStatus.OK
+    return outcome["code"]

@@ -210,10 +210,11 @@ class EventLog:
 
     def _unlean(self, t: float) -> tuple[Any, ...]:
         """The record of a lean event (one acknowledged attempt at |t|, with a valid payload,
-        a name and a date; which the attempt that follows gives again)."""
+        a name and a date; which the attempt that follows gives again, being fields of the
+        event). The event's own date is not kept: the attempt that follows sets it."""
         window = _WINDOW if t > 0 else 0
         t = abs(t)
-        flags = window | _OK | _HAS_PAYLOAD | _OWN_CREATED
+        flags = window | _OK | _HAS_PAYLOAD
         return (t, "", flags, 1, None, None, None, t, t, None)
 
     def _merged(
