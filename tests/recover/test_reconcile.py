@@ -429,3 +429,28 @@ def test_events_that_are_ok_are_counted_never_kept():
         assert peak < 1_000_000, peak
     finally:
         stored.close()
+
+
+def test_the_entries_tsv_is_what_the_general_writer_writes():
+    """reconcile's own TSV writer (a line in one f-string) against write_tsv over its
+    columns: the same text, odd ids and names included."""
+    import io
+    from datetime import UTC, datetime
+
+    from atwh.output.listing import write_tsv
+    from atwh.output.recover import entry_columns, write_entries_tsv
+    from atwh.recover.reconcile import Entry
+
+    when = datetime(2026, 11, 30, 10, 0, 0, 123000, tzinfo=UTC)
+    entries = [
+        Entry("e1", "ticket.created", "lost", when, 2, 200, "d1", 0),
+        Entry("e\t2\n", "bad\x1bname", "not delivered", when, 1, None, "d2", 0),
+        Entry("e3", None, "unknown", None, 0, None, None, 1),
+        Entry("12345", "ticket.updated", "conflicting", when, 3, 503, "d4", 2, backfilled=True),
+    ]
+    general, own = io.StringIO(), io.StringIO()
+    write_tsv(entry_columns(with_category=True), entries, general)
+    write_entries_tsv(entries, own)
+    assert own.getvalue() == general.getvalue()
+    # a tab or a line break in an id never passes through: 7 fields a line, a line an event
+    assert [len(line.split("\t")) for line in own.getvalue().splitlines()] == [7] * 5

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
 
 from rich.console import Group
 from rich.text import Text
@@ -303,6 +304,27 @@ def entry_columns(with_category: bool = False, stored: bool = True) -> list[Colu
     ]
 
 
+def write_entries_tsv(entries: Iterable[Entry], stream: IO[str]) -> None:
+    """What write_tsv(entry_columns(with_category=True), entries, stream) writes, a line
+    an event in one f-string (a third of the general writer's time: reconcile lists every
+    event that is not ok, half of a large log)."""
+    from atwh.output.listing import column_name, tsv_field
+
+    columns = [c for c in entry_columns(with_category=True) if c.piped]
+    stream.write("\t".join(column_name(c) for c in columns) + "\n")
+    for e in entries:
+        event_id = e.event_id
+        name = (e.event_name or "?") + (" (backfilled)" if e.backfilled else "")
+        if not (event_id.isprintable() and name.isprintable()):
+            event_id, name = tsv_field(event_id), tsv_field(name)
+        code = e.last_code
+        stream.write(
+            f"{e.category}\t{event_id}\t{name}\t{iso(e.created) or ''}\t{e.attempts}\t"
+            f"{'' if code is None else code}\t{e.stored}\n"
+        )
+    stream.flush()
+
+
 TABLE_ROWS = 1000  # events of one category a terminal table shows; piped or --json: all
 
 
@@ -371,10 +393,8 @@ def show_reconciliation(
     elif mode == "tsv":  # piped: the events to look at, one a line, with their category
         import sys
 
-        from atwh.output.listing import write_tsv
-
         if any(result.count(c) for c in CATEGORIES[:-1]):
-            write_tsv(entry_columns(with_category=True), result.trouble_entries(), sys.stdout)
+            write_entries_tsv(result.trouble_entries(), sys.stdout)
     else:
         view = reconcile_view(result)
         if report is not None:
