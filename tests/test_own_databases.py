@@ -124,3 +124,31 @@ def test_atwhs_own_files_from_before_application_id_are_still_read(tmp_path):
     for path in (inbox, ledger, state):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA application_id").fetchone()[0] != 0
+
+
+@pytest.mark.parametrize("open_it", [Ledger, Inbox], ids=["ledger", "inbox"])
+def test_runs_that_make_one_new_file_at_once_all_recognise_it(tmp_path, open_it):
+    """Two replays (or serves) started together on a new file: each sees it empty, or whole
+    and stamped, never tables without the stamp, which it would refuse as another
+    program's; nor a lock at the switch to WAL (a CI run of the overlapping-replays test
+    met both)."""
+    import threading
+
+    refused: list[str] = []
+    for i in range(15):
+        path = tmp_path / f"new-{i}.sqlite3"
+        start = threading.Barrier(4)
+
+        def one(path: Path = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                open_it(path).close()
+            except UsageError as e:
+                refused.append(str(e))
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert refused == []

@@ -5,7 +5,7 @@ them before anything is written to it.
 `recognise` only reads (the header and the table list): a file that is not the kind asked
 for, or not SQLite at all, is refused untouched, with a UsageError (exit 2) that says what
 the file is not. Files written before atwh set an application_id are recognised by their
-tables and version; `stamp` then marks them, as it stamps a new file.
+tables and version; `make_schema` then stamps them, as it stamps a new file.
 """
 
 from __future__ import annotations
@@ -83,16 +83,22 @@ def recognise(conn: sqlite3.Connection, path: Path, kind: Kind, newest: int, opt
             hint="give another path",
         )
 
-    try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    own = not conn.in_transaction  # one read transaction: the stamp and the tables of one
+    try:  # moment, not a stamp read before another process's make_schema and tables after
+        if own:
+            conn.execute("BEGIN")
         tables = {
             row[0]
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             if not str(row[0]).startswith("sqlite_")
         }
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as e:
         raise refuse(f"not a SQLite database ({printable(e, 80)})") from None
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
     if app_id == kind.application_id:
         if version > newest:
             raise UsageError(
@@ -130,11 +136,38 @@ def _legacy_kind(conn: sqlite3.Connection, tables: set[str], version: int) -> Ki
     return None
 
 
-def stamp(conn: sqlite3.Connection, kind: Kind, version: int) -> None:
-    """Stamp the file as `kind` at schema `version`: after `recognise` said it is new or
-    of this kind, and once its schema is made."""
-    conn.execute(f"PRAGMA application_id = {int(kind.application_id)}")
-    conn.execute(f"PRAGMA user_version = {int(version)}")
+def use_wal(conn: sqlite3.Connection, seconds: float = 5.0) -> None:
+    """Switch the file to WAL. Another process making the same new file at the same moment
+    can hold it locked in a way SQLite reports at once, without its busy handler: try again
+    for up to `seconds`."""
+    import time
+
+    until = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > until:
+                raise
+            time.sleep(0.02)
+
+
+def make_schema(
+    conn: sqlite3.Connection, schema: str, kind: Kind, version: int, found: Found
+) -> None:
+    """Create what is missing of the schema and stamp the file, in one write transaction
+    (`conn` in autocommit mode): another process that opens the file meanwhile sees it
+    either empty or whole and stamped, never tables without the stamp, which `recognise`
+    would take for another program's."""
+    stamping = not found.stamped or found.version < version
+    marks = (
+        f"PRAGMA application_id = {int(kind.application_id)};\n"
+        f"PRAGMA user_version = {int(version)};\n"
+        if stamping
+        else ""
+    )
+    conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\n{marks}COMMIT;")
 
 
 def create_private(path: Path) -> None:

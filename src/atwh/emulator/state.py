@@ -111,13 +111,15 @@ def _open(db: Path) -> sqlite3.Connection:
         ) from None
     try:
         found = dbfile.recognise(conn, db, dbfile.EMULATOR, SCHEMA_VERSION, "--db")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(
+        dbfile.use_wal(conn)
+        dbfile.make_schema(
+            conn,
             "CREATE TABLE IF NOT EXISTS objects (kind TEXT, id TEXT, data TEXT, "
-            "PRIMARY KEY (kind, id))"
+            "PRIMARY KEY (kind, id));",
+            dbfile.EMULATOR,
+            SCHEMA_VERSION,
+            found,
         )
-        if not found.stamped:
-            dbfile.stamp(conn, dbfile.EMULATOR, SCHEMA_VERSION)
     except sqlite3.Error as e:
         conn.close()
         shown = f"--db {printable(db, 200)}"

@@ -369,13 +369,11 @@ class Inbox:
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             found = self._recognise(create, option)
             if create:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                dbfile.use_wal(self.conn)
                 self.conn.execute(f"PRAGMA synchronous = {synchronous}")
                 if 0 < found.version < SCHEMA_VERSION:
                     self._migrate()
-                self.conn.executescript(SCHEMA)
-                if not found.stamped or found.version < SCHEMA_VERSION:
-                    dbfile.stamp(self.conn, dbfile.INBOX, SCHEMA_VERSION)
+                dbfile.make_schema(self.conn, SCHEMA, dbfile.INBOX, SCHEMA_VERSION, found)
             # an inbox of an older schema, read and not written (atwh inbox): as it is
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(requests)")}
             self.columns = _COLUMNS

@@ -131,11 +131,9 @@ class Ledger:
                 self.conn.close()
                 raise
             if create:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                dbfile.use_wal(self.conn)
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-                self.conn.executescript(SCHEMA)
-                if not found.stamped or found.version < SCHEMA_VERSION:
-                    dbfile.stamp(self.conn, dbfile.LEDGER, SCHEMA_VERSION)
+                dbfile.make_schema(self.conn, SCHEMA, dbfile.LEDGER, SCHEMA_VERSION, found)
         except sqlite3.Error as e:
             raise UsageError(f"--ledger {self.path}: cannot use it: {e}") from None
         except OSError as e:
