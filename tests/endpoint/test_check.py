@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -548,3 +549,16 @@ def test_on_a_terminal_a_url_elsewhere_is_asked_about(monkeypatch, answer):
         with pytest.raises(UsageError, match="nothing sent"):
             command._confirm("https://hooks.example.com/webhook")
     assert asked == ["Send test events to https://hooks.example.com/webhook? It may act on them"]
+
+
+def test_an_event_name_not_in_the_catalogue_is_said_with_the_nearest(atwh):
+    with socket.socket() as s:  # a port where nothing listens: nothing answers, exit 6
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    result = atwh("check", f"http://127.0.0.1:{closed}/x", "--secret", "s", "-e", "ticket.creatd")
+    assert result.exit_code == 6, result.output
+    assert (
+        "Warning: --event 'ticket.creatd' is not a known event name "
+        "(did you mean ticket.created?); it is sent as given"
+    ) in result.stderr
+    assert "Traceback" not in result.output

@@ -107,6 +107,7 @@ def check(
             )
     if secret is not None and not secret.strip():
         raise UsageError("--secret is empty: give the webhook's secret")
+    _say_unknown(names)
     if webhook is not None:
         source = ctx.get_parameter_source("secret")
         if secret is not None and source is not None and source.name == "COMMANDLINE":
@@ -137,6 +138,27 @@ def check(
         report = checking.run(options, progress=progress)
     show_check(report, as_json)
     return report.exit_status
+
+
+def _say_unknown(names: list[str]) -> None:
+    """A warning for each --event name the catalogue does not have (a typo fails `signed`
+    for the wrong reason); it is sent all the same: an app may subscribe to names this
+    atwh does not know."""
+    import difflib
+
+    from atwh.cli.context import warn
+    from atwh.endpoint.trigger import offline_catalogue
+    from atwh.errors import printable
+
+    known = offline_catalogue()
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            warn(
+                f"--event {printable(name, 80)!r} is not a known event name{hint}; "
+                "it is sent as given"
+            )
 
 
 def _webhook(webhook_id: str, api_url: str | None, token: str | None) -> tuple[str, str, list[str]]:
