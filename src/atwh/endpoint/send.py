@@ -49,11 +49,19 @@ class Answer:
         """The body (or the error) as one line safe for a terminal."""
         if self.code is None:
             return printable(self.error or "no answer", limit)
-        shown = printable(self.body.decode("utf-8", "replace"), limit)
-        if self.redirect and self.header("location"):
-            where = printable(self.header("location"), 120)
-            shown = f"redirect to {where}" + (f": {shown}" if shown else "")
-        return shown
+        return answer_line(self.body, self.code, self.header("location"), limit=limit)
+
+
+def answer_line(
+    body: bytes, code: int, location: str | None, reason: str | None = None, limit: int | None = 200
+) -> str:
+    """One line of an answer, safe for a terminal: its body, where a 3xx redirects to,
+    else its reason phrase (when given)."""
+    text = body.decode("utf-8", errors="replace")
+    line = printable(text, limit) if text.strip() else ""
+    if 300 <= code <= 399 and location:
+        line = f"redirect to {printable(location, 120)}" + (f": {line}" if line else "")
+    return line or printable(reason or "", 80)
 
 
 class Sender:

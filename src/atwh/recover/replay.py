@@ -31,7 +31,7 @@ from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import on_this_machine
-from atwh.endpoint.send import Sender
+from atwh.endpoint.send import Sender, answer_line
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
@@ -488,25 +488,15 @@ class _Run:
         else:
             location = answer.header("location")
             reason = httpx.codes.get_reason_phrase(code)
-            detail = _line(answer.body[:BODY_KEPT], code, location, reason)
+            detail = answer_line(answer.body[:BODY_KEPT], code, location, reason) or None
             retry_after = parse_retry_after(answer.header("retry-after"))
         self._record(c, started, code, detail)
         return code, detail, retry_after
 
 
 def _answer_line(body: bytes, response: httpx.Response) -> str | None:
-    return _line(
-        body, response.status_code, response.headers.get("location"), response.reason_phrase
-    )
-
-
-def _line(body: bytes, code: int, location: str | None, reason: str | None) -> str | None:
-    """One line of an answer: its body, where it redirects to, else its reason phrase."""
-    text = body.decode("utf-8", errors="replace")
-    line = printable(text, 200) if text.strip() else ""
-    if 300 <= code <= 399 and location:
-        line = f"redirect to {printable(location, 120)}" + (f": {line}" if line else "")
-    return line or printable(reason or "", 80) or None
+    location, reason = response.headers.get("location"), response.reason_phrase
+    return answer_line(body, response.status_code, location, reason) or None
 
 
 def _local_error(e: BaseException) -> str:
