@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -243,3 +244,22 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def verifying_receiver(db: Any, secret: str) -> Iterator[str]:
+    """`atwh serve` verifying with `secret`, storing into `db`, on a free loopback port:
+    its webhook URL."""
+    from atwh.receiver import ReceiverSettings, create_app
+    from atwh.server import BackgroundServer
+
+    with BackgroundServer(create_app(ReceiverSettings(db=db, secret=secret))) as srv:
+        yield srv.url("/webhook")
+
+
+def stored_requests(db: Any) -> list[Any]:
+    """What a receiver stored in `db`, oldest first."""
+    from atwh.receiver.inbox import Inbox
+
+    with Inbox(db, create=False) as box:
+        return sorted(box.records(), key=lambda r: r.id)

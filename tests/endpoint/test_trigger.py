@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from atwh import samples
-from atwh.receiver import ReceiverSettings, create_app
-from atwh.receiver.inbox import Inbox, InboxRecord
+from atwh.receiver.inbox import Inbox
 from atwh.server import BackgroundServer
-from tests.conftest import free_port, hmac_hex, request_body
+from tests.conftest import free_port, hmac_hex, request_body, stored_requests, verifying_receiver
 from tests.recover.conftest import TOKEN, Loop, loop  # noqa: F401  (the fixture)
 
 SECRET = "trigger-secret"
@@ -28,14 +27,12 @@ TS = "x-allthings-signature-timestamp"
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`atwh serve` verifying with SECRET."""
-    settings = ReceiverSettings(db=tmp_path / "serve.sqlite3", secret=SECRET)
-    with BackgroundServer(create_app(settings)) as srv:
-        yield srv.url("/webhook"), settings.db
+    db = tmp_path / "serve.sqlite3"
+    with verifying_receiver(db, SECRET) as url:
+        yield url, db
 
 
-def received(db: Path) -> list[InboxRecord]:
-    with Inbox(db, create=False) as box:
-        return sorted(box.records(), key=lambda r: r.id)
+received = stored_requests
 
 
 def run(atwh: Any, url: str, *args: str) -> Any:

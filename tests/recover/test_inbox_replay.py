@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from atwh.receiver import ReceiverSettings, create_app
-from atwh.receiver.inbox import Inbox, InboxRecord
+from atwh.receiver.inbox import Inbox
 from atwh.server import BackgroundServer
+from tests.conftest import stored_requests, verifying_receiver
 from tests.recover.conftest import Loop
 
 SECRET = "target-secret"
@@ -18,14 +19,12 @@ SECRET = "target-secret"
 
 @pytest.fixture
 def target(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    settings = ReceiverSettings(db=tmp_path / "target.sqlite3", secret=SECRET)
-    with BackgroundServer(create_app(settings)) as srv:
-        yield srv.url("/webhook"), settings.db
+    db = tmp_path / "target.sqlite3"
+    with verifying_receiver(db, SECRET) as url:
+        yield url, db
 
 
-def received(db: Path) -> list[InboxRecord]:
-    with Inbox(db, create=False) as box:
-        return list(box.records())
+received = stored_requests
 
 
 def test_stored_bodies_go_out_byte_for_byte_re_signed_oldest_first(loop: Loop, atwh, target):
