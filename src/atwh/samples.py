@@ -14,6 +14,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from atwh.core.dates import iso
+
 APP_ID = "5d8a3c2e1f0b4a6c9e7d2b1a"
 APP_URN = f"urn:allthings:app:{APP_ID}:*"
 EVENT_URN = APP_URN.replace("*", "tickets")
@@ -40,8 +42,10 @@ def js_json(value: Any) -> bytes:
 
 
 def iso_ms(ts: float) -> str:
-    """A time as JavaScript's `Date.prototype.toISOString()` writes it."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """A time as JavaScript's `Date.prototype.toISOString()` writes it (core.dates.iso)."""
+    text = iso(datetime.fromtimestamp(ts, UTC))
+    assert text is not None
+    return text
 
 
 def new_event_id(rng: random.Random | None = None) -> str:
