@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
@@ -504,18 +505,27 @@ class EventLog:
             self._payloads.clear()
         else:
             chosen += [self.candidate(k) for k in keys]
-        # oldest first, by (date, key): two stable sorts, no tuple for each candidate
-        chosen.sort(key=_key_of)
-        chosen.sort(key=_created_of)
+        oldest_first(chosen, attrgetter("key"))
         return chosen
 
 
-def _key_of(c: Candidate) -> str:
-    return c.key
+class Dated(Protocol):
+    @property
+    def created(self) -> datetime | None: ...
 
 
-def _created_of(c: Candidate) -> datetime:
-    return c.created or _NEVER
+D = TypeVar("D", bound=Dated)
+
+
+def oldest_first(items: list[D], tie: Callable[[D], Any]) -> None:
+    """Sort by date (None first), then by `tie`: two stable sorts, so that no tuple is made
+    for each of half a million items."""
+    items.sort(key=tie)
+    items.sort(key=_created_of)
+
+
+def _created_of(item: Dated) -> datetime:
+    return item.created or _NEVER
 
 
 def _failing(flags: int, t: float, ok_t: float) -> bool:
