@@ -599,3 +599,11 @@ def test_an_empty_db_is_a_usage_error_not_the_default_inbox(atwh):
         result = atwh(*args)
         assert result.exit_code == 2, result.output
         assert "--db is empty" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["¹", "٣", "²³"])
+def test_an_id_of_digits_that_are_not_ascii_is_not_found_not_a_traceback(atwh, db, key):
+    """str.isdigit() is true for '¹' and '٣', which int() refuses: `inbox show ¹` ended in
+    a ValueError traceback."""
+    line = one_error_line(atwh("inbox", "show", key, "--db", str(db)), 4)
+    assert key in line

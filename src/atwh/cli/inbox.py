@@ -221,7 +221,7 @@ def _find(db: str | None, record_id: str) -> InboxRecord:
     from atwh.errors import NotFoundError, printable
 
     with _open(db) as store:
-        record = store.get(record_id) if record_id.isdigit() else None
+        record = store.get(record_id) if record_id.isascii() and record_id.isdigit() else None
         if record is None:
             candidates = store.event_ids(record_id)
             if not candidates:

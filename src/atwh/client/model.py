@@ -452,7 +452,7 @@ def _status_code(code: Any) -> int | None:
     """An answer's HTTP status code: an int from 100 to 599 (digits are read as one), else
     None: no HTTP answer (some servers say 0), and the message says why."""
     if code.__class__ is not int:
-        if isinstance(code, str) and code.strip().isdigit():
+        if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
             return None

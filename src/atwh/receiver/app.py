@@ -501,7 +501,7 @@ class Receiver:
                     headers = ()
                 raise _Refused()
             if length is not None:  # declared: refused before reading
-                if not length.strip().isdigit():
+                if not (length.strip().isascii() and length.strip().isdigit()):
                     raise ValueError(length)
                 if int(length) > limit:
                     raise _TooLarge()

@@ -609,7 +609,7 @@ class Inbox:
     def get(self, key: str) -> InboxRecord | None:
         """A record by its row id, or by the event id it carried (the acknowledged one first)."""
         row = None
-        if key.isdigit():
+        if key.isascii() and key.isdigit():
             row = self.conn.execute(
                 f"SELECT {self.columns} FROM requests WHERE id = ?", (int(key),)
             ).fetchone()
