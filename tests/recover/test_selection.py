@@ -57,7 +57,7 @@ def test_a_payload_that_is_not_unicode_is_skipped_with_the_reason():
     log = EventLog(payloads=True)
     log.add(parse_delivery(raw))
     (c,) = log.select()
-    assert c.body is None and c.skip == "the payload in the log is not valid Unicode"
+    assert c.bodies is None and c.skip == "the payload in the log is not valid Unicode"
 
 
 def test_rate_spaces_the_starts(monkeypatch):
@@ -127,7 +127,7 @@ def test_one_at_a_time_is_sent_by_the_sync_client_paced_and_in_order(monkeypatch
     report = replay(candidates, ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20))
     assert report.count("fixed") == 5
     assert [o.detail for o in report.outcomes] == ['{"ok":true}'] * 5
-    assert [body for _, body in sent] == [c.body for c in candidates]
+    assert [body for _, body in sent] == [c.payload() for c in candidates]
     assert sent[-1][0] - sent[0][0] >= 4 / 20 - 0.01
 
 
@@ -251,7 +251,7 @@ def _deliveries(history):
 def _chosen(log, mode):
     return [
         (c.key, c.event_name, c.created, c.origin, c.attempts, c.last_code, c.last_cause,
-         c.skip, c.body)
+         c.skip, None if c.skip else c.payload())
         for c in log.select(mode)
     ]  # fmt: skip
 
@@ -318,7 +318,7 @@ def test_a_lean_event_takes_its_own_date_from_the_attempt_that_follows():
     lean = EventLog(DeliveryFilter(), payloads=True, lean=True)
     lean.extend(deliveries)
     (chosen,) = lean.select("failing")
-    assert chosen.created == T0 - timedelta(minutes=1) and chosen.body == b'{"e": 1}'
+    assert chosen.created == T0 - timedelta(minutes=1) and chosen.payload() == b'{"e": 1}'
     assert _chosen(lean, "failing") == _oracle(deliveries, DeliveryFilter(), "failing")
 
 
@@ -341,3 +341,38 @@ def test_names_and_causes_past_the_shared_table_and_odd_text_are_kept_exactly(mo
         for n in range(1, 7)
     ]
     assert len(log._texts) == 3  # None and the two shared; the rest inline
+
+
+def test_payloads_to_send_wait_on_disk_and_come_back_byte_for_byte_from_any_thread():
+    """A replay keeps the payloads it will send in a temporary file, not in memory: each
+    candidate reads its own back when it is sent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = EventLog(payloads=True)
+    texts = ['{"n": %d, "text": "%s"}' % (n, "é✓" * n) for n in range(200)]
+    for n, text in enumerate(texts):
+        raw = node(n + 1, code=500, event_id=f"e{n:03d}")
+        raw["event"]["payload"] = text
+        raw["event"]["createdDate"] = (T0 + timedelta(minutes=n)).isoformat()
+        log.add(parse_delivery(raw))
+    assert log.payload("e007") == texts[7]
+    chosen = log.select(drain=True)
+    assert all(c.body is None for c in chosen)  # nothing held in memory
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda c: c.payload(), chosen))
+    assert bodies == [t.encode() for t in texts]
+
+
+def test_a_temporary_directory_that_cannot_be_written_is_one_clear_error(monkeypatch, tmp_path):
+    import tempfile
+
+    from atwh.errors import OutputError
+    from atwh.recover.selection import Spool
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with pytest.raises(OutputError) as e:
+        Spool().put("{}")
+    assert (
+        str(tmp_path / "gone") in e.value.message
+        and e.value.hint == "set TMPDIR to a directory with room"
+    )

@@ -375,7 +375,7 @@ def replay(
         path = store.path.resolve()
         passed: Counter[str] = Counter()
         candidates = from_inbox(
-            store.records(bodies=False), flt, ids, include_unverified, passed, store.body_of
+            store.records(bodies=False), flt, ids, include_unverified, passed, store
         )
         if include_unverified and any(c.unverified for c in candidates):
             warn(

@@ -5,19 +5,21 @@ Each event is sent once per run, however many attempts it had, oldest event firs
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
 from atwh.client.prefix import resolve_prefix
-from atwh.errors import UsageError, printable
+from atwh.errors import OutputError, UsageError, printable
 from atwh.receiver.inbox import InboxRecord
 
 if TYPE_CHECKING:
@@ -60,15 +62,24 @@ class Candidate:
     content_type: str = "application/json"
     skip: str | None = None  # why it will not be sent
     unverified: bool = False  # from the inbox, stored while `serve` checked no signature
-    load: Callable[[], bytes] | None = None  # the body, read when needed (body is None)
+    # where the body is read when needed (body is None): the inbox (`place` the request's
+    # id) or the log's spool (`place` where the payload is in it)
+    bodies: Bodies | None = None
+    place: int = 0
 
     def payload(self) -> bytes:
-        """The body to send: as kept, or read now (from the inbox: one at a time, so that
-        a selection of a large inbox holds no payload)."""
+        """The body to send: as kept, or read now (from the inbox, or from the log's spool:
+        one at a time, so that a selection of half a million events holds no payload)."""
         if self.body is not None:
             return self.body
-        assert self.load is not None, "a candidate without a body is skipped"
-        return self.load()
+        assert self.bodies is not None, "a candidate without a body is skipped"
+        return self.bodies.body_of(self.place)
+
+
+class Bodies(Protocol):
+    """Where bodies are read from, by a number: Inbox (a request's id), Spool."""
+
+    def body_of(self, place: int) -> bytes: ...
 
 
 # What EventLog knows of an event, unpacked: one tuple, replaced as its attempts come,
@@ -92,9 +103,9 @@ _OWN_CREATED = 64  # _CREATED is the event's own date
 # 230 bytes an event, the bytes about 90): _T, _CREATED and _OK_T as doubles, _ATTEMPTS,
 # _FLAGS and _CODE (0: None), the name and the cause as indexes into a table of the texts
 # shared between events (0: None; _INLINE: the text follows the origin), then the lengths
-# of the origin and the inline name, and the three texts as UTF-8 (surrogates kept). The
-# payload, when kept, is in a dict of its own.
-_PACKED = struct.Struct("<dddIHHIIII")
+# of the origin and the inline name, where the payload is in the spool (0: not kept; else
+# its place + 1), and the three texts as UTF-8 (surrogates kept).
+_PACKED = struct.Struct("<dddIHHIIIIQ")
 _INLINE = 0xFFFFFFFF
 
 _NO_DATE = float("-inf")
@@ -144,7 +155,7 @@ class EventLog:
         self.lean = lean
         # per event: its packed record (_PACKED), or a lean event's float
         self.records: dict[str, bytes | float] = {}
-        self._payloads: dict[str, str] = {}  # with `payloads`: the payload to send
+        self._spool = Spool()  # with `payloads`: the payloads to send, on disk
         self.deliveries: dict[str, str] | None = {} if by_delivery else None
         # with `acked`: each event's newest acknowledged attempt: (date, id, when, code)
         self.acked: dict[str, tuple[float, str, datetime | None, int | None]] | None = (
@@ -222,20 +233,20 @@ class EventLog:
                 flags |= _LAST_FAILED
                 cause = cause_of(code, status, message)
             self.records[key] = self._pack(
-                key, t, delivery_id, flags, 1, code, cause, name, created_t,
+                t, delivery_id, flags, 1, code, cause, name, created_t,
                 t if ok else None, payload if self.payloads else None,
             )  # fmt: skip
             return
         if kept.__class__ is float:  # a lean event's second attempt
             held = self._unlean(kept)  # type: ignore[arg-type]
         else:
-            held = self._unpack(key, kept)  # type: ignore[arg-type]
+            held = self._unpack(kept)  # type: ignore[arg-type]
         merged = self._merged(
             held,
             t, delivery_id, failed, ok, matched, code, status, message, name, payload,
             event_created,
         )  # fmt: skip
-        self.records[key] = self._pack(key, *merged)
+        self.records[key] = self._pack(*merged)
 
     def _text_index(self, text: str | None) -> int:
         """The index of a shared text (0 for None), or _INLINE when the table is full."""
@@ -251,7 +262,6 @@ class EventLog:
 
     def _pack(
         self,
-        key: str,
         t: float,
         origin: str,
         flags: int,
@@ -261,12 +271,14 @@ class EventLog:
         name: str | None,
         created: float,
         ok_t: float | None,
-        payload: str | None,
+        payload: str | int | None,
     ) -> bytes:
         """An event's record (the fields of the tuple, in its order), as kept: one bytes
-        object (see _PACKED), its payload aside."""
-        if payload is not None:
-            self._payloads[key] = payload
+        object (see _PACKED), its payload in the spool (written once)."""
+        if payload is None:
+            spooled = 0
+        else:  # a new one to keep, or the place of the one kept
+            spooled = 1 + (payload if isinstance(payload, int) else self._spool.put(payload))
         name_ix, cause_ix = self._text_index(name), self._text_index(cause)
         origin_bytes = origin.encode("utf-8", "surrogatepass")
         inline_name = b""
@@ -274,18 +286,19 @@ class EventLog:
             inline_name = name.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
         head = _PACKED.pack(
             t, created, _NAN if ok_t is None else ok_t, attempts, flags, code or 0,
-            name_ix, cause_ix, len(origin_bytes), len(inline_name),
+            name_ix, cause_ix, len(origin_bytes), len(inline_name), spooled,
         )  # fmt: skip
         if cause_ix != _INLINE:
             return head + origin_bytes + inline_name
         inline_cause = cause.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
         return b"".join((head, origin_bytes, inline_name, inline_cause))
 
-    def _unpack(self, key: str, packed: bytes) -> tuple[Any, ...]:
-        """A packed record as the tuple it was made from."""
-        t, created, ok_t, attempts, flags, code, name_ix, cause_ix, origin_size, name_size = (
-            _PACKED.unpack_from(packed)
-        )
+    def _unpack(self, packed: bytes) -> tuple[Any, ...]:
+        """A packed record as the tuple it was made from (its payload: where it is)."""
+        (
+            t, created, ok_t, attempts, flags, code, name_ix, cause_ix, origin_size, name_size,
+            spooled,
+        ) = _PACKED.unpack_from(packed)  # fmt: skip
         at = _PACKED.size
         origin = packed[at : at + origin_size].decode("utf-8", "surrogatepass")
         at += origin_size
@@ -299,7 +312,7 @@ class EventLog:
             cause = self._texts[cause_ix]
         return (
             t, origin, flags, attempts, _CODES[code] if code else None, cause, name, created,
-            None if ok_t != ok_t else ok_t, self._payloads.get(key),
+            None if ok_t != ok_t else ok_t, spooled - 1 if spooled else None,
         )  # fmt: skip
 
     def _unlean(self, t: float) -> tuple[Any, ...]:
@@ -370,7 +383,7 @@ class EventLog:
         held = self.records[key]
         if held.__class__ is float:
             return self._unlean(held)  # type: ignore[arg-type]
-        return self._unpack(key, held)  # type: ignore[arg-type]
+        return self._unpack(held)  # type: ignore[arg-type]
 
     def entry(
         self, key: str
@@ -423,7 +436,8 @@ class EventLog:
 
     def payload(self, key: str) -> str | None:
         """The payload kept (with `payloads`)."""
-        return self._record(key)[_PAYLOAD]  # type: ignore[no-any-return]
+        kept = self._record(key)[_PAYLOAD]
+        return None if kept is None else self._spool.text(kept)
 
     def candidate(self, key: str) -> Candidate:
         return self._candidate(key, self.records[key])
@@ -432,16 +446,16 @@ class EventLog:
         if held.__class__ is float:
             record = self._unlean(held)  # type: ignore[arg-type]
         else:
-            record = self._unpack(key, held)  # type: ignore[arg-type]
+            record = self._unpack(held)  # type: ignore[arg-type]
         flags = record[_FLAGS]
-        body: bytes | None = None
+        spooled: int | None = None
         skip: str | None = None
         if not flags & _HAS_PAYLOAD:
             skip = "the log has no payload for this event"
         elif flags & _BAD_PAYLOAD:
             skip = "the payload in the log is not valid Unicode"
-        elif record[_PAYLOAD] is not None:
-            body = record[_PAYLOAD].encode("utf-8")
+        elif record[_PAYLOAD] is not None:  # read from the spool when sent
+            spooled = record[_PAYLOAD]
         elif self.payloads:  # a lean event's payload, newer than its attempts that followed
             skip = "the log has no payload for this event"
         return Candidate(
@@ -450,11 +464,13 @@ class EventLog:
             event_name=record[_NAME],
             created=_date(record[_CREATED]),
             origin=record[_ORIGIN],
-            body=body,
+            body=None,
             attempts=record[_ATTEMPTS],
             last_code=record[_CODE],
             last_cause=record[_CAUSE],
             skip=skip,
+            bodies=None if spooled is None else self._spool,
+            place=spooled or 0,
         )
 
     def select(
@@ -512,7 +528,6 @@ class EventLog:
             for i, key in enumerate(keys):
                 chosen.append(self._candidate(key, kept[i]))  # type: ignore[arg-type]
                 kept[i] = None
-            self._payloads.clear()
         else:
             chosen += [self.candidate(k) for k in keys]
         oldest_first(chosen, attrgetter("key"))
@@ -549,6 +564,48 @@ def _still_failing(held: bytes | float) -> bool:
         return False
     t, _, ok_t, _, flags, *_ = _PACKED.unpack_from(held)  # type: ignore[arg-type]
     return _failing(flags, t, ok_t)
+
+
+class Spool:
+    """Payloads kept on disk, in an unnamed temporary file (gone when closed, or when the
+    process ends), so that the memory of a replay does not grow with what it will send.
+    Each is written once, as UTF-8 (surrogates kept), and read back where it is, from any
+    thread. A place is one int: offset << 32 | length."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._size = 0
+        self._unflushed = False
+        self._lock = threading.Lock()
+
+    def put(self, text: str) -> int:
+        data = text.encode("utf-8", "surrogatepass")
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="atwh-payloads-")
+            self._file.write(data)
+        except OSError as e:
+            raise OutputError(
+                f"cannot keep the payloads to send in a temporary file in "
+                f"{tempfile.gettempdir()}: {e.strerror or e}",
+                hint="set TMPDIR to a directory with room",
+            ) from None
+        place = self._size << 32 | len(data)
+        self._size += len(data)
+        self._unflushed = True
+        return place
+
+    def body_of(self, place: int) -> bytes:
+        assert self._file is not None
+        if self._unflushed:
+            with self._lock:
+                self._file.flush()
+                self._unflushed = False
+        offset, length = place >> 32, place & 0xFFFFFFFF
+        return os.pread(self._file.fileno(), length, offset)
+
+    def text(self, place: int) -> str:
+        return self.body_of(place).decode("utf-8", "surrogatepass")
 
 
 def _valid(payload: str) -> bool:
@@ -599,11 +656,11 @@ def from_inbox(
     ids: Iterable[str] = (),
     include_unverified: bool = False,
     passed_over: Counter[str] | None = None,
-    body_of: Callable[[int], bytes] | None = None,
+    bodies: Bodies | None = None,
 ) -> list[Candidate]:
     """Requests stored by `atwh serve`, one per event id, oldest first.
 
-    With `body_of` (Inbox.body_of), `records` may come without bodies (Inbox.records with
+    With `bodies` (the Inbox), `records` may come without bodies (Inbox.records with
     bodies=False): each candidate reads its body when it is sent or written down.
 
     Given ids (an inbox id, or an event id or a unique prefix of one) select those
@@ -657,12 +714,13 @@ def from_inbox(
                 event_name=r.event_name,
                 created=r.received,
                 origin=str(r.id),
-                body=None if body_of is not None else r.body,
+                body=None if bodies is not None else r.body,
                 attempts=1 + r.duplicates,
                 last_code=r.answer_code,
                 content_type=headers.get("content-type", "application/json"),
                 unverified=r.verdict == "unverified",
-                load=partial(body_of, r.id) if body_of is not None else None,
+                bodies=bodies,
+                place=r.id,
             )
         )
     out.sort(key=lambda c: (c.created or _NEVER, int(c.origin)))
