@@ -349,7 +349,7 @@ def test_payloads_to_send_wait_on_disk_and_come_back_byte_for_byte_from_any_thre
     from concurrent.futures import ThreadPoolExecutor
 
     log = EventLog(payloads=True)
-    texts = ['{"n": %d, "text": "%s"}' % (n, "é✓" * n) for n in range(200)]
+    texts = [f'{{"n": {n}, "text": "{"é✓" * n}"}}' for n in range(200)]
     for n, text in enumerate(texts):
         raw = node(n + 1, code=500, event_id=f"e{n:03d}")
         raw["event"]["payload"] = text
