@@ -3,8 +3,11 @@ the webhook's secret and a fresh timestamp, oldest first, and a report of what e
 
 Sending runs on one asyncio loop: `concurrency` workers take the events in order, paced by
 `rate`; a 429 or 503 is retried after its Retry-After (or a growing back-off), a bounded
-number of times. Ctrl-C stops taking new events, lets the requests in flight finish, and the
-report still comes back (`interrupted` set). Every answered try is written to the ledger.
+number of times. Each request is made by httpx's sync client (endpoint.send.Sender): one at
+a time on the loop's thread, several at once each in a thread of a pool; everything else,
+the ledger included, stays on the loop's thread. Ctrl-C stops taking new events, lets the
+requests in flight finish, and the report still comes back (`interrupted` set); a second
+one gives up on them. Every answered try is written to the ledger.
 
 Every event ends with a true result: fixed, still failing (the target answered otherwise, or
 not at all), skipped (and why), or error: it could not be sent (a header that cannot be
@@ -17,11 +20,11 @@ the rest are errors, and the report says why (`ledger_error`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +34,7 @@ from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import on_this_machine
-from atwh.endpoint.send import Sender, answer_line
+from atwh.endpoint.send import CANNOT_CONNECT, Answer, Sender, answer_line
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
@@ -229,14 +232,15 @@ class _Run:
         self.unreachable = False
         self.stop: asyncio.Event
         self.interrupted = False  # Ctrl-C
+        self.abandoned = False  # a second Ctrl-C: the requests in flight are not waited for
         self.ledger_error: str | None = None
         self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
-        # --concurrency 1: one request at a time, by httpx's sync client, which costs half
-        # what its async one does per request (bench/replay_loop_bench.py)
-        self.sender: Sender | None = None
-        if opts.concurrency == 1:
-            self.sender = Sender(opts.timeout, opts.user_agent)
+        # every request is made by httpx's sync client, which costs half what its async one
+        # does per request (bench/replay_loop_bench.py): --concurrency 1 on the loop's
+        # thread, N > 1 in N threads (one client each); the ledger stays on the loop's thread
+        self.sender = Sender(opts.timeout, opts.user_agent, max_answer=BODY_KEPT)
+        self.pool: ThreadPoolExecutor | None = None
 
     async def main(self) -> Report:
         loop = asyncio.get_running_loop()
@@ -244,28 +248,16 @@ class _Run:
         if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
         handled = _on_sigint(loop, self._interrupt)
-        limits = httpx.Limits(
-            max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
-        )
+        workers = min(self.opts.concurrency, max(len(self.candidates), 1))
+        if workers > 1:
+            self.pool = ThreadPoolExecutor(workers, thread_name_prefix="atwh-replay")
         try:
-            async with (
-                httpx.AsyncClient(
-                    timeout=self.opts.timeout,
-                    limits=limits,
-                    follow_redirects=False,
-                    # answers are read raw, a few KiB at most: no compressed ones to inflate
-                    headers={"accept-encoding": "identity"},
-                )
-                if self.sender is None
-                else contextlib.nullcontext()  # one at a time: the sync client (_try_in_order)
-            ) as client:
-                self.workers = [
-                    asyncio.ensure_future(self._work(client))
-                    for _ in range(min(self.opts.concurrency, max(len(self.candidates), 1)))
-                ]
-                await asyncio.gather(*self.workers, return_exceptions=True)
+            self.workers = [asyncio.ensure_future(self._work()) for _ in range(workers)]
+            await asyncio.gather(*self.workers, return_exceptions=True)
         finally:
-            if self.sender is not None:
+            if self.pool is not None:  # abandoned requests end within --timeout, unwaited
+                self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
+            if not self.abandoned:  # (else each client goes with its thread's last request)
                 self.sender.close()
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
@@ -295,6 +287,7 @@ class _Run:
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
+            self.abandoned = True
             for task in self.workers:
                 task.cancel()
         self.interrupted = True
@@ -324,7 +317,7 @@ class _Run:
         except TimeoutError:
             pass
 
-    async def _work(self, client: httpx.AsyncClient | None) -> None:
+    async def _work(self) -> None:
         while not self.stop.is_set():
             i = self.next
             while i < len(self.candidates) and self.candidates[i].skip is not None:
@@ -339,7 +332,7 @@ class _Run:
                 return
             c = self.candidates[i]
             try:
-                outcome = await self._event(client, c)
+                outcome = await self._event(c)
             except asyncio.CancelledError:  # the second Ctrl-C
                 self.outcomes[i] = Outcome(
                     c,
@@ -366,7 +359,7 @@ class _Run:
             else:
                 self.failed_to_connect = 0
 
-    async def _event(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
+    async def _event(self, c: Candidate) -> Outcome:
         """Claim the event, send it, release it: its outcome."""
         opts, ledger = self.opts, self.ledger
         if ledger is not None:
@@ -374,7 +367,7 @@ class _Run:
             if why is not None:
                 return Outcome(c, SKIPPED, detail=why)
         try:
-            outcome = await self._send(client, c)
+            outcome = await self._send(c)
         except _NotSent as e:
             outcome = Outcome(c, ERROR, detail=f"not sent: {e}")
         finally:
@@ -388,13 +381,13 @@ class _Run:
             outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
         return outcome
 
-    async def _send(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
+    async def _send(self, c: Candidate) -> Outcome:
         opts = self.opts
         started = time.monotonic()
         tries = 0
         while True:
             tries += 1
-            code, detail, retry_after = await self._try(client, c)
+            code, detail, retry_after = await self._try(c)
             if acknowledged(code, detail):
                 return Outcome(c, FIXED, code, detail, tries, time.monotonic() - started)
             if code is not None and 200 <= code <= 299:
@@ -410,49 +403,36 @@ class _Run:
                     continue
             return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
 
-    async def _try(
-        self, client: httpx.AsyncClient | None, c: Candidate
-    ) -> tuple[int | None, str | None, float | None]:
+    async def _try(self, c: Candidate) -> tuple[int | None, str | None, float | None]:
         """One request: its code (None: no answer), one line of body or the error, and
-        Retry-After in seconds. Raises _NotSent when the request could not be made."""
-        if self.sender is not None:
-            tried = self._try_in_order(self.sender, c)
-            await asyncio.sleep(0)  # the loop's turn: a Ctrl-C meanwhile is seen now
-            return tried
-        assert client is not None
+        Retry-After in seconds; written to the ledger. Raises _NotSent when the request
+        could not be made.
+
+        The body is read and signed here, on the loop's thread (an inbox's body comes from
+        its database); only the request itself goes to a thread when there are several at
+        once. With one at a time it is made on this thread, blocking the loop (nothing else
+        runs on it meanwhile; a Ctrl-C is seen once the answer is in, within --timeout).
+        Either way it is bounded in time as a whole (endpoint.send.Sender)."""
         opts = self.opts
-        started = time.time()
-        code: int | None = None
-        detail: str | None = None
-        retry_after = None
         try:
-            async with asyncio.timeout(opts.timeout):
-                body = c.payload()  # (from the inbox: read now, dropped after)
-                headers = request_headers(c, opts.secret, opts.user_agent, body=body)
-                async with client.stream(
-                    "POST", opts.target, content=body, headers=headers
-                ) as response:
-                    code = response.status_code
-                    kept = bytearray()
-                    async for chunk in response.aiter_raw():
-                        kept += chunk
-                        if len(kept) >= BODY_KEPT:
-                            break
-                    detail = _answer_line(bytes(kept[:BODY_KEPT]), response)
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-        except TimeoutError:
-            code, detail = None, f"no answer within {opts.timeout:g}s"
-        except httpx.TimeoutException:
-            code, detail = None, f"no answer within {opts.timeout:g}s"
-        except (httpx.HTTPError, OSError) as e:
-            code, detail = None, _network_error(e)
-        except asyncio.CancelledError:
-            raise
+            body = c.payload()  # (from the inbox: read now, dropped after)
+            headers = request_headers(c, opts.secret, opts.user_agent, body=body)
         except Exception as e:
-            if code is None:  # nothing reached the target: not an attempt
-                raise _NotSent(_local_error(e)) from e
-            detail = f"answered {code}, then: {_local_error(e)}"
+            raise _NotSent(_local_error(e)) from e
+        started = time.time()
+        try:
+            if self.pool is None:
+                answer = self.sender.post(opts.target, body, headers)
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.sender.post, opts.target, body, headers
+                )
+        except Exception as e:  # (a network error is an Answer): nothing reached the target
+            raise _NotSent(_local_error(e)) from e
+        code, detail, retry_after = _read(answer)
         self._record(c, started, code, detail)
+        if self.pool is None:
+            await asyncio.sleep(0)  # the loop's turn: a Ctrl-C meanwhile is seen now
         return code, detail, retry_after
 
     def _record(self, c: Candidate, started: float, code: int | None, detail: str | None) -> None:
@@ -467,52 +447,26 @@ class _Run:
                 self._ledger_failed(e)
                 self.unrecorded.add(c.key)
 
-    def _try_in_order(
-        self, sender: Sender, c: Candidate
-    ) -> tuple[int | None, str | None, float | None]:
-        """_try() for --concurrency 1: the request made on this thread, blocking the loop
-        (nothing else runs on it meanwhile; a Ctrl-C is seen once the answer is in, within
-        --timeout), bounded in time as a whole (endpoint.send.Sender)."""
-        opts = self.opts
-        started = time.time()
-        try:
-            body = c.payload()  # (from the inbox: read now, dropped after)
-            headers = request_headers(c, opts.secret, opts.user_agent, body=body)
-        except Exception as e:
-            raise _NotSent(_local_error(e)) from e
-        answer = sender.post(opts.target, body, headers)
-        code = answer.code
-        if code is None:
-            detail = answer.error
-            retry_after = None
-        else:
-            location = answer.header("location")
-            reason = httpx.codes.get_reason_phrase(code)
-            detail = answer_line(answer.body[:BODY_KEPT], code, location, reason) or None
-            retry_after = parse_retry_after(answer.header("retry-after"))
-        self._record(c, started, code, detail)
-        return code, detail, retry_after
 
-
-def _answer_line(body: bytes, response: httpx.Response) -> str | None:
-    location, reason = response.headers.get("location"), response.reason_phrase
-    return answer_line(body, response.status_code, location, reason) or None
+def _read(answer: Answer) -> tuple[int | None, str | None, float | None]:
+    """An answer as a replay reports it: its code (None: no answer), one line of its body
+    (or the network error), and its Retry-After in seconds."""
+    code = answer.code
+    if code is None:
+        return None, answer.error, None
+    line = answer_line(
+        answer.body[:BODY_KEPT],
+        code,
+        answer.header("location"),
+        httpx.codes.get_reason_phrase(code),
+    )
+    return code, line or None, parse_retry_after(answer.header("retry-after"))
 
 
 def _local_error(e: BaseException) -> str:
     """What went wrong before a request could be made, in one line."""
     what = printable(str(e), 160)
     return f"{type(e).__name__}: {what}" if what else type(e).__name__
-
-
-CANNOT_CONNECT = "cannot connect: "
-
-
-def _network_error(e: httpx.HTTPError | OSError) -> str:
-    what = printable(str(e), 160) or type(e).__name__
-    if isinstance(e, httpx.ConnectError):
-        return f"{CANNOT_CONNECT}{what}"
-    return f"{type(e).__name__}: {what}"
 
 
 def _on_sigint(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
