@@ -305,3 +305,66 @@ def test_a_second_ctrl_c_gives_up_on_the_requests_in_flight(tmp_path):
         assert conn.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0
         assert conn.execute("SELECT interrupted FROM runs").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM claims").fetchone()[0] == 0
+
+
+def candidates(n: int) -> list:
+    from atwh.recover.selection import Candidate
+
+    return [
+        Candidate(f"E-{i}", f"E-{i}", "ticket.created", None, f"d-{i}", event_body(f"E-{i}"))
+        for i in range(1, n + 1)
+    ]
+
+
+def event_body(event_id: str) -> bytes:
+    return json.dumps({"event": {"id": event_id, "name": "ticket.created"}}).encode()
+
+
+def test_each_event_costs_the_ledger_one_transaction(tmp_path, target):
+    """Claim, answer, release: the answer that ends an event, its release and the claim of
+    the next go in one transaction (a commit each costs), not three."""
+    from atwh.recover.replay import ReplayOptions, replay
+
+    app, url = target
+    writes: list[str] = []
+    with Ledger(tmp_path / "l.sqlite3") as book:
+        inside = False
+
+        def trace(sql: str) -> None:
+            nonlocal inside
+            verb = sql.split(None, 1)[0].upper()
+            if verb == "BEGIN":
+                inside = True
+            elif verb in ("COMMIT", "ROLLBACK"):
+                inside = False
+                writes.append(verb)
+            elif verb in ("INSERT", "UPDATE", "DELETE") and not inside:
+                writes.append(verb)  # a transaction of its own
+
+        book.conn.set_trace_callback(trace)
+        report = replay(candidates(10), ReplayOptions(url, SECRET), book, "src")
+        rows = book.conn.execute("SELECT event_key, ok FROM attempts ORDER BY id").fetchall()
+        claims = book.conn.execute("SELECT count(*) FROM claims").fetchone()[0]
+    assert report.count("fixed") == 10 and app.got == Counter(f"E-{i}" for i in range(1, 11))
+    assert rows == [(f"E-{i}", 1) for i in range(1, 11)] and claims == 0
+    # the run's start, the first claim, one per event, the run's end
+    assert len(writes) == 1 + 1 + 10 + 1, writes
+
+
+def test_an_event_claimed_by_another_run_meanwhile_is_skipped_the_next_sent(tmp_path, target):
+    """The claim of the next event, made with the last answer, finds it held by another
+    run: it is skipped with the reason, and the one after it is sent."""
+    from atwh.recover.replay import ReplayOptions, replay
+
+    app, url = target
+    with Ledger(tmp_path / "l.sqlite3") as book:
+        other = book.start_run("src", url)
+        assert book.claim(other, "src", url, "E-2", lease=600) is None
+        report = replay(candidates(3), ReplayOptions(url, SECRET), book, "src")
+        held = book.conn.execute("SELECT event_key, run_id FROM claims").fetchall()
+    assert [(o.result, o.detail) for o in report.outcomes][1] == (
+        "skipped",
+        f"being sent by another replay (run {other})",
+    )
+    assert [o.result for o in report.outcomes] == ["fixed", "skipped", "fixed"]
+    assert app.got == Counter({"E-1": 1, "E-3": 1}) and held == [("E-2", other)]

@@ -317,22 +317,35 @@ class _Run:
         except TimeoutError:
             pass
 
+    def _take(self) -> int | None:
+        """The index of the next event to send, taken (those marked to skip on the way get
+        their outcome); None when there is none left."""
+        i = self.next
+        while i < len(self.candidates) and self.candidates[i].skip is not None:
+            c = self.candidates[i]
+            self.outcomes[i] = Outcome(c, SKIPPED, detail=c.skip)
+            i += 1
+        if i >= len(self.candidates):
+            self.next = i
+            return None
+        self.next = i + 1
+        return i
+
     async def _work(self) -> None:
+        ahead: _Ahead | None = None  # the next event, claimed with the last one's answer
         while not self.stop.is_set():
-            i = self.next
-            while i < len(self.candidates) and self.candidates[i].skip is not None:
-                c = self.candidates[i]
-                self.outcomes[i] = Outcome(c, SKIPPED, detail=c.skip)
-                i += 1
-            if i >= len(self.candidates):
-                self.next = i
-                return
-            self.next = i + 1
-            if not await self._pace():
-                return
+            if ahead is None:
+                i = self._take()
+                if i is None or not await self._pace():
+                    return
+            else:
+                i = ahead.index
             c = self.candidates[i]
             try:
-                outcome = await self._event(c)
+                if ahead is not None and ahead.why is not None:
+                    outcome, ahead = Outcome(c, SKIPPED, detail=ahead.why), None
+                else:
+                    outcome, ahead = await self._event(c, claimed=ahead is not None)
             except asyncio.CancelledError:  # the second Ctrl-C
                 self.outcomes[i] = Outcome(
                     c,
@@ -343,9 +356,9 @@ class _Run:
                 raise
             except LedgerError as e:  # the claim could not be written: not sent
                 self._ledger_failed(e)
-                outcome = Outcome(c, ERROR, detail=f"not sent: {e.message}")
+                outcome, ahead = Outcome(c, ERROR, detail=f"not sent: {e.message}"), None
             except Exception as e:  # whatever it is, this event's result, not the run's end
-                outcome = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}")
+                outcome, ahead = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}"), None
             self.outcomes[i] = outcome
             try:
                 self.on_outcome(outcome)
@@ -358,20 +371,24 @@ class _Run:
                     self.stop.set()
             else:
                 self.failed_to_connect = 0
+            if self.pool is None:  # (requests made on this thread: the loop's turn)
+                await asyncio.sleep(0)  # a Ctrl-C meanwhile is seen now
 
-    async def _event(self, c: Candidate) -> Outcome:
-        """Claim the event, send it, release it: its outcome."""
+    async def _event(self, c: Candidate, claimed: bool) -> tuple[Outcome, _Ahead | None]:
+        """Claim the event (unless `claimed` with the last one), send it, release it: its
+        outcome, and the event this worker sends next when claimed with its last answer."""
         opts, ledger = self.opts, self.ledger
-        if ledger is not None:
+        if ledger is not None and not claimed:
             why = ledger.claim(self.run_id, self.source, opts.target, c.key, opts.lease, opts.force)
             if why is not None:
-                return Outcome(c, SKIPPED, detail=why)
+                return Outcome(c, SKIPPED, detail=why), None
+        done = _Done()
         try:
-            outcome = await self._send(c)
+            outcome = await self._send(c, done)
         except _NotSent as e:
             outcome = Outcome(c, ERROR, detail=f"not sent: {e}")
         finally:
-            if ledger is not None:
+            if ledger is not None and not done.released:
                 try:
                     ledger.release(self.run_id, self.source, opts.target, c.key)
                 except LedgerError as e:
@@ -379,21 +396,22 @@ class _Run:
         if c.key in self.unrecorded:
             note = f"not recorded in the ledger: {self.ledger_error}"
             outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
-        return outcome
+        return outcome, done.ahead
 
-    async def _send(self, c: Candidate) -> Outcome:
+    async def _send(self, c: Candidate, done: _Done) -> Outcome:
         opts = self.opts
         started = time.monotonic()
         tries = 0
         while True:
             tries += 1
-            code, detail, retry_after = await self._try(c)
+            code, detail, retry_after, sent_at = await self._try(c)
+            answer = detail  # as the ledger keeps it
             if acknowledged(code, detail):
-                return Outcome(c, FIXED, code, detail, tries, time.monotonic() - started)
-            if code is not None and 200 <= code <= 299:
-                detail = f"answered as a test request, not processed: {detail}"
-                return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
-            if code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
+                result = FIXED
+            elif code is not None and 200 <= code <= 299:
+                result, detail = FAILING, f"answered as a test request, not processed: {detail}"
+            elif code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
+                self._record(c, sent_at, code, answer)
                 if retry_after is not None:
                     delay = min(retry_after, opts.retry_after_cap)
                 else:
@@ -401,11 +419,15 @@ class _Run:
                 await self._sleep(delay)
                 if not self.stop.is_set():
                     continue
-            return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
+                return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
+            else:
+                result = FAILING
+            self._record(c, sent_at, code, answer, done)  # the last try
+            return Outcome(c, result, code, detail, tries, time.monotonic() - started)
 
-    async def _try(self, c: Candidate) -> tuple[int | None, str | None, float | None]:
-        """One request: its code (None: no answer), one line of body or the error, and
-        Retry-After in seconds; written to the ledger. Raises _NotSent when the request
+    async def _try(self, c: Candidate) -> tuple[int | None, str | None, float | None, float]:
+        """One request: its code (None: no answer), one line of body or the error, its
+        Retry-After in seconds, and when it was sent. Raises _NotSent when the request
         could not be made.
 
         The body is read and signed here, on the loop's thread (an inbox's body comes from
@@ -419,7 +441,7 @@ class _Run:
             headers = request_headers(c, opts.secret, opts.user_agent, body=body)
         except Exception as e:
             raise _NotSent(_local_error(e)) from e
-        started = time.time()
+        sent_at = time.time()
         try:
             if self.pool is None:
                 answer = self.sender.post(opts.target, body, headers)
@@ -429,23 +451,58 @@ class _Run:
                 )
         except Exception as e:  # (a network error is an Answer): nothing reached the target
             raise _NotSent(_local_error(e)) from e
-        code, detail, retry_after = _read(answer)
-        self._record(c, started, code, detail)
-        if self.pool is None:
-            await asyncio.sleep(0)  # the loop's turn: a Ctrl-C meanwhile is seen now
-        return code, detail, retry_after
+        return (*_read(answer), sent_at)
 
-    def _record(self, c: Candidate, started: float, code: int | None, detail: str | None) -> None:
-        """One answered try (or one that failed on the network), into the ledger."""
-        if self.ledger is not None:
-            try:
-                self.ledger.record(
-                    self.run_id, self.source, c.key, c.event_name, c.origin, self.opts.target,
-                    started, code, detail, ok=acknowledged(code, detail),
-                )  # fmt: skip
-            except LedgerError as e:
-                self._ledger_failed(e)
-                self.unrecorded.add(c.key)
+    def _record(
+        self,
+        c: Candidate,
+        started: float,
+        code: int | None,
+        detail: str | None,
+        done: _Done | None = None,
+    ) -> None:
+        """One answered try (or one that failed on the network), into the ledger. The last
+        of its event (`done`) releases its claim and, unless --rate spaces the starts, claims
+        the event this worker sends next, all in one transaction (see `done`)."""
+        if self.ledger is None:
+            return
+        following = None
+        if done is not None and not self.opts.rate and not self.stop.is_set():
+            following = self._take()
+        opts = self.opts
+        try:
+            why = self.ledger.record(
+                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target,
+                started, code, detail, ok=acknowledged(code, detail),
+                release=done is not None,
+                claim=None if following is None else self.candidates[following].key,
+                lease=opts.lease, force=opts.force,
+            )  # fmt: skip
+        except LedgerError as e:
+            self._ledger_failed(e)
+            self.unrecorded.add(c.key)
+            return
+        if done is not None:
+            done.released = True
+            if following is not None:
+                done.ahead = _Ahead(following, why)
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """The event a worker sends next, claimed with its last answer: its index, and why it
+    is not to be sent (None: claimed)."""
+
+    index: int
+    why: str | None
+
+
+@dataclass(slots=True)
+class _Done:
+    """What the last answer of an event did besides: its claim released, the next claimed."""
+
+    released: bool = False
+    ahead: _Ahead | None = None
 
 
 def _read(answer: Answer) -> tuple[int | None, str | None, float | None]:
