@@ -426,3 +426,44 @@ def test_piped_tables_and_detail_views_have_no_padding_and_fit_their_content(atw
         lines = result.stdout.splitlines()
         assert lines and all(line == line.rstrip() for line in lines), args
         assert max(map(len, lines)) < 160, args  # no box drawn to 160 columns
+
+
+def _trigger_results(answer: bytes) -> list:
+    from atwh.endpoint.send import Answer
+    from atwh.endpoint.trigger import Request, Result
+
+    return [
+        Result(Request(b"{}", "ticket.created", uuid(i), None, True), Answer(401, 0.003, answer))
+        for i in range(2)
+    ]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_trigger_shows_the_whole_answer_under_its_row_when_the_column_is_too_narrow(width):
+    """At 80 columns the answer column had 14 characters: a 401's reason was cut after
+    `{"message": "`. An answer that does not fit goes under its row, whole (folded), and the
+    event id and the code stay whole in the row."""
+    from atwh.output.endpoint import trigger_columns
+
+    reason = b'{"message": "signature does not match the body", "reason": "bad_signature"}'
+    text = render(table(trigger_columns(), _trigger_results(reason)), width)
+    lines = text.rstrip("\n").splitlines()
+    assert all(len(line) <= width for line in lines)
+    flat = " ".join(line.strip() for line in lines)
+    assert flat.count(reason.decode()) == 2 and "…" not in text
+    assert flat.count(uuid(0)) == 1 and flat.count(" 401 ") == 2
+    if width >= 160:  # room for it: one line a row, the answer in its column
+        assert len(lines) == 3 and "Answer" in lines[0]
+    else:
+        assert "Answer" not in lines[0] and lines[2].startswith("  {")
+
+
+def test_a_column_below_stays_in_the_table_when_it_fits_and_empty_cells_add_no_line():
+    cols = [
+        Column("Id", lambda r: r[0], keep=ALWAYS),
+        Column("Note", lambda r: r[1], keep=1, below=True),
+    ]
+    rows = [("a" * 30, ""), ("b" * 30, "x" * 100)]
+    assert render(table(cols, rows), 200).splitlines()[0].split() == ["Id", "Note"]
+    narrow = [line.rstrip() for line in render(table(cols, rows), 60).splitlines()]
+    assert narrow == ["Id", "a" * 30, "b" * 30, "  " + "x" * 58, "  " + "x" * 42]

@@ -298,3 +298,24 @@ def test_a_lean_event_takes_its_own_date_from_the_attempt_that_follows():
     (chosen,) = lean.select("failing")
     assert chosen.created == T0 - timedelta(minutes=1) and chosen.body == b'{"e": 1}'
     assert _chosen(lean, "failing") == _oracle(deliveries, DeliveryFilter(), "failing")
+
+
+def test_names_and_causes_past_the_shared_table_and_odd_text_are_kept_exactly(monkeypatch):
+    """A record is packed into bytes: a name or a cause past the table of shared texts goes
+    inline, and ids and texts with lone surrogates (JSON escapes) come back as they were."""
+    from atwh.recover import selection
+
+    monkeypatch.setattr(selection, "MAX_NAMES", 2)
+    log = EventLog(payloads=True)
+    for n in range(1, 7):
+        raw = node(n, code=None, event_id=f"e{n}\ud800é", message=f"gave up #{n} \udcff")
+        raw["id"] = f"d{n}\udfff"
+        raw["event"]["name"] = f"ticket.kind{n}"
+        raw["event"]["createdDate"] = (T0 + timedelta(minutes=n)).isoformat()
+        log.add(parse_delivery(raw))
+    chosen = log.select()
+    assert [(c.key, c.origin, c.event_name, c.last_cause) for c in chosen] == [
+        (f"e{n}\ud800é", f"d{n}\udfff", f"ticket.kind{n}", f"gave up #{n} \udcff")
+        for n in range(1, 7)
+    ]
+    assert len(log._texts) == 3  # None and the two shared; the rest inline

@@ -12,8 +12,8 @@ from atwh.output.tables import code_text, duration
 from atwh.signature import Diagnosis
 
 
-# The event id and the code are never dropped; the answer is shortened first, then the time
-# and the name give way.
+# The event id and the code are never dropped; an answer too long for its column goes under
+# its row, then the time and the name give way.
 def trigger_run(
     url: str,
     plan: Plan,
@@ -85,8 +85,8 @@ def trigger_columns() -> list[Column[Result]]:
             "Answer",
             lambda r: r.answer.text(300),
             keep=10,
-            shrink=6,
             tsv=lambda r: r.answer.text(None),
+            below=True,  # cut, the answer says nothing: under the row, whole
         ),
     ]
 

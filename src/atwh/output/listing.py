@@ -56,6 +56,8 @@ class Column(Generic[R]):
     # (`lag_ms`: piped, a lag is a number of milliseconds)
     shorten: Callable[[str, int], str] | None = None  # how to shorten a cell to a width
     # (`short_url` keeps a URL's host and port), instead of an ellipsis at its end
+    below: bool = False  # when a cell would be cut, the column leaves the table and each
+    # row's cell goes on lines of its own under the row (an endpoint's answer at 80 columns)
 
 
 def column_name(column: Column[Any]) -> str:
@@ -142,14 +144,14 @@ class Listing(Generic[R]):
             for i, c in enumerate(self.columns)
         ]
 
-    def widths(self, width: int) -> list[int]:
+    def widths(self, width: int, without: int | None = None) -> list[int]:
         """`fit`'s widths, without the columns empty in every row: an empty column says
         nothing and takes room (no Code or Time where nothing was sent, no Forward column
-        when nothing forwards)."""
+        when nothing forwards); nor the column `without`."""
         shown = [
             i
             for i in range(len(self.columns))
-            if not self.cells or any(row[i].plain.strip() for row in self.cells)
+            if i != without and (not self.cells or any(row[i].plain.strip() for row in self.cells))
         ]
         naturals = self.naturals()
         fitted = fit([naturals[i] for i in shown], [self.columns[i] for i in shown], width)
@@ -159,7 +161,29 @@ class Listing(Generic[R]):
         return widths
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.render(self.widths(options.max_width))
+        widths = self.widths(options.max_width)
+        below = self._below(widths)
+        if below is None:
+            yield self.render(widths)
+            return
+        # the other columns fitted without it; then each row (a table of one row, at the
+        # same widths: the columns line up) followed by its cell, indented and folded
+        widths = self.widths(options.max_width, without=below)
+        yield self.render(widths, rows=[])
+        for row in self.cells:
+            yield self.render(widths, show_header=False, rows=[row])
+            if row[below].plain.strip():
+                yield _under(row[below], options.max_width)
+
+    def _below(self, widths: Sequence[int]) -> int | None:
+        """The column to show under each row at these widths: a `below` one that would be
+        cut (or dropped) with a cell that is not empty; None when none would be."""
+        for i, c in enumerate(self.columns):
+            if c.below and any(
+                row[i].plain.strip() and row[i].cell_len > widths[i] for row in self.cells
+            ):
+                return i
+        return None
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         """As wide as its columns at this width: a panel around it fits it."""
@@ -167,8 +191,11 @@ class Listing(Generic[R]):
         width = sum(shown) + GAP * max(len(shown) - 1, 0)
         return Measurement(width, width)
 
-    def render(self, widths: Sequence[int], show_header: bool = True) -> Table:
-        """The table at these column widths (0: left out), as `fit` gives them."""
+    def render(
+        self, widths: Sequence[int], show_header: bool = True, rows: list[list[Text]] | None = None
+    ) -> Table:
+        """The table at these column widths (0: left out), as `fit` gives them, of these
+        rows (default: all)."""
         table = Table(
             box=None, header_style="bold", pad_edge=False, expand=False, show_header=show_header
         )
@@ -184,7 +211,7 @@ class Listing(Generic[R]):
                 min_width=widths[i],
                 max_width=widths[i],
             )
-        for row in self.cells:
+        for row in self.cells if rows is None else rows:
             table.add_row(*(self._shortened(i, row[i], widths[i]) for i in shown))
         return table
 
@@ -193,6 +220,28 @@ class Listing(Generic[R]):
         if shorten is None or cell.cell_len <= width:
             return cell
         return Text(shorten(cell.plain, width), style=cell.style)
+
+
+BELOW_INDENT = 2
+BELOW_LINES = 4
+
+
+def _under(cell: Text, width: int) -> Text:
+    """A cell on a line of its own under its row: indented, folded to `width`, and cut
+    after BELOW_LINES lines."""
+    room = max(width - BELOW_INDENT, 8)
+    text = cell.copy()
+    if text.cell_len > room * BELOW_LINES:
+        text.truncate(room * BELOW_LINES - 1)
+        text.append("…")
+    lines = text.wrap(Console(width=room), room, overflow="fold")
+    out = Text()
+    for n, line in enumerate(lines):
+        if n:
+            out.append("\n")
+        out.append(" " * BELOW_INDENT)
+        out.append_text(line)
+    return out
 
 
 def short_url(url: str, width: int) -> str:

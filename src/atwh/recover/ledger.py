@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from atwh.core import dbfile
@@ -165,11 +166,10 @@ class Ledger:
             raise self._failed(e, "read it") from None
 
     def _replayed(self, source: str, target: str, keys: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(keys))
         target = without_userinfo(target)
         done: set[str] = set()
-        for i in range(0, len(wanted), 500):
-            part = wanted[i : i + 500]
+        keys = iter(keys)  # a few hundred at a time: no copy of half a million keys
+        while part := list(islice(keys, 500)):
             rows = self.conn.execute(
                 "SELECT DISTINCT event_key FROM attempts WHERE ok = 1 AND source = ? "
                 f"AND target = ? AND event_key IN ({','.join('?' * len(part))})",

@@ -14,13 +14,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from atwh.core.dates import iso
 from atwh.errors import UsageError, printable
 from atwh.receiver.inbox import Inbox
-from atwh.recover.selection import Candidate, EventLog
+from atwh.recover.selection import Candidate, EventLog, oldest_first
 
 if TYPE_CHECKING:
     from atwh.client.api import Page
@@ -33,7 +34,6 @@ DUPLICATED = "duplicated"
 CONFLICTING = "conflicting"
 OK = "ok"
 CATEGORIES = (LOST, NOT_DELIVERED, UNKNOWN, DUPLICATED, CONFLICTING, OK)  # ok last
-_NEVER = datetime.min.replace(tzinfo=UTC)
 MAX_STORED_FILE = 512 * 1024 * 1024
 
 
@@ -537,7 +537,7 @@ def reconcile(join: Join, since: datetime | None, drain: bool = False) -> Reconc
         _join(keys[start : start + 5000], join, entries, ok, drain)
     if drain:
         records.clear()
-    entries.sort(key=lambda e: (e.created or _NEVER, e.event_id))
+    oldest_first(entries, attrgetter("event_id"))
     stored = join.stored
     result = Reconciliation(entries, since, stored.source, stored, ok)
     for twice, name, n in stored.groups():  # every id stored and not seen in the log

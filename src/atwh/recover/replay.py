@@ -23,10 +23,11 @@ import asyncio
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -109,22 +110,29 @@ class Outcome:
 @dataclass(slots=True)
 class Report:
     target: str
-    outcomes: list[Outcome]
+    outcomes: Sequence[Outcome]
     interrupted: bool = False
     dry_run: bool = False
     ledger_error: str | None = None  # sending stopped: the ledger could not be written
     unreachable: int = 0  # stopped after this many connection failures in a row (0: not)
 
     def count(self, result: str) -> int:
-        return sum(o.result == result for o in self.outcomes)
+        return self.totals_by_result()[result]
+
+    def totals_by_result(self) -> Counter[str]:
+        """How many outcomes have each result, in one pass over them."""
+        if isinstance(self.outcomes, _Plan):  # (a plan's, without making them)
+            return self.outcomes.results()
+        return Counter(o.result for o in self.outcomes)
 
     def totals(self) -> dict[str, int]:
+        n = self.totals_by_result()
         return {
-            "fixed": self.count(FIXED),
-            "stillFailing": self.count(FAILING),
-            "skipped": self.count(SKIPPED),
-            "errors": self.count(ERROR),
-            "wouldSend": self.count(WOULD_SEND),
+            "fixed": n[FIXED],
+            "stillFailing": n[FAILING],
+            "skipped": n[SKIPPED],
+            "errors": n[ERROR],
+            "wouldSend": n[WOULD_SEND],
         }
 
     @property
@@ -179,14 +187,38 @@ def skip_replayed(
 
 
 def dry_run(candidates: Sequence[Candidate], target: str) -> Report:
-    return Report(
-        target,
-        [
-            Outcome(c, SKIPPED, detail=c.skip) if c.skip else Outcome(c, WOULD_SEND)
-            for c in candidates
-        ],
-        dry_run=True,
-    )
+    return Report(target, _Plan(candidates), dry_run=True)
+
+
+class _Plan(Sequence[Outcome]):
+    """A dry run's outcomes, each made as it is read: a plan of half a million events
+    holds their candidates, and no Outcome beside each."""
+
+    def __init__(self, candidates: Sequence[Candidate]) -> None:
+        self.candidates = candidates
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    @overload
+    def __getitem__(self, i: int) -> Outcome: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Outcome]: ...
+    def __getitem__(self, i: int | slice) -> Outcome | list[Outcome]:
+        if isinstance(i, slice):
+            return [_planned(c) for c in self.candidates[i]]
+        return _planned(self.candidates[i])
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return map(_planned, self.candidates)
+
+    def results(self) -> Counter[str]:
+        skipped = sum(c.skip is not None for c in self.candidates)
+        return Counter({SKIPPED: skipped, WOULD_SEND: len(self.candidates) - skipped})
+
+
+def _planned(c: Candidate) -> Outcome:
+    return Outcome(c, SKIPPED, detail=c.skip) if c.skip else Outcome(c, WOULD_SEND)
 
 
 def replay(

@@ -5,12 +5,14 @@ Each event is sent once per run, however many attempts it had, oldest event firs
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from atwh.client.filters import DeliveryFilter
 from atwh.client.model import Delivery, DeliveryRow, cause_of, is_failure
@@ -69,7 +71,8 @@ class Candidate:
         return self.load()
 
 
-# What EventLog keeps of an event: one tuple, replaced as its attempts come, indexed so:
+# What EventLog knows of an event, unpacked: one tuple, replaced as its attempts come,
+# indexed so:
 _T, _ORIGIN, _FLAGS, _ATTEMPTS, _CODE, _CAUSE, _NAME, _CREATED, _OK_T, _PAYLOAD = range(10)
 # _T: the newest attempt's creation (POSIX seconds; -inf without a date), _ORIGIN its id
 # (the newest by (date, id)), _CODE and _CAUSE its answer and why it failed (None when it
@@ -85,9 +88,20 @@ _HAS_PAYLOAD = 16  # the log has a payload for the event
 _BAD_PAYLOAD = 32  # ... which is not valid Unicode
 _OWN_CREATED = 64  # _CREATED is the event's own date
 
+# Kept, the tuple is packed into one bytes object (a tuple, its ids and floats cost about
+# 230 bytes an event, the bytes about 90): _T, _CREATED and _OK_T as doubles, _ATTEMPTS,
+# _FLAGS and _CODE (0: None), the name and the cause as indexes into a table of the texts
+# shared between events (0: None; _INLINE: the text follows the origin), then the lengths
+# of the origin and the inline name, and the three texts as UTF-8 (surrogates kept). The
+# payload, when kept, is in a dict of its own.
+_PACKED = struct.Struct("<dddIHHIIII")
+_INLINE = 0xFFFFFFFF
+
 _NO_DATE = float("-inf")
+_NAN = float("nan")
+_HEAD_FLAGS = 4  # _FLAGS in _PACKED.unpack_from's tuple
 _CODES = tuple(range(600))  # delivery_fields gives a status code from 100 to 599
-MAX_NAMES = 1000  # distinct event names and causes shared between events; others kept as is
+MAX_NAMES = 1000  # distinct event names and causes shared between events; others kept inline
 
 
 def _timestamp(when: datetime | None) -> float:
@@ -102,9 +116,9 @@ class EventLog:
     """A webhook's delivery attempts grouped by event, in compact form: feed it every
     delivery fetched (`add_page`, `add_fields`, or `add` for a Delivery).
 
-    Memory grows with events, not attempts, and little: per event one tuple of what the
-    choice needs (the newest attempt's date, id, code and cause, a few flags, the count,
-    the event's date; event names and causes shared), never the attempts; with `lean`, an
+    Memory grows with events, not attempts, and little: per event one bytes object packing
+    what the choice needs (the newest attempt's date, id, code and cause, a few flags, the
+    count, the event's date; event names and causes shared), never the attempts; with `lean`, an
     event whose one attempt was acknowledged is a single float (its date, negative when
     outside the filter) until a second attempt comes. The payload itself is kept only with
     `payloads` (what is sent); a dry run needs only to know whether there is one.
@@ -128,13 +142,17 @@ class EventLog:
         self.flt = flt if flt is not None and flt.narrows() else None
         self.payloads = payloads
         self.lean = lean
-        self.records: dict[str, tuple[Any, ...] | float] = {}
+        # per event: its packed record (_PACKED), or a lean event's float
+        self.records: dict[str, bytes | float] = {}
+        self._payloads: dict[str, str] = {}  # with `payloads`: the payload to send
         self.deliveries: dict[str, str] | None = {} if by_delivery else None
         # with `acked`: each event's newest acknowledged attempt: (date, id, when, code)
         self.acked: dict[str, tuple[float, str, datetime | None, int | None]] | None = (
             {} if acked else None
         )
-        self._shared: dict[str, str] = {}
+        # the shared texts by index (0: None), and each one's index
+        self._texts: list[str | None] = [None]
+        self._index: dict[str, int] = {}
         self.drained = 0  # events let go by select(drain=True)
 
     def __len__(self) -> int:
@@ -143,12 +161,8 @@ class EventLog:
 
     def share(self, text: str) -> str:
         """One object for each event name and cause, as long as there are few."""
-        shared = self._shared.get(text)
-        if shared is None:
-            if len(self._shared) >= MAX_NAMES:
-                return text
-            shared = self._shared[text] = text
-        return shared
+        index = self._text_index(text)
+        return text if index == _INLINE else self._texts[index]  # type: ignore[return-value]
 
     def add(self, d: Delivery) -> None:
         self.add_fields(d.row())
@@ -192,20 +206,74 @@ class EventLog:
             newest_ok = self.acked.get(key)
             if newest_ok is None or (t, delivery_id) > newest_ok[:2]:
                 self.acked[key] = (t, delivery_id, delivered or created, code)
-        held = self.records.get(key)
-        if held is None:
+        kept = self.records.get(key)
+        held: tuple[Any, ...] | None = None
+        if kept is None:
             if (
                 self.lean and ok and t > 0 and self.acked is None and payload is not None
                 and name is not None and event_created is not None and _valid(payload)
             ):  # fmt: skip
                 self.records[key] = t if matched else -t
                 return
-        elif held.__class__ is float:  # a lean event's second attempt
-            held = self._unlean(held)  # type: ignore[arg-type]
-        self.records[key] = self._merged(
-            held,  # type: ignore[arg-type]
+        elif kept.__class__ is float:  # a lean event's second attempt
+            held = self._unlean(kept)  # type: ignore[arg-type]
+        else:
+            held = self._unpack(key, kept)  # type: ignore[arg-type]
+        merged = self._merged(
+            held,
             t, delivery_id, failed, ok, matched, code, status, message, name, payload,
             event_created,
+        )  # fmt: skip
+        self.records[key] = self._pack(key, merged)
+
+    def _text_index(self, text: str | None) -> int:
+        """The index of a shared text (0 for None), or _INLINE when the table is full."""
+        if text is None:
+            return 0
+        index = self._index.get(text)
+        if index is None:
+            if len(self._texts) > MAX_NAMES:
+                return _INLINE
+            index = self._index[text] = len(self._texts)
+            self._texts.append(text)
+        return index
+
+    def _pack(self, key: str, r: tuple[Any, ...]) -> bytes:
+        """An event's record, as kept: one bytes object (see _PACKED), its payload aside."""
+        payload = r[_PAYLOAD]
+        if payload is not None:
+            self._payloads[key] = payload
+        name, cause = r[_NAME], r[_CAUSE]
+        name_ix, cause_ix = self._text_index(name), self._text_index(cause)
+        origin = r[_ORIGIN].encode("utf-8", "surrogatepass")
+        inline_name = name.encode("utf-8", "surrogatepass") if name_ix == _INLINE else b""
+        inline_cause = cause.encode("utf-8", "surrogatepass") if cause_ix == _INLINE else b""
+        ok_t = r[_OK_T]
+        head = _PACKED.pack(
+            r[_T], r[_CREATED], _NAN if ok_t is None else ok_t, r[_ATTEMPTS], r[_FLAGS],
+            r[_CODE] or 0, name_ix, cause_ix, len(origin), len(inline_name),
+        )  # fmt: skip
+        return b"".join((head, origin, inline_name, inline_cause))
+
+    def _unpack(self, key: str, packed: bytes) -> tuple[Any, ...]:
+        """A packed record as the tuple it was made from."""
+        t, created, ok_t, attempts, flags, code, name_ix, cause_ix, origin_size, name_size = (
+            _PACKED.unpack_from(packed)
+        )
+        at = _PACKED.size
+        origin = packed[at : at + origin_size].decode("utf-8", "surrogatepass")
+        at += origin_size
+        if name_ix == _INLINE:
+            name = packed[at : at + name_size].decode("utf-8", "surrogatepass")
+        else:
+            name = self._texts[name_ix]
+        if cause_ix == _INLINE:
+            cause = packed[at + name_size :].decode("utf-8", "surrogatepass")
+        else:
+            cause = self._texts[cause_ix]
+        return (
+            t, origin, flags, attempts, _CODES[code] if code else None, cause, name, created,
+            None if ok_t != ok_t else ok_t, self._payloads.get(key),
         )  # fmt: skip
 
     def _unlean(self, t: float) -> tuple[Any, ...]:
@@ -290,7 +358,9 @@ class EventLog:
 
     def _record(self, key: str) -> tuple[Any, ...]:
         held = self.records[key]
-        return self._unlean(held) if held.__class__ is float else held  # type: ignore[return-value,arg-type]
+        if held.__class__ is float:
+            return self._unlean(held)  # type: ignore[arg-type]
+        return self._unpack(key, held)  # type: ignore[arg-type]
 
     def entry(
         self, key: str
@@ -313,13 +383,13 @@ class EventLog:
 
     def still_failing(self, key: str) -> bool:
         """The latest attempt failed, and no attempt succeeded after it (or with it)."""
-        return _still_failing(self.records[key])
+        return _still_failing(self.records[key])  # (a header is enough)
 
     def in_window(self, key: str) -> bool:
         held = self.records[key]
         if held.__class__ is float:
             return held > 0  # type: ignore[operator]
-        return bool(held[_FLAGS] & _WINDOW)  # type: ignore[index]
+        return bool(_PACKED.unpack_from(held)[_HEAD_FLAGS] & _WINDOW)  # type: ignore[arg-type]
 
     def attempts(self, key: str) -> int:
         return int(self._record(key)[_ATTEMPTS])
@@ -346,7 +416,13 @@ class EventLog:
         return self._record(key)[_PAYLOAD]  # type: ignore[no-any-return]
 
     def candidate(self, key: str) -> Candidate:
-        record = self._record(key)
+        return self._candidate(key, self.records[key])
+
+    def _candidate(self, key: str, held: bytes | float) -> Candidate:
+        if held.__class__ is float:
+            record = self._unlean(held)  # type: ignore[arg-type]
+        else:
+            record = self._unpack(key, held)  # type: ignore[arg-type]
         flags = record[_FLAGS]
         body: bytes | None = None
         skip: str | None = None
@@ -402,41 +478,67 @@ class EventLog:
                 keys.append(resolve_prefix(given, real_events, "event", "--event-id"))
             keys = list(dict.fromkeys(keys))
         else:
-            records = self.records
-            for key in list(records) if drain else records:
-                held = records[key]
+            head = _PACKED.unpack_from
+            for key, held in self.records.items():
                 if held.__class__ is float:
                     if mode == "all":
                         raise ValueError("a lean log does not keep what 'all' lists")
                     continue  # one acknowledged attempt: neither failing nor failed
-                flags = held[_FLAGS]  # type: ignore[index]
+                t, _, ok_t, _, flags, *_ = head(held)  # type: ignore[arg-type]
                 if not flags & _WINDOW:
                     continue
-                if mode == "failing" and not _still_failing(held):
+                if mode == "failing" and not _failing(flags, t, ok_t):
                     continue
                 if mode == "failed" and not flags & _FAILED:
                     continue
-                if drain:  # the candidate now, the record let go
-                    chosen.append(self.candidate(key))
-                    del records[key]
-                else:
-                    keys.append(key)
-            if drain:
-                self.drained = len(records) + len(chosen)
-                records.clear()
-        chosen += [self.candidate(k) for k in keys]
-        chosen.sort(key=lambda c: (c.created or _NEVER, c.key))
+                keys.append(key)
+        if drain:
+            # the chosen records kept, the rest let go (the table, the lean events), then
+            # each record let go as its candidate is made: never the log and the candidates
+            records = self.records
+            kept: list[bytes | float | None] = [records[k] for k in keys]
+            self.drained = len(records)
+            records.clear()
+            for i, key in enumerate(keys):
+                chosen.append(self._candidate(key, kept[i]))  # type: ignore[arg-type]
+                kept[i] = None
+            self._payloads.clear()
+        else:
+            chosen += [self.candidate(k) for k in keys]
+        oldest_first(chosen, attrgetter("key"))
         return chosen
 
 
-def _still_failing(held: tuple[Any, ...] | float) -> bool:
+class Dated(Protocol):
+    @property
+    def created(self) -> datetime | None: ...
+
+
+D = TypeVar("D", bound=Dated)
+
+
+def oldest_first(items: list[D], tie: Callable[[D], Any]) -> None:
+    """Sort by date (None first), then by `tie`: two stable sorts, so that no tuple is made
+    for each of half a million items."""
+    items.sort(key=tie)
+    items.sort(key=_created_of)
+
+
+def _created_of(item: Dated) -> datetime:
+    return item.created or _NEVER
+
+
+def _failing(flags: int, t: float, ok_t: float) -> bool:
+    """Still failing, from a packed record's head: the newest attempt failed, and none
+    was acknowledged after it or with it (ok_t NaN: none was)."""
+    return bool(flags & _LAST_FAILED) and not ok_t >= t
+
+
+def _still_failing(held: bytes | float) -> bool:
     if held.__class__ is float:
         return False
-    flags = held[_FLAGS]  # type: ignore[index]
-    if not flags & _LAST_FAILED:
-        return False
-    ok_t = held[_OK_T]  # type: ignore[index]
-    return ok_t is None or ok_t < held[_T]  # type: ignore[index]
+    t, _, ok_t, _, flags, *_ = _PACKED.unpack_from(held)  # type: ignore[arg-type]
+    return _failing(flags, t, ok_t)
 
 
 def _valid(payload: str) -> bool:
