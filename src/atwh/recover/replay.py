@@ -289,8 +289,8 @@ class _Run:
         finally:
             if self.pool is not None:  # abandoned requests end within --timeout, unwaited
                 self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
-            if not self.abandoned:  # (else each client goes with its thread's last request)
-                self.sender.close()
+            if self.pool is None or not self.abandoned:  # (else each thread's client goes
+                self.sender.close()  # with its last request, which ends within --timeout)
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
             if self.ledger is not None:
