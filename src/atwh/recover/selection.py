@@ -159,11 +159,6 @@ class EventLog:
         """The events read (those of a drained log included)."""
         return len(self.records) + self.drained
 
-    def share(self, text: str) -> str:
-        """One object for each event name and cause, as long as there are few."""
-        index = self._text_index(text)
-        return text if index == _INLINE else self._texts[index]  # type: ignore[return-value]
-
     def add(self, d: Delivery) -> None:
         self.add_fields(d.row())
 
@@ -207,15 +202,31 @@ class EventLog:
             if newest_ok is None or (t, delivery_id) > newest_ok[:2]:
                 self.acked[key] = (t, delivery_id, delivered or created, code)
         kept = self.records.get(key)
-        held: tuple[Any, ...] | None = None
-        if kept is None:
+        if kept is None:  # the event's first attempt
             if (
                 self.lean and ok and t > 0 and self.acked is None and payload is not None
                 and name is not None and event_created is not None and _valid(payload)
             ):  # fmt: skip
                 self.records[key] = t if matched else -t
                 return
-        elif kept.__class__ is float:  # a lean event's second attempt
+            flags = (_WINDOW if matched else 0) | (_FAILED if failed else 0) | (_OK if ok else 0)
+            if event_created is not None:
+                created_t = event_created.timestamp()
+                flags |= _OWN_CREATED
+            else:
+                created_t = t
+            if payload is not None:
+                flags |= _HAS_PAYLOAD if _valid(payload) else _HAS_PAYLOAD | _BAD_PAYLOAD
+            cause = None
+            if failed:
+                flags |= _LAST_FAILED
+                cause = cause_of(code, status, message)
+            self.records[key] = self._pack(
+                key, t, delivery_id, flags, 1, code, cause, name, created_t,
+                t if ok else None, payload if self.payloads else None,
+            )  # fmt: skip
+            return
+        if kept.__class__ is float:  # a lean event's second attempt
             held = self._unlean(kept)  # type: ignore[arg-type]
         else:
             held = self._unpack(key, kept)  # type: ignore[arg-type]
@@ -224,7 +235,7 @@ class EventLog:
             t, delivery_id, failed, ok, matched, code, status, message, name, payload,
             event_created,
         )  # fmt: skip
-        self.records[key] = self._pack(key, merged)
+        self.records[key] = self._pack(key, *merged)
 
     def _text_index(self, text: str | None) -> int:
         """The index of a shared text (0 for None), or _INLINE when the table is full."""
@@ -238,22 +249,37 @@ class EventLog:
             self._texts.append(text)
         return index
 
-    def _pack(self, key: str, r: tuple[Any, ...]) -> bytes:
-        """An event's record, as kept: one bytes object (see _PACKED), its payload aside."""
-        payload = r[_PAYLOAD]
+    def _pack(
+        self,
+        key: str,
+        t: float,
+        origin: str,
+        flags: int,
+        attempts: int,
+        code: int | None,
+        cause: str | None,
+        name: str | None,
+        created: float,
+        ok_t: float | None,
+        payload: str | None,
+    ) -> bytes:
+        """An event's record (the fields of the tuple, in its order), as kept: one bytes
+        object (see _PACKED), its payload aside."""
         if payload is not None:
             self._payloads[key] = payload
-        name, cause = r[_NAME], r[_CAUSE]
         name_ix, cause_ix = self._text_index(name), self._text_index(cause)
-        origin = r[_ORIGIN].encode("utf-8", "surrogatepass")
-        inline_name = name.encode("utf-8", "surrogatepass") if name_ix == _INLINE else b""
-        inline_cause = cause.encode("utf-8", "surrogatepass") if cause_ix == _INLINE else b""
-        ok_t = r[_OK_T]
+        origin_bytes = origin.encode("utf-8", "surrogatepass")
+        inline_name = b""
+        if name_ix == _INLINE:
+            inline_name = name.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
         head = _PACKED.pack(
-            r[_T], r[_CREATED], _NAN if ok_t is None else ok_t, r[_ATTEMPTS], r[_FLAGS],
-            r[_CODE] or 0, name_ix, cause_ix, len(origin), len(inline_name),
+            t, created, _NAN if ok_t is None else ok_t, attempts, flags, code or 0,
+            name_ix, cause_ix, len(origin_bytes), len(inline_name),
         )  # fmt: skip
-        return b"".join((head, origin, inline_name, inline_cause))
+        if cause_ix != _INLINE:
+            return head + origin_bytes + inline_name
+        inline_cause = cause.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+        return b"".join((head, origin_bytes, inline_name, inline_cause))
 
     def _unpack(self, key: str, packed: bytes) -> tuple[Any, ...]:
         """A packed record as the tuple it was made from."""
@@ -287,7 +313,7 @@ class EventLog:
 
     def _merged(
         self,
-        held: tuple[Any, ...] | None,
+        held: tuple[Any, ...],
         t: float,
         delivery_id: str,
         failed: bool,
@@ -300,61 +326,45 @@ class EventLog:
         payload: str | None,
         event_created: datetime | None,
     ) -> tuple[Any, ...]:
+        """An event's record with one more attempt (the first is packed by add_fields)."""
         flags = (_WINDOW if matched else 0) | (_FAILED if failed else 0) | (_OK if ok else 0)
-        if held is None:  # the event's first attempt
-            newest = True
-            attempts = 1
-            ok_t = t if ok else None
+        held_flags = held[_FLAGS]
+        newest = t > held[_T] or (t == held[_T] and delivery_id > held[_ORIGIN])
+        flags |= held_flags & ~(_LAST_FAILED | _HAS_PAYLOAD | _BAD_PAYLOAD)
+        attempts = held[_ATTEMPTS] + 1
+        ok_t = held[_OK_T]
+        if ok and (ok_t is None or t > ok_t):
+            ok_t = t
+        created = held[_CREATED]
+        if not held_flags & _OWN_CREATED:
             if event_created is not None:
                 created = event_created.timestamp()
                 flags |= _OWN_CREATED
-            else:
+            elif t < created:
                 created = t
-            kept = None
-            shared_name = self.share(name) if name is not None else None
         else:
-            newest = t > held[_T] or (t == held[_T] and delivery_id > held[_ORIGIN])
-            flags |= held[_FLAGS] & ~(_LAST_FAILED | _HAS_PAYLOAD | _BAD_PAYLOAD)
-            attempts = held[_ATTEMPTS] + 1
-            ok_t = held[_OK_T]
-            if ok and (ok_t is None or t > ok_t):
-                ok_t = t
-            created = held[_CREATED]
-            if not held[_FLAGS] & _OWN_CREATED:
-                if event_created is not None:
-                    created = event_created.timestamp()
-                    flags |= _OWN_CREATED
-                elif t < created:
-                    created = t
-            else:
-                flags |= _OWN_CREATED
-            kept = held[_PAYLOAD]
-            shared_name = held[_NAME]
-            if shared_name is None and name is not None:
-                shared_name = self.share(name)
-            if payload is not None and held[_FLAGS] & _HAS_PAYLOAD and not t > held[_T]:
-                payload = None  # the payload kept came from a newer attempt
-            if payload is None:
-                flags |= held[_FLAGS] & (_HAS_PAYLOAD | _BAD_PAYLOAD)
-            if not newest:
-                flags |= held[_FLAGS] & _LAST_FAILED
-                if payload is not None:
-                    flags |= _HAS_PAYLOAD | (0 if _valid(payload) else _BAD_PAYLOAD)
-                    kept = payload if self.payloads else None
-                return (
-                    held[_T], held[_ORIGIN], flags, attempts, held[_CODE], held[_CAUSE],
-                    shared_name, created, ok_t, kept,
-                )  # fmt: skip
-        if payload is not None:
+            flags |= _OWN_CREATED
+        kept = held[_PAYLOAD]
+        if held[_NAME] is not None:
+            name = held[_NAME]
+        if payload is not None and held_flags & _HAS_PAYLOAD and not t > held[_T]:
+            payload = None  # the payload kept came from a newer attempt
+        if payload is None:
+            flags |= held_flags & (_HAS_PAYLOAD | _BAD_PAYLOAD)
+        else:
             flags |= _HAS_PAYLOAD | (0 if _valid(payload) else _BAD_PAYLOAD)
             kept = payload if self.payloads else None
+        if not newest:
+            flags |= held_flags & _LAST_FAILED
+            return (
+                held[_T], held[_ORIGIN], flags, attempts, held[_CODE], held[_CAUSE], name,
+                created, ok_t, kept,
+            )  # fmt: skip
         cause = None
         if failed:
             flags |= _LAST_FAILED
-            cause = self.share(cause_of(code, status, message))
-        if code is not None:
-            code = _CODES[code]  # one int object for each code, not one for each event
-        return (t, delivery_id, flags, attempts, code, cause, shared_name, created, ok_t, kept)
+            cause = cause_of(code, status, message)
+        return (t, delivery_id, flags, attempts, code, cause, name, created, ok_t, kept)
 
     def _record(self, key: str) -> tuple[Any, ...]:
         held = self.records[key]
