@@ -60,75 +60,54 @@ def test_a_payload_that_is_not_unicode_is_skipped_with_the_reason():
     assert c.bodies is None and c.skip == "the payload in the log is not valid Unicode"
 
 
-def test_rate_spaces_the_starts(monkeypatch):
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_rate_spaces_the_starts(monkeypatch, concurrency):
     """Five events at 20/s: the last starts at least 0.2 s after the first (a lower bound,
-    whatever the load)."""
+    whatever the load), one at a time or several."""
+    from atwh.endpoint.send import Answer, Sender
+
     starts: list[float] = []
-    log = log_of([[500]] * 5)
 
-    class Client:
-        def __init__(self, *a, **kw): ...
-        async def __aenter__(self):
-            return self
+    def post(self, url, body, headers):
+        starts.append(time.monotonic())
+        return Answer(200, 0.001, b"{}")
 
-        async def __aexit__(self, *exc):
-            return None
-
-        def stream(self, *a, **kw):
-            starts.append(time.monotonic())
-            return Answer()
-
-    class Answer:
-        status_code = 200
-        headers: dict[str, str] = {}
-        reason_phrase = "OK"
-
-        async def __aenter__(self):
-            return self
-
-        async def __aexit__(self, *exc):
-            return None
-
-        async def aiter_raw(self):
-            yield b"{}"
-
-    import atwh.recover.replay as module
-
-    monkeypatch.setattr(module.httpx, "AsyncClient", Client)
+    monkeypatch.setattr(Sender, "post", post)
     report = replay(
-        log.select(),
-        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20, concurrency=2),
+        log_of([[500]] * 5).select(),
+        ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20, concurrency=concurrency),
     )
     assert report.count("fixed") == 5
     assert starts[-1] - starts[0] >= 4 / 20 - 0.01
 
 
-def test_one_at_a_time_is_sent_by_the_sync_client_paced_and_in_order(monkeypatch):
-    """--concurrency 1 takes the sync path (endpoint.send.Sender), with the same pacing,
-    order and report; the async client is never made."""
-    import atwh.recover.replay as module
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_every_request_is_sent_once_by_the_sync_client(monkeypatch, concurrency):
+    """Whatever the concurrency, each event goes out once by endpoint.send.Sender, signed,
+    with the same report; one at a time on the loop's thread, several in threads."""
+    import threading
+
     from atwh.endpoint.send import Answer, Sender
 
-    sent: list[tuple[float, bytes]] = []
+    sent: list[tuple[bytes, bool]] = []
 
     def post(self, url, body, headers):
-        sent.append((time.monotonic(), body))
         assert headers["x-atwh-replay-of"] and "x-allthings-signature" in {
             k.lower() for k in headers
         }
+        sent.append((body, threading.current_thread() is threading.main_thread()))
         return Answer(200, 0.001, b'{"ok":true}', [("content-type", "application/json")])
 
-    def no_async(*a, **kw):
-        raise AssertionError("the async client made for --concurrency 1")
-
     monkeypatch.setattr(Sender, "post", post)
-    monkeypatch.setattr(module.httpx, "AsyncClient", no_async)
     candidates = log_of([[500]] * 5).select()
-    report = replay(candidates, ReplayOptions(target="http://127.0.0.1:9/", secret="s", rate=20))
+    report = replay(candidates, ReplayOptions("http://127.0.0.1:9/", "s", concurrency=concurrency))
     assert report.count("fixed") == 5
     assert [o.detail for o in report.outcomes] == ['{"ok":true}'] * 5
-    assert [body for _, body in sent] == [c.payload() for c in candidates]
-    assert sent[-1][0] - sent[0][0] >= 4 / 20 - 0.01
+    bodies = [body for body, _ in sent]
+    assert sorted(bodies) == sorted(c.payload() for c in candidates)
+    # one at a time: in order
+    assert concurrency > 1 or bodies == [c.payload() for c in candidates]
+    assert {on_main for _, on_main in sent} == {concurrency == 1}
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from atwh.errors import printable
 from atwh.samples import USER_AGENT
 
 MAX_ANSWER = 64 * 1024  # bytes of an answer's body kept
+CANNOT_CONNECT = "cannot connect: "  # how the error of a connection that failed begins
 
 
 @dataclass(slots=True)
@@ -26,10 +27,10 @@ class Answer:
 
     code: int | None
     seconds: float
-    body: bytes = b""  # at most MAX_ANSWER bytes
+    body: bytes = b""  # at most MAX_ANSWER bytes (the Sender's max_answer)
     headers: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None  # no HTTP answer: why (refused, timed out, ...)
-    cut: bool = False  # the body was longer than MAX_ANSWER
+    cut: bool = False  # the body was longer than that
     # no answer in time from an endpoint that took the connection: it is there, but slow
     late: bool = False
 
@@ -68,9 +69,12 @@ class Sender:
     """POSTs to endpoints; safe to share between threads (each has its own connection pool,
     whose sockets are held to that thread's deadline)."""
 
-    def __init__(self, timeout: float, user_agent: str = USER_AGENT) -> None:
+    def __init__(
+        self, timeout: float, user_agent: str = USER_AGENT, max_answer: int = MAX_ANSWER
+    ) -> None:
         self.timeout = timeout
         self.user_agent = user_agent
+        self.max_answer = max_answer  # bytes of each answer's body read, at most
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
         self._lock = threading.Lock()
@@ -103,8 +107,8 @@ class Sender:
                 for chunk in response.iter_raw():
                     deadline.check()
                     kept += chunk
-                    if len(kept) > MAX_ANSWER:
-                        del kept[MAX_ANSWER:]
+                    if len(kept) > self.max_answer:
+                        del kept[self.max_answer :]
                         cut = True
                         break
                 return Answer(
@@ -118,7 +122,7 @@ class Sender:
             late = isinstance(e, httpx.ReadTimeout | httpx.WriteTimeout)
             error = f"no answer within {self.timeout:g}s"
         except httpx.ConnectError as e:
-            error = f"cannot connect: {printable(str(e), 160) or type(e).__name__}"
+            error = f"{CANNOT_CONNECT}{printable(str(e), 160) or type(e).__name__}"
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {printable(str(e), 160)}"
         finally:

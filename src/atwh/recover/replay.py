@@ -3,8 +3,11 @@ the webhook's secret and a fresh timestamp, oldest first, and a report of what e
 
 Sending runs on one asyncio loop: `concurrency` workers take the events in order, paced by
 `rate`; a 429 or 503 is retried after its Retry-After (or a growing back-off), a bounded
-number of times. Ctrl-C stops taking new events, lets the requests in flight finish, and the
-report still comes back (`interrupted` set). Every answered try is written to the ledger.
+number of times. Each request is made by httpx's sync client (endpoint.send.Sender): one at
+a time on the loop's thread, several at once each in a thread of a pool; everything else,
+the ledger included, stays on the loop's thread. Ctrl-C stops taking new events, lets the
+requests in flight finish, and the report still comes back (`interrupted` set); a second
+one gives up on them. Every answered try is written to the ledger.
 
 Every event ends with a true result: fixed, still failing (the target answered otherwise, or
 not at all), skipped (and why), or error: it could not be sent (a header that cannot be
@@ -17,12 +20,12 @@ the rest are errors, and the report says why (`ledger_error`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -32,7 +35,7 @@ from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
 from atwh.core.transport import on_this_machine
-from atwh.endpoint.send import Sender, answer_line
+from atwh.endpoint.send import CANNOT_CONNECT, Answer, Sender, answer_line
 from atwh.errors import UsageError, printable
 from atwh.recover.ledger import Ledger, LedgerError
 from atwh.recover.selection import Candidate
@@ -261,14 +264,15 @@ class _Run:
         self.unreachable = False
         self.stop: asyncio.Event
         self.interrupted = False  # Ctrl-C
+        self.abandoned = False  # a second Ctrl-C: the requests in flight are not waited for
         self.ledger_error: str | None = None
         self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
-        # --concurrency 1: one request at a time, by httpx's sync client, which costs half
-        # what its async one does per request (bench/replay_loop_bench.py)
-        self.sender: Sender | None = None
-        if opts.concurrency == 1:
-            self.sender = Sender(opts.timeout, opts.user_agent)
+        # every request is made by httpx's sync client, which costs half what its async one
+        # does per request (bench/replay_loop_bench.py): --concurrency 1 on the loop's
+        # thread, N > 1 in N threads (one client each); the ledger stays on the loop's thread
+        self.sender = Sender(opts.timeout, opts.user_agent, max_answer=BODY_KEPT)
+        self.pool: ThreadPoolExecutor | None = None
 
     async def main(self) -> Report:
         loop = asyncio.get_running_loop()
@@ -276,29 +280,17 @@ class _Run:
         if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
         handled = _on_sigint(loop, self._interrupt)
-        limits = httpx.Limits(
-            max_connections=self.opts.concurrency, max_keepalive_connections=self.opts.concurrency
-        )
+        workers = min(self.opts.concurrency, max(len(self.candidates), 1))
+        if workers > 1:
+            self.pool = ThreadPoolExecutor(workers, thread_name_prefix="atwh-replay")
         try:
-            async with (
-                httpx.AsyncClient(
-                    timeout=self.opts.timeout,
-                    limits=limits,
-                    follow_redirects=False,
-                    # answers are read raw, a few KiB at most: no compressed ones to inflate
-                    headers={"accept-encoding": "identity"},
-                )
-                if self.sender is None
-                else contextlib.nullcontext()  # one at a time: the sync client (_try_in_order)
-            ) as client:
-                self.workers = [
-                    asyncio.ensure_future(self._work(client))
-                    for _ in range(min(self.opts.concurrency, max(len(self.candidates), 1)))
-                ]
-                await asyncio.gather(*self.workers, return_exceptions=True)
+            self.workers = [asyncio.ensure_future(self._work()) for _ in range(workers)]
+            await asyncio.gather(*self.workers, return_exceptions=True)
         finally:
-            if self.sender is not None:
-                self.sender.close()
+            if self.pool is not None:  # abandoned requests end within --timeout, unwaited
+                self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
+            if self.pool is None or not self.abandoned:  # (else each thread's client goes
+                self.sender.close()  # with its last request, which ends within --timeout)
             if handled:
                 loop.remove_signal_handler(signal.SIGINT)
             if self.ledger is not None:
@@ -327,6 +319,7 @@ class _Run:
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
+            self.abandoned = True
             for task in self.workers:
                 task.cancel()
         self.interrupted = True
@@ -356,22 +349,35 @@ class _Run:
         except TimeoutError:
             pass
 
-    async def _work(self, client: httpx.AsyncClient | None) -> None:
+    def _take(self) -> int | None:
+        """The index of the next event to send, taken (those marked to skip on the way get
+        their outcome); None when there is none left."""
+        i = self.next
+        while i < len(self.candidates) and self.candidates[i].skip is not None:
+            c = self.candidates[i]
+            self.outcomes[i] = Outcome(c, SKIPPED, detail=c.skip)
+            i += 1
+        if i >= len(self.candidates):
+            self.next = i
+            return None
+        self.next = i + 1
+        return i
+
+    async def _work(self) -> None:
+        ahead: _Ahead | None = None  # the next event, claimed with the last one's answer
         while not self.stop.is_set():
-            i = self.next
-            while i < len(self.candidates) and self.candidates[i].skip is not None:
-                c = self.candidates[i]
-                self.outcomes[i] = Outcome(c, SKIPPED, detail=c.skip)
-                i += 1
-            if i >= len(self.candidates):
-                self.next = i
-                return
-            self.next = i + 1
-            if not await self._pace():
-                return
+            if ahead is None:
+                i = self._take()
+                if i is None or not await self._pace():
+                    return
+            else:
+                i = ahead.index
             c = self.candidates[i]
             try:
-                outcome = await self._event(client, c)
+                if ahead is not None and ahead.why is not None:
+                    outcome, ahead = Outcome(c, SKIPPED, detail=ahead.why), None
+                else:
+                    outcome, ahead = await self._event(c, claimed=ahead is not None)
             except asyncio.CancelledError:  # the second Ctrl-C
                 self.outcomes[i] = Outcome(
                     c,
@@ -382,9 +388,9 @@ class _Run:
                 raise
             except LedgerError as e:  # the claim could not be written: not sent
                 self._ledger_failed(e)
-                outcome = Outcome(c, ERROR, detail=f"not sent: {e.message}")
+                outcome, ahead = Outcome(c, ERROR, detail=f"not sent: {e.message}"), None
             except Exception as e:  # whatever it is, this event's result, not the run's end
-                outcome = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}")
+                outcome, ahead = Outcome(c, ERROR, detail=f"not sent: {_local_error(e)}"), None
             self.outcomes[i] = outcome
             try:
                 self.on_outcome(outcome)
@@ -397,20 +403,24 @@ class _Run:
                     self.stop.set()
             else:
                 self.failed_to_connect = 0
+            if self.pool is None:  # (requests made on this thread: the loop's turn)
+                await asyncio.sleep(0)  # a Ctrl-C meanwhile is seen now
 
-    async def _event(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
-        """Claim the event, send it, release it: its outcome."""
+    async def _event(self, c: Candidate, claimed: bool) -> tuple[Outcome, _Ahead | None]:
+        """Claim the event (unless `claimed` with the last one), send it, release it: its
+        outcome, and the event this worker sends next when claimed with its last answer."""
         opts, ledger = self.opts, self.ledger
-        if ledger is not None:
+        if ledger is not None and not claimed:
             why = ledger.claim(self.run_id, self.source, opts.target, c.key, opts.lease, opts.force)
             if why is not None:
-                return Outcome(c, SKIPPED, detail=why)
+                return Outcome(c, SKIPPED, detail=why), None
+        done = _Done()
         try:
-            outcome = await self._send(client, c)
+            outcome = await self._send(c, done)
         except _NotSent as e:
             outcome = Outcome(c, ERROR, detail=f"not sent: {e}")
         finally:
-            if ledger is not None:
+            if ledger is not None and not done.released:
                 try:
                     ledger.release(self.run_id, self.source, opts.target, c.key)
                 except LedgerError as e:
@@ -418,21 +428,22 @@ class _Run:
         if c.key in self.unrecorded:
             note = f"not recorded in the ledger: {self.ledger_error}"
             outcome.detail = f"{outcome.detail}; {note}" if outcome.detail else note
-        return outcome
+        return outcome, done.ahead
 
-    async def _send(self, client: httpx.AsyncClient | None, c: Candidate) -> Outcome:
+    async def _send(self, c: Candidate, done: _Done) -> Outcome:
         opts = self.opts
         started = time.monotonic()
         tries = 0
         while True:
             tries += 1
-            code, detail, retry_after = await self._try(client, c)
+            code, detail, retry_after, sent_at = await self._try(c)
+            answer = detail  # as the ledger keeps it
             if acknowledged(code, detail):
-                return Outcome(c, FIXED, code, detail, tries, time.monotonic() - started)
-            if code is not None and 200 <= code <= 299:
-                detail = f"answered as a test request, not processed: {detail}"
-                return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
-            if code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
+                result = FIXED
+            elif code is not None and 200 <= code <= 299:
+                result, detail = FAILING, f"answered as a test request, not processed: {detail}"
+            elif code in RETRY_STATUSES and tries < opts.max_tries and not self.stop.is_set():
+                self._record(c, sent_at, code, answer)
                 if retry_after is not None:
                     delay = min(retry_after, opts.retry_after_cap)
                 else:
@@ -440,111 +451,111 @@ class _Run:
                 await self._sleep(delay)
                 if not self.stop.is_set():
                     continue
-            return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
+                return Outcome(c, FAILING, code, detail, tries, time.monotonic() - started)
+            else:
+                result = FAILING
+            self._record(c, sent_at, code, answer, done)  # the last try
+            return Outcome(c, result, code, detail, tries, time.monotonic() - started)
 
-    async def _try(
-        self, client: httpx.AsyncClient | None, c: Candidate
-    ) -> tuple[int | None, str | None, float | None]:
-        """One request: its code (None: no answer), one line of body or the error, and
-        Retry-After in seconds. Raises _NotSent when the request could not be made."""
-        if self.sender is not None:
-            tried = self._try_in_order(self.sender, c)
-            await asyncio.sleep(0)  # the loop's turn: a Ctrl-C meanwhile is seen now
-            return tried
-        assert client is not None
+    async def _try(self, c: Candidate) -> tuple[int | None, str | None, float | None, float]:
+        """One request: its code (None: no answer), one line of body or the error, its
+        Retry-After in seconds, and when it was sent. Raises _NotSent when the request
+        could not be made.
+
+        The body is read and signed here, on the loop's thread (an inbox's body comes from
+        its database); only the request itself goes to a thread when there are several at
+        once. With one at a time it is made on this thread, blocking the loop (nothing else
+        runs on it meanwhile; a Ctrl-C is seen once the answer is in, within --timeout).
+        Either way it is bounded in time as a whole (endpoint.send.Sender)."""
         opts = self.opts
-        started = time.time()
-        code: int | None = None
-        detail: str | None = None
-        retry_after = None
-        try:
-            async with asyncio.timeout(opts.timeout):
-                body = c.payload()  # (from the inbox: read now, dropped after)
-                headers = request_headers(c, opts.secret, opts.user_agent, body=body)
-                async with client.stream(
-                    "POST", opts.target, content=body, headers=headers
-                ) as response:
-                    code = response.status_code
-                    kept = bytearray()
-                    async for chunk in response.aiter_raw():
-                        kept += chunk
-                        if len(kept) >= BODY_KEPT:
-                            break
-                    detail = _answer_line(bytes(kept[:BODY_KEPT]), response)
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-        except TimeoutError:
-            code, detail = None, f"no answer within {opts.timeout:g}s"
-        except httpx.TimeoutException:
-            code, detail = None, f"no answer within {opts.timeout:g}s"
-        except (httpx.HTTPError, OSError) as e:
-            code, detail = None, _network_error(e)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            if code is None:  # nothing reached the target: not an attempt
-                raise _NotSent(_local_error(e)) from e
-            detail = f"answered {code}, then: {_local_error(e)}"
-        self._record(c, started, code, detail)
-        return code, detail, retry_after
-
-    def _record(self, c: Candidate, started: float, code: int | None, detail: str | None) -> None:
-        """One answered try (or one that failed on the network), into the ledger."""
-        if self.ledger is not None:
-            try:
-                self.ledger.record(
-                    self.run_id, self.source, c.key, c.event_name, c.origin, self.opts.target,
-                    started, code, detail, ok=acknowledged(code, detail),
-                )  # fmt: skip
-            except LedgerError as e:
-                self._ledger_failed(e)
-                self.unrecorded.add(c.key)
-
-    def _try_in_order(
-        self, sender: Sender, c: Candidate
-    ) -> tuple[int | None, str | None, float | None]:
-        """_try() for --concurrency 1: the request made on this thread, blocking the loop
-        (nothing else runs on it meanwhile; a Ctrl-C is seen once the answer is in, within
-        --timeout), bounded in time as a whole (endpoint.send.Sender)."""
-        opts = self.opts
-        started = time.time()
         try:
             body = c.payload()  # (from the inbox: read now, dropped after)
             headers = request_headers(c, opts.secret, opts.user_agent, body=body)
         except Exception as e:
             raise _NotSent(_local_error(e)) from e
-        answer = sender.post(opts.target, body, headers)
-        code = answer.code
-        if code is None:
-            detail = answer.error
-            retry_after = None
-        else:
-            location = answer.header("location")
-            reason = httpx.codes.get_reason_phrase(code)
-            detail = answer_line(answer.body[:BODY_KEPT], code, location, reason) or None
-            retry_after = parse_retry_after(answer.header("retry-after"))
-        self._record(c, started, code, detail)
-        return code, detail, retry_after
+        sent_at = time.time()
+        try:
+            if self.pool is None:
+                answer = self.sender.post(opts.target, body, headers)
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, self.sender.post, opts.target, body, headers
+                )
+        except Exception as e:  # (a network error is an Answer): nothing reached the target
+            raise _NotSent(_local_error(e)) from e
+        return (*_read(answer), sent_at)
+
+    def _record(
+        self,
+        c: Candidate,
+        started: float,
+        code: int | None,
+        detail: str | None,
+        done: _Done | None = None,
+    ) -> None:
+        """One answered try (or one that failed on the network), into the ledger. The last
+        of its event (`done`) releases its claim and, unless --rate spaces the starts, claims
+        the event this worker sends next, all in one transaction (see `done`)."""
+        if self.ledger is None:
+            return
+        following = None
+        if done is not None and not self.opts.rate and not self.stop.is_set():
+            following = self._take()
+        opts = self.opts
+        try:
+            why = self.ledger.record(
+                self.run_id, self.source, c.key, c.event_name, c.origin, opts.target,
+                started, code, detail, ok=acknowledged(code, detail),
+                release=done is not None,
+                claim=None if following is None else self.candidates[following].key,
+                lease=opts.lease, force=opts.force,
+            )  # fmt: skip
+        except LedgerError as e:
+            self._ledger_failed(e)
+            self.unrecorded.add(c.key)
+            return
+        if done is not None:
+            done.released = True
+            if following is not None:
+                done.ahead = _Ahead(following, why)
 
 
-def _answer_line(body: bytes, response: httpx.Response) -> str | None:
-    location, reason = response.headers.get("location"), response.reason_phrase
-    return answer_line(body, response.status_code, location, reason) or None
+@dataclass(slots=True)
+class _Ahead:
+    """The event a worker sends next, claimed with its last answer: its index, and why it
+    is not to be sent (None: claimed)."""
+
+    index: int
+    why: str | None
+
+
+@dataclass(slots=True)
+class _Done:
+    """What the last answer of an event did besides: its claim released, the next claimed."""
+
+    released: bool = False
+    ahead: _Ahead | None = None
+
+
+def _read(answer: Answer) -> tuple[int | None, str | None, float | None]:
+    """An answer as a replay reports it: its code (None: no answer), one line of its body
+    (or the network error), and its Retry-After in seconds."""
+    code = answer.code
+    if code is None:
+        return None, answer.error, None
+    line = answer_line(
+        answer.body[:BODY_KEPT],
+        code,
+        answer.header("location"),
+        httpx.codes.get_reason_phrase(code),
+    )
+    return code, line or None, parse_retry_after(answer.header("retry-after"))
 
 
 def _local_error(e: BaseException) -> str:
     """What went wrong before a request could be made, in one line."""
     what = printable(str(e), 160)
     return f"{type(e).__name__}: {what}" if what else type(e).__name__
-
-
-CANNOT_CONNECT = "cannot connect: "
-
-
-def _network_error(e: httpx.HTTPError | OSError) -> str:
-    what = printable(str(e), 160) or type(e).__name__
-    if isinstance(e, httpx.ConnectError):
-        return f"{CANNOT_CONNECT}{what}"
-    return f"{type(e).__name__}: {what}"
 
 
 def _on_sigint(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
