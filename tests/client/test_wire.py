@@ -283,3 +283,64 @@ def test_a_page_with_dates_in_any_form_is_read_fast_with_the_apis_text(date):
     [row] = data["webhook"]["deliveries"]["nodes"]
     text = date if isinstance(date, str) else None
     assert (row.created_text, row.delivered_text, row.event_created_text) == (text,) * 3
+
+
+header_values = st.one_of(
+    st.none(), st.text(), st.integers(), st.booleans(), st.lists(st.text(), max_size=2)
+)
+header_lists = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"name": st.one_of(st.text(), st.none()), "value": header_values}),
+        st.fixed_dictionaries({"value": header_values, "name": st.text()}),  # value first
+        st.fixed_dictionaries({"name": st.text(), "value": st.text(), "x": st.integers()}),
+        st.integers(),
+    ),
+    max_size=4,
+)
+
+
+@given(header_lists, st.sampled_from(["compact", "spaced", "ascii"]))
+def test_headers_kept_as_the_api_wrote_them_encode_as_if_decoded_and_encoded_again(headers, style):
+    """NDJSON writes an answer's headers as the API's own text when that text is exactly what
+    decoding and encoding it again would give; the record's bytes are then the same either
+    way, and any other text (spaces, another key order, values that are not text, escapes)
+    goes the long way."""
+    from atwh.client.model import header_json
+    from atwh.core import jsontext
+
+    if style == "compact":
+        text = json.dumps(headers, ensure_ascii=False, separators=(",", ":"))
+    elif style == "spaced":
+        text = json.dumps(headers, ensure_ascii=False)
+    else:
+        text = json.dumps(headers, separators=(",", ":"))
+    raw = msgspec.Raw(text.encode("utf-8", "surrogatepass"))
+    fast = jsontext.dumps({"headers": header_json(raw), "n": 1})
+    slow = jsontext.dumps({"headers": header_dicts(raw), "n": 1})
+    assert fast == slow
+
+
+def test_the_usual_headers_are_written_without_being_decoded():
+    from atwh.client.model import header_json
+    from atwh.core.jsontext import RawJson
+
+    text = b'[{"name":"content-type","value":"application/json"},{"name":"x","value":null}]'
+    assert isinstance(header_json(msgspec.Raw(text)), RawJson)
+    assert not isinstance(header_json(msgspec.Raw(text.replace(b",", b", "))), RawJson)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'[{"name":"a","value":"\\ud800"}]',  # a lone surrogate: escaped as it came
+        b'[{"name":"a\\u0041","value":"x"}]',  # an escape not needed: written as "aA"
+        b'[{"name":"a","name":"b","value":null}]',  # a key twice: the last one, once
+    ],
+)
+def test_headers_the_api_wrote_otherwise_are_written_as_decoded(text):
+    from atwh.client.model import header_json
+    from atwh.core import jsontext
+
+    raw = msgspec.Raw(text)
+    assert isinstance(header_json(raw), list)
+    assert jsontext.dumps(header_json(raw)) == jsontext.dumps(header_dicts(raw))

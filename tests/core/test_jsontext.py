@@ -80,3 +80,25 @@ def test_the_receiver_reads_bodies_with_the_one_reader(monkeypatch):
     body = b'{"event": {"id": 123456789012345678901234567890, "name": "x"}}'
     assert app._peek_event(body)[0] == "123456789012345678901234567890"
     assert seen == [body]
+
+
+def test_raw_json_is_written_as_it_is_by_orjson_not_the_slow_path(monkeypatch):
+    """RawJson goes into orjson as a Fragment; the json module is only for what orjson
+    refuses (an orjson that gave up on RawJson would make every NDJSON row 10 us slower)."""
+    import json
+
+    from atwh.core import jsontext
+
+    def refuse(*a, **kw):
+        raise AssertionError("the json module was used")
+
+    monkeypatch.setattr(json, "dumps", refuse)
+    record = {"headers": jsontext.RawJson(b'[{"name":"a","value":"b"}]'), "n": 1}
+    assert jsontext.dumps(record) == b'{"headers":[{"name":"a","value":"b"}],"n":1}'
+
+
+def test_what_orjson_refuses_is_written_by_the_json_module_raw_json_included():
+    from atwh.core import jsontext
+
+    record = {"big": 2**70, "raw": jsontext.RawJson(b"[1]"), "lone": "\ud800"}
+    assert jsontext.dumps(record) == b'{"big":1180591620717411303424,"raw":[1],"lone":"\\ud800"}'

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from atwh.core.dates import iso, read_date
+from atwh.core.jsontext import RawJson
 
 STATUSES = ("PENDING", "SUCCESS", "FAILED")
 
@@ -229,6 +230,30 @@ def header_dicts(raw: Any) -> list[dict[str, str | None]]:
     ]
 
 
+class _Header(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    value: str | None
+
+
+_read_headers = msgspec.json.Decoder(list[_Header]).decode
+
+
+def header_json(raw: Any) -> Any:
+    """header_dicts(raw), for a record that is encoded as JSON: the API's own text (RawJson,
+    written as it is) when it is exactly what encoding header_dicts() would give (compact,
+    each header a name and a text value, in that order), which is how the API writes them;
+    else header_dicts(). Decoding each answer's headers and encoding them again was most of
+    what NDJSON costs beyond CSV."""
+    if raw.__class__ is msgspec.Raw:
+        text = bytes(raw)
+        try:
+            if msgspec.json.encode(_read_headers(text)) == text:
+                return RawJson(text)
+        except (msgspec.DecodeError, msgspec.EncodeError, UnicodeError):
+            pass
+    return header_dicts(raw)
+
+
 def _decoded(raw: Any) -> Any:
     """A value as the API sent it: client.wire leaves a result's headers as undecoded JSON
     (msgspec.Raw) until here, read as the rest of the answer was (jsontext.decode)."""
@@ -242,9 +267,10 @@ def _decoded(raw: Any) -> Any:
         return None
 
 
-def api_record(row: DeliveryRow, webhook_id: str | None) -> dict[str, Any]:
+def api_record(row: DeliveryRow, webhook_id: str | None, encoded: bool = False) -> dict[str, Any]:
     """A delivery with the API's own field names (the shape of `--json` and NDJSON), from
-    delivery_row() or Delivery.row()."""
+    delivery_row() or Delivery.row(). `encoded`: the record is only to be encoded as JSON
+    (jsontext.dumps), so the headers may stay the API's text (header_json)."""
     created_text = row.created_text
     delivered_text = row.delivered_text
     event_created_text = row.event_created_text
@@ -257,7 +283,7 @@ def api_record(row: DeliveryRow, webhook_id: str | None) -> dict[str, Any]:
             "statusCode": row.status_code,
             "body": row.body,
             "message": row.message,
-            "headers": header_dicts(row.headers),
+            "headers": header_json(row.headers) if encoded else header_dicts(row.headers),
         }
         if row.answered
         else None,

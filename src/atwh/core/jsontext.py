@@ -41,3 +41,44 @@ def decode(content: bytes | str, exact: Callable[[Any], bool] | None = None) -> 
     if exact is not None and not exact(value):
         return loads(content)
     return value
+
+
+class RawJson:
+    """JSON text to be written as it is, inside a record that is encoded (`dumps`): text
+    already known to be exactly what encoding its value would give, so encoding it again
+    is saved."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
+def _as_fragment(value: Any) -> Any:
+    import orjson
+
+    if value.__class__ is RawJson:
+        return orjson.Fragment(value.text)
+    raise TypeError(type(value).__name__)
+
+
+def _as_value(value: Any) -> Any:
+    if value.__class__ is RawJson:
+        return json.loads(value.text)
+    raise TypeError(type(value).__name__)
+
+
+def dumps(value: Any) -> bytes:
+    """`value` as compact JSON in UTF-8 bytes, RawJson inside it written as it is: by orjson,
+    else by the json module (what orjson refuses: an integer beyond 64 bits, a lone
+    surrogate, which is then written as the escape it came as)."""
+    import orjson
+
+    try:
+        return orjson.dumps(value, default=_as_fragment)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_as_value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (from a JSON escape): escaped again
+        return json.dumps(value, separators=(",", ":"), default=_as_value).encode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -12,9 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import orjson
-
 from atwh.client.model import Delivery, DeliveryRow
+from atwh.core import jsontext
 from atwh.core.dates import iso
 from atwh.errors import OutputError, UsageError
 
@@ -52,11 +50,9 @@ def _to_json(record: Any) -> str:
 
 
 def _json_bytes(record: Any) -> bytes:
-    """_to_json(), as the UTF-8 bytes orjson makes."""
-    try:
-        return orjson.dumps(record)
-    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits in a received payload
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    """_to_json(), as the UTF-8 bytes orjson makes (jsontext.dumps: the json module for an
+    integer beyond 64 bits in a received payload, say)."""
+    return jsontext.dumps(record)
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:

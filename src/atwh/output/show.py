@@ -90,7 +90,9 @@ def export_pages(
                 if fmt == "csv":
                     exporter.write_rows([csv_row_of(r, webhook_id, x) for r, x in matched])
                 else:
-                    exporter.write_records([api_record(r, webhook_id) for r, _ in matched])
+                    exporter.write_records(
+                        [api_record(r, webhook_id, encoded=True) for r, _ in matched]
+                    )
                 if limit is not None and exporter.count >= limit:
                     break
             exporter.close()
