@@ -288,3 +288,20 @@ def test_an_export_counts_what_it_read_and_stops_at_the_limit():
             pages, DeliveryFilter(failed_only=True), "csv", str(Path(tmp) / "o.csv")
         )
     assert (done.written, done.scanned) == (0, 1)
+
+
+def test_a_payload_with_a_lone_surrogate_is_exported_as_the_escape_it_came_as():
+    """orjson refuses a lone surrogate (a JSON escape such as \\ud800 in the API's text);
+    the json module's fallback wrote it unencodable and the export ended in a
+    UnicodeEncodeError traceback. It is written as the escape again."""
+    node = {
+        "id": "d1",
+        "createdDate": "2026-11-30T10:00:00.000Z",
+        "status": "FAILED",
+        "result": None,
+        "event": {"id": "e1", "name": "t", "payload": '{"x": "\ud800"}'},
+    }
+    for fmt in ("ndjson", "json"):
+        for fast in (True, False):
+            out = _export([Page(WEBHOOK, [node])], DeliveryFilter(), fmt, fast=fast)
+            assert '"payload":"{\\"x\\": \\"\\ud800\\"}"' in out, out
