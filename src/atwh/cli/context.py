@@ -3,7 +3,8 @@ environment and the config file), the webhooks it is about, URLs checked, and wa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,14 +12,10 @@ import typer
 from atwh.errors import ExitStatus, UsageError
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from atwh.client.api import ApiClient, RetryPolicy
-    from atwh.client.model import Webhook
+    from atwh.client.api import ApiClient, Page, RetryPolicy
     from atwh.recover.replay import Report
     from atwh.recover.selection import Candidate
     from atwh.recover.sending import Sending
-    from atwh.recover.webhook import S
 
 
 def warn(message: str) -> None:
@@ -98,18 +95,15 @@ def webhook_url(url: str | None, webhook_id: str) -> str:
     return http_url("the webhook's URL", url)
 
 
-def fetch_log(
-    client: ApiClient, webhook_id: str, since: datetime | None, log: S
-) -> tuple[Webhook, S]:
-    """The webhook and its log (from `since` on, at least: see recover.webhook.fetch_log)
-    read into `log` (an EventLog, or reconcile's Join), with a progress bar on a terminal
-    while it comes."""
+@contextmanager
+def fetching() -> Iterator[Callable[[Page], None]]:
+    """What to call with each page of a log while it comes (recover.webhook's `on_page`):
+    a progress bar on a terminal, gone when the block ends."""
     from atwh.output.progress import Progress
-    from atwh.recover import webhook
 
     progress = Progress()
     try:
-        return webhook.fetch_log(client, webhook_id, log, progress, since)
+        yield progress
     finally:
         progress.stop()
 

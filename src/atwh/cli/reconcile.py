@@ -103,7 +103,6 @@ def reconcile(
     from atwh.recover import reconcile as rec
     from atwh.recover.replay import SKIPPED
     from atwh.recover.sending import Sending
-    from atwh.recover.webhook import log_since
 
     chosen = listing_mode(fmt, as_json, output)
     if chosen not in ("table", "tsv", "json"):
@@ -112,10 +111,9 @@ def reconcile(
         raise UsageError("--backfill writes into an inbox: give --db")
     store = rec.stored_from(Path(db) if db else None, Path(stored) if stored else None)
     if store.skipped:
-        from atwh.cli.context import warn
         from atwh.errors import printable
 
-        warn(
+        context.warn(
             f"--stored {printable(stored, 200)}: skipped {store.skipped:,} of "
             f"{store.skipped + store.added:,} entries that do not look "
             "like event ids"
@@ -123,21 +121,15 @@ def reconcile(
     window = parse_time(since)
     target = http_url("--to", to) if to is not None else None
 
-    from atwh.client.filters import DeliveryFilter
-    from atwh.recover.selection import EventLog
-
-    # per event only what the join needs (the payloads only to replay or backfill); the
-    # events stored once are counted ok as the pages come, and kept nowhere
-    log = EventLog(DeliveryFilter(since=window), payloads=replay or backfill, acked=backfill)
     with context.client_factory(api_url, token, timeout)() as client:
-        # every attempt of the events in the window: whether one ever succeeded decides
-        reach = log_since(window, whole_events=True)
-        webhook, join = context.fetch_log(client, webhook_id, reach, rec.Join(store, log))
-        # without --replay and --backfill the log is let go as the entries are made
-        result = rec.reconcile(join, window, drain=not (replay or backfill))
+        with context.fetching() as on_page:
+            found = rec.reconcile_webhook(
+                client, webhook_id, store, window, replay, backfill, on_page
+            )
+        result, log = found.result, found.log
         candidates = rec.to_replay(result, log) if replay else []
         if candidates:
-            target = target or context.webhook_url(webhook.url, webhook_id)
+            target = target or context.webhook_url(found.webhook.url, webhook_id)
             if secret is None:
                 secret = webhook_secret(client, webhook_id)
     if backfill and db is not None:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from atwh.cli import options as o
 from atwh.errors import ExitStatus
-
-if TYPE_CHECKING:
-    from atwh.client.api import ApiClient
-    from atwh.client.filters import DeliveryFilter
-    from atwh.client.model import Webhook
-    from atwh.recover.selection import Candidate, EventLog
 
 IdList = Annotated[
     list[str] | None,
@@ -108,6 +101,7 @@ def replay(
     from atwh.core.config import http_url
     from atwh.errors import UsageError, printable
     from atwh.output.show import listing_mode
+    from atwh.recover import webhook
     from atwh.recover.sending import Sending
 
     chosen = listing_mode(fmt, as_json, output)
@@ -120,14 +114,15 @@ def replay(
         return ExitStatus.OK
     if not webhook_id:
         raise UsageError("give the WEBHOOK_ID whose events to replay (or --history)")
-    mode = _mode(all_failed, everything, bool(delivery or event_id))
+    mode = webhook.mode_of(all_failed, everything, bool(delivery or event_id))
     flt = DeliveryFilter.from_options(since, until, event or [], status_code or [])
     target = http_url("--to", to) if to is not None else None
     context.check_as(as_)
     ids = context.split_ids(delivery, "--delivery"), context.split_ids(event_id, "--event-id")
     make_client = context.client_factory(api_url, token, timeout)
     with make_client() as client:
-        found = _choose(client, webhook_id, flt, mode, *ids, dry_run)
+        with context.fetching() as on_page:
+            found = webhook.choose(client, webhook_id, flt, mode, *ids, not dry_run, on_page)
         target = target or context.webhook_url(found.webhook.url, webhook_id)
         if found.webhook.enabled is False and to is None:
             context.warn(
@@ -139,66 +134,5 @@ def replay(
         target, secret, f"webhook:{webhook_id}", concurrency, rate, timeout,
         dry_run, yes, force, ledger, save, as_,
     )  # fmt: skip
-    nothing = _nothing_hint(mode, since, len(found.log))
+    nothing = webhook.nothing_hint(mode, since, len(found.log))
     return context.send(found.candidates, how, nothing, chosen, output)
-
-
-def _mode(all_failed: bool, everything: bool, by_id: bool) -> str:
-    """Which events the options ask for: failing (the default), failed or all."""
-    from atwh.errors import UsageError
-
-    if all_failed and everything:
-        raise UsageError("--all-failed and --all disagree: give one of them")
-    if by_id and (all_failed or everything):
-        raise UsageError(
-            "--delivery and --event-id pick events themselves: drop --all/--all-failed"
-        )
-    return "all" if everything else "failed" if all_failed else "failing"
-
-
-@dataclass(slots=True)
-class _Found:
-    webhook: Webhook
-    log: EventLog
-    candidates: list[Candidate]
-
-
-def _choose(
-    client: ApiClient,
-    webhook_id: str,
-    flt: DeliveryFilter,
-    mode: str,
-    delivery: list[str],
-    event_id: list[str],
-    dry_run: bool,
-) -> _Found:
-    """The webhook, its log, and the events to send."""
-    from atwh.cli import context
-    from atwh.recover.selection import EventLog
-    from atwh.recover.webhook import log_since
-
-    # the ids may be anywhere in the log; --all-failed looks at every attempt of an event
-    # (one may fail before the window), the other modes only at the newest ones
-    reach = None if delivery or event_id else log_since(flt.since, mode == "failed")
-    by_id = bool(delivery or event_id)
-    # per event only what the choice needs (the payload only when it is to be sent)
-    log = EventLog(
-        None if by_id else flt,
-        payloads=not dry_run,
-        lean=mode == "failing" and not by_id,
-        by_delivery=bool(delivery),
-    )
-    webhook, log = context.fetch_log(client, webhook_id, reach, log)
-    # the records let go as the candidates are made: only one of the two in memory
-    return _Found(webhook, log, log.select(mode, delivery, event_id, drain=True))
-
-
-def _nothing_hint(mode: str, since: str | None, events: int) -> str:
-    if not events:
-        return "the webhook has no deliveries" + (f" since {since}" if since else "")
-    what = {
-        "failing": "no event is still failing",
-        "failed": "no event has a failed attempt",
-        "all": "no event",
-    }[mode]
-    return f"{what} in the window ({events} events read; --all-failed or --all take more)"

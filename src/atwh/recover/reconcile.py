@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -24,8 +24,8 @@ from atwh.receiver.inbox import Inbox
 from atwh.recover.selection import Candidate, EventLog, oldest_first
 
 if TYPE_CHECKING:
-    from atwh.client.api import Page
-    from atwh.client.model import Delivery, DeliveryRow
+    from atwh.client.api import ApiClient, Page
+    from atwh.client.model import Delivery, DeliveryRow, Webhook
 
 LOST = "lost"
 NOT_DELIVERED = "not delivered"
@@ -577,6 +577,37 @@ def _join(keys: list[str], join: Join, entries: list[Entry], ok: Counter[str], d
             category = LOST if succeeded else NOT_DELIVERED
         entries.append(Entry(key, name, category, created, attempts, code, origin, count))
     stored.mark_seen(marked)
+
+
+@dataclass(slots=True)
+class Reconciled:
+    webhook: Webhook
+    result: Reconciliation
+    log: EventLog  # empty (let go as the entries were made) unless to replay or backfill
+
+
+def reconcile_webhook(
+    client: ApiClient,
+    webhook_id: str,
+    stored: Stored,
+    since: datetime | None,
+    replay: bool = False,
+    backfill: bool = False,
+    on_page: Callable[[Page], None] | None = None,
+) -> Reconciled:
+    """The webhook's log from `since` on, joined with what was stored as its pages come.
+    Per event only what the join needs, the payloads only to replay or backfill; the
+    events stored once are counted ok as the pages come, and kept nowhere."""
+    from atwh.client.filters import DeliveryFilter
+    from atwh.recover.webhook import fetch_log, log_since
+
+    log = EventLog(DeliveryFilter(since=since), payloads=replay or backfill, acked=backfill)
+    # every attempt of the events in the window: whether one ever succeeded decides
+    reach = log_since(since, whole_events=True)
+    webhook, join = fetch_log(client, webhook_id, Join(stored, log), on_page, reach)
+    # without replay and backfill the log is let go as the entries are made
+    result = reconcile(join, since, drain=not (replay or backfill))
+    return Reconciled(webhook, result, log)
 
 
 def to_replay(result: Reconciliation, log: EventLog) -> list[Candidate]:
