@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atwh import samples, signature
-from atwh.endpoint.send import Answer, Sender
+from atwh.endpoint.send import CANNOT_CONNECT, Answer, Sender
 from atwh.errors import ExitStatus, UsageError, printable
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class Result:
 
     request: Request
     answer: Answer
+    abandoned: bool = False  # still in flight at a second Ctrl-C: its answer not waited for
 
     def to_api(self) -> dict[str, Any]:
         a = self.answer
@@ -76,18 +79,40 @@ class Result:
 
 @dataclass(slots=True)
 class Report:
-    results: list[Result] = field(default_factory=list)
-    not_sent: int = 0  # left unsent once the URL could not be reached
+    """What a run got, counted as the answers come: a run of 100,000 events keeps no row
+    (whoever shows them keeps what it shows)."""
+
+    sent: int = 0
+    ok: int = 0  # 2xx
+    redirects: int = 0  # 3xx: a failure, never followed
+    unanswered: int = 0  # no HTTP answer at all (abandoned ones aside)
+    unreached: int = 0  # ... and not because the endpoint was slow
+    abandoned: int = 0  # in flight at a second Ctrl-C, not waited for
+    not_sent: int = 0  # left unsent: the URL could not be reached, or Ctrl-C
+    interrupted: bool = False  # Ctrl-C (SIGINT) stopped the run
+
+    def add(self, result: Result) -> None:
+        a = result.answer
+        self.sent += 1
+        if result.abandoned:
+            self.abandoned += 1
+            return
+        self.ok += a.ok
+        self.redirects += a.redirect
+        if a.code is None:
+            self.unanswered += 1
+            self.unreached += not a.late
 
     @property
     def exit_status(self) -> int:
-        """0 when every answer is 2xx; 6 when the URL could not be reached (a request got
-        no answer, and not because the endpoint was slow: too late is a failed attempt, as
-        Allthings counts it); else 1."""
-        unreached = [r for r in self.results if r.answer.code is None and not r.answer.late]
-        if self.not_sent or unreached:
+        """130 when Ctrl-C stopped the run; 0 when every answer is 2xx; 6 when the URL could
+        not be reached (a request got no answer, and not because the endpoint was slow: too
+        late is a failed attempt, as Allthings counts it); else 1."""
+        if self.interrupted:
+            return ExitStatus.INTERRUPTED
+        if self.not_sent or self.unreached:
             return ExitStatus.NETWORK
-        return ExitStatus.OK if all(r.answer.ok for r in self.results) else ExitStatus.FAILED
+        return ExitStatus.OK if self.ok == self.sent else ExitStatus.FAILED
 
 
 # -- what is sent ------------------------------------------------------------------------------
@@ -108,9 +133,9 @@ class Plan:
     any_name: bool = False
 
 
-def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
+def requests_for(plan: Plan, catalogue: Sequence[str]) -> Collection[Request]:
     """The requests a plan makes: the captured body, or the events (names checked against
-    the catalogue); UsageError for what does not fit together."""
+    the catalogue, made as they are sent); UsageError for what does not fit together."""
     stamp = timestamp_ms(plan.timestamp)
     if plan.body is not None:
         if plan.names or plan.data or plan.sets or plan.event_id or plan.count != 1:
@@ -127,7 +152,9 @@ def requests_for(plan: Plan, catalogue: Sequence[str]) -> list[Request]:
         )
     names = check_names(plan.names, catalogue, plan.any_name)
     data, sets = parse_data(plan.data), parse_sets(plan.sets)
-    return events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+    made = events(names, plan.count, plan.event_id, data, sets, stamp, not plan.unsigned)
+    next(iter(made))  # the first one made now: what --data and --set cannot make fails here
+    return made
 
 
 def _shapes_events(plan: Plan) -> bool:
@@ -284,33 +311,58 @@ def events(
     sets: Sequence[tuple[list[str], Any]] = (),
     timestamp: str | None = None,
     signed: bool = True,
-) -> list[Request]:
+) -> Events:
     """`count` requests per name, each a realistic event with `data` merged into event.data
     and `sets` applied, in JSON.stringify's bytes. Each has its own event id; with
-    `event_id`, every copy is the same event, byte for byte, as a retry delivers it."""
-    out: list[Request] = []
-    for name in names:
-        for i in range(count):
-            if event_id is not None and i > 0:
-                out.append(copy.copy(out[-1]))
+    `event_id`, every copy is the same event, byte for byte, as a retry delivers it. Made
+    as they are iterated: 100,000 events are never held at once."""
+    return Events(list(names), count, event_id, data or {}, list(sets), timestamp, signed)
+
+
+@dataclass(slots=True, frozen=True)
+class Events(Collection[Request]):
+    """The requests of `events()`, made one at a time as they are iterated (each iteration
+    makes new event ids)."""
+
+    names: list[str]
+    count: int
+    event_id: str | None
+    data: dict[str, Any]
+    sets: list[tuple[list[str], Any]]
+    timestamp: str | None
+    signed: bool
+
+    def __len__(self) -> int:
+        return len(self.names) * self.count
+
+    def __contains__(self, item: object) -> bool:
+        return any(item == r for r in self)
+
+    def __iter__(self) -> Iterator[Request]:
+        for name in self.names:
+            if self.event_id is not None:  # the same event, byte for byte, every time
+                one = self._make(name)
+                for _ in range(self.count):
+                    yield copy.copy(one)
                 continue
-            body = samples.sample_data(name)
-            body.update(copy.deepcopy(data or {}))
-            document = samples.event(name, body, event_id)
-            for keys, value in sets:
-                _set(document, keys, copy.deepcopy(value))
-            ev: Any = document.get("event")
-            ev = ev if isinstance(ev, dict) else {}
-            out.append(
-                Request(
-                    signature.js_stringify(document).encode(),
-                    _text(ev.get("name")),
-                    _text(ev.get("id")),
-                    timestamp,
-                    signed,
-                )
-            )
-    return out
+            for _ in range(self.count):
+                yield self._make(name)
+
+    def _make(self, name: str) -> Request:
+        body = samples.sample_data(name)
+        body.update(copy.deepcopy(self.data))
+        document = samples.event(name, body, self.event_id)
+        for keys, value in self.sets:
+            _set(document, keys, copy.deepcopy(value))
+        ev: Any = document.get("event")
+        ev = ev if isinstance(ev, dict) else {}
+        return Request(
+            signature.js_stringify(document).encode(),
+            _text(ev.get("name")),
+            _text(ev.get("id")),
+            self.timestamp,
+            self.signed,
+        )
 
 
 def raw(body: bytes, timestamp: str | None = None, signed: bool = True) -> Request:
@@ -377,40 +429,178 @@ def timestamp_ms(text: str | None, now_ms: int | None = None) -> str | None:
 # -- sending -----------------------------------------------------------------------------------
 
 
+class Abandoned(KeyboardInterrupt):
+    """A second Ctrl-C while the main thread waits for an answer (--concurrency 1)."""
+
+
+class Stop:
+    """Whether a run is to stop: Ctrl-C once (no new request; the ones in flight are waited
+    for), twice (those are abandoned)."""
+
+    def __init__(self, on_stopping: Callable[[int], None] | None = None) -> None:
+        self.event = threading.Event()
+        self.interrupted = False
+        self.abandoned = False
+        self.on_stopping = on_stopping  # told once, on the first Ctrl-C, how many are in flight
+        self.told = False
+        self.in_request = False  # the main thread itself waits for an answer
+
+    def interrupt(self) -> None:
+        """Ctrl-C (SIGINT's handler, on the main thread)."""
+        if self.interrupted:
+            self.abandoned = True
+        self.interrupted = True
+        self.event.set()
+        if self.in_request:
+            if self.abandoned:
+                raise Abandoned
+            self.tell(1)
+
+    def tell(self, in_flight: int) -> None:
+        if not self.told and self.on_stopping is not None:
+            self.told = True
+            self.on_stopping(in_flight)
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+def on_sigint(stop: Stop) -> Callable[[], None]:
+    """SIGINT (Ctrl-C) calls `stop.interrupt()` instead of raising KeyboardInterrupt, on the
+    main thread (elsewhere nothing changes); what puts the old handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.interrupt())
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
+POLL = 0.1  # seconds between looks at Ctrl-C while an answer is awaited
+ABANDONED = "abandoned in flight (a second Ctrl-C): its answer not waited for"
+
+
 def send(
     url: str,
-    requests: Sequence[Request],
+    requests: Iterable[Request],
     secret: str | None,
     concurrency: int = 1,
     timeout: float = 10.0,
     on_result: Callable[[Result], None] | None = None,
+    on_stopping: Callable[[int], None] | None = None,
+    total: int | None = None,
 ) -> Report:
-    """POST every request to `url` (`concurrency` at once), in order; once one cannot connect
-    at all, the ones not yet started are left (`Report.not_sent`). Results in request order."""
+    """POST every request to `url` (`concurrency` at once), taking them from `requests` as
+    they go out (at most twice `concurrency` ahead), and call `on_result` with each result
+    in request order as soon as it and those before it have their answer. The Report counts.
+
+    Once one cannot connect at all, the ones not yet started are left (`not_sent`, of
+    `total`: len(requests) unless given). On the main thread, Ctrl-C (SIGINT) stops it: no
+    new request, `on_stopping(in_flight)` once, the ones in flight waited for (each within
+    `timeout`); a second Ctrl-C abandons them (results marked `abandoned`)."""
+    if total is None:
+        total = len(requests) if isinstance(requests, Collection) else 0
+    report = Report()
+    stop = Stop(on_stopping)
     gave_up = threading.Event()
-    results: list[Result | None] = [None] * len(requests)
+    emit = on_result or (lambda r: None)
+    sender = Sender(timeout)
 
-    def one(i: int, sender: Sender) -> None:
-        if gave_up.is_set():
-            return
-        request = requests[i]
+    def post(request: Request) -> Answer | None:
+        if stop.is_set() or gave_up.is_set():
+            return None  # not sent
         answer = sender.post(url, request.body, request.headers(secret))
-        if answer.code is None and (answer.error or "").startswith("cannot connect"):
+        if answer.code is None and (answer.error or "").startswith(CANNOT_CONNECT):
             gave_up.set()
-        results[i] = result = Result(request, answer)
-        if on_result is not None:
-            on_result(result)
+        return answer
 
-    with Sender(timeout) as sender:
-        if concurrency <= 1:
-            for i in range(len(requests)):
-                one(i, sender)
+    def done(request: Request, answer: Answer | None) -> None:
+        """An answer (None: abandoned in flight) counted and passed on."""
+        if answer is None:
+            result = Result(request, Answer(None, 0.0, error=ABANDONED), abandoned=True)
         else:
-            with ThreadPoolExecutor(concurrency) as pool:
-                for f in [pool.submit(one, i, sender) for i in range(len(requests))]:
-                    f.result()
-    done = [r for r in results if r is not None]
-    return Report(done, len(requests) - len(done))
+            result = Result(request, answer)
+        report.add(result)
+        emit(result)
+
+    restore = on_sigint(stop)
+    try:
+        if concurrency <= 1:  # on this thread: a request costs a quarter less than in a pool
+            for request in requests:
+                if stop.is_set() or gave_up.is_set():
+                    break
+                stop.in_request = True
+                try:
+                    answer = post(request)
+                except Abandoned:
+                    answer = None
+                finally:
+                    stop.in_request = False
+                done(request, answer)
+        else:
+            _in_pool(requests, concurrency, post, done, stop, gave_up)
+    finally:
+        stop.event.set()  # (an error on the way: nothing more starts)
+        if not stop.abandoned:  # (else each thread's client goes with its last request)
+            sender.close()
+        restore()
+    report.interrupted = stop.interrupted
+    report.not_sent = max(total - report.sent, 0)
+    return report
+
+
+def _in_pool(
+    requests: Iterable[Request],
+    concurrency: int,
+    post: Callable[[Request], Answer | None],
+    done: Callable[[Request, Answer | None], None],
+    stop: Stop,
+    gave_up: threading.Event,
+) -> None:
+    """`concurrency` requests at once, `done` called in request order."""
+    pending: deque[tuple[Request, Future[Answer | None]]] = deque()
+    ahead = 2 * concurrency  # requests taken ahead of the oldest unanswered, at most
+
+    def answered(future: Future[Answer | None]) -> bool:
+        """Wait for the answer; False when a second Ctrl-C gives up on it."""
+        while not wait([future], POLL).done:
+            if stop.abandoned:
+                return False
+            if stop.interrupted:
+                stop.tell(sum(f.running() for _, f in pending))
+        return True
+
+    source = iter(requests)
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="atwh-trigger")
+    try:
+        while True:
+            while len(pending) < ahead and not (stop.is_set() or gave_up.is_set()):
+                request = next(source, None)
+                if request is None:
+                    break
+                pending.append((request, pool.submit(post, request)))
+            if not pending:
+                return
+            request, future = pending[0]
+            if not answered(future):
+                break
+            pending.popleft()
+            answer = future.result()
+            if answer is not None:
+                done(request, answer)
+        # a second Ctrl-C: the ones in flight are abandoned (those answered meanwhile not)
+        for request, future in pending:
+            if not future.cancel() and not (future.done() and future.result() is None):
+                done(request, future.result() if future.done() else None)
+    finally:
+        stop.event.set()
+        for _, future in pending:
+            future.cancel()
+        # abandoned requests end within --timeout, unwaited (the interpreter's exit joins
+        # the pool's threads: at most --timeout later)
+        pool.shutdown(wait=not stop.abandoned, cancel_futures=True)
 
 
 # -- written down instead ----------------------------------------------------------------------
@@ -419,7 +609,7 @@ INLINE_MAX = 4096  # a larger body goes into a file beside the curl command
 
 
 def curl_lines(
-    url: str, requests: Sequence[Request], secret: str | None, directory: Path
+    url: str, requests: Iterable[Request], secret: str | None, directory: Path
 ) -> tuple[list[str], int]:
     """A curl command per request, and how many bodies went into files: a body larger than
     INLINE_MAX bytes, or one a terminal would not show as it is, is written into `directory`

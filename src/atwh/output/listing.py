@@ -292,10 +292,29 @@ def write_tsv(
 ) -> None:
     """A header line (unless `header` is False: a stream's later rows), then one
     tab-separated line a row, every column, nothing cut."""
-    columns = [c for c in columns if c.piped]
-    getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
-    if header:
-        stream.write("\t".join(column_name(c) for c in columns) + "\n")
+    writer = TsvWriter(columns, stream, header)
     for r in rows:
-        stream.write("\t".join([tsv_field(get(r)) for get in getters]) + "\n")
+        writer.line(r)
     stream.flush()
+
+
+class TsvWriter(Generic[R]):
+    """TSV written a row at a time, as rows come: the header line when made (unless
+    `header` is False), then `write(row)`, each line flushed at once (a pipe's reader, or
+    `| head`, sees it while the command still runs)."""
+
+    def __init__(self, columns: Sequence[Column[R]], stream: IO[str], header: bool = True) -> None:
+        columns = [c for c in columns if c.piped]
+        self.getters = [c.tsv or (lambda r, c=c: c.cell(r)) for c in columns]
+        self.stream = stream
+        if header:
+            stream.write("\t".join(column_name(c) for c in columns) + "\n")
+
+    def line(self, row: R) -> None:
+        """The row's line, written (not flushed)."""
+        self.stream.write("\t".join([tsv_field(get(row)) for get in self.getters]) + "\n")
+
+    def write(self, row: R) -> None:
+        """The row's line, written and flushed."""
+        self.line(row)
+        self.stream.flush()
