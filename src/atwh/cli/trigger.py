@@ -139,8 +139,11 @@ def trigger(
 
     One event per NAME (--count more), in the vendor's shape and JSON.stringify's bytes,
     with the hex HMAC-SHA256 of the body and a millisecond timestamp. One line per event:
-    name, event id, HTTP code, time, answer. Exit 0 when every answer is 2xx, 1 when any
-    is not (a 3xx too: never followed), 6 when the URL cannot be reached.
+    name, event id, HTTP code, time, answer; piped, each written as its answer comes (in
+    the order sent); on a terminal a table of at most 50 (the failures first). Ctrl-C
+    stops sending, waits for the requests in flight (again: abandons them) and shows what
+    was sent. Exit 0 when every answer is 2xx, 1 when any is not (a 3xx too: never
+    followed), 6 when the URL cannot be reached, 130 when interrupted.
 
     Examples:
 

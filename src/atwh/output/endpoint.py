@@ -76,9 +76,10 @@ def trigger_run(
             progress.add(result)
 
     def on_stopping(in_flight: int) -> None:
+        them = "it" if in_flight == 1 else "them"
         waiting = (
             f"waiting for the {plural(in_flight, 'request')} in flight (each at most "
-            f"{timeout:g}s); Ctrl-C again to abandon them"
+            f"{timeout:g}s); Ctrl-C again to abandon {them}"
             if in_flight
             else "finishing"
         )
@@ -176,7 +177,7 @@ class TriggerProgress:
         self.bar = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=None),
+            BarColumn(bar_width=20),  # short of the width: a `^C` echoed stays on its line
             console=Console(stderr=True),
             transient=True,
             redirect_stdout=False,
