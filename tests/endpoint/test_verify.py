@@ -342,3 +342,22 @@ def test_inbox_verify_diagnoses_a_stored_request(atwh, tmp_path):
     assert gone.exit_code == 4
     nosecret = atwh("inbox", "verify", "1", "--db", str(db))
     assert nosecret.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "cause", "reason"),
+    [(NOW_MS - 600_000, "stale", "too_old"), (NOW_MS + 600_000, "future", "too_new")],
+)
+def test_a_request_wrong_in_both_names_the_signature_and_the_timestamp_serve_named(
+    timestamp, cause, reason
+):
+    """'atwh serve' checks the timestamp first, so for a request with the wrong secret and an
+    old timestamp its reason was too_old while verify said wrong-secret, side by side in
+    'inbox show', with no word of the other problem. The diagnosis names the signature's
+    cause and says the timestamp is wrong too, in serve's words."""
+    wrong = hmac_hex(BODY, "another-secret")
+    d = signature.diagnose(BODY, wrong, str(timestamp), SECRET, now=NOW_MS / 1000)
+    assert (d.valid, d.cause) == (False, "wrong-secret")
+    assert f"The timestamp is wrong too ({cause};" in d.explanation
+    assert f"its reason is {reason}" in d.explanation
+    assert signature.check(BODY, wrong, str(timestamp), SECRET, now=NOW_MS / 1000).reason == reason
