@@ -396,7 +396,8 @@ def test_piped_columns_are_those_of_deliveries_then_update(atwh, fake_api, ids):
     header, *listed_rows = [line.split("\t") for line in listed.stdout.splitlines()]
     tailed_header, *tailed_rows = [line.split("\t") for line in tailed.stdout.splitlines()]
     assert tailed_header == [*header, "update"]
-    assert sorted(r[:-1] for r in tailed_rows) == sorted(listed_rows)
+    # (the first failed attempt ends it: one row, the same as the listing's)
+    assert len(tailed_rows) == 1 and tailed_rows[0][:-1] in listed_rows
 
 
 def test_filters_apply(atwh, fake_api):
