@@ -28,7 +28,7 @@ def _secret(help: str) -> Any:
     return typer.Option(
         "--secret",
         metavar="SECRET",
-        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        envvar=o.SECRET_VARIABLES,
         show_default=False,
         help=help,
     )
@@ -265,7 +265,7 @@ def verify(
     from atwh.output.endpoint import diagnosis_text
 
     if not secret or not secret.strip():
-        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+        raise UsageError(o.NO_SECRET)
     record = _find(db or ctx.obj, record_id)
     if record.verdict == "test":  # unsigned by design: nothing to verify, nothing wrong
         said = (

@@ -65,7 +65,7 @@ def verify(
     from atwh.output.endpoint import diagnosis_text
 
     if not secret:
-        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+        raise UsageError(o.NO_SECRET)
     if sig is None and timestamp is None:  # (one of them missing is what a request can be)
         raise UsageError(
             "nothing to verify: give --signature and --timestamp, the request's "
