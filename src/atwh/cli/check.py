@@ -82,8 +82,9 @@ def check(
 
     Exits 0 when every check ran and none failed, 1 with a failure or a check not run
     (or any warning, with --strict), 6 when nothing answers at all. A 5xx, a 429 or no
-    answer is the endpoint's own trouble, never taken as a refusal. A URL not on this machine is asked about first (--yes elsewhere): the
-    endpoint may act on the test events, whose ids start with atwh-check-.
+    answer is the endpoint's own trouble, never taken as a refusal. A URL not on this
+    machine is asked about first (--yes elsewhere): the endpoint may act on the test
+    events, whose ids start with atwh-check-.
 
     Examples:
 
