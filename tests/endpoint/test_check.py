@@ -603,7 +603,7 @@ def test_nothing_answering_is_exit_6_in_one_line(atwh):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["http://127.0.0.1:9/webhook"], "no secret: give --secret"),
+        (["http://127.0.0.1:9/webhook"], "no secret: give the webhook's --secret"),
         (["ftp://127.0.0.1/x", "--secret", "s"], "is not an http(s) URL"),
         (["--secret", "s"], "give the URL to check, or --webhook"),
         (["http://127.0.0.1:9/", "--secret", "s", "-e", "Bad Name"], "is not an event name"),

@@ -121,7 +121,7 @@ def check(
         raise UsageError("give the URL to check, or --webhook WEBHOOK_ID")
     if not secret:
         raise UsageError(
-            "no secret: give --secret (or set SHARED_WEBHOOK_SECRET), or --webhook",
+            f"no secret: {o.NO_SECRET}, or --webhook",
             hint="check signs its events as Allthings does, with the webhook's secret",
         )
     keep_secret(secret)
