@@ -265,6 +265,12 @@ def diagnose(
         )
     if not signature_matches(body, signature, key):
         cause, explanation = _signature_cause(body, signature.strip(), key, timestamp)
+        if rejection.cause:  # the timestamp is wrong too, and the receiver's rule says so
+            problem = _timestamp_problem(rejection.cause, timestamp, now, tolerance, future_skew)
+            explanation += (
+                f" The timestamp is wrong too ({rejection.cause}; 'atwh serve' checks it "
+                f"first, so its reason is {rejection.reason}): {problem}"
+            )
         return Diagnosis(False, cause, explanation)
     why = _timestamp_explanation(rejection.cause, timestamp, now, tolerance, future_skew)
     return Diagnosis(False, rejection.cause, why)
@@ -531,32 +537,39 @@ def _secret_variants(key: bytes) -> list[tuple[bytes, str]]:
 def _timestamp_explanation(
     cause: str, timestamp: str | None, now: float, tolerance: float, future_skew: float
 ) -> str:
+    problem = _timestamp_problem(cause, timestamp, now, tolerance, future_skew)
+    return f"The signature is right, but {problem}"
+
+
+def _timestamp_problem(
+    cause: str, timestamp: str | None, now: float, tolerance: float, future_skew: float
+) -> str:
+    """What is wrong with the timestamp (cause: one of its CAUSES), in a clause."""
     shown = (timestamp or "").strip()[:40]
-    right = "The signature is right, but"
     if cause == MISSING_TIMESTAMP:
         if not shown:
             return (
-                f"{right} there is no {TIMESTAMP_HEADER}: Allthings sends the time in "
+                f"there is no {TIMESTAMP_HEADER}: Allthings sends the time in "
                 "milliseconds (Date.now()), and a receiver rejects a request without it."
             )
         return (
-            f"{right} the timestamp {shown!r} is not milliseconds since 1970: send "
+            f"the timestamp {shown!r} is not milliseconds since 1970: send "
             f"Date.now(), such as {int(now * 1000)}."
         )
     if cause == SECONDS:
         return (
-            f"{right} the timestamp {shown} is in seconds: send milliseconds since 1970 "
+            f"the timestamp {shown} is in seconds: send milliseconds since 1970 "
             f"(Date.now(), such as {int(now * 1000)})."
         )
     if cause == FUTURE:
         ahead = int(shown) / 1000 - now
         return (
-            f"{right} the timestamp is {ahead:,.0f}s in the future, beyond the {future_skew:g}s "
+            f"the timestamp is {ahead:,.0f}s in the future, beyond the {future_skew:g}s "
             "of clock "
             "skew allowed: set the sender's clock right (NTP)."
         )
     age = now - int(shown) / 1000
     return (
-        f"{right} the timestamp is {age:,.0f}s old, beyond the tolerance of {tolerance:g}s: "
+        f"the timestamp is {age:,.0f}s old, beyond the tolerance of {tolerance:g}s: "
         "a receiver rejects it; send it with a fresh timestamp (the timestamp is not signed)."
     )

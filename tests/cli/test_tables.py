@@ -467,3 +467,17 @@ def test_a_column_below_stays_in_the_table_when_it_fits_and_empty_cells_add_no_l
     assert render(table(cols, rows), 200).splitlines()[0].split() == ["Id", "Note"]
     narrow = [line.rstrip() for line in render(table(cols, rows), 60).splitlines()]
     assert narrow == ["Id", "a" * 30, "b" * 30, "  " + "x" * 58, "  " + "x" * 42]
+
+
+def test_a_request_without_an_event_shows_the_missing_value_sign_and_an_empty_tsv_field():
+    """The inbox's Event column showed '-' for a test request, and piped it as a literal
+    '-'; a missing value is '—' in a table, as in every other column, and empty in TSV."""
+    from atwh.output.tables import inbox_columns
+
+    test = _record(2, verdict="test", event_id=None, event_name=None)
+    line = render(inbox_table([test]), 200).splitlines()[1]
+    assert " — " in line and " - " not in line
+    out = io.StringIO()
+    write_tsv(inbox_columns(), [test], out)
+    header, row = (line.split("\t") for line in out.getvalue().splitlines())
+    assert row[header.index("event")] == ""

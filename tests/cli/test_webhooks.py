@@ -598,6 +598,21 @@ def test_update_refused_by_the_api(atwh, api):
     )
 
 
+def test_a_new_url_refused_by_the_url_check_hints_at_ping_and_serve_as_create_does(atwh, api):
+    """`update --url` to a URL nothing answers gave a bare URL_CHECK_FAILED, where `create`
+    says how to see what the URL answers and how to start a receiver there."""
+    api.answers["updateWebhook"] = {
+        "code": "URL_CHECK_FAILED",
+        "success": False,
+        "message": "The URL did not answer the test request: ConnectError.",
+        "webhook": None,
+    }
+    result = atwh("webhooks", "update", "wh-1", "--url", "http://127.0.0.1:9/webhook")
+    assert result.exit_code == 5
+    assert "atwh webhooks ping --url http://127.0.0.1:9/webhook" in result.stderr
+    assert "start a receiver there first: atwh serve --port 9" in result.stderr
+
+
 def test_update_answered_without_the_webhook_reads_it_again(atwh, api):
     api.answers["updateWebhook"] = {"code": "OK", "success": True, "message": "", "webhook": None}
     result = atwh("webhooks", "update", "wh-1", "--description", "d")

@@ -960,6 +960,28 @@ def test_emit_reads_the_emulator_url_and_token_from_the_environment(atwh, monkey
         assert len(emu.app.state.events) == 1
 
 
+def test_emit_without_credentials_uses_a_placeholder_token_the_emulator_takes(atwh, monkeypatch):
+    """Without ATWH_TOKEN, emit ended in exit 3 and a three-line message about OAuth client
+    credentials, though the local emulator takes any token: it is let in, and a command it
+    suggests carries the same placeholder."""
+    from atwh.cli.emulator import EMULATOR_TOKEN
+
+    monkeypatch.delenv("ATWH_TOKEN")
+    monkeypatch.setenv("ATWH_CONFIG", "/nonexistent/atwh.toml")
+    for name in ("ALLTHINGS_OAUTH_CLIENT_ID", "ALLTHINGS_OAUTH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with emulator() as emu:
+        sent = atwh("emulator", "emit", "ticket.created", "--urn", URN, "--emulator-url", emu.url)
+        assert sent.exit_code == 0, sent.stderr
+        assert len(emu.app.state.events) == 1
+        assert f"--token {EMULATOR_TOKEN}" in sent.stderr  # the suggested create command
+    with emulator(token="only-this") as emu:  # started with --token: refused, as before
+        refused = atwh(
+            "emulator", "emit", "ticket.created", "--urn", URN, "--emulator-url", emu.url
+        )
+        assert refused.exit_code == 3
+
+
 # -- paging ----------------------------------------------------------------------------------
 
 

@@ -342,3 +342,55 @@ def test_inbox_verify_diagnoses_a_stored_request(atwh, tmp_path):
     assert gone.exit_code == 4
     nosecret = atwh("inbox", "verify", "1", "--db", str(db))
     assert nosecret.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "cause", "reason"),
+    [(NOW_MS - 600_000, "stale", "too_old"), (NOW_MS + 600_000, "future", "too_new")],
+)
+def test_a_request_wrong_in_both_names_the_signature_and_the_timestamp_serve_named(
+    timestamp, cause, reason
+):
+    """'atwh serve' checks the timestamp first, so for a request with the wrong secret and an
+    old timestamp its reason was too_old while verify said wrong-secret, side by side in
+    'inbox show', with no word of the other problem. The diagnosis names the signature's
+    cause and says the timestamp is wrong too, in serve's words."""
+    wrong = hmac_hex(BODY, "another-secret")
+    d = signature.diagnose(BODY, wrong, str(timestamp), SECRET, now=NOW_MS / 1000)
+    assert (d.valid, d.cause) == (False, "wrong-secret")
+    assert f"The timestamp is wrong too ({cause};" in d.explanation
+    assert f"its reason is {reason}" in d.explanation
+    assert signature.check(BODY, wrong, str(timestamp), SECRET, now=NOW_MS / 1000).reason == reason
+
+
+def test_verify_without_a_signature_or_a_timestamp_is_a_usage_error(atwh, tmp_path):
+    """A new user who forgot both options read 'invalid (malformed-signature)', exit 1, as
+    if their request were wrong; nothing was given to verify: exit 2. An empty value still
+    stands for a request that came without the header."""
+    body = tmp_path / "body.json"
+    body.write_bytes(BODY)
+    none = atwh("verify", str(body), "--secret", SECRET)
+    assert none.exit_code == 2, none.output
+    (line,) = none.stderr.strip().splitlines()
+    assert line.startswith("Error: nothing to verify: give --signature and --timestamp")
+    empty = atwh("verify", str(body), "--secret", SECRET, "--signature", "")
+    assert empty.exit_code == 1 and empty.stdout.startswith("invalid (malformed-signature)")
+
+
+def test_inbox_verify_says_the_registration_test_request_is_one(atwh, tmp_path):
+    """The unsigned test request Allthings sends at registration read 'invalid
+    (malformed-signature)', exit 1, as if it were a broken request."""
+    import httpx
+
+    from atwh import samples
+
+    db = tmp_path / "inbox.sqlite3"
+    with BackgroundServer(create_app(ReceiverSettings(db=db, secret=SECRET))) as srv:
+        answer = httpx.post(srv.url("/webhook"), content=samples.TEST_EVENT_BODY)
+    assert answer.status_code == 200
+    text = atwh("inbox", "verify", "1", "--secret", SECRET, "--db", str(db))
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("#1: the registration's test request (unsigned, no event)")
+    as_json = json.loads(atwh("inbox", "verify", "1", "--secret", SECRET, "--db", str(db),
+                              "--json").stdout)  # fmt: skip
+    assert as_json["test"] is True and as_json["valid"] is None

@@ -96,6 +96,19 @@ def test_inbox_replay_bad_input(atwh, tmp_path):
     Inbox(tmp_path / "empty.sqlite3").close()
     empty = atwh("inbox", "replay", "--db", str(tmp_path / "empty.sqlite3"), "--to", "http://x/")
     assert empty.exit_code == 0 and "Nothing to replay: no stored request" in empty.stderr
+    assert empty.stdout == ""
+
+
+def test_nothing_to_replay_is_still_a_json_document_with_json(atwh, tmp_path):
+    """`replay --json | jq length` printed nothing (jq then exits 0 with no output, a script
+    reads ""), where deliveries, failures and inbox print []: an empty report is []."""
+    Inbox(tmp_path / "empty.sqlite3").close()
+    db = str(tmp_path / "empty.sqlite3")
+    empty = atwh("inbox", "replay", "--db", db, "--to", "http://x/", "--json")
+    assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    assert "Nothing to replay" in empty.stderr
+    ndjson = atwh("inbox", "replay", "--db", db, "--to", "http://x/", "--format", "ndjson")
+    assert ndjson.exit_code == 0 and ndjson.stdout == ""  # no records: no lines
 
 
 # Hardening item 1: `inbox replay` never turns a request `serve` rejected into a validly

@@ -80,9 +80,11 @@ def check(
     one at a time (signed right and wrong, stale, unsigned, twice, out of order, ...), and a
     verdict for each behaviour with the fix. Redirects are never followed.
 
-    Exits 0 with no failure, 1 with any (or any warning, with --strict), 6 when nothing
-    answers at all. A URL not on this machine is asked about first (--yes elsewhere): the
-    endpoint may act on the test events, whose ids start with atwh-check-.
+    Exits 0 when every check ran and none failed, 1 with a failure or a check not run
+    (or any warning, with --strict), 6 when nothing answers at all. A 5xx, a 429 or no
+    answer is the endpoint's own trouble, never taken as a refusal. A URL not on this
+    machine is asked about first (--yes elsewhere): the endpoint may act on the test
+    events, whose ids start with atwh-check-.
 
     Examples:
 
@@ -119,7 +121,7 @@ def check(
         raise UsageError("give the URL to check, or --webhook WEBHOOK_ID")
     if not secret:
         raise UsageError(
-            "no secret: give --secret (or set SHARED_WEBHOOK_SECRET), or --webhook",
+            f"no secret: {o.NO_SECRET}, or --webhook",
             hint="check signs its events as Allthings does, with the webhook's secret",
         )
     keep_secret(secret)

@@ -117,6 +117,10 @@ def send(
 
     report = deliver(candidates, how, nothing)
     if report is None:
+        if not candidates and fmt == "json":  # nothing to send: still a JSON document
+            from atwh.output.show import write_export
+
+            write_export([], fmt, output)
         return ExitStatus.OK
     show_report(report, fmt, output)
     return sent_status(report)

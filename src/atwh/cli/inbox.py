@@ -28,7 +28,7 @@ def _secret(help: str) -> Any:
     return typer.Option(
         "--secret",
         metavar="SECRET",
-        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        envvar=o.SECRET_VARIABLES,
         show_default=False,
         help=help,
     )
@@ -251,7 +251,8 @@ def verify(
 ) -> int:
     """Check a stored request's signature as 'atwh verify' does, as at the moment it arrived.
 
-    Exit 0 when valid, 1 when not, with the cause and the fix.
+    Exit 0 when valid, 1 when not, with the cause and the fix; the registration's test
+    request, unsigned by design, is said to be one (exit 0).
 
     Example:
 
@@ -264,8 +265,16 @@ def verify(
     from atwh.output.endpoint import diagnosis_text
 
     if not secret or not secret.strip():
-        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+        raise UsageError(o.NO_SECRET)
     record = _find(db or ctx.obj, record_id)
+    if record.verdict == "test":  # unsigned by design: nothing to verify, nothing wrong
+        said = (
+            "the registration's test request (unsigned, no event), which 'atwh serve' "
+            "answered 200: there is no signature to verify"
+        )
+        test = {"id": record.id, "valid": None, "cause": None, "explanation": said}
+        typer.echo(json.dumps({**test, "test": True}) if as_json else f"#{record.id}: {said}")
+        return ExitStatus.OK
     diagnosis = record.diagnose(secret, tolerance)
     if as_json:
         typer.echo(json.dumps({"id": record.id, **diagnosis.as_json()}))

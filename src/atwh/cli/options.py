@@ -385,12 +385,16 @@ def webhook_option(help: str, panel: str | None = None) -> Any:
 
 # -- signing: trigger, sign, verify, inbox verify -------------------------------------------
 
+SECRET_VARIABLES = ["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"]
+# what a command that needs a secret says when it has none
+NO_SECRET = "give the webhook's --secret (or set ALLTHINGS_WEBHOOK_SECRET or SHARED_WEBHOOK_SECRET)"
+
 SigningSecret = Annotated[
     str | None,
     typer.Option(
         "--secret",
         metavar="SECRET",
-        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        envvar=SECRET_VARIABLES,
         show_default=False,
         help="The webhook's shared secret, to sign with.",
     ),

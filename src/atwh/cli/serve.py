@@ -21,7 +21,7 @@ Secret = Annotated[
     typer.Option(
         "--secret",
         metavar="SECRET",
-        envvar=["ALLTHINGS_WEBHOOK_SECRET", "SHARED_WEBHOOK_SECRET"],
+        envvar=o.SECRET_VARIABLES,
         rich_help_panel=RECEIVER,
         show_default=False,
         help="The webhook's shared secret: verify every signed request.",

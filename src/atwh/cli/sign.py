@@ -45,7 +45,7 @@ def sign(
     from atwh.errors import UsageError
 
     if not secret:
-        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+        raise UsageError(o.NO_SECRET)
     if as_ is not None and as_[0] != "curl":
         raise UsageError(f"--as {as_[0]!r}: the one form is 'curl URL'")
     body = t.read_body(file)

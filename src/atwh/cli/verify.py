@@ -65,7 +65,13 @@ def verify(
     from atwh.output.endpoint import diagnosis_text
 
     if not secret:
-        raise UsageError("give the webhook's --secret (or ALLTHINGS_WEBHOOK_SECRET)")
+        raise UsageError(o.NO_SECRET)
+    if sig is None and timestamp is None:  # (one of them missing is what a request can be)
+        raise UsageError(
+            "nothing to verify: give --signature and --timestamp, the request's "
+            f"{signature.SIGNATURE_HEADER} and {signature.TIMESTAMP_HEADER} headers",
+            hint="--signature '' for a request that came without one",
+        )
     body = read_body(file)
     clock = now / 1000 if now is not None else None
     diagnosis = signature.diagnose(body, sig, timestamp, secret, tolerance, now=clock)

@@ -412,14 +412,19 @@ def _update(
     **given: Any,
 ) -> None:
     from atwh.client.webhooks import changes, update_input
-    from atwh.errors import printable
+    from atwh.errors import AtwhError, printable
     from atwh.output.tables import change_lines, console
 
     with _webhooks(api_url, token, timeout) as hooks:
         before = find(hooks, webhook_id)
         wants_events = given.get("events") or given.get("add_events") or given.get("remove_events")
         catalogue = _catalogue(hooks) if wants_events else None
-        outcome = hooks.update(before.id, update_input(before, catalogue, **given))
+        try:
+            outcome = hooks.update(before.id, update_input(before, catalogue, **given))
+        except AtwhError as e:
+            if given.get("url"):  # a new URL is checked as a new webhook's is
+                _hint_url_check(e, given["url"])
+            raise
         after = outcome.webhook
         if after is None:  # the answer left it out
             after = hooks.get(before.id)

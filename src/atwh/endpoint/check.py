@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from atwh.receiver.inbox import Inbox
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+SKIP = "skip"  # not run: its requests were never sent (the run had stopped)
+VERDICTS = (PASS, WARN, FAIL, SKIP)
 DEFAULT_EVENTS = ("ticket.created", "ticket.updated")
 ID_PREFIX = "atwh-check-"
 UNKNOWN_EVENT = "atwh-check.unknown-event"  # a valid EventName no endpoint subscribes to
@@ -53,6 +55,8 @@ class Rule:
     otherwise: str  # the verdict when it does not pass: warn or fail
     why: str  # what that means, in a few words
     fix: str  # what to change, in one line
+    # after "answered 500: the endpoint failed, ": what such an answer does not show
+    untold: str = ""
 
 
 RULES: dict[str, Rule] = {
@@ -61,29 +65,34 @@ RULES: dict[str, Rule] = {
         "Allthings refuses to register the webhook",
         "answer exactly 200 to a POST without x-allthings-signature: Allthings sends one "
         "when the webhook is saved",
+        untold="and Allthings refuses to register the webhook",
     ),
     "signed": Rule(
         FAIL,
         "a genuine event is not acknowledged, and is retried for 7 days",
         "answer 2xx to every event whose signature verifies (check the secret, the path "
         "and the event names)",
+        untold="not a signature problem",
     ),
     "raw-body": Rule(
         FAIL,
         "the endpoint verifies re-serialised JSON",
         "compute the HMAC over the raw body bytes, before any JSON parser touches them",
+        untold="not a sign that it verifies re-serialised JSON",
     ),
     "wrong-secret": Rule(
         FAIL,
         "accepts forgeries",
         "verify x-allthings-signature (HMAC-SHA256 of the raw body with the webhook's "
         "secret) and answer 401 when it does not match",
+        untold="so the check cannot tell whether it refuses forgeries",
     ),
     "tampered": Rule(
         FAIL,
         "accepts a body changed after it was signed",
         "compare the HMAC of the body as received with x-allthings-signature, in constant "
         "time, before using the body",
+        untold="so the check cannot tell whether it refuses a changed body",
     ),
     "unsigned": Rule(
         WARN,
@@ -91,31 +100,37 @@ RULES: dict[str, Rule] = {
         "is not processed",
         "treat an unsigned request as the registration test only: never process it, or "
         "answer 401 when it carries an event",
+        untold="so the check cannot tell whether it refuses an unsigned event",
     ),
     "stale": Rule(
         FAIL,
         "the timestamp is never checked",
         "refuse a request whose x-allthings-signature-timestamp (ms) is more than 2 minutes old",
+        untold="so the check cannot tell whether it checks the timestamp",
     ),
     "skew": Rule(
         WARN,
         "a sender's clock a little ahead is refused",
         "allow about 30 s of clock skew into the future when checking the timestamp",
+        untold="not a sign that it refuses a clock a little ahead",
     ),
     "duplicate": Rule(
         FAIL,
         "a retry of a delivered event fails, and is retried for 7 days",
         "answer 2xx to an event id already received, without processing it again",
+        untold="not by itself a sign that it refuses a retry",
     ),
     "out-of-order": Rule(
         WARN,
         "events arrive in no guaranteed order, and one was refused",
         "accept an event about an entity not seen yet (keep it, or fetch the entity)",
+        untold="not a sign that it needs events in order",
     ),
     "unknown-event": Rule(
         WARN,
         "any non-2xx is retried for 7 days",
         "answer 2xx to an event name you do not handle, and ignore it",
+        untold="not a sign that it refuses an unknown event name",
     ),
     "redirect": Rule(
         FAIL,
@@ -141,6 +156,18 @@ class Exchange:
     answer: Answer | None  # None: not sent (the run had stopped)
     not_sent: str | None = None  # why not
     good: bool | None = None  # what its check wanted, once graded
+    name: str | None = None  # the event's name (None: the registration test request)
+
+    @property
+    def outcome(self) -> str:
+        """`2xx`, `4xx` (a refusal: 429 is not one), `error` (5xx, 429, no answer, 1xx:
+        the endpoint's own trouble), `3xx`, or `not sent`."""
+        if self.answer is None:
+            return "not sent"
+        code = self.answer.code
+        if code is None or code == 429 or code >= 500 or code < 200:
+            return "error"
+        return f"{code // 100}xx"
 
     @property
     def code(self) -> int | None:
@@ -187,11 +214,14 @@ class CheckResult:
     exchanges: list[Exchange] = field(default_factory=list)
     codes: list[int | None] = field(default_factory=list)
     note: str | None = None  # worth showing even on a pass (what --inbox says)
-    why: str | None = None  # what a warning or a failure means
+    why: str | None = None  # what a warning or a failure means (or why it was not run)
+    own_fix: str | None = None  # instead of the rule's fix (the endpoint failed)
 
     @property
     def fix(self) -> str | None:
-        return None if self.verdict == PASS else RULES[self.id].fix
+        if self.verdict in (PASS, SKIP):
+            return None
+        return self.own_fix or RULES[self.id].fix
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -212,14 +242,19 @@ class Report:
     seconds: float
     requests: int  # requests sent
     strict: bool = False
+    stopped: str | None = None  # why the run stopped sending, if it did
+    notes: list[str] = field(default_factory=list)  # about the whole run (intermittent 5xx)
 
     def count(self, verdict: str) -> int:
         return sum(1 for c in self.checks if c.verdict == verdict)
 
     @property
     def failed(self) -> bool:
-        """Any fail (any warning too, when strict): the run exits 1."""
-        return self.count(FAIL) > 0 or (self.strict and self.count(WARN) > 0)
+        """Any fail, any check not run (not a pass), any warning too when strict: the run
+        exits 1."""
+        return (
+            self.count(FAIL) > 0 or self.count(SKIP) > 0 or (self.strict and self.count(WARN) > 0)
+        )
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -229,16 +264,20 @@ class Report:
         passed, warned, failed = self.count(PASS), self.count(WARN), self.count(FAIL)
         parts = [f"{passed} passed", f"{warned} warning{'' if warned == 1 else 's'}"]
         parts.append(f"{failed} failed")
+        if skipped := self.count(SKIP):
+            parts.append(f"{skipped} not run")
         line = ", ".join(parts)
         if self.strict and warned:
             line += " (--strict: warnings fail)"
+        if self.stopped:
+            line += f"; stopped sending: {self.stopped}"
         ms = [t for c in self.checks for x in c.exchanges if (t := x.answered_in) is not None]
         timing = f"{self.requests} requests in {self.seconds:.1f} s"
         if ms:
             timing += (
                 f", p50 {short_time(percentile(ms, 50))}, p95 {short_time(percentile(ms, 95))}"
             )
-        return f"{line}; {timing}"
+        return "; ".join([line, timing, *self.notes])
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -248,10 +287,13 @@ class Report:
                 "pass": self.count(PASS),
                 "warn": self.count(WARN),
                 "fail": self.count(FAIL),
+                "skip": self.count(SKIP),
                 "requests": self.requests,
                 "seconds": round(self.seconds, 3),
                 "strict": self.strict,
                 "exitCode": int(self.exit_status),
+                "stopped": self.stopped,
+                "notes": self.notes,
                 "text": self.summary(),
             },
         }
@@ -346,12 +388,18 @@ class _Run:
         return signature.headers_for(body, self.o.secret if secret is None else secret, now_ms)
 
     def post(
-        self, check: str, label: str, body: bytes, headers: dict[str, str], event_id: str | None
+        self,
+        check: str,
+        label: str,
+        body: bytes,
+        headers: dict[str, str],
+        event_id: str | None,
+        name: str | None = None,
     ) -> Exchange:
         if self.stopped is None and time.monotonic() - self.started > self.budget:
             self.stopped = f"the run had taken over {self.budget:g} s"
         if self.stopped is not None:
-            x = Exchange(label, event_id, None, self.stopped)
+            x = Exchange(label, event_id, None, self.stopped, name=name)
         else:
             if self.progress is not None:
                 self.progress(f"{check}: {label}")
@@ -361,7 +409,7 @@ class _Run:
                 self.silent += 1
                 if self.silent >= MAX_SILENT:
                     self.stopped = f"{MAX_SILENT} requests had got no answer"
-            x = Exchange(label, event_id, answer)
+            x = Exchange(label, event_id, answer, name=name)
         self.exchanges.append((check, x))
         return x
 
@@ -376,7 +424,7 @@ class _Run:
         body = samples.js_json(doc) if body is None else body
         headers = self.headers(body) if headers is None else headers
         event = doc["event"]
-        return self.post(check, label or event["name"], body, headers, event["id"])
+        return self.post(check, label or event["name"], body, headers, event["id"], event["name"])
 
 
 def run(
@@ -408,12 +456,15 @@ def run(
             f"nothing answered at {printable(options.url, 200)}: {why}",
             hint="is the endpoint running, and is the URL right?",
         )
+    unsent = any(x.answer is None for _, x in r.exchanges)
     return Report(
         options.url,
         results,
         time.monotonic() - r.started,
         r.sent,
         options.strict,
+        r.stopped if unsent else None,
+        _intermittent(r.exchanges),
     )
 
 
@@ -431,9 +482,7 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     x = r.post(
         "ping", "test request", samples.TEST_EVENT_BODY, {"content-type": "application/json"}, None
     )
-    results["ping"] = _graded(
-        "ping", "the unsigned registration test request", [x], lambda c: c == 200
-    )
+    results["ping"] = _graded("ping", "the unsigned registration test request", [x], EXACTLY_200)
 
     # signed: each event, signed right, all about one entity (ticket.created before its
     # ticket.updated, as they happen)
@@ -442,7 +491,7 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
         r.send_event("signed", r.doc(name, f"signed-{i}", entity))
         for i, name in enumerate(o.events, 1)
     ]
-    results["signed"] = _graded("signed", f"{', '.join(o.events)}, signed", signed, _2xx)
+    results["signed"] = _graded("signed", f"{', '.join(o.events)}, signed", signed, ACCEPT)
     if all(x.code in (401, 403) for x in signed):
         results["signed"].detail += (
             " (is the secret the webhook's? is the HMAC over the raw body alone, as in the "
@@ -459,7 +508,7 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
         doc["event"]["data"]["link"] = f"https://example.com/tickets/{doc['event']['data']['id']}"
         raw.append(r.send_event("raw-body", doc, variant, js_json_variant(doc, variant)))
     results["raw-body"] = _graded(
-        "raw-body", f"{probe} as {', '.join(VARIANTS)}", raw, _2xx, labelled=True
+        "raw-body", f"{probe} as {', '.join(VARIANTS)}", raw, ACCEPT, labelled=True
     )
 
     # wrong-secret, tampered, unsigned, stale: each must be refused
@@ -468,24 +517,24 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     other = f"atwh-check-not-the-secret-{r.tag}"
     x = r.send_event("wrong-secret", doc, body=body, headers=r.headers(body, other))
     results["wrong-secret"] = _graded(
-        "wrong-secret", f"{probe} signed with another secret", [x], _refusal
+        "wrong-secret", f"{probe} signed with another secret", [x], REFUSE
     )
 
     doc = r.doc(probe, "tampered")
     headers = r.headers(samples.js_json(doc))
     doc["event"]["data"]["status"] = "closed (changed after signing)"
     x = r.send_event("tampered", doc, headers=headers)
-    results["tampered"] = _graded("tampered", f"{probe} changed after signing", [x], _refusal)
+    results["tampered"] = _graded("tampered", f"{probe} changed after signing", [x], REFUSE)
 
     doc = r.doc(probe, "unsigned")
     x = r.send_event("unsigned", doc, headers={"content-type": "application/json"})
-    results["unsigned"] = _graded("unsigned", f"{probe} without signature headers", [x], _refusal)
+    results["unsigned"] = _graded("unsigned", f"{probe} without signature headers", [x], REFUSE)
 
     doc = r.doc(probe, "stale", created=time.time() - STALE_SECONDS)
     body = samples.js_json(doc)
     x = r.send_event("stale", doc, body=body, headers=r.headers(body, ahead=-STALE_SECONDS))
     results["stale"] = _graded(
-        "stale", f"{probe} signed right, timestamp {STALE_SECONDS // 60} min old", [x], _refusal
+        "stale", f"{probe} signed right, timestamp {STALE_SECONDS // 60} min old", [x], REFUSE
     )
 
     # skew: a sender's clock a little ahead
@@ -493,7 +542,7 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
     body = samples.js_json(doc)
     x = r.send_event("skew", doc, body=body, headers=r.headers(body, ahead=SKEW_SECONDS))
     results["skew"] = _graded(
-        "skew", f"{probe} signed right, timestamp {SKEW_SECONDS} s ahead", [x], _2xx
+        "skew", f"{probe} signed right, timestamp {SKEW_SECONDS} s ahead", [x], ACCEPT
     )
 
     # duplicate: the same event twice, as Allthings retries it (a new timestamp)
@@ -504,9 +553,9 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
         r.send_event("duplicate", doc, "again", body, r.headers(body)),
     ]
     results["duplicate"] = _graded(
-        "duplicate", f"{probe} twice, same id and body", twice, _2xx, labelled=True
+        "duplicate", f"{probe} twice, same id and body", twice, ACCEPT, labelled=True
     )
-    if inbox is not None:
+    if inbox is not None and results["duplicate"].verdict != SKIP:
         _inbox_says(results["duplicate"], inbox, doc["event"]["id"])
 
     # out-of-order: an update of an entity before its creation
@@ -524,29 +573,103 @@ def _checks(r: _Run, inbox: Inbox | None) -> list[CheckResult]:
         if created_name != updated_name
         else f"{probe} for one entity, the newer first"
     )
-    results["out-of-order"] = _graded("out-of-order", what, both, _2xx, labelled=True)
+    results["out-of-order"] = _graded("out-of-order", what, both, ACCEPT, labelled=True)
 
     # unknown-event: a name the endpoint was not told about
     x = r.send_event("unknown-event", r.doc(UNKNOWN_EVENT, "unknown-event"))
-    results["unknown-event"] = _graded("unknown-event", f"{UNKNOWN_EVENT}, signed", [x], _2xx)
+    results["unknown-event"] = _graded("unknown-event", f"{UNKNOWN_EVENT}, signed", [x], ACCEPT)
 
     results["redirect"] = _redirects(r.exchanges)
     results["latency"] = _latency(r.exchanges, o.timeout, o.slow)
 
     if not accepted:  # then what the other checks saw says little about the endpoint
         for check in CHECKS[CHECKS.index("raw-body") : CHECKS.index("out-of-order") + 1]:
-            results[check].detail += "; but no signed event was accepted (see signed)"
+            if results[check].verdict != SKIP:
+                results[check].detail += "; but no signed event was accepted (see signed)"
     return [results[c] for c in CHECKS]
 
 
-def _2xx(code: int | None) -> bool:
-    return code is not None and 200 <= code <= 299
+ACCEPT, REFUSE, EXACTLY_200 = "accept", "refuse", "exactly 200"  # what a check wants
+# the checks whose requests are events signed right and sent as Allthings sends them, a
+# healthy endpoint's answer to each of one name the same
+SAME_KIND = ("signed", "raw-body", "duplicate")
+FIX_5XX = (
+    "find in the endpoint's log why it answered 5xx (a database, a crash) and make it "
+    "answer; then run check again"
+)
+FIX_429 = "do not rate-limit Allthings' deliveries; then run check again"
+FIX_SILENT = "answer every request within the timeout (see latency); then run check again"
 
 
-def _refusal(code: int | None) -> bool:
-    """Not 2xx: no answer (a timeout, a dropped connection) acknowledges nothing either,
-    as Allthings counts it."""
-    return not _2xx(code)
+def _good(x: Exchange, wants: str) -> bool:
+    """What the check wants: a 2xx; exactly 200; or a refusal, which is a 4xx only (a 5xx
+    is the endpoint failing, a 3xx a redirect, no answer nothing at all)."""
+    if wants == EXACTLY_200:
+        return x.code == 200
+    return x.outcome == ("4xx" if wants == REFUSE else "2xx")
+
+
+def _telltale(x: Exchange, wants: str) -> bool:
+    """An answer, not what the check wants, that shows the check's cause: a 2xx to what
+    must be refused, a 4xx (or another 2xx than 200) to what must be accepted. The
+    endpoint's own trouble (5xx, 429, no answer) and a 3xx show nothing of it."""
+    return x.outcome == "2xx" if wants == REFUSE else x.outcome in ("2xx", "4xx")
+
+
+def _trouble(xs: Sequence[Exchange]) -> str:
+    """What went wrong at the endpoint: `answered 500: the endpoint failed`."""
+
+    def codes(test: Callable[[int], bool]) -> str:
+        return " ".join(str(c) for c in sorted({x.code for x in xs if x.code and test(x.code)}))
+
+    said = []
+    if failed := codes(lambda c: c >= 500):
+        said.append(f"answered {failed}: the endpoint failed")
+    if any(x.code == 429 for x in xs):
+        said.append("answered 429: the endpoint is rate-limiting (too many requests)")
+    if any(x.code is None and x.answer is not None for x in xs):
+        said.append("got no answer")
+    if moved := codes(lambda c: 300 <= c <= 399):
+        said.append(f"answered {moved}: a redirect (see redirect)")
+    if early := codes(lambda c: c < 200):
+        said.append(f"answered {early}")
+    return "; ".join(said)
+
+
+def _trouble_fix(xs: Sequence[Exchange]) -> str:
+    if any(x.code is not None and x.code >= 500 for x in xs):
+        return FIX_5XX
+    if any(x.code == 429 for x in xs):
+        return FIX_429
+    if any(x.code is None for x in xs):
+        return FIX_SILENT
+    return RULES["redirect"].fix
+
+
+def _intermittent(exchanges: Sequence[tuple[str, Exchange]]) -> list[str]:
+    """A note when requests of one kind (an event of one name, signed right, sent once,
+    a healthy endpoint's answer to each the same) got both 2xx and 5xx: the endpoint
+    fails now and then, whatever the check. Not skew, out-of-order, the duplicate's second
+    or unknown-event: a crash there is that check's own finding."""
+    seen: dict[str, list[Exchange]] = {}
+    for check, x in exchanges:
+        if check in SAME_KIND and x.label != "again" and x.name and x.answer is not None:
+            seen.setdefault(x.name, []).append(x)
+    mixed = []
+    for name, xs in seen.items():
+        ok = sum(1 for x in xs if x.outcome == "2xx")
+        failed = sum(1 for x in xs if x.code is not None and x.code >= 500)
+        if ok and failed:
+            mixed.append(f"{name} signed right got 2xx {ok}x, 5xx {failed}x")
+    if not mixed:
+        return []
+    answered = [x for _, x in exchanges if x.code is not None]
+    failed = sum(1 for x in answered if x.code is not None and x.code >= 500)
+    return [
+        f"intermittent 5xx: {failed} of {len(answered)} answers were 5xx, and the same "
+        f"request got both ({'; '.join(mixed)}): the endpoint fails now and then (a flaky "
+        "dependency?); run check again once it is fixed"
+    ]
 
 
 def _pair(events: Sequence[str], probe: str) -> tuple[str, str]:
@@ -564,21 +687,45 @@ def _graded(
     check: str,
     sent: str,
     exchanges: list[Exchange],
-    wanted: Callable[[int | None], bool],
+    wants: str,
     labelled: bool | None = None,
 ) -> CheckResult:
-    """Pass when the code of every request is `wanted` (None: no answer); else the check's
-    `otherwise` verdict. A request not sent (the run had stopped) never passes."""
+    """Pass when every request got what the check `wants` (ACCEPT, REFUSE, EXACTLY_200).
+    Else the check's `otherwise` verdict and why, when an answer shows its cause; when
+    only the endpoint's trouble (5xx, 429, no answer, 3xx) came back, a why that says so:
+    a fail for what must be accepted (a genuine event got it), the `otherwise` verdict
+    for what must be refused (the check could not tell). SKIP when nothing was wrong but
+    a request was not sent (the run had stopped)."""
     rule = RULES[check]
     labelled = len(exchanges) > 1 if labelled is None else labelled
     for x in exchanges:
-        x.good = x.answer is not None and wanted(x.code)
-    bad = [x for x in exchanges if not x.good]
+        x.good = x.answer is not None and _good(x, wants)
     codes = [x.code for x in exchanges]
-    if not bad:
+    unsent = [x for x in exchanges if x.answer is None]
+    bad = [x for x in exchanges if not x.good and x.answer is not None]
+    if not bad and not unsent:
         return CheckResult(check, PASS, sent, _evidence(exchanges, labelled), exchanges, codes)
-    detail = f"{rule.why}: {_evidence(bad, labelled)}"
-    return CheckResult(check, rule.otherwise, sent, detail, exchanges, codes, why=rule.why)
+    if not bad:
+        why = f"not run: {unsent[0].not_sent}"
+        detail = _evidence(exchanges, labelled)
+        return CheckResult(check, SKIP, sent, detail, exchanges, codes, why=why)
+    told = [x for x in bad if _telltale(x, wants)]
+    trouble = [x for x in bad if not _telltale(x, wants)]
+    own_fix = None
+    if told:
+        why = rule.why
+        detail = f"{why}: {_evidence(told, labelled)}"
+        if trouble:
+            detail += f"; also {_trouble(trouble)}: {_evidence(trouble, labelled)}"
+        verdict = FAIL if trouble and wants != REFUSE else rule.otherwise
+    else:
+        why = f"{_trouble(trouble)}, {rule.untold}"
+        detail = f"{why}: {_evidence(trouble, labelled)}"
+        verdict = rule.otherwise if wants == REFUSE else FAIL
+        own_fix = _trouble_fix(trouble)
+    if unsent:
+        detail += f"; {_evidence(unsent, labelled)}"
+    return CheckResult(check, verdict, sent, detail, exchanges, codes, why=why, own_fix=own_fix)
 
 
 def _evidence(exchanges: Sequence[Exchange], labelled: bool) -> str:
@@ -597,6 +744,9 @@ def _redirects(exchanges: Sequence[tuple[str, Exchange]]) -> CheckResult:
     moved = [(check, x) for check, x in exchanges if x.answer is not None and x.answer.redirect]
     sent = "(over all answers)"
     if not moved:
+        if partly := _partly(exchanges):
+            detail = f"no 3xx answer, but {partly[0]}"
+            return CheckResult("redirect", SKIP, sent, detail, [], [], why=partly[1])
         return CheckResult("redirect", PASS, sent, "no 3xx answer", [], [])
     checks = list(dict.fromkeys(check for check, _ in moved))
     first = moved[0][1]
@@ -625,7 +775,21 @@ def _latency(exchanges: Sequence[tuple[str, Exchange]], timeout: float, slow: fl
             detail = f"{why} ({names}); {stats}"
             codes = [a.code for _, a in found]
             return CheckResult("latency", verdict, sent, detail, [], codes, why=why)
+    if partly := _partly(exchanges):
+        return CheckResult(
+            "latency", SKIP, sent, f"{stats}, but {partly[0]}", [], [], why=partly[1]
+        )
     return CheckResult("latency", PASS, sent, stats, [], [])
+
+
+def _partly(exchanges: Sequence[tuple[str, Exchange]]) -> tuple[str, str] | None:
+    """For a check over all answers: what was not sent, and the why of its SKIP; None
+    when every request was sent."""
+    unsent = [x for _, x in exchanges if x.answer is None]
+    if not unsent:
+        return None
+    why = f"not run: {unsent[0].not_sent}"
+    return f"{len(unsent)} of {len(exchanges)} requests not sent ({unsent[0].not_sent})", why
 
 
 def _inbox_says(result: CheckResult, inbox: Inbox, event_id: str) -> None:
@@ -657,6 +821,8 @@ __all__ = [
     "Exchange",
     "Report",
     "RULES",
+    "SKIP",
+    "VERDICTS",
     "on_this_machine",
     "run",
 ]

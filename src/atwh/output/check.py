@@ -8,15 +8,25 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from atwh.endpoint.check import FAIL, PASS, WARN, CheckResult, Exchange, Report, short_time
+from atwh.endpoint.check import (
+    FAIL,
+    PASS,
+    SKIP,
+    WARN,
+    CheckResult,
+    Exchange,
+    Report,
+    short_time,
+)
 from atwh.errors import printable
 from atwh.output.listing import Column
 
-VERDICT_STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
+VERDICT_STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "magenta"}
+SHOWN = {PASS: "pass", WARN: "WARN", FAIL: "FAIL", SKIP: "not run"}  # on a terminal
 
 
 def verdict_text(verdict: str) -> Text:
-    return Text(verdict if verdict == PASS else verdict.upper(), style=VERDICT_STYLES[verdict])
+    return Text(SHOWN[verdict], style=VERDICT_STYLES[verdict])
 
 
 def codes_text(c: CheckResult) -> str:
@@ -41,6 +51,16 @@ def answer_text(c: CheckResult, narrow: bool = False) -> Text:
     if c.note:
         out.append(f"\n{printable(c.note, 300)}")
     if c.verdict == PASS:
+        return out
+    if c.verdict == SKIP:
+        if not c.exchanges:  # redirect, latency: their detail says what was seen
+            return out
+        if all(x.answer is None for x in c.exchanges):
+            out = Text(f"not sent ({c.exchanges[0].not_sent})", style=VERDICT_STYLES[SKIP])
+        else:
+            out.append(f"\n{c.why}", style=VERDICT_STYLES[SKIP])
+        if narrow:
+            out.append(f"\nTo send: {printable(c.sent, 300)}", style="dim")
         return out
     if c.exchanges:
         bad = next((x for x in c.exchanges if x.good is False), None)
@@ -80,7 +100,8 @@ class CheckTable:
             verdict = verdict_text(c.verdict)
             if wide:
                 fix = Text(c.fix or "", style="dim")
-                table.add_row(c.id, verdict, c.sent, answer_text(c), fix)
+                sent = Text(c.sent, style="dim" if c.verdict == SKIP else "")
+                table.add_row(c.id, verdict, sent, answer_text(c), fix)
             else:
                 table.add_row(c.id, verdict, answer_text(c, narrow=True))
         yield table
@@ -112,6 +133,8 @@ def report_table(report: Report) -> Group:
 
 
 def summary_text(report: Report) -> Text:
+    """The summary line: why the run stopped, if it did, and a note on intermittent
+    answers are in it."""
     style = "bold red" if report.failed else "yellow" if report.count(WARN) else "bold green"
     return Text(report.summary(), style=style)
 

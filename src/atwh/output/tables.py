@@ -477,7 +477,12 @@ def inbox_columns(now: datetime | None = None) -> list[Column[InboxRecord]]:
             justify="right",
             tsv=lambda r: r.answer_code,
         ),
-        Column("Event", lambda r: printable(r.event_name or "-", 100), keep=60),
+        Column(
+            "Event",
+            lambda r: printable(r.event_name or "—", 100),  # (a test request has none)
+            keep=60,
+            tsv=lambda r: r.event_name,
+        ),
         Column("Event id", lambda r: Text(printable(r.event_id or "", 100), style="dim"), keep=45),
         Column(
             "Forward",

@@ -183,6 +183,11 @@ def follow(
     outcome = {"code": ExitStatus.OK, "lines": 0}
 
     def emit(items: list[Item]) -> bool:
+        failed_at = None
+        if exit_on_failure:  # what came up to the first failed attempt, that one included
+            failed_at = next((n for n, i in enumerate(items) if i.delivery.failed), None)
+            if failed_at is not None:
+                items = items[: failed_at + 1]
         if items:
             status.clear()
         if rows is not None:
@@ -194,7 +199,7 @@ def follow(
         elif items:  # piped: the TSV lines of `deliveries`, the header before the first
             write_items(items, multi, stdout, header=not outcome["lines"])
             outcome["lines"] += len(items)
-        if exit_on_failure and any(i.delivery.failed for i in items):
+        if failed_at is not None:
             outcome["code"] = ExitStatus.FAILED
             return True
         return False
