@@ -540,3 +540,37 @@ def test_a_value_out_of_range_reads_as_a_person_says_it():
     assert result.exit_code == 2
     assert "--interval" in result.output and "is below 0.01" in result.output
     assert "x>=" not in result.output
+
+
+def test_ctrl_c_in_any_command_says_interrupted_and_exits_130(tmp_path):
+    """Typer turns a KeyboardInterrupt into a silent exit 130 before atwh's main sees it:
+    Ctrl-C in `atwh demo` (or any command that does not handle it itself) ended with
+    nothing said. Here a command waits on an API that takes the connection and never
+    answers; SIGINT ends it with one line, 'Interrupted.', and exit 130."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(15)  # (atwh never connecting fails the test, not hangs it)
+        port = listener.getsockname()[1]
+        env = {**os.environ, "ATWH_TOKEN": "t", "ATWH_CONFIG": str(tmp_path / "none.toml")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "atwh", "deliveries", "wh-1", "--timeout", "30",
+             "--api-url", f"http://127.0.0.1:{port}/"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        try:
+            conn, _ = listener.accept()  # the request is on its way: atwh waits for an answer
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+            conn.close()
+        finally:
+            proc.kill()
+    assert proc.returncode == ExitStatus.INTERRUPTED
+    assert err.decode().strip() == "Interrupted." and out == b""

@@ -22,6 +22,11 @@ class _PipeClosed(Exception):
     into exit 1."""
 
 
+class _Interrupted(Exception):
+    """Ctrl-C in a command: not a KeyboardInterrupt, which Typer turns into a silent exit
+    130 before main() can say so."""
+
+
 class AtwhGroup(TyperGroup):
     """Runs the command and turns every error into one line on stderr and an exit code.
 
@@ -47,6 +52,8 @@ class AtwhGroup(TyperGroup):
             return super().invoke(ctx)
         except BrokenPipeError:
             raise _PipeClosed() from None
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
 
     def main(  # type: ignore[override]
         self,
@@ -62,7 +69,7 @@ class AtwhGroup(TyperGroup):
             code = rv if isinstance(rv, int) and not isinstance(rv, bool) else ExitStatus.OK
         except AtwhError as e:
             code = _fail(e.message, e.hint, e.exit_status, e)
-        except (typer.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt, _Interrupted):
             sys.stderr.write("\nInterrupted.\n")
             code = ExitStatus.INTERRUPTED
         except (BrokenPipeError, _PipeClosed):  # `| head`: done, silently
