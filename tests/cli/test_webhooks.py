@@ -902,3 +902,12 @@ def test_small_ones_piped_list_never_cuts_an_escaped_description(atwh, api):
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert rows[1][1] == "line one\\u001b[31m and the end of it"
     assert "…" not in result.stdout
+
+
+def test_update_with_enable_and_disable_is_a_usage_error(atwh, api):
+    """One --enable/--disable flag pair took the last of the two, silently ('Nothing
+    changed', exit 0); the two disagree: exit 2, nothing sent."""
+    result = atwh("webhooks", "update", "wh-1", "--enable", "--disable")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "Error: --enable and --disable disagree: give one of them\n"
+    assert "UpdateWebhook" not in api.names()

@@ -471,12 +471,8 @@ SetUrns = Annotated[
         help="Exactly these URNs (replaces the list); repeatable.",
     ),
 ]
-Enabled = Annotated[
-    bool | None,
-    typer.Option(
-        "--enable/--disable", show_default=False, help="Send it events, or stop sending them."
-    ),
-]
+Enable = Annotated[bool, typer.Option("--enable", help="Send it events.")]
+Disable = Annotated[bool, typer.Option("--disable", help="Stop sending it events.")]
 
 
 @app.command("update", cls=o.Command)
@@ -488,7 +484,8 @@ def update(
     remove_event: RemoveEvents = None,
     urn: SetUrns = None,
     description: Description = None,
-    enabled: Enabled = None,
+    enable: Enable = False,
+    disable: Disable = False,
     as_json: Json = False,
     api_url: o.ApiUrl = None,
     token: o.Token = None,
@@ -503,7 +500,10 @@ def update(
       atwh webhooks update wh-history --url http://127.0.0.1:8000/webhook --disable
     """
     from atwh.client.webhooks import split_names
+    from atwh.errors import UsageError
 
+    if enable and disable:  # (one flag pair would have taken the last one, silently)
+        raise UsageError("--enable and --disable disagree: give one of them")
     _update(
         webhook_id,
         api_url,
@@ -516,7 +516,7 @@ def update(
         remove_events=split_names(remove_event),
         urns=split_names(urn),
         description=description,
-        enabled=enabled,
+        enabled=True if enable else False if disable else None,
     )
 
 
