@@ -150,10 +150,10 @@ def scan_failures(
     heap, a Delivery made for each of those only. Memory grows with the events and the
     rows shown, never with the attempts read."""
     from atwh.client.filters import DeliveryFilter, NewestKept
-    from atwh.client.model import delivery_of_row, is_failure
+    from atwh.client.model import delivery_of_row, detached_pair, is_failure
 
     done = FailureScan()
-    kept: NewestKept[tuple[DeliveryRow, str | None]] = NewestKept(wanted)
+    kept: NewestKept[tuple[DeliveryRow, str | None]] = NewestKept(wanted, detached_pair)
     window = DeliveryFilter(flt.since, flt.until, flt.events, flt.status_codes).matches_values
     observe = done.summary.observe_fields
     in_window = scanned = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -221,21 +221,23 @@ class NewestKept(Generic[R]):
     heap, so a listing that shows 50 rows keeps 50 whatever order the items come in.
     Of items with the same date, the one offered first comes first (as a stable sort)."""
 
-    __slots__ = ("count", "offered", "_heap")
+    __slots__ = ("count", "offered", "_heap", "_keep")
 
-    def __init__(self, count: int | None) -> None:
+    def __init__(self, count: int | None, keep: Callable[[R], R] | None = None) -> None:
         self.count = count
         self.offered = 0
         self._heap: list[tuple[float, int, R]] = []
+        # what an item becomes when it is kept (rows let go of their page: `detached`)
+        self._keep = keep
 
     def offer(self, when: datetime | None, item: R) -> None:
         self.offered += 1
-        entry = (_NO_DATE if when is None else when.timestamp(), -self.offered, item)
+        key = (_NO_DATE if when is None else when.timestamp(), -self.offered)
         heap = self._heap
         if self.count is None or len(heap) < self.count:
-            heappush(heap, entry)
-        elif entry[:2] > heap[0][:2]:
-            heapreplace(heap, entry)
+            heappush(heap, (*key, self._keep(item) if self._keep else item))
+        elif key > heap[0][:2]:
+            heapreplace(heap, (*key, self._keep(item) if self._keep else item))
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -259,11 +261,15 @@ def select_newest(
 
 
 def newest_of(
-    records: Iterable[tuple[datetime | None, bool, R]], count: int | None, count_all: bool = False
+    records: Iterable[tuple[datetime | None, bool, R]],
+    count: int | None,
+    count_all: bool = False,
+    keep: Callable[[R], R] | None = None,
 ) -> Newest[R]:
-    """select_newest() of records given as (creation date, whether it matches, record)."""
+    """select_newest() of records given as (creation date, whether it matches, record);
+    `keep`: what a record becomes when it is kept (NewestKept)."""
     order = NewestFirst()
-    kept: NewestKept[R] = NewestKept(count)
+    kept: NewestKept[R] = NewestKept(count, keep)
     scanned = matched = 0
     newest: datetime | None = None
     complete = True

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -14,6 +14,7 @@ from atwh.core.dates import iso, read_date
 from atwh.core.jsontext import RawJson
 
 STATUSES = ("PENDING", "SUCCESS", "FAILED")
+T = TypeVar("T")
 
 
 def _str(value: Any) -> str | None:
@@ -228,6 +229,21 @@ def header_dicts(raw: Any) -> list[dict[str, str | None]]:
         for h in raw
         if isinstance(h, dict) and h.get("name") is not None
     ]
+
+
+def detached(row: DeliveryRow) -> DeliveryRow:
+    """The row without a hold on its page: its undecoded headers (msgspec.Raw, a view into
+    the bytes of the whole page) copied out, so that a listing keeping 50 rows keeps 50
+    rows, not up to 50 pages of 100 deliveries each."""
+    headers = row.headers
+    if headers.__class__ is msgspec.Raw:
+        return msgspec.structs.replace(row, headers=headers.copy())
+    return row
+
+
+def detached_pair(item: tuple[DeliveryRow, T]) -> tuple[DeliveryRow, T]:
+    """detached() of a (row, anything) pair, as listings keep them."""
+    return detached(item[0]), item[1]
 
 
 class _Header(msgspec.Struct, forbid_unknown_fields=True):

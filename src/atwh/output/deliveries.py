@@ -50,7 +50,7 @@ def list_deliveries(
     ndjson, csv), or the newest (`limit_all`: --limit and --all) in a table or TSV; when
     none match, one line on stderr that says why."""
     from atwh.client.filters import Newest, newest_of
-    from atwh.client.model import delivery_of_row
+    from atwh.client.model import delivery_of_row, detached_pair
     from atwh.output.progress import Progress
     from atwh.output.show import export_pages, note, rows_wanted
 
@@ -73,6 +73,7 @@ def list_deliveries(
             found = newest_of(
                 _matching(_each(client.pages(webhook_id, since=flt.since), on_page), flt),
                 rows_wanted(mode, *limit_all),
+                keep=detached_pair,
             )
         finally:
             progress.stop()
