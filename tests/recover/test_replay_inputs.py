@@ -306,3 +306,19 @@ def test_the_ledger_and_saved_requests_are_private(mock, atwh, tmp_path):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
         for path in directory.iterdir():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize("how", [["--save", "DIR"], ["--as", "curl"]])
+def test_dry_run_with_save_or_as_curl_writes_the_requests(mock, atwh, tmp_path, how):
+    """A dry run read no payloads, yet --save and --as curl (which send nothing either)
+    write them: 'replay --dry-run --save DIR' ended in an AssertionError (exit 70). The
+    payloads are read whenever they are to be written down."""
+    fake, _ = mock
+    with_secret(fake, "w1", [node(1, code=500), node(2, code=503)])
+    how = [str(tmp_path / "saved") if a == "DIR" else a for a in how]
+    result = atwh("replay", "w1", "--dry-run", "--ledger", str(tmp_path / "l.db"), *how)
+    assert result.exit_code == 0, result.stderr
+    if "--save" in how:
+        assert len(list((tmp_path / "saved").glob("*.body"))) == 2
+    else:
+        assert result.stdout.count("curl ") == 2 and "--data-binary" in result.stdout

@@ -368,3 +368,36 @@ def test_an_event_claimed_by_another_run_meanwhile_is_skipped_the_next_sent(tmp_
     )
     assert [o.result for o in report.outcomes] == ["fixed", "skipped", "fixed"]
     assert app.got == Counter({"E-1": 1, "E-3": 1}) and held == [("E-2", other)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_ctrl_c_lets_the_requests_in_flight_end_and_sends_no_more(monkeypatch, concurrency):
+    """With --concurrency 1 the request blocks the loop, whose own signal handler saw a
+    Ctrl-C only turns later: the run had claimed and sent two more events by then. A plain
+    handler counts it at once: the events in flight end, no other is sent."""
+    import os
+    import signal
+    import threading
+
+    from atwh.endpoint.send import Answer, Sender
+    from atwh.recover.replay import ReplayOptions, replay
+    from tests.recover.test_selection import log_of
+
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def post(self, url, body, headers):
+        with lock:
+            sent.append(headers["x-atwh-replay-of"])
+            if len(sent) == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while request 2 is in flight
+        time.sleep(0.2)
+        return Answer(200, 0.2, b"{}")
+
+    monkeypatch.setattr(Sender, "post", post)
+    options = ReplayOptions("http://127.0.0.1:9/", "s", concurrency=concurrency)
+    report = replay(log_of([[500]] * 8).select(), options)
+    assert report.interrupted
+    # those in flight when it came (with 3 at once, the first three), none after
+    assert len(sent) == 2 if concurrency == 1 else len(sent) <= concurrency
+    assert report.count("fixed") == len(sent)

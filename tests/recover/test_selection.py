@@ -355,3 +355,33 @@ def test_a_temporary_directory_that_cannot_be_written_is_one_clear_error(monkeyp
         str(tmp_path / "gone") in e.value.message
         and e.value.hint == "set TMPDIR to a directory with room"
     )
+
+
+def test_payloads_past_4_gib_of_spool_are_kept_and_read_back():
+    """A payload's place was offset << 32 | length in one 64-bit field: past 4 GiB of
+    spooled payloads (half a million events of 8.6 KB) packing it raised struct.error, a
+    crash after the whole log was read. The offset and the length are packed apart. (A
+    sparse file stands for the 4 GiB before: nothing is written there.)"""
+    log = EventLog(payloads=True)
+    log.add(parse_delivery(node(1, code=500, event_id="e1")))
+    spool = log._spool
+    assert spool._file is not None
+    spool._file.flush()
+    spool._file.seek(2**32)
+    spool._size = 2**32
+    raw = node(2, code=500, event_id="e2")
+    raw["event"]["payload"] = '{"far": "beyond 4 GiB"}'
+    log.add(parse_delivery(raw))
+    first, second = log.select()
+    assert second.payload() == b'{"far": "beyond 4 GiB"}' and first.payload().startswith(b"{")
+
+
+def test_an_event_dated_at_the_end_of_year_9999_is_chosen_not_a_crash():
+    """Dates go through float seconds: 9999-12-31T23:59:59.999999 rounds into year 10000,
+    which datetime refuses (ValueError: a crash, exit 70). It reads as the last date."""
+    raw = node(1, code=500)
+    raw["event"]["createdDate"] = "9999-12-31T23:59:59.999999Z"
+    log = EventLog(payloads=True)
+    log.add(parse_delivery(raw))
+    (c,) = log.select()
+    assert c.created is not None and c.created.year == 9999

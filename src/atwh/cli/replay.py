@@ -122,7 +122,9 @@ def replay(
     make_client = context.client_factory(api_url, token, timeout)
     with make_client() as client:
         with context.fetching() as on_page:
-            found = webhook.choose(client, webhook_id, flt, mode, *ids, not dry_run, on_page)
+            # the payloads, unless nothing is sent or written down (--save and --as need them)
+            bodies = not dry_run or save is not None or as_ is not None
+            found = webhook.choose(client, webhook_id, flt, mode, *ids, bodies, on_page)
         target = target or context.webhook_url(found.webhook.url, webhook_id)
         if found.webhook.enabled is False and to is None:
             context.warn(

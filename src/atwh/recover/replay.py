@@ -265,6 +265,7 @@ class _Run:
         self.stop: asyncio.Event
         self.interrupted = False  # Ctrl-C
         self.abandoned = False  # a second Ctrl-C: the requests in flight are not waited for
+        self.sigints = 0  # Ctrl-C seen, before the loop's turn to handle it (_interrupt)
         self.ledger_error: str | None = None
         self.unrecorded: set[str] = set()  # events whose answer the ledger could not keep
         self.workers: list[asyncio.Task[None]] = []
@@ -279,7 +280,7 @@ class _Run:
         self.stop = asyncio.Event()
         if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
-        handled = _on_sigint(loop, self._interrupt)
+        previous = self._catch_sigint(loop)
         workers = min(self.opts.concurrency, max(len(self.candidates), 1))
         if workers > 1:
             self.pool = ThreadPoolExecutor(workers, thread_name_prefix="atwh-replay")
@@ -291,8 +292,8 @@ class _Run:
                 self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
             if self.pool is None or not self.abandoned:  # (else each thread's client goes
                 self.sender.close()  # with its last request, which ends within --timeout)
-            if handled:
-                loop.remove_signal_handler(signal.SIGINT)
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if self.ledger is not None:
                 try:
                     self.ledger.finish_run(self.run_id, self.interrupted)
@@ -316,6 +317,23 @@ class _Run:
             ledger_error=self.ledger_error,
             unreachable=self.failed_to_connect if self.unreachable else 0,
         )
+
+    def _catch_sigint(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """Ctrl-C is seen at once: a plain signal handler (on the main thread, between two
+        bytecodes, even while a request blocks the loop) counts it, so that no further event
+        is claimed or taken, then has the loop run _interrupt. The loop's own handler would
+        see it only turns later, with --concurrency 1 after more events were claimed and
+        sent. Returns the handler it replaced (to put back), or None where the platform or
+        the thread (not the main one) allows none."""
+
+        def handler(signum: int, frame: object) -> None:
+            self.sigints += 1
+            loop.call_soon_threadsafe(self._interrupt)
+
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except (ValueError, OSError):
+            return None
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
@@ -365,7 +383,7 @@ class _Run:
 
     async def _work(self) -> None:
         ahead: _Ahead | None = None  # the next event, claimed with the last one's answer
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.sigints:
             if ahead is None:
                 i = self._take()
                 if i is None or not await self._pace():
@@ -499,7 +517,7 @@ class _Run:
         if self.ledger is None:
             return
         following = None
-        if done is not None and not self.opts.rate and not self.stop.is_set():
+        if done is not None and not self.opts.rate and not self.stop.is_set() and not self.sigints:
             following = self._take()
         opts = self.opts
         try:
@@ -556,12 +574,3 @@ def _local_error(e: BaseException) -> str:
     """What went wrong before a request could be made, in one line."""
     what = printable(str(e), 160)
     return f"{type(e).__name__}: {what}" if what else type(e).__name__
-
-
-def _on_sigint(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> bool:
-    """SIGINT calls `handler` on the loop, where the platform and the thread allow it."""
-    try:
-        loop.add_signal_handler(signal.SIGINT, handler)
-    except (NotImplementedError, RuntimeError, ValueError):
-        return False
-    return True

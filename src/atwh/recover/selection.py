@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from atwh.client.api import Page
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 MODES = ("failing", "failed", "all")  # the default, --all-failed, --all
 
 
@@ -103,9 +104,9 @@ _OWN_CREATED = 64  # _CREATED is the event's own date
 # 230 bytes an event, the bytes about 90): _T, _CREATED and _OK_T as doubles, _ATTEMPTS,
 # _FLAGS and _CODE (0: None), the name and the cause as indexes into a table of the texts
 # shared between events (0: None; _INLINE: the text follows the origin), then the lengths
-# of the origin and the inline name, where the payload is in the spool (0: not kept; else
-# its place + 1), and the three texts as UTF-8 (surrogates kept).
-_PACKED = struct.Struct("<dddIHHIIIIQ")
+# of the origin and the inline name, where the payload is in the spool (its offset + 1,
+# 0: not kept; and its length), and the three texts as UTF-8 (surrogates kept).
+_PACKED = struct.Struct("<dddIHHIIIIQI")
 _INLINE = 0xFFFFFFFF
 
 _NO_DATE = float("-inf")
@@ -120,7 +121,12 @@ def _timestamp(when: datetime | None) -> float:
 
 
 def _date(t: float | None) -> datetime | None:
-    return None if t is None or t == _NO_DATE else datetime.fromtimestamp(t, UTC)
+    if t is None or t == _NO_DATE:
+        return None
+    try:
+        return datetime.fromtimestamp(t, UTC)
+    except (OverflowError, OSError, ValueError):  # 9999-12-31T23:59:59.999999 rounds past
+        return _LAST if t > 0 else _NEVER  # year 9999 as a float: the edges of what dates can be
 
 
 class EventLog:
@@ -275,10 +281,10 @@ class EventLog:
     ) -> bytes:
         """An event's record (the fields of the tuple, in its order), as kept: one bytes
         object (see _PACKED), its payload in the spool (written once)."""
-        if payload is None:
-            spooled = 0
-        else:  # a new one to keep, or the place of the one kept
-            spooled = 1 + (payload if isinstance(payload, int) else self._spool.put(payload))
+        spooled = length = 0
+        if payload is not None:  # a new one to keep, or the place of the one kept
+            place = payload if isinstance(payload, int) else self._spool.put(payload)
+            spooled, length = (place >> 32) + 1, place & 0xFFFFFFFF
         name_ix, cause_ix = self._text_index(name), self._text_index(cause)
         origin_bytes = origin.encode("utf-8", "surrogatepass")
         inline_name = b""
@@ -286,7 +292,7 @@ class EventLog:
             inline_name = name.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
         head = _PACKED.pack(
             t, created, _NAN if ok_t is None else ok_t, attempts, flags, code or 0,
-            name_ix, cause_ix, len(origin_bytes), len(inline_name), spooled,
+            name_ix, cause_ix, len(origin_bytes), len(inline_name), spooled, length,
         )  # fmt: skip
         if cause_ix != _INLINE:
             return head + origin_bytes + inline_name
@@ -297,7 +303,7 @@ class EventLog:
         """A packed record as the tuple it was made from (its payload: where it is)."""
         (
             t, created, ok_t, attempts, flags, code, name_ix, cause_ix, origin_size, name_size,
-            spooled,
+            spooled, length,
         ) = _PACKED.unpack_from(packed)  # fmt: skip
         at = _PACKED.size
         origin = packed[at : at + origin_size].decode("utf-8", "surrogatepass")
@@ -312,7 +318,7 @@ class EventLog:
             cause = self._texts[cause_ix]
         return (
             t, origin, flags, attempts, _CODES[code] if code else None, cause, name, created,
-            None if ok_t != ok_t else ok_t, spooled - 1 if spooled else None,
+            None if ok_t != ok_t else ok_t, (spooled - 1) << 32 | length if spooled else None,
         )  # fmt: skip
 
     def _unlean(self, t: float) -> tuple[Any, ...]:
@@ -570,7 +576,8 @@ class Spool:
     """Payloads kept on disk, in an unnamed temporary file (gone when closed, or when the
     process ends), so that the memory of a replay does not grow with what it will send.
     Each is written once, as UTF-8 (surrogates kept), and read back where it is, from any
-    thread. A place is one int: offset << 32 | length."""
+    thread. A place is one int, offset << 32 | length: any offset, a length under 4 GiB
+    (EventLog packs the two apart)."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
@@ -580,6 +587,8 @@ class Spool:
 
     def put(self, text: str) -> int:
         data = text.encode("utf-8", "surrogatepass")
+        if len(data) > 0xFFFFFFFF:  # (an API answer is capped far below: never, in practice)
+            raise OutputError(f"a payload of {len(data):,} bytes is too large to keep")
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="atwh-payloads-")
