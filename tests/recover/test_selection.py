@@ -385,3 +385,12 @@ def test_an_event_dated_at_the_end_of_year_9999_is_chosen_not_a_crash():
     log.add(parse_delivery(raw))
     (c,) = log.select()
     assert c.created is not None and c.created.year == 9999
+
+
+def test_the_spool_reads_back_without_pread_as_on_windows(monkeypatch):
+    from atwh.recover import selection
+
+    monkeypatch.setattr(selection, "_PREAD", None)
+    spool = selection.Spool()
+    places = [spool.put(text) for text in ("one", "", "três")]
+    assert [spool.text(p) for p in reversed(places)] == ["três", "", "one"]

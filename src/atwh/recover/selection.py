@@ -572,6 +572,9 @@ def _still_failing(held: bytes | float) -> bool:
     return _failing(flags, t, ok_t)
 
 
+_PREAD = getattr(os, "pread", None)
+
+
 class Spool:
     """Payloads kept on disk, in an unnamed temporary file (gone when closed, or when the
     process ends), so that the memory of a replay does not grow with what it will send.
@@ -611,7 +614,11 @@ class Spool:
                 self._file.flush()
                 self._unflushed = False
         offset, length = place >> 32, place & 0xFFFFFFFF
-        return os.pread(self._file.fileno(), length, offset)
+        if _PREAD is not None:  # at its place, whatever another thread reads meanwhile
+            return _PREAD(self._file.fileno(), length, offset)
+        with self._lock:  # (Windows has no pread)
+            self._file.seek(offset)
+            return self._file.read(length)
 
     def text(self, place: int) -> str:
         return self.body_of(place).decode("utf-8", "surrogatepass")
