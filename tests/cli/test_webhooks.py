@@ -462,12 +462,9 @@ def test_a_refusal_is_one_line_with_the_apis_code(atwh, api, code, exit_code):
 
 
 def test_a_refused_url_check_hints_at_ping_and_serve(atwh, api):
-    api.answers["registerWebhook"] = {
-        "code": "URL_CHECK_FAILED",
-        "success": False,
-        "message": "The URL did not answer the test request: ConnectError.",
-        "webhook": None,
-    }
+    api.answers["registerWebhook"] = refusal(
+        "URL_CHECK_FAILED", "The URL did not answer the test request: ConnectError."
+    )
     result = atwh(
         "webhooks",
         "create",
@@ -492,12 +489,7 @@ def test_success_without_a_webhook_is_an_api_error(atwh, api):
 
 
 def test_control_characters_from_the_api_are_made_visible(atwh, api):
-    api.answers["registerWebhook"] = {
-        "code": "BAD_USER_INPUT\x1b[31m",
-        "success": False,
-        "message": "bad\x1b]0;owned\x07\nthing",
-        "webhook": None,
-    }
+    api.answers["registerWebhook"] = refusal("BAD_USER_INPUT\x1b[31m", "bad\x1b]0;owned\x07\nthing")
     result = atwh(
         "webhooks", "create", "--url", "https://e.com/h", "--event", "ticket.created", "--app", "a1"
     )
@@ -584,13 +576,13 @@ def test_update_an_unknown_webhook_is_not_found(atwh, api):
     assert result.exit_code == 4 and "webhook nope not found" in result.stderr
 
 
+def refusal(code: str, message: str) -> dict:
+    """A mutation's answer when the API refuses it."""
+    return {"code": code, "success": False, "message": message, "webhook": None}
+
+
 def test_update_refused_by_the_api(atwh, api):
-    api.answers["updateWebhook"] = {
-        "code": "BAD_USER_INPUT",
-        "success": False,
-        "message": "Not a registerable event: x.y",
-        "webhook": None,
-    }
+    api.answers["updateWebhook"] = refusal("BAD_USER_INPUT", "Not a registerable event: x.y")
     result = atwh("webhooks", "update", "wh-1", "--description", "d")
     assert result.exit_code == 2
     assert (
@@ -601,12 +593,9 @@ def test_update_refused_by_the_api(atwh, api):
 def test_a_new_url_refused_by_the_url_check_hints_at_ping_and_serve_as_create_does(atwh, api):
     """`update --url` to a URL nothing answers gave a bare URL_CHECK_FAILED, where `create`
     says how to see what the URL answers and how to start a receiver there."""
-    api.answers["updateWebhook"] = {
-        "code": "URL_CHECK_FAILED",
-        "success": False,
-        "message": "The URL did not answer the test request: ConnectError.",
-        "webhook": None,
-    }
+    api.answers["updateWebhook"] = refusal(
+        "URL_CHECK_FAILED", "The URL did not answer the test request: ConnectError."
+    )
     result = atwh("webhooks", "update", "wh-1", "--url", "http://127.0.0.1:9/webhook")
     assert result.exit_code == 5
     assert "atwh webhooks ping --url http://127.0.0.1:9/webhook" in result.stderr
@@ -663,12 +652,7 @@ def test_remove_on_a_terminal_asks(atwh, api, monkeypatch):
 
 
 def test_remove_refused(atwh, api):
-    api.answers["removeWebhook"] = {
-        "code": "NOT_FOUND",
-        "success": False,
-        "message": "No webhook wh-1.",
-        "webhook": None,
-    }
+    api.answers["removeWebhook"] = refusal("NOT_FOUND", "No webhook wh-1.")
     result = atwh("webhooks", "remove", "wh-1", "--yes")
     assert result.exit_code == 4
     assert result.stderr == "Error: the API refused: NOT_FOUND: No webhook wh-1.\n"
