@@ -68,6 +68,9 @@ def trigger(url: str, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        # unbuffered: line_within's select() sees every line, none kept in a Python buffer
+        # by the readline before (two rows that came together made the second wait 10 s)
+        bufsize=0,
     )
 
 
