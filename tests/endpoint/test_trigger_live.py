@@ -185,6 +185,7 @@ def test_a_second_sigint_abandons_the_request_in_flight(tmp_path):
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["statusCode"] for r in rows] == [200, 200, None]
     assert rows[2]["error"].startswith("abandoned in flight")
+    assert rows[2]["ms"] is None and rows[0]["ms"] is not None  # not waited for: no time
     assert b"1 abandoned in flight (a second Ctrl-C); 7 not sent" in err
 
 

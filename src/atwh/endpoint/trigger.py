@@ -69,7 +69,7 @@ class Result:
             "eventId": self.request.event_id,
             "statusCode": a.code,
             "ok": a.ok,
-            "ms": round(a.seconds * 1000, 1),
+            "ms": None if self.abandoned else round(a.seconds * 1000, 1),
             "answer": a.body.decode("utf-8", "replace") if a.code is not None else None,
             "answerTruncated": a.cut,
             "location": a.header("location") if a.redirect else None,

@@ -242,7 +242,13 @@ def trigger_columns() -> list[Column[Result]]:
             justify="right",
             tsv=lambda r: r.answer.code,
         ),
-        Column("Time", lambda r: duration(r.answer.seconds), keep=20, justify="right"),
+        Column(
+            "Time",
+            lambda r: "—" if r.abandoned else duration(r.answer.seconds),  # (not waited for)
+            keep=20,
+            justify="right",
+            tsv=lambda r: None if r.abandoned else duration(r.answer.seconds),
+        ),
         Column(
             "Answer",
             lambda r: r.answer.text(300),
