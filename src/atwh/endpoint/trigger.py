@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atwh import samples, signature
+from atwh.core.interrupt import on_sigint
 from atwh.endpoint.send import CANNOT_CONNECT, Answer, Sender
 from atwh.errors import ExitStatus, UsageError, printable
 
@@ -465,19 +465,6 @@ class Stop:
         return self.event.is_set()
 
 
-def on_sigint(stop: Stop) -> Callable[[], None]:
-    """SIGINT (Ctrl-C) calls `stop.interrupt()` instead of raising KeyboardInterrupt, on the
-    main thread (elsewhere nothing changes); what puts the old handler back."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.interrupt())
-
-    def restore() -> None:
-        signal.signal(signal.SIGINT, previous)
-
-    return restore
-
-
 POLL = 0.1  # seconds between looks at Ctrl-C while an answer is awaited
 ABANDONED = "abandoned in flight (a second Ctrl-C): its answer not waited for"
 
@@ -525,7 +512,7 @@ def send(
         report.add(result)
         emit(result)
 
-    restore = on_sigint(stop)
+    restore = on_sigint(stop.interrupt)
     try:
         if concurrency <= 1:  # on this thread: a request costs a quarter less than in a pool
             for request in requests:

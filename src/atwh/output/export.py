@@ -46,13 +46,7 @@ CSV_COLUMNS = (
 def _to_json(record: Any) -> str:
     """One record as compact JSON text (orjson: several times faster than json.dumps on the
     export path, where encoding was most of the cost of an NDJSON row)."""
-    return _json_bytes(record).decode()
-
-
-def _json_bytes(record: Any) -> bytes:
-    """_to_json(), as the UTF-8 bytes orjson makes (jsontext.dumps: the json module for an
-    integer beyond 64 bits in a received payload, say)."""
-    return jsontext.dumps(record)
+    return jsontext.dumps(record).decode()
 
 
 def resolve_format(fmt: str | None, as_json: bool, output: str | None) -> str:
@@ -215,10 +209,10 @@ class Exporter:
         if not records:
             return
         if self.fmt == "ndjson":
-            data = b"".join([_json_bytes(r) + b"\n" for r in records])
+            data = b"".join([jsontext.dumps(r) + b"\n" for r in records])
         else:
             lead = b"\n" if self.count == 0 else b",\n"
-            data = lead + b",\n".join([_json_bytes(r) for r in records])
+            data = lead + b",\n".join([jsontext.dumps(r) for r in records])
         binary = getattr(self.stream, "buffer", None)
         encoding = str(getattr(self.stream, "encoding", None) or "").lower().replace("-", "")
         if binary is not None and encoding == "utf8":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ import httpx
 from atwh import signature
 from atwh.client.api import parse_retry_after
 from atwh.core.dates import iso
+from atwh.core.interrupt import on_sigint
 from atwh.core.transport import on_this_machine
 from atwh.endpoint.send import CANNOT_CONNECT, Answer, Sender, answer_line
 from atwh.errors import UsageError, printable
@@ -280,7 +280,7 @@ class _Run:
         self.stop = asyncio.Event()
         if self.ledger is not None:  # (a ledger that cannot be written: before any send)
             self.run_id = self.ledger.start_run(self.source, self.opts.target)
-        previous = self._catch_sigint(loop)
+        restore = on_sigint(lambda: self._sigint(loop))
         workers = min(self.opts.concurrency, max(len(self.candidates), 1))
         if workers > 1:
             self.pool = ThreadPoolExecutor(workers, thread_name_prefix="atwh-replay")
@@ -292,8 +292,7 @@ class _Run:
                 self.pool.shutdown(wait=not self.abandoned, cancel_futures=True)
             if self.pool is None or not self.abandoned:  # (else each thread's client goes
                 self.sender.close()  # with its last request, which ends within --timeout)
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            restore()
             if self.ledger is not None:
                 try:
                     self.ledger.finish_run(self.run_id, self.interrupted)
@@ -318,22 +317,13 @@ class _Run:
             unreachable=self.failed_to_connect if self.unreachable else 0,
         )
 
-    def _catch_sigint(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """Ctrl-C is seen at once: a plain signal handler (on the main thread, between two
-        bytecodes, even while a request blocks the loop) counts it, so that no further event
-        is claimed or taken, then has the loop run _interrupt. The loop's own handler would
-        see it only turns later, with --concurrency 1 after more events were claimed and
-        sent. Returns the handler it replaced (to put back), or None where the platform or
-        the thread (not the main one) allows none."""
-
-        def handler(signum: int, frame: object) -> None:
-            self.sigints += 1
-            loop.call_soon_threadsafe(self._interrupt)
-
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except (ValueError, OSError):
-            return None
+    def _sigint(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Ctrl-C, seen at once (core.interrupt: even while a request blocks the loop, whose
+        own handler would see it only turns later, with --concurrency 1 after more events
+        were claimed and sent): counted, so that no further event is claimed or taken, then
+        handled on the loop (_interrupt)."""
+        self.sigints += 1
+        loop.call_soon_threadsafe(self._interrupt)
 
     def _interrupt(self) -> None:
         if self.stop.is_set():  # the second Ctrl-C: give up on what is in flight
